@@ -1,0 +1,88 @@
+//! Schema migrations, one history per backend, applied in order at start-up and by `modelgate migrate`.
+//!
+//! Hand-rolled rather than `sqlx::migrate!` so that the build needs neither sqlx's macro crates nor a
+//! database, and so that concurrent replicas starting against one PostgreSQL database serialise on an
+//! advisory lock instead of racing.
+
+use super::{Backend, Store};
+use crate::StoreError;
+use sqlx::{AssertSqlSafe, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sql: include_str!("../../migrations/sqlite/0001_registry.sql"),
+}];
+
+const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sql: include_str!("../../migrations/postgres/0001_registry.sql"),
+}];
+
+/// Any fixed number shared by all replicas; only used to serialise migrations.
+const POSTGRES_MIGRATION_LOCK: i64 = 0x6d67_6d69_6772;
+
+impl Store {
+    /// Applies every migration that has not been applied yet; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let mut transaction = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(POSTGRES_MIGRATION_LOCK)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL
+            )",
+        )
+        .execute(&mut *transaction)
+        .await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *transaction)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("version"))
+            .collect::<Result<_, _>>()?;
+        let mut count = 0;
+        for migration in migrations {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            sqlx::raw_sql(AssertSqlSafe(migration.sql))
+                .execute(&mut *transaction)
+                .await
+                .map_err(|source| StoreError::Migration {
+                    version: migration.version,
+                    name: migration.name,
+                    source,
+                })?;
+            sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .execute(&mut *transaction)
+                .await?;
+            count += 1;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied migration"
+            );
+        }
+        transaction.commit().await?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,187 @@
+//! The relational store: one interface over SQLite and PostgreSQL (through sqlx's `Any` driver, so each
+//! query is written once), migrations per backend, and the audit record written inside every change.
+//!
+//! Queries use `$1`-style placeholders, which both SQLite and PostgreSQL understand. On SQLite all writes
+//! go through a pool of exactly one connection: writers queue in the pool instead of failing with
+//! `SQLITE_BUSY`, while readers use their own pool (WAL mode lets them read during a write).
+
+mod audit;
+mod migrations;
+mod models;
+mod rows;
+mod tokens;
+mod users;
+mod versions;
+
+use crate::StoreError;
+use modelgate_core::{Actor, Timestamp};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use models::ModelUpdate;
+pub use users::UserUpdate;
+
+/// Which database engine is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Who makes a change, when, and from where: every write to the store carries one, and it becomes the
+/// audit event of that write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub actor: Actor,
+    pub at: Timestamp,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl Attribution {
+    /// A change made by the server itself or by an offline admin command.
+    pub fn system(reason: &'static str, at: Timestamp) -> Self {
+        Self {
+            actor: Actor::System { reason },
+            at,
+            request_id: None,
+            client_addr: None,
+        }
+    }
+}
+
+/// The registry's database. Cheap to clone: the pools are shared.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+const SQLITE_FILE_NAME: &str = "modelgate.db";
+const SQLITE_CONNECTION_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+impl Store {
+    /// Opens the SQLite database inside `data_dir` (created if missing) in WAL mode.
+    pub async fn open_data_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            StoreError::Configuration(format!(
+                "cannot create the data directory {}: {error}",
+                data_dir.display()
+            ))
+        })?;
+        let folder = data_dir.canonicalize().map_err(|error| {
+            StoreError::Configuration(format!("data directory {}: {error}", data_dir.display()))
+        })?;
+        let file_url = url::Url::from_file_path(folder.join(SQLITE_FILE_NAME)).map_err(|()| {
+            StoreError::Configuration(format!(
+                "data directory {} is not a usable path",
+                folder.display()
+            ))
+        })?;
+        let url = format!("sqlite{}?mode=rwc", &file_url.as_str()["file".len()..]);
+        Self::open(&url).await
+    }
+
+    /// Opens a database by URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Configuration(format!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
+                redact_url(url)
+            )));
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Configuration(format!("{}: {error}", redact_url(url))))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+        match backend {
+            Backend::Sqlite => {
+                let reader = sqlite_pool_options(4).connect_with(options.clone()).await?;
+                let writer = sqlite_pool_options(1)
+                    .acquire_timeout(Duration::from_secs(120))
+                    .connect_with(options)
+                    .await?;
+                sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                    .execute(&writer)
+                    .await?;
+                Ok(Self {
+                    backend,
+                    reader,
+                    writer,
+                })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(options)
+                    .await?;
+                Ok(Self {
+                    backend,
+                    reader: pool.clone(),
+                    writer: pool,
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers whether the database accepts queries (for readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so that a
+    /// transaction never fails half-way when it upgrades from reading to writing.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let transaction = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(transaction)
+    }
+}
+
+fn sqlite_pool_options(connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(1)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(SQLITE_CONNECTION_PRAGMAS)
+                    .execute(connection)
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

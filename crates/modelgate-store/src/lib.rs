@@ -1,0 +1,13 @@
+//! Persistence for modelgate: the relational [`Store`] (SQLite by default, PostgreSQL for scale-out) that
+//! holds the registry and writes the audit trail in the transaction of every change, and the
+//! content-addressed [`ArtifactStore`] that holds artifact bytes under their digest.
+
+mod artifacts;
+mod db;
+mod error;
+
+pub use artifacts::{
+    ArtifactStore, ByteRange, StoredArtifact, UploadError, UploadLimits, VerifyReport,
+};
+pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate};
+pub use error::StoreError;

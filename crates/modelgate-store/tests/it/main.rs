@@ -1,0 +1,6 @@
+//! The store's contract suite: every test runs against SQLite, and against PostgreSQL when
+//! `MODELGATE_TEST_POSTGRES_URL` is set; each test gets a database (SQLite) or schema (PostgreSQL) of its own.
+
+mod artifacts;
+mod contract;
+mod support;
