@@ -1,1 +1,326 @@
-//! placeholder
+//! The wire types of the modelgate HTTP API: request and response bodies exactly as they appear in JSON,
+//! with their OpenAPI schemas. The server converts domain records into these at the edge; the client and
+//! the CLI deserialize them. Times are RFC 3339 strings in UTC.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// The one error shape of the API: `{"error": {"code": "...", "message": "...", "details": ...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `not_found`, `already_exists`, `invalid_argument`, `unauthenticated`,
+    /// `permission_denied`, `digest_mismatch`, `payload_too_large`, `failed_precondition`,
+    /// `range_not_satisfiable`, `unavailable`, `internal`.
+    pub code: String,
+    /// What went wrong and how to fix it, for people.
+    pub message: String,
+    /// Structured detail where it helps (for `invalid_argument`, the `field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Model {
+    pub name: String,
+    /// Username of the accountable owner.
+    pub owner: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub risk_tier: String,
+    pub description: String,
+    pub intended_use: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<String>,
+    /// How many versions were ever created; the next version gets this number plus one.
+    pub version_count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateModelRequest {
+    /// 1–128 characters of lowercase letters, digits, `-`, `_`, `.`; starts with a letter or digit.
+    pub name: String,
+    /// Username of the owner; defaults to the caller.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `low`, `medium`, `high` or `critical`.
+    pub risk_tier: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub intended_use: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateModelRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
+    /// Changing the owner or the risk tier needs the `admin` role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SetTagRequest {
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<Model>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListModelsQuery {
+    /// Only models whose name starts with this.
+    pub name_prefix: Option<String>,
+    /// Only models owned by this username.
+    pub owner: Option<String>,
+    /// Only models of this risk tier.
+    pub risk_tier: Option<String>,
+    /// Only models with a version in this stage.
+    pub stage: Option<String>,
+    /// `key` or `key=value`: only models with this tag.
+    pub tag: Option<String>,
+    /// Include archived models.
+    pub include_archived: Option<bool>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Where a version came from. Immutable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Lineage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_data_uri: Option<String>,
+    /// `sha256:<hex>` of the training data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_data_digest: Option<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Any JSON object.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Version {
+    pub model: String,
+    /// The version's number within its model, from 1.
+    pub version: u32,
+    /// `sha256:<hex>` of the artifact.
+    pub digest: String,
+    pub size_bytes: u64,
+    pub format: String,
+    pub media_type: String,
+    pub lineage: Lineage,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// `development`, `staging`, `production` or `archived`.
+    pub stage: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// Where to download the artifact.
+    pub artifact_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateVersionRequest {
+    /// The digest of an artifact uploaded with `POST /api/v1/artifacts`.
+    pub digest: String,
+    /// `onnx`, `pickle`, `safetensors`, `tar` … (default: `binary`).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Default: `application/octet-stream`.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub lineage: Lineage,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateVersionRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<Version>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListVersionsQuery {
+    /// Only versions in this stage.
+    pub stage: Option<String>,
+    /// `key` or `key=value`: only versions with this tag.
+    pub tag: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Artifact {
+    pub digest: String,
+    pub size_bytes: u64,
+    pub created_at: String,
+    /// False when identical content was already stored (it is stored once).
+    pub newly_stored: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadArtifactQuery {
+    /// The digest the client expects (`sha256:<hex>`); the upload is rejected with `digest_mismatch` and
+    /// nothing is kept when the content hashes otherwise. The `x-expected-digest` header does the same.
+    pub expected_digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub username: String,
+    /// The full name printed on signatures.
+    pub printed_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub active: bool,
+    pub has_password: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub printed_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Optional; needed to log in with a password (and to sign, later). Stored only as an argon2id hash.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printed_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Replaces the user's roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub username: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    /// Days until the token expires; default 90, 0 for never.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+    /// Create the token for another user (needs `admin`).
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// A new token. `secret` is shown this once; the server keeps only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub secret: String,
+    pub token: Token,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// Name of the token to create (default `login`).
+    #[serde(default)]
+    pub token_name: Option<String>,
+    /// Days until the token expires; default 30.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub user: User,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListTokensQuery {
+    /// List every user's tokens (needs `admin`).
+    pub all: Option<bool>,
+}

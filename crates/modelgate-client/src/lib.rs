@@ -1,1 +1,480 @@
-//! placeholder
+//! A typed client of the modelgate HTTP API, used by the CLI and by tests. Uploads and downloads stream
+//! and hash as they go: an upload is checked against the digest the server computed, a download against
+//! the version's digest before it is moved into place.
+
+use futures::TryStreamExt;
+use modelgate_api as api;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// Called with the number of bytes moved since the last call.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with the API's error shape.
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+    #[error("cannot reach the server at {server}: {source}")]
+    Connect {
+        server: String,
+        source: reqwest::Error,
+    },
+    #[error("{0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "downloaded bytes hash to {actual}, not to the version's digest {expected}; nothing was written"
+    )]
+    DownloadDigestMismatch { expected: String, actual: String },
+    #[error("the server stored the upload as {server} but the file hashes to {local}")]
+    UploadDigestMismatch { local: String, server: String },
+    #[error("unexpected response from the server ({status}): {body}")]
+    UnexpectedResponse { status: u16, body: String },
+}
+
+impl ClientError {
+    /// The API error code, when the server gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
+}
+
+/// Escapes one path segment (model names and tag keys are validated server-side, but a typo must
+/// still produce a clean `invalid_argument`, not a different URL).
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~:".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("modelgate-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            server: server.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.server));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = builder.send().await.map_err(|source| {
+            if source.is_connect() {
+                ClientError::Connect {
+                    server: self.server.clone(),
+                    source,
+                }
+            } else {
+                ClientError::Transport(source)
+            }
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        match serde_json::from_str::<api::ErrorBody>(&body) {
+            Ok(error) => Err(ClientError::Api {
+                status,
+                code: error.error.code,
+                message: error.error.message,
+                details: error.error.details,
+            }),
+            Err(_) => Err(ClientError::UnexpectedResponse { status, body }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send(builder).await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        serde_json::from_str(&body).map_err(|error| ClientError::UnexpectedResponse {
+            status,
+            body: format!("{error}: {body}"),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    async fn with_body<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.json(self.request(method, path).json(body)).await
+    }
+
+    pub async fn whoami(&self) -> Result<api::WhoAmI, ClientError> {
+        self.get("/api/v1/whoami").await
+    }
+
+    pub async fn login(
+        &self,
+        request: &api::LoginRequest,
+    ) -> Result<api::CreatedToken, ClientError> {
+        self.with_body(Method::POST, "/api/v1/auth/login", request)
+            .await
+    }
+
+    pub async fn create_model(
+        &self,
+        request: &api::CreateModelRequest,
+    ) -> Result<api::Model, ClientError> {
+        self.with_body(Method::POST, "/api/v1/models", request)
+            .await
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<api::Model, ClientError> {
+        self.get(&format!("/api/v1/models/{}", segment(name))).await
+    }
+
+    pub async fn list_models(
+        &self,
+        query: &api::ListModelsQuery,
+    ) -> Result<api::ModelList, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/models").query(query))
+            .await
+    }
+
+    pub async fn update_model(
+        &self,
+        name: &str,
+        request: &api::UpdateModelRequest,
+    ) -> Result<api::Model, ClientError> {
+        self.with_body(
+            Method::PATCH,
+            &format!("/api/v1/models/{}", segment(name)),
+            request,
+        )
+        .await
+    }
+
+    pub async fn set_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<api::Model, ClientError> {
+        let path = format!("/api/v1/models/{}/tags/{}", segment(name), segment(key));
+        let body = api::SetTagRequest {
+            value: value.to_owned(),
+        };
+        self.with_body(Method::PUT, &path, &body).await
+    }
+
+    pub async fn delete_model_tag(&self, name: &str, key: &str) -> Result<api::Model, ClientError> {
+        let path = format!("/api/v1/models/{}/tags/{}", segment(name), segment(key));
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
+    pub async fn archive_model(&self, name: &str) -> Result<api::Model, ClientError> {
+        let path = format!("/api/v1/models/{}/archive", segment(name));
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    /// Streams a file to the server, hashing it on the way; fails if the server's digest differs from
+    /// the local one. `expected_digest` makes the server reject content that hashes otherwise.
+    pub async fn upload_artifact(
+        &self,
+        file: &Path,
+        expected_digest: Option<&str>,
+        progress: Option<Progress>,
+    ) -> Result<(api::Artifact, u64), ClientError> {
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(ClientError::io(format!("cannot open {}", file.display())))?;
+        let size = opened
+            .metadata()
+            .await
+            .map_err(ClientError::io(format!("cannot read {}", file.display())))?
+            .len();
+        let hasher = Arc::new(std::sync::Mutex::new(Sha256::new()));
+        let stream_hasher = hasher.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024).inspect_ok(
+            move |chunk| {
+                if let Ok(mut hasher) = stream_hasher.lock() {
+                    hasher.update(chunk);
+                }
+                if let Some(progress) = &progress {
+                    progress(chunk.len() as u64);
+                }
+            },
+        );
+        let mut builder = self
+            .request(Method::POST, "/api/v1/artifacts")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(expected) = expected_digest {
+            builder = builder.query(&[("expected_digest", expected)]);
+        }
+        let artifact: api::Artifact = self.json(builder).await?;
+        let local = hasher
+            .lock()
+            .map(|hasher| format!("sha256:{}", hex::encode(hasher.clone().finalize())))
+            .unwrap_or_default();
+        if local != artifact.digest {
+            return Err(ClientError::UploadDigestMismatch {
+                local,
+                server: artifact.digest,
+            });
+        }
+        Ok((artifact, size))
+    }
+
+    pub async fn create_version(
+        &self,
+        model: &str,
+        request: &api::CreateVersionRequest,
+    ) -> Result<api::Version, ClientError> {
+        let path = format!("/api/v1/models/{}/versions", segment(model));
+        self.with_body(Method::POST, &path, request).await
+    }
+
+    pub async fn get_version(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<api::Version, ClientError> {
+        self.get(&format!(
+            "/api/v1/models/{}/versions/{}",
+            segment(model),
+            segment(version)
+        ))
+        .await
+    }
+
+    pub async fn list_versions(
+        &self,
+        model: &str,
+        query: &api::ListVersionsQuery,
+    ) -> Result<api::VersionList, ClientError> {
+        let path = format!("/api/v1/models/{}/versions", segment(model));
+        self.json(self.request(Method::GET, &path).query(query))
+            .await
+    }
+
+    pub async fn archive_version(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<api::Version, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/archive",
+            segment(model),
+            segment(version)
+        );
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    pub async fn set_version_tag(
+        &self,
+        model: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<api::Version, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/tags/{}",
+            segment(model),
+            segment(version),
+            segment(key)
+        );
+        let body = api::SetTagRequest {
+            value: value.to_owned(),
+        };
+        self.with_body(Method::PUT, &path, &body).await
+    }
+
+    /// Downloads a version's artifact to `out`, verifying its digest before the file appears there: the
+    /// bytes go to `out.partial` first and are renamed only when they hash to the version's digest.
+    pub async fn download_version(
+        &self,
+        model: &str,
+        version: &str,
+        out: &Path,
+        progress: Option<Progress>,
+    ) -> Result<api::Version, ClientError> {
+        let described = self.get_version(model, version).await?;
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/artifact",
+            segment(model),
+            segment(version)
+        );
+        let response = self.send(self.request(Method::GET, &path)).await?;
+        if response.status() != StatusCode::OK {
+            return Err(ClientError::UnexpectedResponse {
+                status: response.status().as_u16(),
+                body: "expected the whole artifact".to_owned(),
+            });
+        }
+        let mut partial_name = out.as_os_str().to_owned();
+        partial_name.push(".partial");
+        let partial = std::path::PathBuf::from(partial_name);
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(ClientError::io(format!(
+                "cannot create {}",
+                partial.display()
+            )))?;
+        let mut hasher = Sha256::new();
+        let mut stream = response.bytes_stream();
+        let outcome: Result<(), ClientError> = async {
+            while let Some(chunk) = stream.try_next().await? {
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .await
+                    .map_err(ClientError::io(format!(
+                        "cannot write {}",
+                        partial.display()
+                    )))?;
+                if let Some(progress) = &progress {
+                    progress(chunk.len() as u64);
+                }
+            }
+            file.flush().await.map_err(ClientError::io(format!(
+                "cannot write {}",
+                partial.display()
+            )))?;
+            file.sync_all().await.map_err(ClientError::io(format!(
+                "cannot write {}",
+                partial.display()
+            )))?;
+            Ok(())
+        }
+        .await;
+        drop(file);
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let verdict = outcome.and_then(|()| {
+            if actual == described.digest {
+                Ok(())
+            } else {
+                Err(ClientError::DownloadDigestMismatch {
+                    expected: described.digest.clone(),
+                    actual,
+                })
+            }
+        });
+        if let Err(error) = verdict {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error);
+        }
+        tokio::fs::rename(&partial, out)
+            .await
+            .map_err(ClientError::io(format!(
+                "cannot move the download to {}",
+                out.display()
+            )))?;
+        Ok(described)
+    }
+
+    pub async fn create_user(
+        &self,
+        request: &api::CreateUserRequest,
+    ) -> Result<api::User, ClientError> {
+        self.with_body(Method::POST, "/api/v1/users", request).await
+    }
+
+    pub async fn list_users(&self) -> Result<api::UserList, ClientError> {
+        self.get("/api/v1/users").await
+    }
+
+    pub async fn get_user(&self, username: &str) -> Result<api::User, ClientError> {
+        self.get(&format!("/api/v1/users/{}", segment(username)))
+            .await
+    }
+
+    pub async fn update_user(
+        &self,
+        username: &str,
+        request: &api::UpdateUserRequest,
+    ) -> Result<api::User, ClientError> {
+        self.with_body(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", segment(username)),
+            request,
+        )
+        .await
+    }
+
+    pub async fn create_token(
+        &self,
+        request: &api::CreateTokenRequest,
+    ) -> Result<api::CreatedToken, ClientError> {
+        self.with_body(Method::POST, "/api/v1/tokens", request)
+            .await
+    }
+
+    pub async fn list_tokens(&self, all: bool) -> Result<api::TokenList, ClientError> {
+        let query = api::ListTokensQuery { all: Some(all) };
+        self.json(self.request(Method::GET, "/api/v1/tokens").query(&query))
+            .await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<api::Token, ClientError> {
+        let path = format!("/api/v1/tokens/{}/revoke", segment(id));
+        self.json(self.request(Method::POST, &path)).await
+    }
+}

@@ -1,6 +1,7 @@
 //! The domain of modelgate: validated names and values, the records of the registry, and the rules that
 //! govern them. Nothing here does I/O or reads the clock; time is always a parameter.
 
+pub mod access;
 mod digest;
 mod names;
 mod records;

@@ -1,1 +1,225 @@
-//! placeholder
+//! The modelgate HTTP server: opens the store and the artifact store, bootstraps the first admin, and
+//! serves the JSON API (with its OpenAPI document and Swagger UI) until it is told to stop.
+
+pub mod auth;
+mod convert;
+pub mod error;
+mod extract;
+pub mod routes;
+mod state;
+
+pub use state::AppState;
+
+use modelgate_core::{NewUser, Role, Timestamp, TokenName, Username};
+use modelgate_store::{ArtifactStore, Attribution, Store, StoreError, UploadLimits};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The default limit on one artifact: 20 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024 * 1024;
+
+/// Where the server keeps its data and where it listens.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// `postgres://…`; SQLite in `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// `s3://bucket/prefix` and the like; `data_dir/artifacts` when absent.
+    pub artifact_store: Option<String>,
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("artifact store: {0}")]
+    Artifacts(#[from] object_store::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database named by the options (SQLite in `data_dir` unless a URL is given) and migrates it.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<Store, StoreError> {
+    let store = match database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_data_dir(data_dir).await?,
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Opens the artifact store named by the options (`data_dir/artifacts` unless a URL is given).
+pub fn open_artifact_store(
+    data_dir: &std::path::Path,
+    artifact_store: Option<&str>,
+) -> Result<ArtifactStore, object_store::Error> {
+    match artifact_store {
+        Some(url) => ArtifactStore::from_url(url),
+        None => ArtifactStore::local(&data_dir.join("artifacts")),
+    }
+}
+
+/// The current time from the system clock.
+pub fn system_now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp::from_unix_millis(millis)
+}
+
+/// On an empty store, creates the `admin` user and a token for it, and returns the token's secret (to be
+/// shown once). Returns `None` when users exist, including when another replica bootstrapped first.
+pub async fn bootstrap_admin(store: &Store, now: Timestamp) -> Result<Option<String>, StoreError> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let attribution = Attribution::system("bootstrap", now);
+    let new_user = NewUser {
+        username: Username::parse("admin")?,
+        printed_name: "Administrator".to_owned(),
+        email: None,
+        roles: vec![Role::admin()],
+        password_hash: None,
+    };
+    let user = match store.create_user(&attribution, &new_user).await {
+        Ok(user) => user,
+        Err(StoreError::AlreadyExists { .. }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let secret = auth::new_token_secret();
+    store
+        .create_token(
+            &attribution,
+            &user,
+            &TokenName::parse("bootstrap")?,
+            &auth::token_secret_hash(&secret),
+            None,
+        )
+        .await?;
+    Ok(Some(secret))
+}
+
+/// A server that is bound and ready to run.
+pub struct PreparedServer {
+    state: AppState,
+    listener: TcpListener,
+    bootstrap_token: Option<String>,
+    shutdown: CancellationToken,
+}
+
+impl PreparedServer {
+    /// Opens storage, migrates, bootstraps and binds the listener.
+    pub async fn prepare(options: &ServeOptions) -> Result<Self, ServeError> {
+        let store = open_store(&options.data_dir, options.database_url.as_deref()).await?;
+        let artifacts = open_artifact_store(&options.data_dir, options.artifact_store.as_deref())?;
+        match artifacts
+            .sweep_abandoned_uploads(std::time::Duration::from_secs(24 * 3600))
+            .await
+        {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "deleted uploads abandoned by an earlier crash"),
+            Err(error) => tracing::warn!(%error, "could not sweep abandoned uploads"),
+        }
+        let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
+        let listener =
+            TcpListener::bind(&options.listen)
+                .await
+                .map_err(|source| ServeError::Listen {
+                    address: options.listen.clone(),
+                    source,
+                })?;
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(
+            store,
+            artifacts,
+            UploadLimits {
+                max_bytes: options.max_upload_bytes,
+            },
+            shutdown.clone(),
+        );
+        Ok(Self {
+            state,
+            listener,
+            bootstrap_token,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// The first admin's token when this start created it: show it once, it is not stored.
+    pub fn bootstrap_token(&self) -> Option<&str> {
+        self.bootstrap_token.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `signal` completes, then stops accepting, discards uploads in progress, lets other
+    /// requests finish, and closes the database.
+    pub async fn run(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let app = routes::router(self.state.clone());
+        let shutdown = self.shutdown.clone();
+        let graceful = async move {
+            signal.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            shutdown.cancel();
+        };
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await?;
+        self.state.store().close().await;
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

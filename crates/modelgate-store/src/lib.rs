@@ -9,5 +9,5 @@ mod error;
 pub use artifacts::{
     ArtifactStore, ByteRange, StoredArtifact, UploadError, UploadLimits, VerifyReport,
 };
-pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate};
+pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate, redact_url};
 pub use error::StoreError;

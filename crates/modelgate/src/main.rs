@@ -1,1 +1,94 @@
-fn main() {}
+//! The `modelgate` binary: the server (`serve`), offline administration (`admin`, `migrate`), and the
+//! command-line client of the API. Exit codes: 0 success, 1 error, 2 usage.
+
+mod cli;
+mod offline;
+mod output;
+mod profile;
+mod remote;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use modelgate_client::{Client, ClientError};
+use std::process::ExitCode;
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(error: &anyhow::Error) {
+    if let Some(ClientError::Api {
+        details: Some(details),
+        ..
+    }) = error.downcast_ref::<ClientError>()
+    {
+        eprintln!("error: {error:#}\n  details: {details}");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+}
+
+/// Logs go to standard error; `MODELGATE_LOG` (or `RUST_LOG`) sets the filter. The server logs at
+/// `info`; client commands only at `warn`.
+fn init_tracing(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = std::env::var("MODELGATE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let printer = output::Printer { format: cli.output };
+    let client = || -> anyhow::Result<Client> {
+        let profile = profile::load();
+        let server = cli
+            .server
+            .clone()
+            .or(profile.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let token = cli.token.clone().or(profile.token);
+        Ok(Client::new(&server, token)?)
+    };
+    match cli.command {
+        Command::Serve(args) => offline::serve(args).await,
+        Command::Migrate(storage) => offline::migrate(storage).await,
+        Command::Admin(command) => offline::admin(command).await,
+        Command::Login(args) => {
+            let server = cli
+                .server
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+            remote::login(&server, cli.token.clone(), args).await
+        }
+        Command::Whoami => remote::whoami(&client()?, &printer).await,
+        Command::Model(command) => remote::model(&client()?, &printer, command).await,
+        Command::Version(command) => remote::version(&client()?, &printer, command).await,
+        Command::User(command) => remote::user(&client()?, &printer, command).await,
+        Command::Token(command) => remote::token(&client()?, &printer, command).await,
+    }
+}

@@ -1,0 +1,137 @@
+//! Who may do what in the registry. Pure functions of the caller and the resource, so the rules live in
+//! one place and the server only asks.
+
+use crate::{Model, User};
+
+/// Why a request is refused, phrased for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// The role that registers and maintains models; holders may change any model's metadata and push
+/// versions to any model.
+pub const MODEL_DEVELOPER_ROLE: &str = "model_developer";
+
+/// Proof that the caller administers the server; only [`require_admin`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCapability(());
+
+pub fn require_admin(user: &User) -> Result<AdminCapability, Denied> {
+    if user.is_admin() {
+        Ok(AdminCapability(()))
+    } else {
+        Err(Denied(format!(
+            "user {:?} lacks the admin role needed for this action",
+            user.username.as_str()
+        )))
+    }
+}
+
+/// Proof that the caller may change a model's metadata and push versions to it; only
+/// [`may_maintain_model`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelMaintainer(());
+
+/// The model's owner, the user who registered it, model developers and admins maintain a model.
+pub fn may_maintain_model(user: &User, model: &Model) -> Result<ModelMaintainer, Denied> {
+    let allowed = user.username == model.owner
+        || model.created_by == user.username.as_str()
+        || user.has_role(MODEL_DEVELOPER_ROLE)
+        || user.is_admin();
+    if allowed {
+        Ok(ModelMaintainer(()))
+    } else {
+        Err(Denied(format!(
+            "user {:?} may not change model {:?}: only its owner ({}), the user who registered it, \
+             holders of the {MODEL_DEVELOPER_ROLE} role and admins may",
+            user.username.as_str(),
+            model.name.as_str(),
+            model.owner
+        )))
+    }
+}
+
+/// Changing who is accountable for a model, or how risky it is, changes which rules govern it: admins only.
+pub fn may_change_governance(user: &User) -> Result<AdminCapability, Denied> {
+    require_admin(user).map_err(|_| {
+        Denied(format!(
+            "user {:?} may not change a model's owner or risk tier: that needs the admin role",
+            user.username.as_str()
+        ))
+    })
+}
+
+/// A user manages their own tokens; admins manage everyone's.
+pub fn may_manage_tokens_of(user: &User, token_owner: &str) -> Result<(), Denied> {
+    if user.username.as_str() == token_owner || user.is_admin() {
+        Ok(())
+    } else {
+        Err(Denied(format!(
+            "user {:?} may not manage tokens of {token_owner:?}: only that user and admins may",
+            user.username.as_str()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ModelName, RiskTier, Role, Timestamp, Username};
+
+    fn user(name: &str, roles: &[&str]) -> User {
+        User {
+            id: 1,
+            username: Username::parse(name).unwrap(),
+            printed_name: name.to_owned(),
+            email: None,
+            roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
+            active: true,
+            has_password: false,
+            created_at: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    fn model(owner: &str, created_by: &str) -> Model {
+        Model {
+            id: 1,
+            name: ModelName::parse("m").unwrap(),
+            owner: Username::parse(owner).unwrap(),
+            risk_tier: RiskTier::High,
+            description: String::new(),
+            intended_use: String::new(),
+            tags: Default::default(),
+            created_by: created_by.to_owned(),
+            created_at: Timestamp::from_unix_millis(0),
+            updated_at: Timestamp::from_unix_millis(0),
+            archived_at: None,
+            version_count: 0,
+        }
+    }
+
+    #[test]
+    fn who_maintains_a_model() {
+        let cases = [
+            ("owner", &[][..], "owner", "someone", true),
+            ("creator", &[], "owner", "creator", true),
+            ("dev", &["model_developer"], "owner", "someone", true),
+            ("root", &["admin"], "owner", "someone", true),
+            ("validator", &["validator"], "owner", "someone", false),
+            ("nobody", &[], "owner", "someone", false),
+        ];
+        for (name, roles, owner, creator, expected) in cases {
+            let outcome = may_maintain_model(&user(name, roles), &model(owner, creator));
+            assert_eq!(outcome.is_ok(), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn admin_rules() {
+        assert!(require_admin(&user("root", &["admin"])).is_ok());
+        let denied = require_admin(&user("dev", &["model_developer"])).unwrap_err();
+        assert!(denied.0.contains("admin role"));
+        assert!(may_change_governance(&user("dev", &["model_developer"])).is_err());
+        assert!(may_manage_tokens_of(&user("ann", &[]), "ann").is_ok());
+        assert!(may_manage_tokens_of(&user("ann", &[]), "bob").is_err());
+        assert!(may_manage_tokens_of(&user("root", &["admin"]), "bob").is_ok());
+    }
+}

@@ -1,0 +1,172 @@
+//! Authentication: API token secrets (256 random bits, stored only as a SHA-256 hash, so checking a
+//! request costs one hash and one indexed lookup), argon2id passwords, and the [`Caller`] extractor that
+//! every authenticated route takes.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use base64::Engine;
+use modelgate_core::{Principal, Timestamp};
+use modelgate_store::Attribution;
+use rand::RngCore;
+use sha2::{Digest as _, Sha256};
+use std::net::SocketAddr;
+
+/// Every token secret starts with this, so that leaked secrets are easy to recognise and scan for.
+pub const TOKEN_PREFIX: &str = "mgt_";
+
+/// A new token secret: the prefix and 32 random bytes in unpadded base64url.
+pub fn new_token_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What the store keeps of a secret: its SHA-256 in hex. A fast hash is right here (unlike for
+/// passwords): the secret has 256 bits of entropy, so there is nothing to brute-force.
+pub fn token_secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Hashes a password with argon2id and a random salt (CPU-heavy: call from a blocking task).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    if password.chars().count() < 12 {
+        return Err(ApiError::invalid(
+            "password",
+            "password: must be at least 12 characters",
+        ));
+    }
+    let mut salt_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|error| ApiError::internal(&error))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| ApiError::internal(&error))
+}
+
+/// Checks a password against a stored argon2id hash.
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Where a request came from, for its audit record.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl RequestOrigin {
+    fn from_parts(parts: &Parts) -> Self {
+        Self {
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            client_addr: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip().to_string()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts))
+    }
+}
+
+/// The authenticated caller of a request. Taking it as an argument is what makes a route authenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub origin: RequestOrigin,
+}
+
+impl Caller {
+    /// The attribution of a change this caller makes now.
+    pub fn attribution(&self, at: Timestamp) -> Attribution {
+        Attribution {
+            actor: self.principal.actor(),
+            at,
+            request_id: self.origin.request_id.clone(),
+            client_addr: self.origin.client_addr.clone(),
+        }
+    }
+
+    pub fn user(&self) -> &modelgate_core::User {
+        &self.principal.user
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "missing credentials: send `Authorization: Bearer <token>` (create a token with \
+                     `modelgate token create` or `modelgate admin create-token`)",
+                )
+            })?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "malformed Authorization header: expected `Bearer <token>`",
+                )
+            })?;
+        let principal = state.authenticate_token(secret).await?;
+        Ok(Self {
+            principal,
+            origin: RequestOrigin::from_parts(parts),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_hashed() {
+        let first = new_token_secret();
+        let second = new_token_secret();
+        assert_ne!(first, second);
+        assert!(first.starts_with(TOKEN_PREFIX));
+        assert_eq!(first.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(token_secret_hash(&first).len(), 64);
+        assert_ne!(token_secret_hash(&first), token_secret_hash(&second));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery!", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+        assert!(hash_password("short").is_err());
+    }
+}

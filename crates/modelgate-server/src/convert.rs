@@ -1,0 +1,176 @@
+//! Conversions at the edge: domain records into wire types, and wire inputs (cursors, tag filters,
+//! times) into domain values.
+
+use crate::error::ApiError;
+use base64::Engine;
+use modelgate_api as api;
+use modelgate_core::{Model, TagKey, Timestamp, TokenRecord, User, Version};
+use std::collections::BTreeMap;
+
+/// RFC 3339 in UTC with millisecond precision: `2026-11-27T14:32:24.123Z`.
+pub fn format_time(timestamp: Timestamp) -> String {
+    let nanos = i128::from(timestamp.unix_millis()) * 1_000_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(moment) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            moment.year(),
+            u8::from(moment.month()),
+            moment.day(),
+            moment.hour(),
+            moment.minute(),
+            moment.second(),
+            moment.millisecond()
+        ),
+        Err(_) => timestamp.unix_millis().to_string(),
+    }
+}
+
+pub fn model(model: &Model) -> api::Model {
+    api::Model {
+        name: model.name.to_string(),
+        owner: model.owner.to_string(),
+        risk_tier: model.risk_tier.to_string(),
+        description: model.description.clone(),
+        intended_use: model.intended_use.clone(),
+        tags: tags(&model.tags),
+        created_by: model.created_by.clone(),
+        created_at: format_time(model.created_at),
+        updated_at: format_time(model.updated_at),
+        archived_at: model.archived_at.map(format_time),
+        version_count: model.version_count,
+    }
+}
+
+pub fn version(version: &Version) -> api::Version {
+    let lineage = &version.lineage;
+    let metadata = serde_json::from_str(&lineage.metadata_json).unwrap_or_default();
+    api::Version {
+        model: version.model_name.to_string(),
+        version: version.number.get(),
+        digest: version.digest.to_string(),
+        size_bytes: version.size_bytes,
+        format: version.format.clone(),
+        media_type: version.media_type.clone(),
+        lineage: api::Lineage {
+            code_repository: lineage.code_repository.clone(),
+            code_commit: lineage.code_commit.clone(),
+            training_data_uri: lineage.training_data_uri.clone(),
+            training_data_digest: lineage
+                .training_data_digest
+                .map(|digest| digest.to_string()),
+            parameters: lineage.parameters.clone(),
+            metadata,
+        },
+        description: version.description.clone(),
+        tags: tags(&version.tags),
+        stage: version.stage.to_string(),
+        created_by: version.created_by.clone(),
+        created_at: format_time(version.created_at),
+        artifact_url: format!(
+            "/api/v1/models/{}/versions/{}/artifact",
+            version.model_name, version.number
+        ),
+    }
+}
+
+pub fn user(user: &User) -> api::User {
+    api::User {
+        username: user.username.to_string(),
+        printed_name: user.printed_name.clone(),
+        email: user.email.clone(),
+        roles: user.roles.iter().map(ToString::to_string).collect(),
+        active: user.active,
+        has_password: user.has_password,
+        created_at: format_time(user.created_at),
+    }
+}
+
+pub fn token(token: &TokenRecord) -> api::Token {
+    api::Token {
+        id: token.id.clone(),
+        name: token.name.to_string(),
+        username: token.username.to_string(),
+        created_at: format_time(token.created_at),
+        expires_at: token.expires_at.map(format_time),
+        last_used_at: token.last_used_at.map(format_time),
+        revoked_at: token.revoked_at.map(format_time),
+    }
+}
+
+fn tags(tags: &BTreeMap<TagKey, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .collect()
+}
+
+/// Parses wire tags into validated keys.
+pub fn parse_tags(tags: &BTreeMap<String, String>) -> Result<BTreeMap<TagKey, String>, ApiError> {
+    tags.iter()
+        .map(|(key, value)| Ok((TagKey::parse(key)?, value.clone())))
+        .collect()
+}
+
+/// `key` or `key=value` from a `tag` query parameter.
+pub fn parse_tag_filter(text: &str) -> Result<(TagKey, Option<String>), ApiError> {
+    match text.split_once('=') {
+        Some((key, value)) => Ok((TagKey::parse(key)?, Some(value.to_owned()))),
+        None => Ok((TagKey::parse(text)?, None)),
+    }
+}
+
+/// Cursors are opaque to clients: the last key of the previous page, base64url-encoded.
+pub fn encode_cursor(last_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key)
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "cursor",
+                "cursor: not a cursor this server returned; pass `next_cursor` from the previous page",
+            )
+        })
+}
+
+/// Days from now as an expiry time; 0 means never.
+pub fn expiry_after_days(now: Timestamp, days: u32) -> Option<Timestamp> {
+    (days > 0).then(|| now.plus_seconds(i64::from(days) * 86_400))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(
+            format_time(Timestamp::from_unix_millis(1_795_790_000_123)),
+            "2026-11-26T14:33:20.123Z"
+        );
+        assert_eq!(
+            format_time(Timestamp::from_unix_millis(1_795_790_000_100)),
+            "2026-11-26T14:33:20.100Z"
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(
+            decode_cursor(&encode_cursor("fraud-07")).unwrap(),
+            "fraud-07"
+        );
+        assert!(decode_cursor("***").is_err());
+    }
+
+    #[test]
+    fn tag_filters() {
+        let (key, value) = parse_tag_filter("team=risk").unwrap();
+        assert_eq!((key.as_str(), value.as_deref()), ("team", Some("risk")));
+        assert_eq!(parse_tag_filter("team").unwrap().1, None);
+        assert!(parse_tag_filter("bad key=1").is_err());
+    }
+}

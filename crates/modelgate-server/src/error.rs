@@ -1,0 +1,200 @@
+//! The API's one error type: every failure becomes `{"error": {"code", "message", "details"}}` with a
+//! status taken from one table. A 500 tells the client only a request id; the whole chain goes to the log.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use modelgate_api::{ErrorBody, ErrorDetail};
+use modelgate_core::InvalidInput;
+use modelgate_core::access::Denied;
+use modelgate_store::{StoreError, UploadError};
+use serde_json::json;
+
+/// The stable error codes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    DigestMismatch,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The one table from code to wire name and HTTP status.
+    pub fn describe(self) -> (&'static str, StatusCode) {
+        match self {
+            Self::InvalidArgument => ("invalid_argument", StatusCode::BAD_REQUEST),
+            Self::Unauthenticated => ("unauthenticated", StatusCode::UNAUTHORIZED),
+            Self::PermissionDenied => ("permission_denied", StatusCode::FORBIDDEN),
+            Self::NotFound => ("not_found", StatusCode::NOT_FOUND),
+            Self::AlreadyExists => ("already_exists", StatusCode::CONFLICT),
+            Self::FailedPrecondition => ("failed_precondition", StatusCode::CONFLICT),
+            Self::DigestMismatch => ("digest_mismatch", StatusCode::BAD_REQUEST),
+            Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::RangeNotSatisfiable => {
+                ("range_not_satisfiable", StatusCode::RANGE_NOT_SATISFIABLE)
+            }
+            Self::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message).with_details(json!({ "field": field }))
+    }
+
+    /// An internal failure: logged in full, reported to the client without detail.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "internal error");
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the details under this request's id",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code.describe();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(invalid: InvalidInput) -> Self {
+        Self::invalid(invalid.field, invalid.to_string())
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        Self::new(ErrorCode::PermissionDenied, denied.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { .. } => Self::new(ErrorCode::NotFound, error.to_string()),
+            StoreError::AlreadyExists { .. } => {
+                Self::new(ErrorCode::AlreadyExists, error.to_string())
+            }
+            StoreError::FailedPrecondition(message) => {
+                Self::new(ErrorCode::FailedPrecondition, message)
+            }
+            StoreError::Invalid(invalid) => invalid.into(),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("database pool timed out");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "the database is busy; retry shortly",
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> Self {
+        match &error {
+            UploadError::DigestMismatch { expected, actual } => {
+                Self::new(ErrorCode::DigestMismatch, error.to_string()).with_details(json!({
+                    "expected": expected.to_string(),
+                    "actual": actual.to_string(),
+                }))
+            }
+            UploadError::TooLarge { limit } => Self::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the artifact exceeds the server's limit of {limit} bytes (--max-upload-bytes)"
+                ),
+            )
+            .with_details(json!({ "limit_bytes": limit })),
+            UploadError::Interrupted(message) => Self::new(
+                ErrorCode::InvalidArgument,
+                format!("the upload was interrupted: {message}"),
+            ),
+            UploadError::Storage(storage) => Self::internal(storage),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "the body must be JSON: send the header Content-Type: application/json".to_owned()
+            }
+            other => format!("malformed JSON body: {}", other.body_text()),
+        };
+        Self::new(ErrorCode::InvalidArgument, message).with_details(json!({ "field": "body" }))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(
+            ErrorCode::InvalidArgument,
+            format!("malformed query string: {}", rejection.body_text()),
+        )
+        .with_details(json!({ "field": "query" }))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(
+            ErrorCode::InvalidArgument,
+            format!("malformed path: {}", rejection.body_text()),
+        )
+    }
+}

@@ -1,0 +1,169 @@
+//! The router: every route of the API, the OpenAPI document that describes them, and the layers that
+//! give each request an id and a trace span.
+
+pub mod artifacts;
+pub mod health;
+pub mod models;
+pub mod tokens;
+pub mod users;
+pub mod versions;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use axum::Router;
+use axum::http::{Method, Request, Uri};
+use axum::routing::{get, post, put};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "modelgate",
+        description = "The model approval workflow: a registry of models and versions bound to content \
+                       digests, with governed promotion and a tamper-evident audit trail. Every call but \
+                       the health checks, login and this document needs `Authorization: Bearer <token>`. \
+                       Errors have one shape: `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
+    paths(
+        health::healthz, health::readyz,
+        users::whoami, users::create_user, users::list_users, users::get_user, users::update_user,
+        tokens::login, tokens::create_token, tokens::list_tokens, tokens::revoke_token,
+        models::create_model, models::list_models, models::get_model, models::update_model,
+        models::set_model_tag, models::delete_model_tag, models::archive_model,
+        versions::create_version, versions::list_versions, versions::get_version,
+        versions::update_version, versions::set_version_tag, versions::delete_version_tag,
+        versions::archive_version, versions::download_version_artifact,
+        artifacts::upload_artifact, artifacts::download_artifact,
+    ),
+    modifiers(&BearerSecurity),
+    security(("bearer" = [])),
+    tags(
+        (name = "models", description = "Models: named, owned, risk-tiered"),
+        (name = "versions", description = "Immutable versions bound to artifact digests"),
+        (name = "artifacts", description = "Content-addressed artifact bytes"),
+        (name = "users", description = "Accounts and roles"),
+        (name = "tokens", description = "API tokens"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/whoami", get(users::whoami))
+        .route("/api/v1/auth/login", post(tokens::login))
+        .route(
+            "/api/v1/users",
+            get(users::list_users).post(users::create_user),
+        )
+        .route(
+            "/api/v1/users/{username}",
+            get(users::get_user).patch(users::update_user),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/api/v1/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/api/v1/models",
+            get(models::list_models).post(models::create_model),
+        )
+        .route(
+            "/api/v1/models/{name}",
+            get(models::get_model).patch(models::update_model),
+        )
+        .route("/api/v1/models/{name}/archive", post(models::archive_model))
+        .route(
+            "/api/v1/models/{name}/tags/{key}",
+            put(models::set_model_tag).delete(models::delete_model_tag),
+        )
+        .route(
+            "/api/v1/models/{name}/versions",
+            get(versions::list_versions).post(versions::create_version),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}",
+            get(versions::get_version).patch(versions::update_version),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/archive",
+            post(versions::archive_version),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/tags/{key}",
+            put(versions::set_version_tag).delete(versions::delete_version_tag),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/artifact",
+            get(versions::download_version_artifact),
+        )
+        .route("/api/v1/artifacts", post(artifacts::upload_artifact))
+        .route(
+            "/api/v1/artifacts/{digest}",
+            get(artifacts::download_artifact),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+        .url("/api/v1/openapi.json", ApiDoc::openapi());
+    api.merge(docs)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn unknown_route(uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "no such route {}; the API is described at /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "{} does not accept {method}; see /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}

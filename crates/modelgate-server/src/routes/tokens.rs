@@ -1,0 +1,148 @@
+//! `/api/v1/tokens` and `/api/v1/auth/login`: API tokens, shown once and stored only as hashes.
+
+use crate::auth::{Caller, RequestOrigin, new_token_secret, token_secret_hash, verify_password};
+use crate::convert::{self, expiry_after_days};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use modelgate_api as api;
+use modelgate_core::access::{may_manage_tokens_of, require_admin};
+use modelgate_core::{Actor, TokenName, Username};
+use modelgate_store::Attribution;
+
+/// Tokens made through the API expire after this many days unless the request says otherwise.
+const DEFAULT_TOKEN_DAYS: u32 = 90;
+const DEFAULT_LOGIN_TOKEN_DAYS: u32 = 30;
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = api::CreateTokenRequest,
+    responses((status = 201, body = api::CreatedToken), (status = 403, body = api::ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::CreateTokenRequest>,
+) -> Result<(StatusCode, Json<api::CreatedToken>), ApiError> {
+    let name = TokenName::parse(&request.name)?;
+    let user = match &request.username {
+        Some(username) => {
+            may_manage_tokens_of(caller.user(), username)?;
+            state.store().get_user(&Username::parse(username)?).await?
+        }
+        None => caller.user().clone(),
+    };
+    let now = state.now();
+    let expires_at = expiry_after_days(now, request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS));
+    let secret = new_token_secret();
+    let token = state
+        .store()
+        .create_token(
+            &caller.attribution(now),
+            &user,
+            &name,
+            &token_secret_hash(&secret),
+            expires_at,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreatedToken {
+            secret,
+            token: convert::token(&token),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(api::ListTokensQuery),
+    responses((status = 200, body = api::TokenList)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<api::ListTokensQuery>,
+) -> Result<Json<api::TokenList>, ApiError> {
+    let tokens = if query.all.unwrap_or(false) {
+        require_admin(caller.user())?;
+        state.store().list_tokens(None).await?
+    } else {
+        state.store().list_tokens(Some(caller.user())).await?
+    };
+    Ok(Json(api::TokenList {
+        tokens: tokens.iter().map(convert::token).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "tokens",
+    params(("id" = String, Path, description = "Token id (`tok_…`)")),
+    responses((status = 200, body = api::Token), (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<api::Token>, ApiError> {
+    let token = state.store().get_token(&id).await?;
+    may_manage_tokens_of(caller.user(), token.username.as_str())?;
+    let token = state
+        .store()
+        .revoke_token(&caller.attribution(state.now()), &id)
+        .await?;
+    Ok(Json(convert::token(&token)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "tokens", request_body = api::LoginRequest,
+    security(()),
+    responses((status = 201, body = api::CreatedToken), (status = 401, body = api::ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    ApiJson(request): ApiJson<api::LoginRequest>,
+) -> Result<(StatusCode, Json<api::CreatedToken>), ApiError> {
+    let refused = || ApiError::unauthenticated("unknown user, wrong password, or deactivated user");
+    let username = Username::parse(&request.username).map_err(|_| refused())?;
+    let stored_hash = state.store().password_hash(&username).await?;
+    let password = request.password.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        stored_hash.is_some_and(|hash| verify_password(&password, &hash))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?;
+    if !verified {
+        tracing::warn!(username = %username, "refused login");
+        return Err(refused());
+    }
+    let user = state.store().get_user(&username).await?;
+    let name = TokenName::parse(request.token_name.as_deref().unwrap_or("login"))?;
+    let now = state.now();
+    let expires_at = expiry_after_days(
+        now,
+        request.expires_in_days.unwrap_or(DEFAULT_LOGIN_TOKEN_DAYS),
+    );
+    let secret = new_token_secret();
+    let attribution = Attribution {
+        actor: Actor::User {
+            user_id: user.id,
+            username: user.username.clone(),
+            token_id: None,
+        },
+        at: now,
+        request_id: origin.request_id,
+        client_addr: origin.client_addr,
+    };
+    let token = state
+        .store()
+        .create_token(
+            &attribution,
+            &user,
+            &name,
+            &token_secret_hash(&secret),
+            expires_at,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreatedToken {
+            secret,
+            token: convert::token(&token),
+        }),
+    ))
+}

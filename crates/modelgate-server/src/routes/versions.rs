@@ -1,0 +1,246 @@
+//! `/api/v1/models/{name}/versions`: register versions bound to uploaded artifacts, read, list, describe,
+//! tag, archive, and download their artifacts.
+
+use super::artifacts::serve_artifact;
+use super::models::maintained_model;
+use crate::auth::Caller;
+use crate::convert::{self, decode_cursor, encode_cursor, parse_tag_filter, parse_tags};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use modelgate_api as api;
+use modelgate_core::{
+    Digest, InvalidInput, Lineage, ModelName, NewVersion, PageRequest, Stage, TagKey,
+    VersionFilter, VersionNumber,
+};
+
+fn parse_model_and_version(
+    name: &str,
+    number: &str,
+) -> Result<(ModelName, VersionNumber), ApiError> {
+    Ok((ModelName::parse(name)?, VersionNumber::parse(number)?))
+}
+
+fn bounded_text(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(text) if text.chars().count() > max => {
+            Err(InvalidInput::new(field, format!("must be at most {max} characters")).into())
+        }
+        other => Ok(other),
+    }
+}
+
+fn lineage(wire: api::Lineage) -> Result<Lineage, ApiError> {
+    let training_data_digest = wire
+        .training_data_digest
+        .as_deref()
+        .map(|text| {
+            Digest::parse(text).map_err(|mut invalid| {
+                invalid.field = "lineage.training_data_digest";
+                invalid
+            })
+        })
+        .transpose()?;
+    Ok(Lineage {
+        code_repository: bounded_text("lineage.code_repository", wire.code_repository, 2048)?,
+        code_commit: bounded_text("lineage.code_commit", wire.code_commit, 256)?,
+        training_data_uri: bounded_text("lineage.training_data_uri", wire.training_data_uri, 2048)?,
+        training_data_digest,
+        parameters: wire.parameters,
+        metadata_json: serde_json::Value::Object(wire.metadata).to_string(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "versions",
+    params(("name" = String, Path, description = "Model name")),
+    request_body = api::CreateVersionRequest,
+    responses((status = 201, body = api::Version), (status = 404, body = api::ErrorBody),
+              (status = 409, body = api::ErrorBody, description = "`failed_precondition`: the artifact was not uploaded, or the model is archived")))]
+pub async fn create_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<api::CreateVersionRequest>,
+) -> Result<(StatusCode, Json<api::Version>), ApiError> {
+    let name = ModelName::parse(&name)?;
+    maintained_model(&state, &caller, &name).await?;
+    let digest = Digest::parse(&request.digest)?;
+    let new_version = NewVersion {
+        digest,
+        format: bounded_text("format", request.format, 64)?.unwrap_or_else(|| "binary".to_owned()),
+        media_type: bounded_text("media_type", request.media_type, 255)?
+            .unwrap_or_else(|| "application/octet-stream".to_owned()),
+        lineage: lineage(request.lineage)?,
+        description: request.description,
+        tags: parse_tags(&request.tags)?,
+    };
+    let version = state
+        .store()
+        .create_version(&caller.attribution(state.now()), &name, &new_version)
+        .await?;
+    Ok((StatusCode::CREATED, Json(convert::version(&version))))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> Result<Json<api::Version>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    let version = state.store().get_version(&name, number).await?;
+    Ok(Json(convert::version(&version)))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), api::ListVersionsQuery),
+    responses((status = 200, body = api::VersionList), (status = 404, body = api::ErrorBody)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<api::ListVersionsQuery>,
+) -> Result<Json<api::VersionList>, ApiError> {
+    let name = ModelName::parse(&name)?;
+    let filter = VersionFilter {
+        stage: query.stage.as_deref().map(Stage::parse).transpose()?,
+        tag: query.tag.as_deref().map(parse_tag_filter).transpose()?,
+    };
+    let mut page = PageRequest::first(
+        query
+            .limit
+            .unwrap_or(PageRequest::<VersionNumber>::DEFAULT_LIMIT),
+    );
+    if let Some(cursor) = &query.cursor {
+        page.after = Some(VersionNumber::parse(&decode_cursor(cursor)?).map_err(|_| {
+            ApiError::invalid("cursor", "cursor: not a cursor this server returned")
+        })?);
+    }
+    let result = state.store().list_versions(&name, &filter, &page).await?;
+    Ok(Json(api::VersionList {
+        versions: result.items.iter().map(convert::version).collect(),
+        next_cursor: result
+            .next_after
+            .map(|number| encode_cursor(&number.to_string())),
+    }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    request_body = api::UpdateVersionRequest,
+    responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+pub async fn update_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<api::UpdateVersionRequest>,
+) -> Result<Json<api::Version>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    maintained_model(&state, &caller, &name).await?;
+    let attribution = caller.attribution(state.now());
+    let version = match request.description {
+        Some(description) => {
+            state
+                .store()
+                .update_version_description(&attribution, &name, number, &description)
+                .await?
+        }
+        None => state.store().get_version(&name, number).await?,
+    };
+    Ok(Json(convert::version(&version)))
+}
+
+#[utoipa::path(put, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
+           ("key" = String, Path, description = "Tag key")),
+    request_body = api::SetTagRequest,
+    responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+pub async fn set_version_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number, key)): ApiPath<(String, String, String)>,
+    ApiJson(request): ApiJson<api::SetTagRequest>,
+) -> Result<Json<api::Version>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    let key = TagKey::parse(&key)?;
+    maintained_model(&state, &caller, &name).await?;
+    let version = state
+        .store()
+        .set_version_tag(
+            &caller.attribution(state.now()),
+            &name,
+            number,
+            &key,
+            &request.value,
+        )
+        .await?;
+    Ok(Json(convert::version(&version)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
+           ("key" = String, Path, description = "Tag key")),
+    responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+pub async fn delete_version_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number, key)): ApiPath<(String, String, String)>,
+) -> Result<Json<api::Version>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    let key = TagKey::parse(&key)?;
+    maintained_model(&state, &caller, &name).await?;
+    let version = state
+        .store()
+        .delete_version_tag(&caller.attribution(state.now()), &name, number, &key)
+        .await?;
+    Ok(Json(convert::version(&version)))
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/archive", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    responses((status = 200, body = api::Version), (status = 409, body = api::ErrorBody)))]
+pub async fn archive_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> Result<Json<api::Version>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    maintained_model(&state, &caller, &name).await?;
+    let version = state
+        .store()
+        .archive_version(&caller.attribution(state.now()), &name, number)
+        .await?;
+    Ok(Json(convert::version(&version)))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/artifact", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
+           ("Range" = Option<String>, Header, description = "`bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 404, body = api::ErrorBody), (status = 416, body = api::ErrorBody)))]
+pub async fn download_version_artifact(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    let version = state.store().get_version(&name, number).await?;
+    let record = state.store().get_artifact_record(&version.digest).await?;
+    let filename = format!(
+        "{}-v{}.{}",
+        version.model_name, version.number, version.format
+    );
+    serve_artifact(&state, &record, &headers, &filename, &version.media_type).await
+}

@@ -1,0 +1,399 @@
+//! The command line: every command, flag and help text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Start a server (SQLite and artifacts under ./modelgate-data, listening on 127.0.0.1:8080)
+  modelgate serve
+
+  # Point the CLI at it and check who you are
+  export MODELGATE_SERVER=http://127.0.0.1:8080 MODELGATE_TOKEN=mgt_...
+  modelgate whoami
+
+  # Register a model and push a version
+  modelgate model create credit-default --owner alice --risk-tier high
+  modelgate version push credit-default model.onnx --format onnx
+  modelgate version download credit-default 1 --out model.onnx";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "modelgate",
+    version,
+    about = "modelgate: the model approval workflow — a registry of models and versions bound to content \
+             digests, served over an authenticated HTTP API",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Server URL for client commands [default: the profile written by `login`, else http://127.0.0.1:8080]
+    #[arg(long, global = true, env = "MODELGATE_SERVER")]
+    pub server: Option<String>,
+    /// API token for client commands [default: the profile written by `login`]
+    #[arg(long, global = true, env = "MODELGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format: readable tables, or the API's JSON for scripts
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server
+    #[command(
+        after_help = "Examples:\n  modelgate serve\n  modelgate serve --data-dir /var/lib/modelgate --listen 0.0.0.0:8080\n  \
+        modelgate serve --database-url postgres://modelgate:secret@db:5432/modelgate --artifact-store s3://bucket/models"
+    )]
+    Serve(ServeArgs),
+    /// Apply database migrations and exit (the server also applies them at start)
+    Migrate(StorageArgs),
+    /// Offline administration directly on the data directory or database (bootstrap, scripts, recovery)
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Save a server and token to the profile file, from a password login or a token
+    #[command(
+        after_help = "Examples:\n  modelgate login --server http://127.0.0.1:8080 --username alice\n  \
+        echo \"$PASSWORD\" | modelgate login --username alice --password-stdin\n  modelgate login --server http://127.0.0.1:8080 --token mgt_..."
+    )]
+    Login(LoginArgs),
+    /// Show the user behind the current token
+    Whoami,
+    /// Register, list, show, update, tag and archive models
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Push, list, show, download, tag and archive versions
+    #[command(subcommand)]
+    Version(VersionCommand),
+    /// Manage user accounts (creating and changing users needs the admin role)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create, list and revoke API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the data lives: SQLite and artifacts in a directory, or a PostgreSQL database.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database and local artifacts
+    #[arg(long, env = "MODELGATE_DATA_DIR", default_value = "./modelgate-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB) instead of SQLite in the data directory
+    #[arg(long, env = "MODELGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to listen on
+    #[arg(long, env = "MODELGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Artifact store URL (s3://bucket/prefix, gs://…, az://…, file:///path) [default: DATA_DIR/artifacts]
+    #[arg(long, env = "MODELGATE_ARTIFACT_STORE")]
+    pub artifact_store: Option<String>,
+    /// Largest artifact accepted, in bytes
+    #[arg(long, env = "MODELGATE_MAX_UPLOAD_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user directly in the store
+    #[command(
+        after_help = "Example:\n  modelgate admin create-user --data-dir ./modelgate-data --username alice \\\n    \
+        --printed-name \"Alice Example\" --role model_developer --role validator"
+    )]
+    CreateUser(AdminCreateUserArgs),
+    /// Create a token for a user directly in the store; prints only the token
+    #[command(
+        after_help = "Example:\n  export MODELGATE_TOKEN=$(modelgate admin create-token --data-dir ./modelgate-data --username alice)"
+    )]
+    CreateToken(AdminCreateTokenArgs),
+    /// Re-hash every stored artifact and report any whose bytes changed or vanished
+    VerifyArtifacts(AdminVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateUserArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[arg(long)]
+    pub username: String,
+    /// Full name, printed on signatures
+    #[arg(long)]
+    pub printed_name: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// A role to grant (repeat for several): admin, model_developer, validator, compliance, …
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// Read a password from standard input (first line)
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateTokenArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[arg(long)]
+    pub username: String,
+    /// Token name
+    #[arg(long, default_value = "admin-cli")]
+    pub name: String,
+    /// Days until it expires (0: never)
+    #[arg(long, default_value_t = 0)]
+    pub expires_in_days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminVerifyArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Artifact store URL [default: DATA_DIR/artifacts]
+    #[arg(long, env = "MODELGATE_ARTIFACT_STORE")]
+    pub artifact_store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Log in with this username and a password (prompted, or --password-stdin) to get a new token
+    #[arg(long, conflicts_with = "token")]
+    pub username: Option<String>,
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Register a model
+    #[command(
+        after_help = "Example:\n  modelgate model create credit-default --owner alice --risk-tier high \\\n    \
+        --description \"Probability of default\" --tag team=risk"
+    )]
+    Create {
+        /// 1-128 characters of lowercase letters, digits, '-', '_', '.'
+        name: String,
+        /// Accountable owner's username [default: you]
+        #[arg(long)]
+        owner: Option<String>,
+        /// low, medium, high or critical
+        #[arg(long)]
+        risk_tier: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        intended_use: String,
+        /// KEY=VALUE (repeatable)
+        #[arg(long = "tag", value_parser = parse_key_value)]
+        tags: Vec<(String, String)>,
+    },
+    /// List models (filters combine)
+    #[command(
+        after_help = "Examples:\n  modelgate model list --risk-tier high\n  modelgate model list --tag team=risk --output json"
+    )]
+    List(ListModelsArgs),
+    /// Show one model
+    Show { name: String },
+    /// Change a model's description or intended use (owner and risk tier need admin)
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        intended_use: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        risk_tier: Option<String>,
+    },
+    /// Set a tag on a model
+    Tag {
+        name: String,
+        key: String,
+        value: String,
+    },
+    /// Remove a tag from a model
+    Untag { name: String, key: String },
+    /// Archive a model (its records stay; it accepts no new versions)
+    Archive { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ListModelsArgs {
+    #[arg(long)]
+    pub name_prefix: Option<String>,
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub risk_tier: Option<String>,
+    /// Models with a version in this stage
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// KEY or KEY=VALUE
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[arg(long)]
+    pub include_archived: bool,
+    /// Page size
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Continue after this cursor (printed after a partial page)
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Fetch every page
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionCommand {
+    /// Upload an artifact and register it as the model's next version
+    #[command(
+        after_help = "Example:\n  modelgate version push credit-default model.onnx --format onnx \\\n    \
+        --code-repository https://git.example.org/risk/credit --code-commit 3f2a9c1 \\\n    \
+        --training-data-uri s3://data/credit/2026-10.parquet --param max_depth=6"
+    )]
+    Push(Box<PushArgs>),
+    /// List a model's versions
+    List {
+        model: String,
+        #[arg(long)]
+        stage: Option<String>,
+        /// KEY or KEY=VALUE
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Show one version
+    Show { model: String, version: String },
+    /// Download a version's artifact and verify its digest
+    Download {
+        model: String,
+        version: String,
+        /// Where to write the artifact (written to OUT.partial, moved here once verified)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Set a tag on a version
+    Tag {
+        model: String,
+        version: String,
+        key: String,
+        value: String,
+    },
+    /// Archive a version (its number is never reused)
+    Archive { model: String, version: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    pub model: String,
+    pub file: PathBuf,
+    /// onnx, pickle, safetensors, tar, … [default: from the file extension]
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub media_type: Option<String>,
+    /// Reject the upload unless the content hashes to this (sha256:HEX)
+    #[arg(long)]
+    pub expect_digest: Option<String>,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    #[arg(long)]
+    pub code_repository: Option<String>,
+    #[arg(long)]
+    pub code_commit: Option<String>,
+    #[arg(long)]
+    pub training_data_uri: Option<String>,
+    /// sha256:HEX of the training data
+    #[arg(long)]
+    pub training_data_digest: Option<String>,
+    /// Training parameter KEY=VALUE (repeatable)
+    #[arg(long = "param", value_parser = parse_key_value)]
+    pub parameters: Vec<(String, String)>,
+    /// Free-form metadata as a JSON object
+    #[arg(long)]
+    pub metadata_json: Option<String>,
+    /// KEY=VALUE (repeatable)
+    #[arg(long = "tag", value_parser = parse_key_value)]
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (admin)
+    #[command(
+        after_help = "Example:\n  modelgate user create bob --printed-name \"Bob Example\" --role validator"
+    )]
+    Create {
+        username: String,
+        #[arg(long)]
+        printed_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Read a password from standard input (first line)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Show a user
+    Show { username: String },
+    /// Change a user (admin; anyone may change their own password)
+    Update {
+        username: String,
+        #[arg(long)]
+        printed_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Replace the user's roles with these (repeatable)
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long, conflicts_with = "activate")]
+        deactivate: bool,
+        #[arg(long)]
+        activate: bool,
+        /// Read a new password from standard input (first line)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token (for yourself, or for --user as admin); prints the secret once
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Days until it expires (0: never)
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: u32,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List your tokens (--all: everyone's, admin)
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token by id
+    Revoke { id: String },
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}

@@ -1,0 +1,170 @@
+//! Commands that work on the store directly, without a server: `serve`, `migrate` and `admin …`.
+
+use crate::cli::{
+    AdminCommand, AdminCreateTokenArgs, AdminCreateUserArgs, AdminVerifyArgs, ServeArgs,
+    StorageArgs,
+};
+use anyhow::{Context, bail};
+use modelgate_core::{NewUser, Role, TokenName, Username};
+use modelgate_server::auth::{hash_password, new_token_secret, token_secret_hash};
+use modelgate_server::{PreparedServer, ServeOptions, open_store, system_now};
+use modelgate_store::{Attribution, Store};
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = ServeOptions {
+        data_dir: args.storage.data_dir,
+        listen: args.listen,
+        database_url: args.storage.database_url,
+        artifact_store: args.artifact_store,
+        max_upload_bytes: args.max_upload_bytes,
+    };
+    let server = PreparedServer::prepare(&options).await?;
+    let address = server.local_addr()?;
+    if let Some(token) = server.bootstrap_token() {
+        // Printed once, on standard output so a script can capture it; only its hash is stored.
+        println!(
+            "Created the first user, `admin`. Its API token (shown once, stored only as a hash):"
+        );
+        println!("{token}");
+        println!("Use it with: export MODELGATE_SERVER=http://{address} MODELGATE_TOKEN={token}");
+    }
+    tracing::info!(%address, data_dir = %options.data_dir.display(), "modelgate is listening");
+    eprintln!("modelgate listening on http://{address} (API docs at http://{address}/api/docs)");
+    server.run(modelgate_server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {
+    open_store(&storage.data_dir, storage.database_url.as_deref())
+        .await
+        .with_context(|| match &storage.database_url {
+            Some(url) => format!(
+                "cannot open the database {}",
+                modelgate_store::redact_url(url)
+            ),
+            None => format!(
+                "cannot open the data directory {}",
+                storage.data_dir.display()
+            ),
+        })
+}
+
+pub async fn migrate(storage: StorageArgs) -> anyhow::Result<()> {
+    let store = open(&storage).await?;
+    // `open_store` has applied whatever was pending; running again reports zero.
+    let applied = store.migrate().await?;
+    eprintln!("database is up to date ({applied} migrations were pending)");
+    Ok(())
+}
+
+pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateUser(args) => create_user(args).await,
+        AdminCommand::CreateToken(args) => create_token(args).await,
+        AdminCommand::VerifyArtifacts(args) => verify_artifacts(args).await,
+    }
+}
+
+/// Reads the first line of standard input as a password.
+pub fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
+async fn create_user(args: AdminCreateUserArgs) -> anyhow::Result<()> {
+    let password_hash = if args.password_stdin {
+        let password = read_password_stdin()?;
+        Some(hash_password(&password).map_err(|error| anyhow::anyhow!(error.message))?)
+    } else {
+        None
+    };
+    let new_user = NewUser {
+        username: Username::parse(&args.username)?,
+        printed_name: args.printed_name.trim().to_owned(),
+        email: args.email,
+        roles: args
+            .roles
+            .iter()
+            .map(|role| Role::parse(role))
+            .collect::<Result<_, _>>()?,
+        password_hash,
+    };
+    if new_user.printed_name.is_empty() {
+        bail!("--printed-name must be the user's full name");
+    }
+    let store = open(&args.storage).await?;
+    let user = store
+        .create_user(&Attribution::system("admin-cli", system_now()), &new_user)
+        .await?;
+    eprintln!(
+        "created user {} ({}) with roles [{}]",
+        user.username,
+        user.printed_name,
+        user.roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+async fn create_token(args: AdminCreateTokenArgs) -> anyhow::Result<()> {
+    let store = open(&args.storage).await?;
+    let user = store.get_user(&Username::parse(&args.username)?).await?;
+    let now = system_now();
+    let expires_at = (args.expires_in_days > 0)
+        .then(|| now.plus_seconds(i64::from(args.expires_in_days) * 86_400));
+    let secret = new_token_secret();
+    store
+        .create_token(
+            &Attribution::system("admin-cli", now),
+            &user,
+            &TokenName::parse(&args.name)?,
+            &token_secret_hash(&secret),
+            expires_at,
+        )
+        .await?;
+    println!("{secret}");
+    Ok(())
+}
+
+async fn verify_artifacts(args: AdminVerifyArgs) -> anyhow::Result<()> {
+    let store = open(&args.storage).await?;
+    let artifacts = modelgate_server::open_artifact_store(
+        &args.storage.data_dir,
+        args.artifact_store.as_deref(),
+    )?;
+    let records = store.list_artifact_records().await?;
+    eprintln!(
+        "re-hashing {} artifacts in {}",
+        records.len(),
+        artifacts.description()
+    );
+    let report = artifacts
+        .verify(&records, |record, problem| match problem {
+            None => eprintln!("ok       {}", record.digest),
+            Some(problem) => eprintln!("MISMATCH {}: {problem}", record.digest),
+        })
+        .await;
+    println!(
+        "{} artifacts checked ({} bytes), {} problems",
+        report.checked,
+        report.bytes,
+        report.problems.len()
+    );
+    if !report.problems.is_empty() {
+        bail!(
+            "{} artifacts do not match their digests",
+            report.problems.len()
+        );
+    }
+    Ok(())
+}

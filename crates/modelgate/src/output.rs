@@ -1,0 +1,279 @@
+//! Printing results: the API's JSON for scripts, aligned tables for people.
+
+use crate::cli::OutputFormat;
+use modelgate_api as api;
+use serde::Serialize;
+
+pub struct Printer {
+    pub format: OutputFormat,
+}
+
+impl Printer {
+    /// Prints `value` as JSON, or as the table/fields that `human` renders.
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            OutputFormat::Table => {
+                let text = human(value);
+                if !text.is_empty() {
+                    println!("{}", text.trim_end());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (index, cell) in row.iter().enumerate() {
+            widths[index] = widths[index].max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(index, cell)| format!("{cell:<width$}", width = widths[index]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut lines = vec![render(headers.iter().map(|h| (*h).to_owned()).collect())];
+    lines.extend(rows.into_iter().map(render));
+    lines.join("\n")
+}
+
+/// `key: value` lines.
+pub fn fields(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{:<width$} {value}", format!("{key}:")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn tags(tags: &std::collections::BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn model(model: &api::Model) -> String {
+    fields(&[
+        ("name", model.name.clone()),
+        ("owner", model.owner.clone()),
+        ("risk tier", model.risk_tier.clone()),
+        ("description", model.description.clone()),
+        ("intended use", model.intended_use.clone()),
+        ("tags", tags(&model.tags)),
+        ("versions", model.version_count.to_string()),
+        (
+            "created",
+            format!("{} by {}", model.created_at, model.created_by),
+        ),
+        (
+            "archived",
+            model.archived_at.clone().unwrap_or_else(|| "no".to_owned()),
+        ),
+    ])
+}
+
+pub fn models(models: &[api::Model]) -> String {
+    table(
+        &["NAME", "OWNER", "RISK TIER", "VERSIONS", "TAGS", "UPDATED"],
+        models
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    m.owner.clone(),
+                    m.risk_tier.clone(),
+                    m.version_count.to_string(),
+                    tags(&m.tags),
+                    m.updated_at.clone(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+pub fn version(version: &api::Version) -> String {
+    let lineage = &version.lineage;
+    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    let parameters = lineage
+        .parameters
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    fields(&[
+        ("model", version.model.clone()),
+        ("version", version.version.to_string()),
+        ("stage", version.stage.clone()),
+        ("digest", version.digest.clone()),
+        (
+            "size",
+            format!(
+                "{} ({} bytes)",
+                human_size(version.size_bytes),
+                version.size_bytes
+            ),
+        ),
+        (
+            "format",
+            format!("{} ({})", version.format, version.media_type),
+        ),
+        (
+            "code",
+            format!(
+                "{} @ {}",
+                optional(&lineage.code_repository),
+                optional(&lineage.code_commit)
+            ),
+        ),
+        (
+            "training data",
+            format!(
+                "{} {}",
+                optional(&lineage.training_data_uri),
+                optional(&lineage.training_data_digest)
+            ),
+        ),
+        ("parameters", parameters),
+        ("description", version.description.clone()),
+        ("tags", tags(&version.tags)),
+        (
+            "created",
+            format!("{} by {}", version.created_at, version.created_by),
+        ),
+    ])
+}
+
+pub fn versions(versions: &[api::Version]) -> String {
+    table(
+        &[
+            "VERSION", "STAGE", "DIGEST", "SIZE", "FORMAT", "CREATED", "BY",
+        ],
+        versions
+            .iter()
+            .map(|v| {
+                vec![
+                    v.version.to_string(),
+                    v.stage.clone(),
+                    v.digest.chars().take(19).collect::<String>() + "…",
+                    human_size(v.size_bytes),
+                    v.format.clone(),
+                    v.created_at.clone(),
+                    v.created_by.clone(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+pub fn user(user: &api::User) -> String {
+    fields(&[
+        ("username", user.username.clone()),
+        ("printed name", user.printed_name.clone()),
+        (
+            "email",
+            user.email.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
+        ("roles", user.roles.join(", ")),
+        ("active", user.active.to_string()),
+        (
+            "password",
+            if user.has_password { "set" } else { "none" }.to_owned(),
+        ),
+        ("created", user.created_at.clone()),
+    ])
+}
+
+pub fn users(users: &[api::User]) -> String {
+    table(
+        &["USERNAME", "PRINTED NAME", "ROLES", "ACTIVE"],
+        users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.username.clone(),
+                    u.printed_name.clone(),
+                    u.roles.join(","),
+                    u.active.to_string(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+pub fn tokens(tokens: &[api::Token]) -> String {
+    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    table(
+        &[
+            "ID",
+            "NAME",
+            "USER",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+            "REVOKED",
+        ],
+        tokens
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.clone(),
+                    t.name.clone(),
+                    t.username.clone(),
+                    t.created_at.clone(),
+                    optional(&t.expires_at),
+                    optional(&t.last_used_at),
+                    optional(&t.revoked_at),
+                ]
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let text = table(&["A", "LONG"], vec![vec!["xyz".into(), "1".into()]]);
+        assert_eq!(text, "A    LONG\nxyz  1");
+    }
+
+    #[test]
+    fn sizes_are_readable() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

@@ -1,0 +1,395 @@
+//! Commands that talk to a server through the API client.
+
+use crate::cli::{
+    ListModelsArgs, LoginArgs, ModelCommand, PushArgs, TokenCommand, UserCommand, VersionCommand,
+};
+use crate::offline::read_password_stdin;
+use crate::output::{self, Printer};
+use crate::profile;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use modelgate_api as api;
+use modelgate_client::{Client, Progress};
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+/// A progress bar with throughput on standard error when it is a terminal; nothing otherwise.
+fn progress_bar(total: u64, label: &str) -> Option<(ProgressBar, Progress)> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(label.to_owned());
+    let handle = bar.clone();
+    Some((bar, Arc::new(move |bytes| handle.inc(bytes))))
+}
+
+fn format_from_extension(file: &std::path::Path) -> String {
+    match file
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(ext) if ext == "pkl" => "pickle".to_owned(),
+        Some(ext) if ext == "gz" || ext == "tgz" => "tar".to_owned(),
+        Some(ext) if !ext.is_empty() => ext,
+        _ => "binary".to_owned(),
+    }
+}
+
+pub async fn login(
+    server: &str,
+    given_token: Option<String>,
+    args: LoginArgs,
+) -> anyhow::Result<()> {
+    let client = Client::new(server, None)?;
+    let token = match args.username {
+        Some(username) => {
+            let password = if args.password_stdin {
+                read_password_stdin()?
+            } else {
+                rpassword::prompt_password(format!("password for {username}: "))
+                    .context("cannot read the password")?
+            };
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "cli".to_owned());
+            let created = client
+                .login(&api::LoginRequest {
+                    username,
+                    password,
+                    token_name: Some(format!("cli-login@{host}")),
+                    expires_in_days: None,
+                })
+                .await?;
+            created.secret
+        }
+        None => {
+            let Some(token) = given_token else {
+                bail!(
+                    "give --username to log in with a password, or --token to save an existing token"
+                );
+            };
+            token
+        }
+    };
+    let checked = Client::new(client.server(), Some(token.clone()))?;
+    let who = checked.whoami().await?;
+    let path = profile::save(&profile::Profile {
+        server: Some(client.server().to_owned()),
+        token: Some(token),
+    })?;
+    eprintln!(
+        "logged in to {} as {} ({}); saved to {}",
+        client.server(),
+        who.user.username,
+        who.user.printed_name,
+        path.display()
+    );
+    Ok(())
+}
+
+pub async fn whoami(client: &Client, printer: &Printer) -> anyhow::Result<()> {
+    let who = client.whoami().await?;
+    printer.print(&who, |who| output::user(&who.user))
+}
+
+pub async fn model(
+    client: &Client,
+    printer: &Printer,
+    command: ModelCommand,
+) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Create {
+            name,
+            owner,
+            risk_tier,
+            description,
+            intended_use,
+            tags,
+        } => {
+            let request = api::CreateModelRequest {
+                name,
+                owner,
+                risk_tier,
+                description,
+                intended_use,
+                tags: tags.into_iter().collect(),
+            };
+            let model = client.create_model(&request).await?;
+            printer.print(&model, output::model)
+        }
+        ModelCommand::List(args) => list_models(client, printer, args).await,
+        ModelCommand::Show { name } => {
+            printer.print(&client.get_model(&name).await?, output::model)
+        }
+        ModelCommand::Update {
+            name,
+            description,
+            intended_use,
+            owner,
+            risk_tier,
+        } => {
+            let request = api::UpdateModelRequest {
+                description,
+                intended_use,
+                owner,
+                risk_tier,
+            };
+            printer.print(&client.update_model(&name, &request).await?, output::model)
+        }
+        ModelCommand::Tag { name, key, value } => printer.print(
+            &client.set_model_tag(&name, &key, &value).await?,
+            output::model,
+        ),
+        ModelCommand::Untag { name, key } => {
+            printer.print(&client.delete_model_tag(&name, &key).await?, output::model)
+        }
+        ModelCommand::Archive { name } => {
+            printer.print(&client.archive_model(&name).await?, output::model)
+        }
+    }
+}
+
+async fn list_models(
+    client: &Client,
+    printer: &Printer,
+    args: ListModelsArgs,
+) -> anyhow::Result<()> {
+    let mut query = api::ListModelsQuery {
+        name_prefix: args.name_prefix,
+        owner: args.owner,
+        risk_tier: args.risk_tier,
+        stage: args.stage,
+        tag: args.tag,
+        include_archived: Some(args.include_archived),
+        limit: Some(args.limit),
+        cursor: args.cursor,
+    };
+    let mut page = client.list_models(&query).await?;
+    if args.all {
+        while let Some(cursor) = page.next_cursor.take() {
+            query.cursor = Some(cursor);
+            let next = client.list_models(&query).await?;
+            page.models.extend(next.models);
+            page.next_cursor = next.next_cursor;
+        }
+    }
+    printer.print(&page, |page| {
+        let mut text = output::models(&page.models);
+        if let Some(cursor) = &page.next_cursor {
+            text.push_str(&format!("\n(more: --cursor {cursor}, or --all)"));
+        }
+        text
+    })
+}
+
+pub async fn version(
+    client: &Client,
+    printer: &Printer,
+    command: VersionCommand,
+) -> anyhow::Result<()> {
+    match command {
+        VersionCommand::Push(args) => push(client, printer, *args).await,
+        VersionCommand::List { model, stage, tag } => {
+            let mut query = api::ListVersionsQuery {
+                stage,
+                tag,
+                limit: Some(500),
+                cursor: None,
+            };
+            let mut list = client.list_versions(&model, &query).await?;
+            while let Some(cursor) = list.next_cursor.take() {
+                query.cursor = Some(cursor);
+                let next = client.list_versions(&model, &query).await?;
+                list.versions.extend(next.versions);
+                list.next_cursor = next.next_cursor;
+            }
+            printer.print(&list, |list| output::versions(&list.versions))
+        }
+        VersionCommand::Show { model, version } => printer.print(
+            &client.get_version(&model, &version).await?,
+            output::version,
+        ),
+        VersionCommand::Download {
+            model,
+            version,
+            out,
+        } => {
+            let described = client.get_version(&model, &version).await?;
+            let bar = progress_bar(described.size_bytes, "download");
+            let progress = bar.as_ref().map(|(_, progress)| progress.clone());
+            let result = client
+                .download_version(&model, &version, &out, progress)
+                .await;
+            if let Some((bar, _)) = bar {
+                bar.finish_and_clear();
+            }
+            let downloaded = result?;
+            eprintln!(
+                "downloaded {} version {} to {} ({} bytes, {} verified)",
+                downloaded.model,
+                downloaded.version,
+                out.display(),
+                downloaded.size_bytes,
+                downloaded.digest
+            );
+            printer.print(&downloaded, |_| String::new())
+        }
+        VersionCommand::Tag {
+            model,
+            version,
+            key,
+            value,
+        } => printer.print(
+            &client
+                .set_version_tag(&model, &version, &key, &value)
+                .await?,
+            output::version,
+        ),
+        VersionCommand::Archive { model, version } => printer.print(
+            &client.archive_version(&model, &version).await?,
+            output::version,
+        ),
+    }
+}
+
+async fn push(client: &Client, printer: &Printer, args: PushArgs) -> anyhow::Result<()> {
+    let metadata = match &args.metadata_json {
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => bail!("--metadata-json must be a JSON object"),
+            Err(error) => bail!("--metadata-json is not valid JSON: {error}"),
+        },
+        None => serde_json::Map::new(),
+    };
+    // Fail on an unknown model before sending gigabytes.
+    client.get_model(&args.model).await?;
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?
+        .len();
+    let bar = progress_bar(size, "upload");
+    let progress = bar.as_ref().map(|(_, progress)| progress.clone());
+    let result = client
+        .upload_artifact(&args.file, args.expect_digest.as_deref(), progress)
+        .await;
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    let (artifact, _) = result?;
+    let request = api::CreateVersionRequest {
+        digest: artifact.digest,
+        format: Some(
+            args.format
+                .unwrap_or_else(|| format_from_extension(&args.file)),
+        ),
+        media_type: args.media_type,
+        lineage: api::Lineage {
+            code_repository: args.code_repository,
+            code_commit: args.code_commit,
+            training_data_uri: args.training_data_uri,
+            training_data_digest: args.training_data_digest,
+            parameters: args.parameters.into_iter().collect(),
+            metadata,
+        },
+        description: args.description,
+        tags: args.tags.into_iter().collect(),
+    };
+    let version = client.create_version(&args.model, &request).await?;
+    printer.print(&version, output::version)
+}
+
+pub async fn user(client: &Client, printer: &Printer, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            username,
+            printed_name,
+            email,
+            roles,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_password_stdin).transpose()?;
+            let request = api::CreateUserRequest {
+                username,
+                printed_name,
+                email,
+                roles,
+                password,
+            };
+            printer.print(&client.create_user(&request).await?, output::user)
+        }
+        UserCommand::List => printer.print(&client.list_users().await?, |list| {
+            output::users(&list.users)
+        }),
+        UserCommand::Show { username } => {
+            printer.print(&client.get_user(&username).await?, output::user)
+        }
+        UserCommand::Update {
+            username,
+            printed_name,
+            email,
+            roles,
+            deactivate,
+            activate,
+            password_stdin,
+        } => {
+            let request = api::UpdateUserRequest {
+                printed_name,
+                email,
+                roles: (!roles.is_empty()).then_some(roles),
+                active: if deactivate {
+                    Some(false)
+                } else if activate {
+                    Some(true)
+                } else {
+                    None
+                },
+                password: password_stdin.then(read_password_stdin).transpose()?,
+            };
+            printer.print(
+                &client.update_user(&username, &request).await?,
+                output::user,
+            )
+        }
+    }
+}
+
+pub async fn token(
+    client: &Client,
+    printer: &Printer,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            name,
+            expires_in_days,
+            user,
+        } => {
+            let request = api::CreateTokenRequest {
+                name,
+                expires_in_days: Some(expires_in_days),
+                username: user,
+            };
+            let created = client.create_token(&request).await?;
+            printer.print(&created, |created| {
+                format!(
+                    "{}\n(token {} for {}; the secret above is shown only once)",
+                    created.secret, created.token.id, created.token.username
+                )
+            })
+        }
+        TokenCommand::List { all } => printer.print(&client.list_tokens(all).await?, |list| {
+            output::tokens(&list.tokens)
+        }),
+        TokenCommand::Revoke { id } => {
+            let token = client.revoke_token(&id).await?;
+            printer.print(&token, |token| {
+                format!("revoked {} ({})", token.id, token.name)
+            })
+        }
+    }
+}
