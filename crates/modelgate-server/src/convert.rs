@@ -149,11 +149,11 @@ mod tests {
     fn times_are_rfc3339_utc() {
         assert_eq!(
             format_time(Timestamp::from_unix_millis(1_795_790_000_123)),
-            "2026-11-26T14:33:20.123Z"
+            "2026-11-27T14:33:20.123Z"
         );
         assert_eq!(
             format_time(Timestamp::from_unix_millis(1_795_790_000_100)),
-            "2026-11-26T14:33:20.100Z"
+            "2026-11-27T14:33:20.100Z"
         );
     }
 
