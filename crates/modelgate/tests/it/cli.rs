@@ -1,0 +1,383 @@
+//! The `modelgate` binary, driven as a user or a script would: offline admin commands, `serve` on a
+//! loopback port, and the client commands against it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_modelgate");
+
+/// A `modelgate serve` process with its own data directory and CLI profile directory.
+struct Server {
+    child: Child,
+    url: String,
+    data_dir: tempfile::TempDir,
+    config_dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Server {
+    /// Bootstraps users offline, then starts `serve` on port 0 and waits for its address.
+    fn start() -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config_dir = tempfile::tempdir().unwrap();
+        let created = offline(&[
+            "admin",
+            "create-user",
+            "--data-dir",
+            path(data_dir.path()),
+            "--username",
+            "alice",
+            "--printed-name",
+            "Alice Example",
+            "--role",
+            "model_developer",
+            "--role",
+            "admin",
+        ]);
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let token_output = offline(&[
+            "admin",
+            "create-token",
+            "--data-dir",
+            path(data_dir.path()),
+            "--username",
+            "alice",
+        ]);
+        assert!(token_output.status.success());
+        let token = String::from_utf8(token_output.stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(
+            token.starts_with("mgt_") && !token.contains('\n'),
+            "create-token prints only the token"
+        );
+
+        let mut child = Command::new(BINARY)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                path(data_dir.path()),
+            ])
+            .env_remove("MODELGATE_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let url = loop {
+            let line = receiver
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the server prints its address");
+            if let Some(rest) = line.strip_prefix("modelgate listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            url,
+            data_dir,
+            config_dir,
+            token,
+        }
+    }
+
+    /// Runs a client command with this server and token in the environment.
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .env("MODELGATE_SERVER", &self.url)
+            .env("MODELGATE_TOKEN", &self.token)
+            .env("MODELGATE_CONFIG_DIR", self.config_dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let output = self.run(&all);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn offline(args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .env_remove("MODELGATE_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).unwrap();
+    file
+}
+
+#[test]
+fn a_model_and_its_versions_from_the_command_line() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let created = server.json(&[
+        "model",
+        "create",
+        "credit-default",
+        "--owner",
+        "alice",
+        "--risk-tier",
+        "high",
+        "--description",
+        "PD model",
+    ]);
+    assert_eq!(created["name"], "credit-default");
+    assert_eq!(created["risk_tier"], "high");
+
+    let table = server.run(&["model", "list"]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.starts_with("NAME") && text.contains("credit-default"),
+        "{text}"
+    );
+
+    let artifact: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let file = write_file(work.path(), "model.onnx", &artifact);
+    let digest = crate::support::sha256_of(&artifact);
+    let version = server.json(&[
+        "version",
+        "push",
+        "credit-default",
+        path(&file),
+        "--expect-digest",
+        &digest,
+        "--code-commit",
+        "3f2a9c1",
+        "--param",
+        "max_depth=6",
+        "--metadata-json",
+        "{\"framework\":\"sklearn\"}",
+    ]);
+    assert_eq!(version["version"], 1);
+    assert_eq!(version["digest"], digest);
+    assert_eq!(version["format"], "onnx");
+    assert_eq!(version["lineage"]["metadata"]["framework"], "sklearn");
+
+    let wrong = format!("sha256:{}", "1".repeat(64));
+    let refused = server.run(&[
+        "version",
+        "push",
+        "credit-default",
+        path(&file),
+        "--expect-digest",
+        &wrong,
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("digest_mismatch"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let shown = server.json(&["version", "show", "credit-default", "1"]);
+    assert_eq!(shown["digest"], digest);
+    let listed = server.json(&["version", "list", "credit-default"]);
+    assert_eq!(
+        listed["versions"].as_array().unwrap().len(),
+        1,
+        "the refused push made no version"
+    );
+
+    let out = work.path().join("downloaded.onnx");
+    let downloaded = server.run(&[
+        "version",
+        "download",
+        "credit-default",
+        "1",
+        "--out",
+        path(&out),
+    ]);
+    assert!(downloaded.status.success(), "{}", stderr(&downloaded));
+    assert_eq!(std::fs::read(&out).unwrap(), artifact);
+    assert!(stderr(&downloaded).contains("verified"));
+
+    let missing = server.run(&["model", "show", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("not_found"));
+    let usage = server.run(&["model", "create"]);
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+    let help = server.run(&["version", "push", "--help"]);
+    assert!(String::from_utf8(help.stdout).unwrap().contains("Example"));
+
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM stops the server cleanly: {status:?}"
+    );
+}
+
+#[test]
+fn login_saves_a_profile_that_later_commands_use() {
+    let server = Server::start();
+    let user = server.run_with_stdin(
+        &[
+            "user",
+            "create",
+            "bob",
+            "--printed-name",
+            "Bob Example",
+            "--role",
+            "validator",
+            "--password-stdin",
+        ],
+        Some("bob's long password\n"),
+    );
+    assert!(user.status.success(), "{}", stderr(&user));
+    let login = Command::new(BINARY)
+        .args([
+            "login",
+            "--server",
+            &server.url,
+            "--username",
+            "bob",
+            "--password-stdin",
+        ])
+        .env("MODELGATE_CONFIG_DIR", server.config_dir.path())
+        .env_remove("MODELGATE_TOKEN")
+        .env_remove("MODELGATE_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"bob's long password\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(login.status.success(), "{}", stderr(&login));
+    let who = Command::new(BINARY)
+        .args(["--output", "json", "whoami"])
+        .env("MODELGATE_CONFIG_DIR", server.config_dir.path())
+        .env_remove("MODELGATE_TOKEN")
+        .env_remove("MODELGATE_SERVER")
+        .output()
+        .unwrap();
+    assert!(who.status.success(), "{}", stderr(&who));
+    let who: serde_json::Value = serde_json::from_slice(&who.stdout).unwrap();
+    assert_eq!(who["user"]["username"], "bob");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(server.config_dir.path().join("profile.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the profile holds a token: owner-only");
+    }
+}
+
+#[test]
+fn verify_artifacts_reports_tampering() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    server.json(&["model", "create", "m", "--risk-tier", "low"]);
+    let file = write_file(work.path(), "a.bin", b"original bytes");
+    let version = server.json(&["version", "push", "m", path(&file)]);
+    let digest = version["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let data_dir = server.data_dir.path().to_path_buf();
+    let clean = offline(&["admin", "verify-artifacts", "--data-dir", path(&data_dir)]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("1 artifacts checked"));
+
+    let stored = data_dir
+        .join("artifacts")
+        .join("sha256")
+        .join(&digest[..2])
+        .join(&digest);
+    std::fs::write(&stored, b"tampered bytes").unwrap();
+    let dirty = offline(&["admin", "verify-artifacts", "--data-dir", path(&data_dir)]);
+    assert_eq!(dirty.status.code(), Some(1));
+    assert!(
+        stderr(&dirty).contains(&format!("MISMATCH sha256:{digest}")),
+        "{}",
+        stderr(&dirty)
+    );
+
+    // And the CLI refuses to hand over the tampered bytes.
+    let out = work.path().join("out.bin");
+    let download = server.run(&["version", "download", "m", "1", "--out", path(&out)]);
+    assert_eq!(download.status.code(), Some(1));
+    assert!(!out.exists() && !work.path().join("out.bin.partial").exists());
+}

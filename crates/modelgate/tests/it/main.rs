@@ -1,0 +1,7 @@
+//! End-to-end tests of modelgate: the HTTP API on a real server bound to a loopback port, and the CLI as
+//! the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod cli;
+mod support;
