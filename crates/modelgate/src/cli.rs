@@ -54,6 +54,9 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Apply database migrations and exit (the server also applies them at start)
+    #[command(
+        after_help = "Examples:\n  modelgate migrate --data-dir ./modelgate-data\n  modelgate migrate --database-url postgres://modelgate:secret@db:5432/modelgate"
+    )]
     Migrate(StorageArgs),
     /// Offline administration directly on the data directory or database (bootstrap, scripts, recovery)
     #[command(subcommand)]
@@ -65,6 +68,7 @@ pub enum Command {
     )]
     Login(LoginArgs),
     /// Show the user behind the current token
+    #[command(after_help = "Example:\n  modelgate whoami --output json")]
     Whoami,
     /// Register, list, show, update, tag and archive models
     #[command(subcommand)]
@@ -120,6 +124,9 @@ pub enum AdminCommand {
     )]
     CreateToken(AdminCreateTokenArgs),
     /// Re-hash every stored artifact and report any whose bytes changed or vanished
+    #[command(
+        after_help = "Example:\n  modelgate admin verify-artifacts --data-dir ./modelgate-data"
+    )]
     VerifyArtifacts(AdminVerifyArgs),
 }
 
@@ -204,8 +211,12 @@ pub enum ModelCommand {
     )]
     List(ListModelsArgs),
     /// Show one model
+    #[command(after_help = "Example:\n  modelgate model show credit-default --output json")]
     Show { name: String },
     /// Change a model's description or intended use (owner and risk tier need admin)
+    #[command(
+        after_help = "Example:\n  modelgate model update credit-default --description \"PD model, retail book\""
+    )]
     Update {
         name: String,
         #[arg(long)]
@@ -218,14 +229,17 @@ pub enum ModelCommand {
         risk_tier: Option<String>,
     },
     /// Set a tag on a model
+    #[command(after_help = "Example:\n  modelgate model tag credit-default team risk-analytics")]
     Tag {
         name: String,
         key: String,
         value: String,
     },
     /// Remove a tag from a model
+    #[command(after_help = "Example:\n  modelgate model untag credit-default team")]
     Untag { name: String, key: String },
     /// Archive a model (its records stay; it accepts no new versions)
+    #[command(after_help = "Example:\n  modelgate model archive old-scorer")]
     Archive { name: String },
 }
 
@@ -266,6 +280,9 @@ pub enum VersionCommand {
     )]
     Push(Box<PushArgs>),
     /// List a model's versions
+    #[command(
+        after_help = "Examples:\n  modelgate version list credit-default\n  modelgate version list credit-default --stage development --output json"
+    )]
     List {
         model: String,
         #[arg(long)]
@@ -275,8 +292,12 @@ pub enum VersionCommand {
         tag: Option<String>,
     },
     /// Show one version
+    #[command(after_help = "Example:\n  modelgate version show credit-default 3 --output json")]
     Show { model: String, version: String },
     /// Download a version's artifact and verify its digest
+    #[command(
+        after_help = "Example:\n  modelgate version download credit-default 3 --out model.onnx"
+    )]
     Download {
         model: String,
         version: String,
@@ -285,6 +306,7 @@ pub enum VersionCommand {
         out: PathBuf,
     },
     /// Set a tag on a version
+    #[command(after_help = "Example:\n  modelgate version tag credit-default 3 candidate yes")]
     Tag {
         model: String,
         version: String,
@@ -292,6 +314,7 @@ pub enum VersionCommand {
         value: String,
     },
     /// Archive a version (its number is never reused)
+    #[command(after_help = "Example:\n  modelgate version archive credit-default 2")]
     Archive { model: String, version: String },
 }
 
@@ -348,10 +371,15 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users
+    #[command(after_help = "Example:\n  modelgate user list --output json")]
     List,
     /// Show a user
+    #[command(after_help = "Example:\n  modelgate user show alice")]
     Show { username: String },
     /// Change a user (admin; anyone may change their own password)
+    #[command(
+        after_help = "Examples:\n  modelgate user update bob --role validator --role compliance\n  modelgate user update bob --deactivate\n  echo \"$NEW_PASSWORD\" | modelgate user update alice --password-stdin"
+    )]
     Update {
         username: String,
         #[arg(long)]
@@ -374,6 +402,9 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token (for yourself, or for --user as admin); prints the secret once
+    #[command(
+        after_help = "Examples:\n  modelgate token create --name ci-pipeline --expires-in-days 30\n  modelgate token create --name laptop --user alice"
+    )]
     Create {
         #[arg(long)]
         name: String,
@@ -384,11 +415,13 @@ pub enum TokenCommand {
         user: Option<String>,
     },
     /// List your tokens (--all: everyone's, admin)
+    #[command(after_help = "Example:\n  modelgate token list --all")]
     List {
         #[arg(long)]
         all: bool,
     },
     /// Revoke a token by id
+    #[command(after_help = "Example:\n  modelgate token revoke tok_0123456789abcdef")]
     Revoke { id: String },
 }
 
