@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use modelgate_api as api;
 use modelgate_core::access::{may_change_governance, may_maintain_model};
 use modelgate_core::{
-    Model, ModelFilter, ModelName, NewModel, PageRequest, RiskTier, Stage, TagKey, Username,
+    InvalidInput, Model, ModelFilter, ModelName, NewModel, PageRequest, RiskTier, Stage, TagKey,
+    Username,
 };
 use modelgate_store::ModelUpdate;
 
@@ -26,6 +27,14 @@ pub(crate) async fn maintained_model(
     Ok(model)
 }
 
+/// A username given as a model's owner; errors name the `owner` field.
+fn parse_owner(text: &str) -> Result<Username, InvalidInput> {
+    Username::parse(text).map_err(|mut invalid| {
+        invalid.field = "owner";
+        invalid
+    })
+}
+
 #[utoipa::path(post, path = "/api/v1/models", tag = "models",
     request_body = api::CreateModelRequest,
     responses((status = 201, body = api::Model), (status = 400, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
@@ -35,10 +44,7 @@ pub async fn create_model(
     ApiJson(request): ApiJson<api::CreateModelRequest>,
 ) -> Result<(StatusCode, Json<api::Model>), ApiError> {
     let owner = match &request.owner {
-        Some(owner) => Username::parse(owner).map_err(|mut invalid| {
-            invalid.field = "owner";
-            invalid
-        })?,
+        Some(owner) => parse_owner(owner)?,
         None => caller.user().username.clone(),
     };
     let new_model = NewModel {
@@ -122,16 +128,7 @@ pub async fn update_model(
     let update = ModelUpdate {
         description: request.description,
         intended_use: request.intended_use,
-        owner: request
-            .owner
-            .as_deref()
-            .map(|owner| {
-                Username::parse(owner).map_err(|mut invalid| {
-                    invalid.field = "owner";
-                    invalid
-                })
-            })
-            .transpose()?,
+        owner: request.owner.as_deref().map(parse_owner).transpose()?,
         risk_tier: request
             .risk_tier
             .as_deref()

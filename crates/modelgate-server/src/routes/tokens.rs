@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use modelgate_api as api;
 use modelgate_core::access::{may_manage_tokens_of, require_admin};
-use modelgate_core::{Actor, TokenName, Username};
+use modelgate_core::{Actor, TokenName, User, Username};
 use modelgate_store::Attribution;
 
 /// Tokens made through the API expire after this many days unless the request says otherwise.
@@ -32,15 +32,27 @@ pub async fn create_token(
         }
         None => caller.user().clone(),
     };
-    let now = state.now();
-    let expires_at = expiry_after_days(now, request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS));
+    let attribution = caller.attribution(state.now());
+    let days = request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    issue_token(&state, &attribution, &user, &name, days).await
+}
+
+/// Makes a new secret, stores its hash, and answers with the secret (shown this once).
+async fn issue_token(
+    state: &AppState,
+    attribution: &Attribution,
+    user: &User,
+    name: &TokenName,
+    expires_in_days: u32,
+) -> Result<(StatusCode, Json<api::CreatedToken>), ApiError> {
+    let expires_at = expiry_after_days(attribution.at, expires_in_days);
     let secret = new_token_secret();
     let token = state
         .store()
         .create_token(
-            &caller.attribution(now),
-            &user,
-            &name,
+            attribution,
+            user,
+            name,
             &token_secret_hash(&secret),
             expires_at,
         )
@@ -112,37 +124,16 @@ pub async fn login(
     }
     let user = state.store().get_user(&username).await?;
     let name = TokenName::parse(request.token_name.as_deref().unwrap_or("login"))?;
-    let now = state.now();
-    let expires_at = expiry_after_days(
-        now,
-        request.expires_in_days.unwrap_or(DEFAULT_LOGIN_TOKEN_DAYS),
-    );
-    let secret = new_token_secret();
     let attribution = Attribution {
         actor: Actor::User {
             user_id: user.id,
             username: user.username.clone(),
             token_id: None,
         },
-        at: now,
+        at: state.now(),
         request_id: origin.request_id,
         client_addr: origin.client_addr,
     };
-    let token = state
-        .store()
-        .create_token(
-            &attribution,
-            &user,
-            &name,
-            &token_secret_hash(&secret),
-            expires_at,
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(api::CreatedToken {
-            secret,
-            token: convert::token(&token),
-        }),
-    ))
+    let days = request.expires_in_days.unwrap_or(DEFAULT_LOGIN_TOKEN_DAYS);
+    issue_token(&state, &attribution, &user, &name, days).await
 }

@@ -8,7 +8,8 @@ use modelgate_core::{
     InvalidInput, Model, ModelFilter, ModelName, NewModel, Page, PageRequest, RiskTier, TagKey,
     Username,
 };
-use sqlx::{Any, Executor, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Transaction};
 
 /// Changes to a model's mutable fields; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,26 +126,15 @@ impl Store {
             .push_bind(BindValue::Integer(i64::from(page.limit) + 1));
         let mut connection = self.reader.acquire().await?;
         let model_rows = sql.build().fetch_all(&mut *connection).await?;
-        let ids: Vec<i64> = model_rows
-            .iter()
-            .map(|row| rows::get(row, "id"))
-            .collect::<Result<_, _>>()?;
-        let mut tags = fetch_tags(&mut *connection, TagTable::Model, &ids).await?;
-        let mut items = model_rows
-            .iter()
-            .map(|row| {
-                let id: i64 = rows::get(row, "id")?;
-                model_from_row(row, tags.remove(&id).unwrap_or_default())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let next_after = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|model| model.name.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_after })
+        tagged_page(
+            &mut connection,
+            model_rows,
+            TagTable::Model,
+            page.limit,
+            model_from_row,
+            |model: &Model| model.name.clone(),
+        )
+        .await
     }
 
     pub async fn update_model(
@@ -289,14 +279,7 @@ where
     let first = rows
         .first()
         .ok_or_else(|| StoreError::not_found("model", name))?;
-    let mut tags = std::collections::BTreeMap::new();
-    for row in &rows {
-        if let Some(key) = rows::get::<Option<String>>(row, "tag_key")? {
-            let key = rows::parsed("tag key", TagKey::parse, &key)?;
-            tags.insert(key, rows::get(row, "tag_value")?);
-        }
-    }
-    model_from_row(first, tags)
+    model_from_row(first, tags_from_joined_rows(&rows)?)
 }
 
 async fn touch_model(
@@ -409,4 +392,50 @@ where
     sql.push(")");
     let rows = sql.build().fetch_all(executor).await?;
     tags_by_owner(&rows)
+}
+
+/// The tags of one record read with `LEFT JOIN …_tags` (columns `tag_key`, `tag_value`).
+pub(crate) fn tags_from_joined_rows(
+    rows: &[AnyRow],
+) -> Result<std::collections::BTreeMap<TagKey, String>, StoreError> {
+    let mut tags = std::collections::BTreeMap::new();
+    for row in rows {
+        if let Some(key) = rows::get::<Option<String>>(row, "tag_key")? {
+            tags.insert(
+                rows::parsed("tag key", TagKey::parse, &key)?,
+                rows::get(row, "tag_value")?,
+            );
+        }
+    }
+    Ok(tags)
+}
+
+/// Turns the rows of a listing query (which asked for `limit + 1` rows, in key order) into a page:
+/// attaches each record's tags and keeps the key of the last item when more rows follow.
+pub(crate) async fn tagged_page<T, K>(
+    connection: &mut AnyConnection,
+    record_rows: Vec<AnyRow>,
+    table: TagTable,
+    limit: u32,
+    decode: impl Fn(&AnyRow, std::collections::BTreeMap<TagKey, String>) -> Result<T, StoreError>,
+    key_of: impl Fn(&T) -> K,
+) -> Result<Page<T, K>, StoreError> {
+    let ids: Vec<i64> = record_rows
+        .iter()
+        .map(|row| rows::get(row, "id"))
+        .collect::<Result<_, _>>()?;
+    let mut tags = fetch_tags(&mut *connection, table, &ids).await?;
+    let mut items = record_rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| decode(row, tags.remove(id).unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_after = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key_of)
+    } else {
+        None
+    };
+    Ok(Page { items, next_after })
 }

@@ -1,7 +1,9 @@
 //! Versions and the artifact records they point at.
 
 use super::audit::{self, AuditRecord};
-use super::models::{TagTable, delete_tag, fetch_model, fetch_tags, model_target, upsert_tag};
+use super::models::{
+    TagTable, delete_tag, fetch_model, model_target, tagged_page, tags_from_joined_rows, upsert_tag,
+};
 use super::rows::{self, BindValue, SqlBuilder, version_from_row, version_snapshot};
 use super::{Attribution, Store};
 use crate::StoreError;
@@ -152,26 +154,15 @@ impl Store {
         sql.push(" ORDER BY v.number LIMIT ")
             .push_bind(BindValue::Integer(i64::from(page.limit) + 1));
         let version_rows = sql.build().fetch_all(&mut *connection).await?;
-        let ids: Vec<i64> = version_rows
-            .iter()
-            .map(|row| rows::get(row, "id"))
-            .collect::<Result<_, _>>()?;
-        let mut tags = fetch_tags(&mut *connection, TagTable::Version, &ids).await?;
-        let mut items = version_rows
-            .iter()
-            .map(|row| {
-                let id: i64 = rows::get(row, "id")?;
-                version_from_row(row, tags.remove(&id).unwrap_or_default())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let next_after = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|version| version.number)
-        } else {
-            None
-        };
-        Ok(Page { items, next_after })
+        tagged_page(
+            &mut connection,
+            version_rows,
+            TagTable::Version,
+            page.limit,
+            version_from_row,
+            |version: &Version| version.number,
+        )
+        .await
     }
 
     pub async fn update_version_description(
@@ -374,16 +365,7 @@ where
     let first = rows
         .first()
         .ok_or_else(|| StoreError::not_found("version", format!("{model_name}/{number}")))?;
-    let mut tags = std::collections::BTreeMap::new();
-    for row in &rows {
-        if let Some(key) = rows::get::<Option<String>>(row, "tag_key")? {
-            tags.insert(
-                rows::parsed("tag key", TagKey::parse, &key)?,
-                rows::get(row, "tag_value")?,
-            );
-        }
-    }
-    version_from_row(first, tags)
+    version_from_row(first, tags_from_joined_rows(&rows)?)
 }
 
 async fn fetch_artifact<'c, E>(
