@@ -17,3 +17,61 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 }
+
+impl Timestamp {
+    /// RFC 3339 in UTC with millisecond precision: `2026-11-27T14:33:20.123Z`.
+    ///
+    /// Written out (days-to-civil conversion after Howard Hinnant) rather than pulled from a date crate:
+    /// the core stays dependency-free and this is the only calendar arithmetic it needs.
+    pub fn to_rfc3339(self) -> String {
+        let millis = self.0.rem_euclid(1000);
+        let seconds = self.0.div_euclid(1000);
+        let days = seconds.div_euclid(86_400);
+        let second_of_day = seconds.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            second_of_day / 3600,
+            second_of_day % 3600 / 60,
+            second_of_day % 60
+        )
+    }
+}
+
+/// Year, month and day of the proleptic Gregorian calendar for days since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_in_utc() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_795_790_000_123, "2026-11-27T14:33:20.123Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (4_107_542_399_999, "2100-02-28T23:59:59.999Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (millis, expected) in cases {
+            assert_eq!(Timestamp::from_unix_millis(millis).to_rfc3339(), expected);
+        }
+    }
+}

@@ -9,20 +9,7 @@ use std::collections::BTreeMap;
 
 /// RFC 3339 in UTC with millisecond precision: `2026-11-27T14:32:24.123Z`.
 pub fn format_time(timestamp: Timestamp) -> String {
-    let nanos = i128::from(timestamp.unix_millis()) * 1_000_000;
-    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-        Ok(moment) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            moment.year(),
-            u8::from(moment.month()),
-            moment.day(),
-            moment.hour(),
-            moment.minute(),
-            moment.second(),
-            moment.millisecond()
-        ),
-        Err(_) => timestamp.unix_millis().to_string(),
-    }
+    timestamp.to_rfc3339()
 }
 
 pub fn model(model: &Model) -> api::Model {
@@ -144,18 +131,6 @@ pub fn expiry_after_days(now: Timestamp, days: u32) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(
-            format_time(Timestamp::from_unix_millis(1_795_790_000_123)),
-            "2026-11-27T14:33:20.123Z"
-        );
-        assert_eq!(
-            format_time(Timestamp::from_unix_millis(1_795_790_000_100)),
-            "2026-11-27T14:33:20.100Z"
-        );
-    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
