@@ -2,4 +2,12 @@
 //! checkpoints in the C2SP signed-note form, and the verification an auditor runs without trusting the
 //! server. Pure: no I/O, no clock.
 
+pub mod checkpoint;
+pub mod event;
 pub mod merkle;
+pub mod verify;
+
+pub use checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
+pub use event::{AuditEvent, Outcome};
+pub use merkle::{Frontier, Hash, NodeId};
+pub use verify::{ExpectedRoot, LogProblem, LogVerifier};

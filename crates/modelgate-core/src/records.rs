@@ -17,13 +17,15 @@ pub enum Actor {
     System {
         reason: &'static str,
     },
+    /// A caller who could not be authenticated (recorded only for refused attempts).
+    Anonymous,
 }
 
 impl Actor {
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Self::User { user_id, .. } => Some(*user_id),
-            Self::System { .. } => None,
+            Self::System { .. } | Self::Anonymous => None,
         }
     }
 
@@ -32,6 +34,7 @@ impl Actor {
         match self {
             Self::User { username, .. } => username.as_str(),
             Self::System { .. } => "system",
+            Self::Anonymous => "anonymous",
         }
     }
 }

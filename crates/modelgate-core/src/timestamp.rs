@@ -38,6 +38,86 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only).
+    pub fn parse_rfc3339(text: &str) -> Result<Self, crate::InvalidInput> {
+        let invalid = || {
+            crate::InvalidInput::new(
+                "time",
+                format!("must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff]Z in UTC (got {text:?})"),
+            )
+        };
+        let number = |part: &str| -> Result<i64, crate::InvalidInput> {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            part.parse().map_err(|_| invalid())
+        };
+        let (date, time) = match text.split_once('T') {
+            Some((date, time)) => (date, Some(time.strip_suffix('Z').ok_or_else(invalid)?)),
+            None => (text, None),
+        };
+        let mut date_parts = date.split('-');
+        let (Some(year), Some(month), Some(day), None) = (
+            date_parts.next(),
+            date_parts.next(),
+            date_parts.next(),
+            date_parts.next(),
+        ) else {
+            return Err(invalid());
+        };
+        let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return Err(invalid());
+        }
+        let mut millis_of_day = 0;
+        if let Some(time) = time {
+            let (clock, fraction) = match time.split_once('.') {
+                Some((clock, fraction)) => (clock, Some(fraction)),
+                None => (time, None),
+            };
+            let mut clock_parts = clock.split(':');
+            let (Some(hour), Some(minute), Some(second), None) = (
+                clock_parts.next(),
+                clock_parts.next(),
+                clock_parts.next(),
+                clock_parts.next(),
+            ) else {
+                return Err(invalid());
+            };
+            let (hour, minute, second) = (number(hour)?, number(minute)?, number(second)?);
+            if hour > 23 || minute > 59 || second > 60 {
+                return Err(invalid());
+            }
+            let millis = match fraction {
+                Some(fraction) => {
+                    let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
+                    number(fraction)?;
+                    number(&digits)?
+                }
+                None => 0,
+            };
+            millis_of_day = ((hour * 60 + minute) * 60 + second) * 1000 + millis;
+        }
+        let days = days_from_civil(year, month, day);
+        if civil_from_days(days) != (year, month as u32, day as u32) {
+            return Err(invalid());
+        }
+        Ok(Self(days * 86_400_000 + millis_of_day))
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// Year, month and day of the proleptic Gregorian calendar for days since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -72,6 +152,35 @@ mod tests {
         ];
         for (millis, expected) in cases {
             assert_eq!(Timestamp::from_unix_millis(millis).to_rfc3339(), expected);
+            assert_eq!(
+                Timestamp::parse_rfc3339(expected).unwrap().unix_millis(),
+                millis
+            );
+        }
+    }
+
+    #[test]
+    fn parses_dates_and_rejects_nonsense() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-27").unwrap().to_rfc3339(),
+            "2026-11-27T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-27T10:11:12.5Z")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-27T10:11:12.500Z"
+        );
+        for bad in [
+            "",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-11-27T10:11:12",
+            "2026-11-27T25:00:00Z",
+            "yesterday",
+            "2026-1-x",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
         }
     }
 }

@@ -9,5 +9,6 @@ mod error;
 pub use artifacts::{
     ArtifactStore, ByteRange, StoredArtifact, UploadError, UploadLimits, VerifyReport,
 };
+pub use db::audit::{AuditFilter, StoredAuditRow, StoredCheckpoint, StoredLogReport};
 pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate, redact_url};
 pub use error::StoreError;

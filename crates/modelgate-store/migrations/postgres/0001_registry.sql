@@ -86,17 +86,43 @@ CREATE TABLE version_tags (
     PRIMARY KEY (version_id, key)
 );
 
+-- The audit log: one row per event, in log order. `leaf` holds exactly the canonical JSON bytes that are
+-- hashed into the Merkle tree; the other columns are copies for filtering.
 CREATE TABLE audit_events (
     seq BIGINT PRIMARY KEY,
     recorded_at BIGINT NOT NULL,
     actor TEXT NOT NULL,
-    token_id TEXT,
     action TEXT NOT NULL,
     target TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    before_json TEXT,
-    after_json TEXT,
-    request_id TEXT,
-    client_addr TEXT
+    leaf TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL
 );
-CREATE INDEX audit_events_by_target ON audit_events (target);
+CREATE INDEX audit_events_by_target ON audit_events (target, seq);
+CREATE INDEX audit_events_by_actor ON audit_events (actor, seq);
+CREATE INDEX audit_events_by_action ON audit_events (action, seq);
+
+-- Interior nodes of the Merkle tree (level >= 1): the hash of leaves [idx * 2^level, (idx + 1) * 2^level).
+CREATE TABLE audit_nodes (
+    level BIGINT NOT NULL,
+    idx BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+-- The tree's size and right edge (hex hashes, largest subtree first), updated with every append; its one
+-- row is also the lock that serialises appends across replicas.
+CREATE TABLE audit_tree (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    size BIGINT NOT NULL,
+    frontier TEXT NOT NULL
+);
+INSERT INTO audit_tree (id, size, frontier) VALUES (1, 0, '');
+
+-- Signed checkpoints (C2SP signed notes).
+CREATE TABLE audit_checkpoints (
+    tree_size BIGINT PRIMARY KEY,
+    root_hash TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

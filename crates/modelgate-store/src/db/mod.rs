@@ -5,7 +5,7 @@
 //! go through a pool of exactly one connection: writers queue in the pool instead of failing with
 //! `SQLITE_BUSY`, while readers use their own pool (WAL mode lets them read during a write).
 
-mod audit;
+pub mod audit;
 mod migrations;
 mod models;
 mod rows;

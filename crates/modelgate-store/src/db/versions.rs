@@ -326,18 +326,6 @@ impl Store {
             .map(artifact_from_row)
             .collect()
     }
-
-    /// The actions recorded for a target, oldest first (for tests and `audit show` until the audit log
-    /// has its own API).
-    pub async fn audit_actions_for(&self, target: &str) -> Result<Vec<String>, StoreError> {
-        sqlx::query("SELECT action FROM audit_events WHERE target = $1 ORDER BY seq")
-            .bind(target)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|row| rows::get(row, "action"))
-            .collect()
-    }
 }
 
 pub(crate) fn version_target(model_name: &ModelName, number: VersionNumber) -> String {
