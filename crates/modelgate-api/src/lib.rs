@@ -324,3 +324,71 @@ pub struct ListTokensQuery {
     /// List every user's tokens (needs `admin`).
     pub all: Option<bool>,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditEntriesQuery {
+    /// First entry index (default 0).
+    pub start: Option<u64>,
+    /// One past the last index (default: `start` + 1000, at most `start` + 10000, at most the log size).
+    pub end: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionProofQuery {
+    pub index: u64,
+    pub tree_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub tree_size: u64,
+    /// Base64 root of the tree of `tree_size` entries.
+    pub root_hash: String,
+    /// Base64 audit path, leaf to root (RFC 9162).
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyProofQuery {
+    pub first: u64,
+    pub second: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub first: u64,
+    pub second: u64,
+    pub first_root_hash: String,
+    pub second_root_hash: String,
+    /// Base64 consistency proof (RFC 9162).
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditEventsQuery {
+    /// Only events on this target (`model/credit-default`, `user/alice`, …).
+    pub target: Option<String>,
+    /// Only events by this actor (a username, `system:…` or `anonymous`).
+    pub actor: Option<String>,
+    /// Only events with this action (`model.create`, `auth.refused`, …).
+    pub action: Option<String>,
+    /// Only events at or after this time (`YYYY-MM-DD` or RFC 3339 in UTC).
+    pub since: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventList {
+    /// The events as recorded (each is the parsed leaf of the log).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

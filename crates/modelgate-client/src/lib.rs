@@ -477,4 +477,64 @@ impl Client {
         let path = format!("/api/v1/tokens/{}/revoke", segment(id));
         self.json(self.request(Method::POST, &path)).await
     }
+
+    async fn text(&self, path: &str) -> Result<String, ClientError> {
+        let response = self.send(self.request(Method::GET, path)).await?;
+        Ok(response.text().await?)
+    }
+
+    /// The latest signed checkpoint (a C2SP signed note).
+    pub async fn audit_checkpoint(&self) -> Result<String, ClientError> {
+        self.text("/api/v1/audit/checkpoint").await
+    }
+
+    /// The server's checkpoint verifier key, as it claims it (pin your own copy).
+    pub async fn audit_public_key(&self) -> Result<String, ClientError> {
+        Ok(self
+            .text("/api/v1/audit/public-key")
+            .await?
+            .trim()
+            .to_owned())
+    }
+
+    /// Entries `start..end` as their exact leaf bytes, one per line.
+    pub async fn audit_entries(&self, start: u64, end: u64) -> Result<Vec<String>, ClientError> {
+        let body = self
+            .text(&format!("/api/v1/audit/entries?start={start}&end={end}"))
+            .await?;
+        Ok(body.lines().map(str::to_owned).collect())
+    }
+
+    pub async fn audit_inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<api::InclusionProof, ClientError> {
+        self.get(&format!(
+            "/api/v1/audit/proofs/inclusion?index={index}&tree_size={tree_size}"
+        ))
+        .await
+    }
+
+    pub async fn audit_consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<api::ConsistencyProof, ClientError> {
+        self.get(&format!(
+            "/api/v1/audit/proofs/consistency?first={first}&second={second}"
+        ))
+        .await
+    }
+
+    pub async fn audit_events(
+        &self,
+        query: &api::AuditEventsQuery,
+    ) -> Result<api::AuditEventList, ClientError> {
+        self.json(
+            self.request(Method::GET, "/api/v1/audit/events")
+                .query(query),
+        )
+        .await
+    }
 }

@@ -117,31 +117,19 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
+        let secret = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthenticated(
-                    "missing credentials: send `Authorization: Bearer <token>` (create a token with \
-                     `modelgate token create` or `modelgate admin create-token`)",
-                )
-            })?;
-        let secret = header
-            .to_str()
-            .ok()
+            .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|secret| !secret.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated(
-                    "malformed Authorization header: expected `Bearer <token>`",
-                )
-            })?;
-        let principal = state.authenticate_token(secret).await?;
-        Ok(Self {
-            principal,
-            origin: RequestOrigin::from_parts(parts),
-        })
+            .filter(|secret| !secret.is_empty());
+        let origin = RequestOrigin::from_parts(parts);
+        let attempted = format!("{} {}", parts.method, parts.uri.path());
+        let principal = state
+            .authenticate_token(secret, &origin, &attempted)
+            .await?;
+        Ok(Self { principal, origin })
     }
 }
 

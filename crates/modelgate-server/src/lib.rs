@@ -1,6 +1,7 @@
 //! The modelgate HTTP server: opens the store and the artifact store, bootstraps the first admin, and
 //! serves the JSON API (with its OpenAPI document and Swagger UI) until it is told to stop.
 
+pub mod audit_log;
 pub mod auth;
 mod convert;
 pub mod error;
@@ -31,6 +32,43 @@ pub struct ServeOptions {
     /// `s3://bucket/prefix` and the like; `data_dir/artifacts` when absent.
     pub artifact_store: Option<String>,
     pub max_upload_bytes: u64,
+    /// The file holding the audit signing key; `data_dir/audit-signing.key` when absent (created on first
+    /// start). Replicas sharing one database must share this key.
+    pub signing_key: Option<PathBuf>,
+    /// The audit log's origin (and key name); derived from the key when absent.
+    pub audit_origin: Option<String>,
+    /// How often a checkpoint is signed while the log grows.
+    pub checkpoint_interval: std::time::Duration,
+}
+
+impl ServeOptions {
+    /// Options for a server on `listen` with everything else at its default.
+    pub fn new(data_dir: PathBuf, listen: String) -> Self {
+        Self {
+            data_dir,
+            listen,
+            database_url: None,
+            artifact_store: None,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            signing_key: None,
+            audit_origin: None,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+        }
+    }
+
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| default_signing_key_path(&self.data_dir))
+    }
+}
+
+/// A checkpoint is signed at least this often while the log grows.
+pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where the audit signing key lives unless configured otherwise.
+pub fn default_signing_key_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("audit-signing.key")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +84,13 @@ pub enum ServeError {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("audit signing key {path}: {source}")]
+    SigningKey {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("audit signing key: {0}")]
+    Signer(#[from] modelgate_audit::CheckpointError),
 }
 
 /// Opens the database named by the options (SQLite in `data_dir` unless a URL is given) and migrates it.
@@ -119,6 +164,7 @@ pub struct PreparedServer {
     listener: TcpListener,
     bootstrap_token: Option<String>,
     shutdown: CancellationToken,
+    checkpoint_interval: std::time::Duration,
 }
 
 impl PreparedServer {
@@ -134,6 +180,17 @@ impl PreparedServer {
             Ok(swept) => tracing::info!(swept, "deleted uploads abandoned by an earlier crash"),
             Err(error) => tracing::warn!(%error, "could not sweep abandoned uploads"),
         }
+        let key_path = options.signing_key_path();
+        let seed = audit_log::load_or_create_signing_key(&key_path).map_err(|source| {
+            ServeError::SigningKey {
+                path: key_path.display().to_string(),
+                source,
+            }
+        })?;
+        let signer = std::sync::Arc::new(audit_log::signer_for(
+            &seed,
+            options.audit_origin.as_deref(),
+        )?);
         let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
         let listener =
             TcpListener::bind(&options.listen)
@@ -150,12 +207,14 @@ impl PreparedServer {
                 max_bytes: options.max_upload_bytes,
             },
             shutdown.clone(),
+            signer,
         );
         Ok(Self {
             state,
             listener,
             bootstrap_token,
             shutdown,
+            checkpoint_interval: options.checkpoint_interval,
         })
     }
 
@@ -179,6 +238,12 @@ impl PreparedServer {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let app = routes::router(self.state.clone());
+        let checkpointer = tokio::spawn(audit_log::run_checkpointer(
+            self.state.store().clone(),
+            self.state.signer().clone(),
+            self.checkpoint_interval,
+            self.shutdown.clone(),
+        ));
         let shutdown = self.shutdown.clone();
         let graceful = async move {
             signal.await;
@@ -191,6 +256,13 @@ impl PreparedServer {
         )
         .with_graceful_shutdown(graceful)
         .await?;
+        let _ = checkpointer.await;
+        // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.
+        if let Err(error) =
+            audit_log::checkpoint_now(self.state.store(), self.state.signer(), system_now()).await
+        {
+            tracing::warn!(%error, "could not sign the final audit checkpoint");
+        }
         self.state.store().close().await;
         Ok(())
     }

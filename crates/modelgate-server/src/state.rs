@@ -1,9 +1,11 @@
 //! The state shared by all requests: the store, the artifact store, limits, and the shutdown signal.
 
-use crate::auth::token_secret_hash;
+use crate::auth::{Caller, RequestOrigin, token_secret_hash};
 use crate::error::ApiError;
-use modelgate_core::{Principal, Timestamp};
-use modelgate_store::{ArtifactStore, Store, UploadLimits};
+use modelgate_audit::NoteSigner;
+use modelgate_core::access::Denied;
+use modelgate_core::{Actor, Principal, Timestamp};
+use modelgate_store::{ArtifactStore, Attribution, Store, UploadLimits};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,7 @@ struct Inner {
     artifacts: ArtifactStore,
     upload_limits: UploadLimits,
     shutdown: CancellationToken,
+    signer: Arc<NoteSigner>,
     /// Token id → when this process last recorded its use.
     token_touches: Mutex<HashMap<String, i64>>,
 }
@@ -29,12 +32,14 @@ impl AppState {
         artifacts: ArtifactStore,
         upload_limits: UploadLimits,
         shutdown: CancellationToken,
+        signer: Arc<NoteSigner>,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             artifacts,
             upload_limits,
             shutdown,
+            signer,
             token_touches: Mutex::new(HashMap::new()),
         }))
     }
@@ -51,6 +56,51 @@ impl AppState {
         self.0.upload_limits
     }
 
+    /// The key that signs audit checkpoints.
+    pub fn signer(&self) -> &Arc<NoteSigner> {
+        &self.0.signer
+    }
+
+    /// Records a refused attempt in the audit log and returns the error to answer with. A failure to
+    /// record is logged, not hidden behind the refusal.
+    pub async fn refuse(
+        &self,
+        attribution: Attribution,
+        action: &str,
+        target: &str,
+        error: ApiError,
+    ) -> ApiError {
+        if let Err(store_error) = self
+            .store()
+            .record_refusal(&attribution, action, target, &error.message)
+            .await
+        {
+            tracing::error!(error = %store_error, action, target, "could not record a refused attempt");
+        }
+        error
+    }
+
+    /// Turns a permission decision into a result, recording a denial in the audit log.
+    pub async fn authorize<T>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        decision: Result<T, Denied>,
+    ) -> Result<T, ApiError> {
+        match decision {
+            Ok(capability) => Ok(capability),
+            Err(denied) => Err(self
+                .refuse(
+                    caller.attribution(self.now()),
+                    action,
+                    target,
+                    denied.into(),
+                )
+                .await),
+        }
+    }
+
     /// Cancelled when the server begins to shut down; uploads in progress stop and are discarded.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.0.shutdown
@@ -61,32 +111,52 @@ impl AppState {
         crate::system_now()
     }
 
-    /// Resolves a bearer secret to its user, or says precisely why it cannot act.
-    pub async fn authenticate_token(&self, secret: &str) -> Result<Principal, ApiError> {
-        let hash = token_secret_hash(secret);
+    /// Resolves a bearer secret to its user, or says precisely why it cannot act (and records that).
+    pub async fn authenticate_token(
+        &self,
+        secret: Option<&str>,
+        origin: &RequestOrigin,
+        attempted: &str,
+    ) -> Result<Principal, ApiError> {
         let now = self.now();
-        let Some((token, principal)) = self.store().find_token_by_secret_hash(&hash).await? else {
-            return Err(ApiError::unauthenticated(
-                "the token is not valid: check for a typo, or create a new one",
-            ));
+        let refusal = |actor: Actor, error: ApiError| async move {
+            let attribution = Attribution {
+                actor,
+                at: now,
+                request_id: origin.request_id.clone(),
+                client_addr: origin.client_addr.clone(),
+            };
+            self.refuse(attribution, "auth.refused", attempted, error)
+                .await
         };
-        if token.revoked_at.is_some() {
-            return Err(ApiError::unauthenticated(format!(
-                "token {} was revoked; create a new one",
-                token.id
-            )));
-        }
-        if !token.is_usable_at(now) {
-            return Err(ApiError::unauthenticated(format!(
-                "token {} has expired; create a new one",
-                token.id
-            )));
-        }
-        if !principal.user.active {
-            return Err(ApiError::unauthenticated(format!(
+        let Some(secret) = secret else {
+            let error = ApiError::unauthenticated(
+                "missing or malformed credentials: send `Authorization: Bearer <token>` (create a token \
+                 with `modelgate token create` or `modelgate admin create-token`)",
+            );
+            return Err(refusal(Actor::Anonymous, error).await);
+        };
+        let hash = token_secret_hash(secret);
+        let Some((token, principal)) = self.store().find_token_by_secret_hash(&hash).await? else {
+            let error = ApiError::unauthenticated(
+                "the token is not valid: check for a typo, or create a new one",
+            );
+            return Err(refusal(Actor::Anonymous, error).await);
+        };
+        let problem = if token.revoked_at.is_some() {
+            Some(format!("token {} was revoked; create a new one", token.id))
+        } else if !token.is_usable_at(now) {
+            Some(format!("token {} has expired; create a new one", token.id))
+        } else if !principal.user.active {
+            Some(format!(
                 "user {:?} is deactivated",
                 principal.user.username.as_str()
-            )));
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(refusal(principal.actor(), ApiError::unauthenticated(problem)).await);
         }
         self.record_token_use(&token.id, now);
         Ok(principal)

@@ -82,6 +82,84 @@ pub enum Command {
     /// Create, list and revoke API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The tamper-evident audit log: show events, export, verify (online, offline, or on the store)
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the log: online against the server (default), offline from an export (--export), or directly
+    /// on the store (--data-dir / --database-url). Exit 0 when intact; otherwise 1, naming the first bad index
+    #[command(after_help = "Examples:\n  \
+        # Online, with the key you pinned, and proving the log extends the checkpoint you saved last time\n  \
+        modelgate audit verify --public-key modelgate.pub --since last-checkpoint\n\n  \
+        # Offline, from an export\n  modelgate audit verify --export ./audit-2026-11 --public-key modelgate.pub\n\n  \
+        # Directly on the server's data\n  modelgate audit verify --data-dir ./modelgate-data")]
+    Verify(AuditVerifyArgs),
+    /// Export the log: DIR/entries.jsonl (line i is exactly leaf i), DIR/checkpoint (the signed note)
+    /// and DIR/public-key (the server's key as it claims it)
+    #[command(after_help = "Example:\n  modelgate audit export --out ./audit-2026-11")]
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show events, oldest first (filters combine)
+    #[command(
+        after_help = "Examples:\n  modelgate audit show --target model/credit-default\n  \
+        modelgate audit show --actor alice --since 2026-11-01 --output json\n  modelgate audit show --action auth.refused"
+    )]
+    Show {
+        /// `model/NAME`, `model/NAME/version/N`, `user/NAME`, `token/ID`, `artifact/sha256:…`
+        #[arg(long)]
+        target: Option<String>,
+        /// A username, `system:…` or `anonymous`
+        #[arg(long)]
+        actor: Option<String>,
+        /// `model.create`, `version.tag.set`, `auth.refused`, …
+        #[arg(long)]
+        action: Option<String>,
+        /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC)
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Print (or save) the latest signed checkpoint, to pass later as `audit verify --since FILE`
+    #[command(after_help = "Example:\n  modelgate audit checkpoint --out last-checkpoint")]
+    Checkpoint {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print (or save) the server's checkpoint verifier key, to pin it
+    #[command(after_help = "Example:\n  modelgate audit public-key --out modelgate.pub")]
+    PublicKey {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A checkpoint saved earlier: the log must extend it (consistency), or history was rewritten
+    #[arg(long)]
+    pub since: Option<PathBuf>,
+    /// The pinned verifier key file (`<name>+<key id>+<key>`); required with --export
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Verify an export directory offline
+    #[arg(long, conflicts_with_all = ["data_dir", "database_url"])]
+    pub export: Option<PathBuf>,
+    /// Verify the store in this data directory directly
+    #[arg(long, conflicts_with = "database_url")]
+    pub data_dir: Option<PathBuf>,
+    /// Verify the store in this PostgreSQL database directly
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// With --data-dir/--database-url: the signing key file, when not DATA_DIR/audit-signing.key
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Where the data lives: SQLite and artifacts in a directory, or a PostgreSQL database.
@@ -108,6 +186,16 @@ pub struct ServeArgs {
     /// Largest artifact accepted, in bytes
     #[arg(long, env = "MODELGATE_MAX_UPLOAD_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// File with the Ed25519 key that signs audit checkpoints (created if missing); replicas must share it
+    /// [default: DATA_DIR/audit-signing.key]
+    #[arg(long, env = "MODELGATE_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// The audit log's origin line and key name [default: modelgate/<key id>]
+    #[arg(long, env = "MODELGATE_AUDIT_ORIGIN")]
+    pub audit_origin: Option<String>,
+    /// Seconds between audit checkpoints while the log grows
+    #[arg(long, env = "MODELGATE_CHECKPOINT_INTERVAL", default_value_t = 10)]
+    pub checkpoint_interval: u64,
 }
 
 #[derive(Debug, Subcommand)]

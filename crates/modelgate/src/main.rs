@@ -1,6 +1,7 @@
 //! The `modelgate` binary: the server (`serve`), offline administration (`admin`, `migrate`), and the
 //! command-line client of the API. Exit codes: 0 success, 1 error, 2 usage.
 
+mod audit;
 mod cli;
 mod offline;
 mod output;
@@ -90,5 +91,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(command) => remote::version(&client()?, &printer, command).await,
         Command::User(command) => remote::user(&client()?, &printer, command).await,
         Command::Token(command) => remote::token(&client()?, &printer, command).await,
+        Command::Audit(command) => audit::run(client, &printer, command).await,
     }
 }

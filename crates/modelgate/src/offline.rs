@@ -11,12 +11,17 @@ use modelgate_server::{PreparedServer, ServeOptions, open_store, system_now};
 use modelgate_store::{Attribution, Store};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.checkpoint_interval == 0 {
+        bail!("--checkpoint-interval must be at least 1 second");
+    }
     let options = ServeOptions {
-        data_dir: args.storage.data_dir,
-        listen: args.listen,
         database_url: args.storage.database_url,
         artifact_store: args.artifact_store,
         max_upload_bytes: args.max_upload_bytes,
+        signing_key: args.signing_key,
+        audit_origin: args.audit_origin,
+        checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
+        ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;
     let address = server.local_addr()?;
@@ -34,7 +39,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {
+pub async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {
     open_store(&storage.data_dir, storage.database_url.as_deref())
         .await
         .with_context(|| match &storage.database_url {

@@ -2,6 +2,7 @@
 //! give each request an id and a trace span.
 
 pub mod artifacts;
+pub mod audit;
 pub mod health;
 pub mod models;
 pub mod tokens;
@@ -37,6 +38,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         versions::update_version, versions::set_version_tag, versions::delete_version_tag,
         versions::archive_version, versions::download_version_artifact,
         artifacts::upload_artifact, artifacts::download_artifact,
+        audit::get_checkpoint, audit::get_public_key, audit::get_entries,
+        audit::get_inclusion_proof, audit::get_consistency_proof, audit::list_audit_events,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -46,6 +49,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "artifacts", description = "Content-addressed artifact bytes"),
         (name = "users", description = "Accounts and roles"),
         (name = "tokens", description = "API tokens"),
+        (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -118,6 +122,18 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/artifacts/{digest}",
             get(artifacts::download_artifact),
         )
+        .route("/api/v1/audit/checkpoint", get(audit::get_checkpoint))
+        .route("/api/v1/audit/public-key", get(audit::get_public_key))
+        .route("/api/v1/audit/entries", get(audit::get_entries))
+        .route(
+            "/api/v1/audit/proofs/inclusion",
+            get(audit::get_inclusion_proof),
+        )
+        .route(
+            "/api/v1/audit/proofs/consistency",
+            get(audit::get_consistency_proof),
+        )
+        .route("/api/v1/audit/events", get(audit::list_audit_events))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unknown_route)

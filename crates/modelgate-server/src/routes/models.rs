@@ -16,14 +16,18 @@ use modelgate_core::{
 };
 use modelgate_store::ModelUpdate;
 
-/// Reads a model and checks that the caller may maintain it.
+/// Reads a model and checks that the caller may maintain it; a denial of `action` is recorded.
 pub(crate) async fn maintained_model(
     state: &AppState,
     caller: &Caller,
     name: &ModelName,
+    action: &str,
 ) -> Result<Model, ApiError> {
     let model = state.store().get_model(name).await?;
-    may_maintain_model(caller.user(), &model)?;
+    let decision = may_maintain_model(caller.user(), &model);
+    state
+        .authorize(caller, action, &format!("model/{name}"), decision)
+        .await?;
     Ok(model)
 }
 
@@ -121,9 +125,12 @@ pub async fn update_model(
     ApiJson(request): ApiJson<api::UpdateModelRequest>,
 ) -> Result<Json<api::Model>, ApiError> {
     let name = ModelName::parse(&name)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "model.update").await?;
     if request.owner.is_some() || request.risk_tier.is_some() {
-        may_change_governance(caller.user())?;
+        let decision = may_change_governance(caller.user());
+        state
+            .authorize(&caller, "model.update", &format!("model/{name}"), decision)
+            .await?;
     }
     let update = ModelUpdate {
         description: request.description,
@@ -154,7 +161,7 @@ pub async fn set_model_tag(
 ) -> Result<Json<api::Model>, ApiError> {
     let name = ModelName::parse(&name)?;
     let key = TagKey::parse(&key)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "model.tag.set").await?;
     let model = state
         .store()
         .set_model_tag(
@@ -177,7 +184,7 @@ pub async fn delete_model_tag(
 ) -> Result<Json<api::Model>, ApiError> {
     let name = ModelName::parse(&name)?;
     let key = TagKey::parse(&key)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "model.tag.delete").await?;
     let model = state
         .store()
         .delete_model_tag(&caller.attribution(state.now()), &name, &key)
@@ -194,7 +201,7 @@ pub async fn archive_model(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<api::Model>, ApiError> {
     let name = ModelName::parse(&name)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "model.archive").await?;
     let model = state
         .store()
         .archive_model(&caller.attribution(state.now()), &name)

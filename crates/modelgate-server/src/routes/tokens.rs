@@ -27,7 +27,15 @@ pub async fn create_token(
     let name = TokenName::parse(&request.name)?;
     let user = match &request.username {
         Some(username) => {
-            may_manage_tokens_of(caller.user(), username)?;
+            let decision = may_manage_tokens_of(caller.user(), username);
+            state
+                .authorize(
+                    &caller,
+                    "token.create",
+                    &format!("user/{username}"),
+                    decision,
+                )
+                .await?;
             state.store().get_user(&Username::parse(username)?).await?
         }
         None => caller.user().clone(),
@@ -74,7 +82,10 @@ pub async fn list_tokens(
     ApiQuery(query): ApiQuery<api::ListTokensQuery>,
 ) -> Result<Json<api::TokenList>, ApiError> {
     let tokens = if query.all.unwrap_or(false) {
-        require_admin(caller.user())?;
+        let decision = require_admin(caller.user());
+        state
+            .authorize(&caller, "token.list", "tokens", decision)
+            .await?;
         state.store().list_tokens(None).await?
     } else {
         state.store().list_tokens(Some(caller.user())).await?
@@ -93,7 +104,10 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<api::Token>, ApiError> {
     let token = state.store().get_token(&id).await?;
-    may_manage_tokens_of(caller.user(), token.username.as_str())?;
+    let decision = may_manage_tokens_of(caller.user(), token.username.as_str());
+    state
+        .authorize(&caller, "token.revoke", &format!("token/{id}"), decision)
+        .await?;
     let token = state
         .store()
         .revoke_token(&caller.attribution(state.now()), &id)

@@ -43,7 +43,15 @@ pub async fn create_user(
     caller: Caller,
     ApiJson(request): ApiJson<api::CreateUserRequest>,
 ) -> Result<(StatusCode, Json<api::User>), ApiError> {
-    require_admin(caller.user())?;
+    let target = format!("user/{}", request.username);
+    state
+        .authorize(
+            &caller,
+            "user.create",
+            &target,
+            require_admin(caller.user()),
+        )
+        .await?;
     let password_hash = match request.password {
         Some(password) => Some(hash_password_blocking(password).await?),
         None => None,
@@ -103,7 +111,15 @@ pub async fn update_user(
         && request.roles.is_none()
         && request.active.is_none();
     if !changes_only_own_password {
-        require_admin(caller.user())?;
+        let target = format!("user/{username}");
+        state
+            .authorize(
+                &caller,
+                "user.update",
+                &target,
+                require_admin(caller.user()),
+            )
+            .await?;
     }
     let password_hash = match request.password {
         Some(password) => Some(hash_password_blocking(password).await?),

@@ -71,7 +71,7 @@ pub async fn create_version(
     ApiJson(request): ApiJson<api::CreateVersionRequest>,
 ) -> Result<(StatusCode, Json<api::Version>), ApiError> {
     let name = ModelName::parse(&name)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "version.create").await?;
     let digest = Digest::parse(&request.digest)?;
     let new_version = NewVersion {
         digest,
@@ -146,7 +146,7 @@ pub async fn update_version(
     ApiJson(request): ApiJson<api::UpdateVersionRequest>,
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "version.update").await?;
     let attribution = caller.attribution(state.now());
     let version = match request.description {
         Some(description) => {
@@ -173,7 +173,7 @@ pub async fn set_version_tag(
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
     let key = TagKey::parse(&key)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "version.tag.set").await?;
     let version = state
         .store()
         .set_version_tag(
@@ -198,7 +198,7 @@ pub async fn delete_version_tag(
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
     let key = TagKey::parse(&key)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "version.tag.delete").await?;
     let version = state
         .store()
         .delete_version_tag(&caller.attribution(state.now()), &name, number, &key)
@@ -215,7 +215,7 @@ pub async fn archive_version(
     ApiPath((name, number)): ApiPath<(String, String)>,
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
-    maintained_model(&state, &caller, &name).await?;
+    maintained_model(&state, &caller, &name, "version.archive").await?;
     let version = state
         .store()
         .archive_version(&caller.attribution(state.now()), &name, number)

@@ -6,3 +6,4 @@
 mod artifacts;
 mod contract;
 mod support;
+mod tamper;

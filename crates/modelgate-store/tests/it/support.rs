@@ -5,7 +5,18 @@ use modelgate_store::{Attribution, Store};
 
 pub struct TestStore {
     pub store: Store,
+    /// The URL the store was opened with, for tests that edit the database behind its back.
+    pub url: String,
     _folder: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A raw connection to the store's database.
+    pub async fn raw(&self) -> sqlx::AnyConnection {
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .unwrap()
+    }
 }
 
 impl std::ops::Deref for TestStore {
@@ -19,8 +30,18 @@ pub async fn sqlite_store() -> TestStore {
     let folder = tempfile::tempdir().unwrap();
     let store = Store::open_data_dir(folder.path()).await.unwrap();
     store.migrate().await.unwrap();
+    let url = format!(
+        "sqlite://{}",
+        folder
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join("modelgate.db")
+            .display()
+    );
     TestStore {
         store,
+        url,
         _folder: Some(folder),
     }
 }
@@ -57,6 +78,7 @@ pub async fn postgres_store(base_url: &str) -> TestStore {
     store.migrate().await.unwrap();
     TestStore {
         store,
+        url,
         _folder: None,
     }
 }

@@ -67,8 +67,8 @@ async fn missing_malformed_unknown_expired_and_revoked_tokens_are_refused() {
         request.send()
     };
     let cases = [
-        (None, "missing credentials"),
-        (Some("Basic abc"), "malformed Authorization"),
+        (None, "missing or malformed"),
+        (Some("Basic abc"), "missing or malformed"),
         (Some("Bearer mgt_not-a-real-token"), "not valid"),
     ];
     for (header, expected) in cases {

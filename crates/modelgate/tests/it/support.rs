@@ -63,11 +63,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         None
     };
     let serve_options = ServeOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".to_owned(),
         database_url,
-        artifact_store: None,
         max_upload_bytes: options.max_upload_bytes,
+        ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
     };
     let server = PreparedServer::prepare(&serve_options).await.unwrap();
     let address = server.local_addr().unwrap();
