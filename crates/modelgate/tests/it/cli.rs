@@ -381,3 +381,138 @@ fn verify_artifacts_reports_tampering() {
     assert_eq!(download.status.code(), Some(1));
     assert!(!out.exists() && !work.path().join("out.bin.partial").exists());
 }
+
+#[test]
+fn an_auditor_pins_the_key_exports_and_verifies_offline_and_online() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    server.json(&["model", "create", "audited", "--risk-tier", "medium"]);
+    let key = work.path().join("modelgate.pub");
+    let saved = work.path().join("checkpoint-then");
+    assert!(
+        server
+            .run(&["audit", "public-key", "--out", path(&key)])
+            .status
+            .success()
+    );
+    assert!(
+        server
+            .run(&["audit", "checkpoint", "--out", path(&saved)])
+            .status
+            .success()
+    );
+    for round in 0..5 {
+        let tagged = server.run(&["model", "tag", "audited", &format!("k{round}"), "v"]);
+        assert!(tagged.status.success());
+    }
+
+    let online = server.run(&[
+        "audit",
+        "verify",
+        "--public-key",
+        path(&key),
+        "--since",
+        path(&saved),
+    ]);
+    assert!(online.status.success(), "{}", stderr(&online));
+    assert!(String::from_utf8_lossy(&online.stdout).contains("audit log intact"));
+
+    let export = work.path().join("export");
+    let exported = server.run(&["audit", "export", "--out", path(&export)]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let entries = std::fs::read_to_string(export.join("entries.jsonl")).unwrap();
+    let first_line = entries.lines().next().unwrap();
+    assert!(
+        first_line.starts_with("{\"action\":\"user.create\""),
+        "{first_line}"
+    );
+    let offline_ok = offline(&[
+        "audit",
+        "verify",
+        "--export",
+        path(&export),
+        "--public-key",
+        path(&key),
+    ]);
+    assert!(offline_ok.status.success(), "{}", stderr(&offline_ok));
+
+    // One changed byte in the export is caught, and the index named.
+    let tampered: Vec<String> = entries
+        .lines()
+        .enumerate()
+        .map(|(index, line)| {
+            if index == 3 {
+                line.replacen("alice", "mallo", 1)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    assert_ne!(tampered.join("\n") + "\n", entries);
+    std::fs::write(export.join("entries.jsonl"), tampered.join("\n") + "\n").unwrap();
+    let offline_bad = offline(&[
+        "audit",
+        "verify",
+        "--export",
+        path(&export),
+        "--public-key",
+        path(&key),
+    ]);
+    assert_eq!(offline_bad.status.code(), Some(1));
+    assert!(
+        stderr(&offline_bad).contains("does not verify"),
+        "{}",
+        stderr(&offline_bad)
+    );
+
+    // A key the auditor did not pin is refused.
+    let other_key = work.path().join("other.pub");
+    std::fs::write(&other_key, "modelgate/other+00000000+AQ==\n").unwrap();
+    let wrong_key = offline(&[
+        "audit",
+        "verify",
+        "--export",
+        path(&export),
+        "--public-key",
+        path(&other_key),
+    ]);
+    assert_eq!(wrong_key.status.code(), Some(1));
+
+    // Directly on the store: intact, then an edited row is named.
+    let data_dir = server.data_dir.path().to_path_buf();
+    let direct = offline(&["audit", "verify", "--data-dir", path(&data_dir)]);
+    assert!(direct.status.success(), "{}", stderr(&direct));
+    let shown = server.json(&[
+        "audit",
+        "show",
+        "--target",
+        "model/audited",
+        "--action",
+        "model.tag.set",
+    ]);
+    assert_eq!(shown["events"].as_array().unwrap().len(), 5);
+    let database = data_dir.join("modelgate.db");
+    let edited = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute(\"UPDATE audit_events SET leaf = replace(leaf, '\\\"k2\\\"', '\\\"k9\\\"') WHERE seq = 5\"); \
+             c.commit(); print(c.total_changes)",
+            path(&database),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&edited.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    let direct_bad = offline(&["audit", "verify", "--data-dir", path(&data_dir)]);
+    assert_eq!(direct_bad.status.code(), Some(1));
+    assert!(
+        stderr(&direct_bad).contains("index 5"),
+        "{}",
+        stderr(&direct_bad)
+    );
+}
