@@ -1,0 +1,17 @@
+//! Policy as code: the policy file (TOML), validated into a [`Policy`] with errors that carry line and
+//! column, the built-in default policy, and the CEL checks a gate runs over a version's evidence.
+//! No I/O: callers hand in the text and the evidence.
+
+mod checks;
+mod parse;
+
+pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
+pub use parse::{Check, Gate, Policy, PolicyError, Signoff};
+
+/// The text of the built-in default policy (`policies/default.toml` in the repository).
+pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");
+
+/// The built-in default policy.
+pub fn default_policy() -> Result<Policy, Vec<PolicyError>> {
+    Policy::parse(DEFAULT_POLICY_TOML)
+}
