@@ -4,6 +4,7 @@
 pub mod access;
 mod digest;
 mod names;
+pub mod promotion;
 mod records;
 mod tiers;
 mod timestamp;

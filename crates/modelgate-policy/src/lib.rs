@@ -6,7 +6,7 @@ mod checks;
 mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
-pub use parse::{Check, Gate, Policy, PolicyError, Signoff};
+pub use parse::{Check, Gate, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");

@@ -2,6 +2,7 @@
 //! rule may reject), then into a validated [`Policy`].
 
 use crate::checks::{compile_check, validate_check_on_sample};
+use modelgate_core::promotion::RoleQuota;
 use modelgate_core::{RiskTier, Role, Stage};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -77,13 +78,6 @@ struct RawCheck {
     description: String,
 }
 
-/// So many people of one role must approve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signoff {
-    pub role: Role,
-    pub count: u32,
-}
-
 /// One automated check: a CEL expression over the evidence.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -99,7 +93,7 @@ pub struct Gate {
     pub tier: RiskTier,
     pub stage: Stage,
     pub checks: Vec<Check>,
-    pub signoffs: Vec<Signoff>,
+    pub signoffs: Vec<RoleQuota>,
     pub valid_for_days: u32,
     pub rollback_without_signoffs: bool,
 }
@@ -281,7 +275,7 @@ impl Policy {
                     "versions begin in `development`; no gate leads into it",
                 );
             }
-            let mut signoffs: Vec<Signoff> = Vec::new();
+            let mut signoffs: Vec<RoleQuota> = Vec::new();
             for signoff in &raw_gate.signoffs {
                 let raw_signoff = signoff.get_ref();
                 let role = known_role(&mut errors, &raw_signoff.role);
@@ -299,7 +293,7 @@ impl Policy {
                             format!("role {role} appears twice in this gate"),
                         );
                     } else if count >= 1 {
-                        signoffs.push(Signoff {
+                        signoffs.push(RoleQuota {
                             role,
                             count: u32::try_from(count).unwrap_or(u32::MAX),
                         });
