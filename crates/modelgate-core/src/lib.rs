@@ -13,7 +13,7 @@ pub use digest::Digest;
 pub use names::{ModelName, Role, TagKey, TokenName, Username};
 pub use records::{
     Actor, ArtifactRecord, Lineage, Model, ModelFilter, NewModel, NewUser, NewVersion, Page,
-    PageRequest, Principal, TokenRecord, User, Version, VersionFilter,
+    PageRequest, Principal, TokenRecord, User, Version, VersionApproval, VersionFilter,
 };
 pub use tiers::{RiskTier, Stage, VersionNumber};
 pub use timestamp::Timestamp;

@@ -598,3 +598,104 @@ mod tests {
         );
     }
 }
+
+/// The text of a policy revision in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRevision {
+    pub revision: i64,
+    pub digest: String,
+    pub text: String,
+    pub applied_by: String,
+    pub applied_at: Timestamp,
+}
+
+/// Whether a request moves a version forward or brings a previous approved version back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Promotion,
+    Rollback,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Promotion => "promotion",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "promotion" => Some(Self::Promotion),
+            "rollback" => Some(Self::Rollback),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionRequest {
+    pub id: i64,
+    pub model_name: crate::ModelName,
+    pub version: VersionNumber,
+    pub digest: String,
+    pub from_stage: Stage,
+    pub target_stage: Stage,
+    pub kind: RequestKind,
+    pub requester: Username,
+    pub justification: String,
+    pub state: RequestState,
+    pub policy_digest: String,
+    pub evidence_digest: String,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+    pub decision_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub id: i64,
+    pub request_id: i64,
+    pub reviewer: Username,
+    pub printed_name: String,
+    pub role: Role,
+    pub decision: ReviewDecision,
+    pub comment: String,
+    pub meaning: Option<String>,
+    pub evidence_digest: String,
+    /// For approvals: the canonical JSON of the signed statement, and its Ed25519 signature (base64).
+    pub signed_record: Option<String>,
+    pub signature: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestComment {
+    pub id: i64,
+    pub author: Username,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// A review about to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReview {
+    pub role: Role,
+    pub decision: ReviewDecision,
+    pub comment: String,
+    pub meaning: Option<String>,
+    pub signed_record: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// What the policy demands of one request, computed by the server from the policy and the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateTerms {
+    pub signoffs: Vec<RoleQuota>,
+    pub owner_may_approve: bool,
+    pub checks_pass: bool,
+    pub valid_for_days: u32,
+    pub single_occupancy: bool,
+    pub policy_digest: String,
+    pub evidence_digest: String,
+}

@@ -162,6 +162,17 @@ pub struct Version {
     pub stage: Stage,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// The approval that put the version in its stage, if one did.
+    pub approval: Option<VersionApproval>,
+    /// Why a risk officer suspended the version, if they did.
+    pub suspension: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionApproval {
+    pub approved_at: Timestamp,
+    pub not_after: Timestamp,
+    pub request_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

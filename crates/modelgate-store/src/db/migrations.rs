@@ -14,17 +14,31 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../../migrations/sqlite/0001_registry.sql"),
-}];
+const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../../migrations/sqlite/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "promotion",
+        sql: include_str!("../../migrations/sqlite/0002_promotion.sql"),
+    },
+];
 
-const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../../migrations/postgres/0001_registry.sql"),
-}];
+const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../../migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "promotion",
+        sql: include_str!("../../migrations/postgres/0002_promotion.sql"),
+    },
+];
 
 /// Any fixed number shared by all replicas; only used to serialise migrations.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x6d67_6d69_6772;

@@ -8,6 +8,7 @@
 pub mod audit;
 mod migrations;
 mod models;
+pub mod promotion;
 mod rows;
 mod tokens;
 mod users;

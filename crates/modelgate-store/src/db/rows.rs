@@ -3,7 +3,7 @@
 use crate::StoreError;
 use modelgate_core::{
     Digest, Lineage, Model, ModelName, RiskTier, Role, Stage, TagKey, Timestamp, TokenName,
-    TokenRecord, User, Username, Version, VersionNumber,
+    TokenRecord, User, Username, Version, VersionApproval, VersionNumber,
 };
 use serde_json::json;
 use sqlx::Row;
@@ -140,6 +140,19 @@ pub(crate) fn version_from_row(
         stage: parsed("stage", Stage::parse, &get::<String>(row, "stage")?)?,
         created_by: get(row, "created_by")?,
         created_at: timestamp(row, "created_at")?,
+        approval: match (
+            optional_timestamp(row, "approved_at")?,
+            optional_timestamp(row, "not_after")?,
+            get::<Option<i64>>(row, "approval_request_id")?,
+        ) {
+            (Some(approved_at), Some(not_after), Some(request_id)) => Some(VersionApproval {
+                approved_at,
+                not_after,
+                request_id,
+            }),
+            _ => None,
+        },
+        suspension: get(row, "suspension_reason")?,
     })
 }
 
@@ -194,6 +207,8 @@ pub(crate) fn version_snapshot(version: &Version) -> serde_json::Value {
         "description": version.description,
         "tags": tags_json(&version.tags),
         "stage": version.stage.as_str(),
+        "not_after": version.approval.as_ref().map(|approval| approval.not_after.unix_millis()),
+        "suspension": version.suspension,
     })
 }
 

@@ -16,7 +16,8 @@ use sqlx::{Any, Executor, Transaction};
 
 const VERSION_COLUMNS: &str = "v.id, m.name AS model_name, v.number, v.digest, v.size_bytes, v.format, \
      v.media_type, v.code_repository, v.code_commit, v.training_data_uri, v.training_data_digest, \
-     v.parameters_json, v.metadata_json, v.description, v.stage, v.created_by, v.created_at";
+     v.parameters_json, v.metadata_json, v.description, v.stage, v.created_by, v.created_at, \
+     v.approved_at, v.not_after, v.approval_request_id, v.suspension_reason";
 
 impl Store {
     /// Registers a new version of a model, bound to an artifact that must already be stored. Its number is
@@ -235,7 +236,7 @@ impl Store {
     }
 
     /// Opens a write transaction on a version and reads its state before the change.
-    async fn begin_version_change(
+    pub(crate) async fn begin_version_change(
         &self,
         model_name: &ModelName,
         number: VersionNumber,
@@ -246,7 +247,7 @@ impl Store {
     }
 
     /// Records the change from `before` to the version's current state and commits.
-    async fn finish_version_change(
+    pub(crate) async fn finish_version_change(
         &self,
         mut transaction: Transaction<'static, Any>,
         attribution: &Attribution,

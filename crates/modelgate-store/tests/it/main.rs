@@ -5,5 +5,6 @@
 
 mod artifacts;
 mod contract;
+mod promotion;
 mod support;
 mod tamper;

@@ -1,0 +1,826 @@
+//! Governed promotion in the store: policy revisions, promotion requests, reviews and comments, the
+//! promotion itself (applied in the transaction of the approval that completes it), suspensions, and the
+//! stage occupants the gate reads.
+//!
+//! *Invariant*: a version's stage changes only here, inside the transaction that approves its request
+//! (or archives it as the previous occupant of a single-occupancy stage). Separation of duties and the
+//! counting of sign-offs are re-checked inside that transaction, under the request's lock, so that two
+//! final approvals racing produce exactly one promotion.
+
+use super::audit::{self, AuditRecord};
+use super::models::fetch_model;
+use super::rows::{self, parsed};
+use super::users::{USER_COLUMNS, users_from_rows};
+use super::versions::version_target;
+use super::{Attribution, Backend, Store};
+use crate::StoreError;
+use modelgate_core::access::Denied;
+use modelgate_core::promotion::{
+    CountedApproval, GateTerms, NewReview, PolicyRevision, PromotionRequest, RequestComment,
+    RequestKind, RequestParties, RequestState, Review, ReviewDecision, StageOccupant,
+    check_reviewer, outstanding,
+};
+use modelgate_core::{ModelName, Role, Stage, User, Username, VersionNumber};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Transaction};
+
+const REQUEST_COLUMNS: &str = "r.id, m.name AS model_name, v.number AS version_number, v.digest, \
+     r.from_stage, r.target_stage, r.kind, u.username AS requester, r.justification, r.state, \
+     r.policy_digest, r.evidence_digest, r.created_at, r.decided_at, r.decision_reason";
+
+const REQUEST_FROM: &str = "FROM promotion_requests r JOIN versions v ON v.id = r.version_id \
+     JOIN models m ON m.id = r.model_id JOIN users u ON u.id = r.requester_id";
+
+/// A request with everything said on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDetail {
+    pub request: PromotionRequest,
+    pub reviews: Vec<Review>,
+    pub comments: Vec<RequestComment>,
+}
+
+/// Filters for listing requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub state: Option<RequestState>,
+    pub requester: Option<Username>,
+    pub model: Option<ModelName>,
+    pub limit: u32,
+}
+
+fn request_from_row(row: &AnyRow) -> Result<PromotionRequest, StoreError> {
+    Ok(PromotionRequest {
+        id: rows::get(row, "id")?,
+        model_name: parsed(
+            "model",
+            ModelName::parse,
+            &rows::get::<String>(row, "model_name")?,
+        )?,
+        version: VersionNumber::new(rows::get(row, "version_number")?)?,
+        digest: rows::get(row, "digest")?,
+        from_stage: parsed(
+            "from_stage",
+            Stage::parse,
+            &rows::get::<String>(row, "from_stage")?,
+        )?,
+        target_stage: parsed(
+            "target_stage",
+            Stage::parse,
+            &rows::get::<String>(row, "target_stage")?,
+        )?,
+        kind: RequestKind::parse(&rows::get::<String>(row, "kind")?)
+            .ok_or_else(|| StoreError::corrupt("promotion_requests.kind"))?,
+        requester: parsed(
+            "requester",
+            Username::parse,
+            &rows::get::<String>(row, "requester")?,
+        )?,
+        justification: rows::get(row, "justification")?,
+        state: parsed(
+            "state",
+            RequestState::parse,
+            &rows::get::<String>(row, "state")?,
+        )?,
+        policy_digest: rows::get(row, "policy_digest")?,
+        evidence_digest: rows::get(row, "evidence_digest")?,
+        created_at: rows::timestamp(row, "created_at")?,
+        decided_at: rows::optional_timestamp(row, "decided_at")?,
+        decision_reason: rows::get(row, "decision_reason")?,
+    })
+}
+
+fn review_from_row(row: &AnyRow) -> Result<Review, StoreError> {
+    Ok(Review {
+        id: rows::get(row, "id")?,
+        request_id: rows::get(row, "request_id")?,
+        reviewer: parsed(
+            "reviewer",
+            Username::parse,
+            &rows::get::<String>(row, "username")?,
+        )?,
+        printed_name: rows::get(row, "printed_name")?,
+        role: parsed("role", Role::parse, &rows::get::<String>(row, "role")?)?,
+        decision: parsed(
+            "decision",
+            ReviewDecision::parse,
+            &rows::get::<String>(row, "decision")?,
+        )?,
+        comment: rows::get(row, "comment")?,
+        meaning: rows::get(row, "meaning")?,
+        evidence_digest: rows::get(row, "evidence_digest")?,
+        signed_record: rows::get(row, "signed_record")?,
+        signature: rows::get(row, "signature")?,
+        created_at: rows::timestamp(row, "created_at")?,
+    })
+}
+
+fn request_snapshot(request: &PromotionRequest) -> serde_json::Value {
+    json!({
+        "id": request.id,
+        "model": request.model_name.as_str(),
+        "version": request.version.get(),
+        "digest": request.digest,
+        "from_stage": request.from_stage.as_str(),
+        "target_stage": request.target_stage.as_str(),
+        "kind": request.kind.as_str(),
+        "requester": request.requester.as_str(),
+        "state": request.state.as_str(),
+        "policy_digest": request.policy_digest,
+        "evidence_digest": request.evidence_digest,
+        "decision_reason": request.decision_reason,
+    })
+}
+
+fn request_target(id: i64) -> String {
+    format!("request/{id}")
+}
+
+async fn fetch_request<'c, E>(
+    executor: E,
+    id: i64,
+    lock: bool,
+) -> Result<PromotionRequest, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let suffix = if lock { " FOR UPDATE OF r" } else { "" };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} {REQUEST_FROM} WHERE r.id = $1{suffix}"
+    )))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| StoreError::not_found("request", id))?;
+    request_from_row(&row)
+}
+
+impl Store {
+    /// The policy revision in force, if one was ever applied.
+    pub async fn policy_in_force(&self) -> Result<Option<PolicyRevision>, StoreError> {
+        sqlx::query(
+            "SELECT revision, digest, text, applied_by, applied_at FROM policies ORDER BY revision DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?
+        .map(|row| {
+            Ok(PolicyRevision {
+                revision: rows::get(&row, "revision")?,
+                digest: rows::get(&row, "digest")?,
+                text: rows::get(&row, "text")?,
+                applied_by: rows::get(&row, "applied_by")?,
+                applied_at: rows::timestamp(&row, "applied_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Makes a validated policy text the one in force, as a new revision.
+    pub async fn apply_policy(
+        &self,
+        attribution: &Attribution,
+        digest: &str,
+        text: &str,
+    ) -> Result<PolicyRevision, StoreError> {
+        let before = self.policy_in_force().await?;
+        let mut transaction = self.begin_write().await?;
+        let revision: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO policies (digest, text, applied_by, applied_at) VALUES ($1, $2, $3, $4) RETURNING revision",
+            )
+            .bind(digest)
+            .bind(text)
+            .bind(attribution.actor.display_name().to_owned())
+            .bind(attribution.at.unix_millis())
+            .fetch_one(&mut *transaction)
+            .await?,
+            "revision",
+        )?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "policy.apply",
+                target: "policy".to_owned(),
+                before: before.map(|old| json!({ "revision": old.revision, "digest": old.digest })),
+                after: Some(json!({ "revision": revision, "digest": digest })),
+            },
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(PolicyRevision {
+            revision,
+            digest: digest.to_owned(),
+            text: text.to_owned(),
+            applied_by: attribution.actor.display_name().to_owned(),
+            applied_at: attribution.at,
+        })
+    }
+
+    /// Opens a request to move a version into `target`; when the gate needs no sign-offs and its checks
+    /// pass, the server approves it and promotes the version in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_request(
+        &self,
+        attribution: &Attribution,
+        requester: &User,
+        model_name: &ModelName,
+        number: VersionNumber,
+        target: Stage,
+        kind: RequestKind,
+        justification: &str,
+        terms: &GateTerms,
+    ) -> Result<PromotionRequest, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let model = fetch_model(&mut *transaction, model_name).await?;
+        let row = sqlx::query("SELECT id, stage FROM versions WHERE model_id = $1 AND number = $2")
+            .bind(model.id)
+            .bind(i64::from(number.get()))
+            .fetch_optional(&mut *transaction)
+            .await?
+            .ok_or_else(|| StoreError::not_found("version", format!("{model_name}/{number}")))?;
+        let version_id: i64 = rows::get(&row, "id")?;
+        let from = parsed("stage", Stage::parse, &rows::get::<String>(&row, "stage")?)?;
+        let id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO promotion_requests
+                    (model_id, version_id, from_stage, target_stage, kind, requester_id, justification, state,
+                     policy_digest, evidence_digest, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10) RETURNING id",
+            )
+            .bind(model.id)
+            .bind(version_id)
+            .bind(from.as_str())
+            .bind(target.as_str())
+            .bind(kind.as_str())
+            .bind(requester.id)
+            .bind(justification)
+            .bind(terms.policy_digest.as_str())
+            .bind(terms.evidence_digest.as_str())
+            .bind(attribution.at.unix_millis())
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(StoreError::on_unique_violation(
+                "open request",
+                format!("{model_name} version {number} to {target}"),
+            ))?,
+            "id",
+        )?;
+        let request = fetch_request(&mut *transaction, id, false).await?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "request.open",
+                target: request_target(id),
+                before: None,
+                after: Some(request_snapshot(&request)),
+            },
+        )
+        .await?;
+        let request = if terms.signoffs.is_empty() && terms.checks_pass {
+            self.promote(
+                &mut transaction,
+                attribution,
+                &request,
+                terms,
+                "the gate needs no sign-offs and its checks pass",
+            )
+            .await?
+        } else {
+            request
+        };
+        transaction.commit().await?;
+        Ok(request)
+    }
+
+    /// Records a review. Separation of duties and the sign-off count are checked here, under the request's
+    /// lock; an approval that completes the gate promotes the version in the same transaction. A refusal
+    /// comes back as `Ok(Err(denied))` with nothing written.
+    pub async fn review_request(
+        &self,
+        attribution: &Attribution,
+        request_id: i64,
+        reviewer: &User,
+        review: &NewReview,
+        terms: &GateTerms,
+    ) -> Result<Result<(PromotionRequest, Review), Denied>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let lock = self.backend == Backend::Postgres;
+        let request = fetch_request(&mut *transaction, request_id, lock).await?;
+        if request.state != RequestState::Open {
+            return Err(StoreError::FailedPrecondition(format!(
+                "request {request_id} is {}; only open requests take reviews",
+                request.state
+            )));
+        }
+        let parties = self.request_parties(&mut transaction, &request).await?;
+        let counted =
+            counted_approvals(&mut transaction, request_id, &terms.evidence_digest).await?;
+        if let Err(denied) = check_reviewer(
+            reviewer,
+            &review.role,
+            review.decision,
+            &parties,
+            terms.owner_may_approve,
+            &terms.signoffs,
+            &counted,
+        ) {
+            return Ok(Err(denied));
+        }
+        let review_id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO reviews
+                    (request_id, reviewer_id, role, decision, comment, meaning, evidence_digest, signed_record,
+                     signature, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(request_id)
+            .bind(reviewer.id)
+            .bind(review.role.as_str())
+            .bind(review.decision.as_str())
+            .bind(review.comment.as_str())
+            .bind(review.meaning.clone())
+            .bind(terms.evidence_digest.as_str())
+            .bind(review.signed_record.clone())
+            .bind(review.signature.clone())
+            .bind(attribution.at.unix_millis())
+            .fetch_one(&mut *transaction)
+            .await?,
+            "id",
+        )?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: match review.decision {
+                    ReviewDecision::Approve => "review.approve",
+                    ReviewDecision::Reject => "review.reject",
+                    ReviewDecision::RequestChanges => "review.request_changes",
+                },
+                target: request_target(request_id),
+                before: None,
+                after: Some(json!({
+                    "review": review_id,
+                    "reviewer": reviewer.username.as_str(),
+                    "role": review.role.as_str(),
+                    "comment": review.comment,
+                    "meaning": review.meaning,
+                    "evidence_digest": terms.evidence_digest,
+                    "signature": review.signature,
+                })),
+            },
+        )
+        .await?;
+        let request = match review.decision {
+            ReviewDecision::Reject => {
+                self.decide(
+                    &mut transaction,
+                    attribution,
+                    &request,
+                    RequestState::Rejected,
+                    &review.comment,
+                )
+                .await?
+            }
+            ReviewDecision::RequestChanges => request,
+            ReviewDecision::Approve => {
+                let mut now_counted = counted;
+                now_counted.push(CountedApproval {
+                    reviewer: reviewer.username.clone(),
+                    role: review.role.clone(),
+                });
+                if outstanding(&terms.signoffs, &now_counted).is_empty() && terms.checks_pass {
+                    self.promote(
+                        &mut transaction,
+                        attribution,
+                        &request,
+                        terms,
+                        "all sign-offs given and checks pass",
+                    )
+                    .await?
+                } else {
+                    request
+                }
+            }
+        };
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT rv.id, rv.request_id, u.username, u.printed_name, rv.role, rv.decision, rv.comment,
+                    rv.meaning, rv.evidence_digest, rv.signed_record, rv.signature, rv.created_at
+             FROM reviews rv JOIN users u ON u.id = rv.reviewer_id WHERE rv.id = {review_id}"
+        )))
+        .fetch_one(&mut *transaction)
+        .await?;
+        let review = review_from_row(&stored)?;
+        transaction.commit().await?;
+        Ok(Ok((request, review)))
+    }
+
+    /// Withdraws an open request (its requester, or an admin — the caller checks who).
+    pub async fn withdraw_request(
+        &self,
+        attribution: &Attribution,
+        request_id: i64,
+        reason: &str,
+    ) -> Result<PromotionRequest, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let lock = self.backend == Backend::Postgres;
+        let request = fetch_request(&mut *transaction, request_id, lock).await?;
+        if request.state != RequestState::Open {
+            return Err(StoreError::FailedPrecondition(format!(
+                "request {request_id} is {}; only open requests can be withdrawn",
+                request.state
+            )));
+        }
+        let request = self
+            .decide(
+                &mut transaction,
+                attribution,
+                &request,
+                RequestState::Withdrawn,
+                reason,
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(request)
+    }
+
+    /// Adds a comment to a request.
+    pub async fn comment_request(
+        &self,
+        attribution: &Attribution,
+        request_id: i64,
+        author: &User,
+        body: &str,
+    ) -> Result<RequestComment, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        fetch_request(&mut *transaction, request_id, false).await?;
+        let id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO request_comments (request_id, author_id, body, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(request_id)
+            .bind(author.id)
+            .bind(body)
+            .bind(attribution.at.unix_millis())
+            .fetch_one(&mut *transaction)
+            .await?,
+            "id",
+        )?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "request.comment",
+                target: request_target(request_id),
+                before: None,
+                after: Some(json!({ "comment": id, "body": body })),
+            },
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(RequestComment {
+            id,
+            author: author.username.clone(),
+            body: body.to_owned(),
+            created_at: attribution.at,
+        })
+    }
+
+    pub async fn get_request(&self, request_id: i64) -> Result<RequestDetail, StoreError> {
+        let mut connection = self.reader.acquire().await?;
+        let request = fetch_request(&mut *connection, request_id, false).await?;
+        let reviews = sqlx::query(
+            "SELECT rv.id, rv.request_id, u.username, u.printed_name, rv.role, rv.decision, rv.comment,
+                    rv.meaning, rv.evidence_digest, rv.signed_record, rv.signature, rv.created_at
+             FROM reviews rv JOIN users u ON u.id = rv.reviewer_id WHERE rv.request_id = $1 ORDER BY rv.id",
+        )
+        .bind(request_id)
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(review_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let comments = sqlx::query(
+            "SELECT c.id, u.username, c.body, c.created_at FROM request_comments c
+             JOIN users u ON u.id = c.author_id WHERE c.request_id = $1 ORDER BY c.id",
+        )
+        .bind(request_id)
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RequestComment {
+                id: rows::get(row, "id")?,
+                author: parsed(
+                    "author",
+                    Username::parse,
+                    &rows::get::<String>(row, "username")?,
+                )?,
+                body: rows::get(row, "body")?,
+                created_at: rows::timestamp(row, "created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(RequestDetail {
+            request,
+            reviews,
+            comments,
+        })
+    }
+
+    /// Requests, newest first.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<PromotionRequest>, StoreError> {
+        let mut sql = super::rows::SqlBuilder::new(&format!(
+            "SELECT {REQUEST_COLUMNS} {REQUEST_FROM} WHERE 1 = 1"
+        ));
+        if let Some(state) = filter.state {
+            sql.push(" AND r.state = ")
+                .push_bind(super::rows::BindValue::Text(state.as_str().to_owned()));
+        }
+        if let Some(requester) = &filter.requester {
+            sql.push(" AND u.username = ")
+                .push_bind(super::rows::BindValue::Text(requester.to_string()));
+        }
+        if let Some(model) = &filter.model {
+            sql.push(" AND m.name = ")
+                .push_bind(super::rows::BindValue::Text(model.to_string()));
+        }
+        sql.push(" ORDER BY r.id DESC LIMIT ")
+            .push_bind(super::rows::BindValue::Integer(i64::from(
+                filter.limit.max(1),
+            )));
+        sql.build()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(request_from_row)
+            .collect()
+    }
+
+    /// The versions of a model in a stage, with their approval and suspension, for the gate.
+    pub async fn stage_occupants(
+        &self,
+        model: &ModelName,
+        stage: Stage,
+    ) -> Result<Vec<StageOccupant>, StoreError> {
+        sqlx::query(
+            "SELECT v.number, v.digest, v.not_after, v.suspension_reason FROM versions v
+             JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.stage = $2 ORDER BY v.number",
+        )
+        .bind(model.as_str())
+        .bind(stage.as_str())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StageOccupant {
+                version: VersionNumber::new(rows::get(row, "number")?)?,
+                digest: rows::get(row, "digest")?,
+                not_after: rows::optional_timestamp(row, "not_after")?,
+                suspended: rows::get(row, "suspension_reason")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Suspends (with a reason) or reinstates (`None`) a version.
+    pub async fn set_suspension(
+        &self,
+        attribution: &Attribution,
+        model_name: &ModelName,
+        number: VersionNumber,
+        reason: Option<&str>,
+    ) -> Result<modelgate_core::Version, StoreError> {
+        let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
+        match (reason, &version.suspension) {
+            (Some(_), Some(_)) => {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "version {number} of {model_name} is already suspended"
+                )));
+            }
+            (None, None) => {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "version {number} of {model_name} is not suspended"
+                )));
+            }
+            _ => {}
+        }
+        sqlx::query("UPDATE versions SET suspended_at = $1, suspension_reason = $2 WHERE id = $3")
+            .bind(reason.map(|_| attribution.at.unix_millis()))
+            .bind(reason.map(str::to_owned))
+            .bind(version.id)
+            .execute(&mut *transaction)
+            .await?;
+        let action = if reason.is_some() {
+            "version.suspend"
+        } else {
+            "version.reinstate"
+        };
+        self.finish_version_change(transaction, attribution, action, version)
+            .await
+    }
+
+    async fn request_parties(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        request: &PromotionRequest,
+    ) -> Result<RequestParties, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.created_by, o.username AS owner FROM promotion_requests r
+             JOIN versions v ON v.id = r.version_id JOIN models m ON m.id = r.model_id
+             JOIN users o ON o.id = m.owner_id WHERE r.id = $1",
+        )
+        .bind(request.id)
+        .fetch_one(&mut **transaction)
+        .await?;
+        Ok(RequestParties {
+            version_creator: rows::get(&row, "created_by")?,
+            requester: request.requester.clone(),
+            model_owner: parsed(
+                "owner",
+                Username::parse,
+                &rows::get::<String>(&row, "owner")?,
+            )?,
+        })
+    }
+
+    async fn decide(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        attribution: &Attribution,
+        request: &PromotionRequest,
+        state: RequestState,
+        reason: &str,
+    ) -> Result<PromotionRequest, StoreError> {
+        sqlx::query("UPDATE promotion_requests SET state = $1, decided_at = $2, decision_reason = $3 WHERE id = $4")
+            .bind(state.as_str())
+            .bind(attribution.at.unix_millis())
+            .bind(reason)
+            .bind(request.id)
+            .execute(&mut **transaction)
+            .await?;
+        let after = fetch_request(&mut **transaction, request.id, false).await?;
+        audit::append(
+            transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: match state {
+                    RequestState::Approved => "request.approve",
+                    RequestState::Rejected => "request.reject",
+                    RequestState::Withdrawn => "request.withdraw",
+                    RequestState::Open => "request.open",
+                },
+                target: request_target(request.id),
+                before: Some(request_snapshot(request)),
+                after: Some(request_snapshot(&after)),
+            },
+        )
+        .await?;
+        Ok(after)
+    }
+
+    /// Approves the request and moves its version into the target stage, archiving the previous occupant
+    /// of a single-occupancy stage.
+    async fn promote(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        attribution: &Attribution,
+        request: &PromotionRequest,
+        terms: &GateTerms,
+        reason: &str,
+    ) -> Result<PromotionRequest, StoreError> {
+        let model = fetch_model(&mut **transaction, &request.model_name).await?;
+        if terms.single_occupancy {
+            let previous = sqlx::query(
+                "SELECT number FROM versions WHERE model_id = $1 AND stage = $2 AND number != $3 ORDER BY number",
+            )
+            .bind(model.id)
+            .bind(request.target_stage.as_str())
+            .bind(i64::from(request.version.get()))
+            .fetch_all(&mut **transaction)
+            .await?;
+            for row in previous {
+                let number = VersionNumber::new(rows::get(&row, "number")?)?;
+                sqlx::query("UPDATE versions SET stage = $1 WHERE model_id = $2 AND number = $3")
+                    .bind(Stage::Archived.as_str())
+                    .bind(model.id)
+                    .bind(i64::from(number.get()))
+                    .execute(&mut **transaction)
+                    .await?;
+                audit::append(
+                    transaction,
+                    self.backend,
+                    attribution,
+                    AuditRecord {
+                        action: "version.archive",
+                        target: version_target(&request.model_name, number),
+                        before: Some(json!({ "stage": request.target_stage.as_str() })),
+                        after: Some(json!({
+                            "stage": Stage::Archived.as_str(),
+                            "reason": format!("superseded by version {} (request {})", request.version, request.id),
+                        })),
+                    },
+                )
+                .await?;
+            }
+        }
+        let not_after = attribution
+            .at
+            .plus_seconds(i64::from(terms.valid_for_days) * 86_400);
+        sqlx::query(
+            "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
+                    suspended_at = NULL, suspension_reason = NULL
+             WHERE model_id = $5 AND number = $6",
+        )
+        .bind(request.target_stage.as_str())
+        .bind(attribution.at.unix_millis())
+        .bind(not_after.unix_millis())
+        .bind(request.id)
+        .bind(model.id)
+        .bind(i64::from(request.version.get()))
+        .execute(&mut **transaction)
+        .await?;
+        audit::append(
+            transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: if request.kind == RequestKind::Rollback {
+                    "version.rollback"
+                } else {
+                    "version.promote"
+                },
+                target: version_target(&request.model_name, request.version),
+                before: Some(json!({ "stage": request.from_stage.as_str() })),
+                after: Some(json!({
+                    "stage": request.target_stage.as_str(),
+                    "request": request.id,
+                    "not_after": not_after.unix_millis(),
+                    "policy_digest": terms.policy_digest,
+                    "evidence_digest": terms.evidence_digest,
+                })),
+            },
+        )
+        .await?;
+        self.decide(
+            transaction,
+            attribution,
+            request,
+            RequestState::Approved,
+            reason,
+        )
+        .await
+    }
+}
+
+/// Approvals given for the current evidence.
+async fn counted_approvals(
+    transaction: &mut Transaction<'static, Any>,
+    request_id: i64,
+    evidence_digest: &str,
+) -> Result<Vec<CountedApproval>, StoreError> {
+    sqlx::query(
+        "SELECT u.username, rv.role FROM reviews rv JOIN users u ON u.id = rv.reviewer_id
+         WHERE rv.request_id = $1 AND rv.decision = 'approve' AND rv.evidence_digest = $2",
+    )
+    .bind(request_id)
+    .bind(evidence_digest)
+    .fetch_all(&mut **transaction)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(CountedApproval {
+            reviewer: parsed(
+                "reviewer",
+                Username::parse,
+                &rows::get::<String>(row, "username")?,
+            )?,
+            role: parsed("role", Role::parse, &rows::get::<String>(row, "role")?)?,
+        })
+    })
+    .collect()
+}
+
+/// Users holding a role, for "who could give this sign-off".
+impl Store {
+    pub async fn users_with_role(&self, role: &Role) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, r.role FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+             WHERE u.deactivated_at IS NULL AND u.id IN (SELECT user_id FROM user_roles WHERE role = $1)
+             ORDER BY u.username, r.role"
+        )))
+        .bind(role.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        users_from_rows(&rows)
+    }
+}

@@ -1,0 +1,546 @@
+//! Promotion in the store, on both backends: auto-approval, separation of duties inside the transaction,
+//! single occupancy, racing approvals, rejection, evidence binding and suspension.
+
+use crate::contract_tests;
+use crate::support::{TestStore, as_user, at, create_user};
+use modelgate_core::promotion::{
+    GateTerms, NewReview, RequestKind, RequestState, ReviewDecision, RoleQuota,
+};
+use modelgate_core::{
+    Digest, Lineage, ModelName, NewModel, NewVersion, RiskTier, Role, Stage, User, Username,
+    VersionNumber,
+};
+use std::collections::BTreeMap;
+
+contract_tests!(
+    a_gate_without_sign_offs_approves_at_once,
+    sign_offs_follow_separation_of_duties_and_then_promote,
+    single_occupancy_archives_the_previous_version,
+    racing_final_approvals_promote_exactly_once,
+    rejection_and_withdrawal_close_requests,
+    approvals_count_only_for_the_evidence_they_saw,
+    suspension_is_recorded_and_visible_to_the_gate,
+);
+
+fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
+    GateTerms {
+        signoffs: signoffs
+            .iter()
+            .map(|(role, count)| RoleQuota {
+                role: Role::parse(role).unwrap(),
+                count: *count,
+            })
+            .collect(),
+        owner_may_approve: false,
+        checks_pass,
+        valid_for_days: 90,
+        single_occupancy,
+        policy_digest: "sha256:policy".to_owned(),
+        evidence_digest: "sha256:evidence-1".to_owned(),
+    }
+}
+
+/// A model owned by `owner` with `versions` versions registered by `dev`.
+async fn setup(store: &TestStore, versions: u32) -> (User, User, ModelName) {
+    let owner = create_user(store, "owner", &[]).await;
+    let dev = create_user(store, "dev", &["model_developer"]).await;
+    let name = ModelName::parse("scorer").unwrap();
+    store
+        .create_model(
+            &as_user(&dev, 1),
+            &NewModel {
+                name: name.clone(),
+                owner: Username::parse("owner").unwrap(),
+                risk_tier: RiskTier::High,
+                description: String::new(),
+                intended_use: String::new(),
+                tags: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+    for index in 0..versions {
+        let digest = Digest::from_sha256_bytes([index as u8 + 1; 32]);
+        store.record_artifact(&at(2), &digest, 10).await.unwrap();
+        store
+            .create_version(
+                &as_user(&dev, 3),
+                &name,
+                &NewVersion {
+                    digest,
+                    format: "onnx".to_owned(),
+                    media_type: "application/octet-stream".to_owned(),
+                    lineage: Lineage {
+                        metadata_json: "{}".to_owned(),
+                        ..Lineage::default()
+                    },
+                    description: String::new(),
+                    tags: BTreeMap::new(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    (owner, dev, name)
+}
+
+fn approve(role: &str) -> NewReview {
+    NewReview {
+        role: Role::parse(role).unwrap(),
+        decision: ReviewDecision::Approve,
+        comment: "looks right".to_owned(),
+        meaning: Some(format!("approved as {role}")),
+        signed_record: Some("{}".to_owned()),
+        signature: Some("c2ln".to_owned()),
+    }
+}
+
+fn v(number: i64) -> VersionNumber {
+    VersionNumber::new(number).unwrap()
+}
+
+async fn a_gate_without_sign_offs_approves_at_once(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let gate = terms(&[], true, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "ready",
+            &gate,
+        )
+        .await
+        .unwrap();
+    assert_eq!(request.state, RequestState::Approved);
+    let version = store.get_version(&name, v(1)).await.unwrap();
+    assert_eq!(version.stage, Stage::Staging);
+    let approval = version.approval.unwrap();
+    assert_eq!(
+        approval.not_after.unix_millis() - approval.approved_at.unix_millis(),
+        90 * 86_400_000
+    );
+    // Checks that fail keep the request open.
+    let failing = terms(&[], false, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 11),
+            &dev,
+            &name,
+            v(1),
+            Stage::Production,
+            RequestKind::Promotion,
+            "go",
+            &failing,
+        )
+        .await
+        .unwrap();
+    assert_eq!(request.state, RequestState::Open);
+    let duplicate = store
+        .open_request(
+            &as_user(&dev, 12),
+            &dev,
+            &name,
+            v(1),
+            Stage::Production,
+            RequestKind::Promotion,
+            "again",
+            &failing,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, modelgate_store::StoreError::AlreadyExists { .. }),
+        "{duplicate:?}"
+    );
+}
+
+async fn sign_offs_follow_separation_of_duties_and_then_promote(store: TestStore) {
+    let (owner, dev, name) = setup(&store, 1).await;
+    let validator = create_user(&store, "val", &["validator"]).await;
+    let dev_validator = {
+        store
+            .update_user(
+                &at(5),
+                &dev.username,
+                &modelgate_store::UserUpdate {
+                    roles: Some(vec![Role::parse("validator").unwrap()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    };
+    let gate = terms(&[("validator", 1)], true, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev_validator,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "ready",
+            &gate,
+        )
+        .await
+        .unwrap();
+    assert_eq!(request.state, RequestState::Open);
+    let refused = store
+        .review_request(
+            &as_user(&dev, 11),
+            request.id,
+            &dev_validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.0.contains("separation of duties"), "{}", refused.0);
+    let refused = store
+        .review_request(
+            &as_user(&owner, 11),
+            request.id,
+            &owner,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.0.contains("does not hold"), "{}", refused.0);
+    assert_eq!(
+        store.get_request(request.id).await.unwrap().reviews.len(),
+        0,
+        "refusals write nothing"
+    );
+    let (approved, review) = store
+        .review_request(
+            &as_user(&validator, 12),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.state, RequestState::Approved);
+    assert_eq!(review.printed_name, "val Example");
+    assert_eq!(
+        store.get_version(&name, v(1)).await.unwrap().stage,
+        Stage::Staging
+    );
+    let after = store
+        .review_request(
+            &as_user(&validator, 13),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        after,
+        modelgate_store::StoreError::FailedPrecondition(_)
+    ));
+    let actions = store
+        .audit_actions_for(&format!("request/{}", request.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        actions,
+        ["request.open", "review.approve", "request.approve"]
+    );
+    assert_eq!(
+        store
+            .audit_actions_for("model/scorer/version/1")
+            .await
+            .unwrap()
+            .last()
+            .map(String::as_str),
+        Some("version.promote")
+    );
+}
+
+async fn single_occupancy_archives_the_previous_version(store: TestStore) {
+    let (_, dev, name) = setup(&store, 2).await;
+    let gate = terms(&[], true, true);
+    for number in [1, 2] {
+        let request = store
+            .open_request(
+                &as_user(&dev, 10),
+                &dev,
+                &name,
+                v(number),
+                Stage::Staging,
+                RequestKind::Promotion,
+                "x",
+                &gate,
+            )
+            .await
+            .unwrap();
+        assert_eq!(request.state, RequestState::Approved);
+    }
+    assert_eq!(
+        store.get_version(&name, v(1)).await.unwrap().stage,
+        Stage::Archived
+    );
+    assert_eq!(
+        store.get_version(&name, v(2)).await.unwrap().stage,
+        Stage::Staging
+    );
+    let occupants = store.stage_occupants(&name, Stage::Staging).await.unwrap();
+    assert_eq!(occupants.len(), 1);
+    assert_eq!(occupants[0].version, v(2));
+}
+
+async fn racing_final_approvals_promote_exactly_once(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let first = create_user(&store, "val1", &["validator"]).await;
+    let second = create_user(&store, "val2", &["validator"]).await;
+    let gate = terms(&[("validator", 1)], true, true);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "x",
+            &gate,
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = [first, second]
+        .into_iter()
+        .map(|reviewer| {
+            let store = store.store.clone();
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                store
+                    .review_request(
+                        &as_user(&reviewer, 20),
+                        request.id,
+                        &reviewer,
+                        &approve("validator"),
+                        &gate,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut promoted = 0;
+    for task in tasks {
+        if let Ok(Ok((request, _))) = task.await.unwrap() {
+            assert_eq!(request.state, RequestState::Approved);
+            promoted += 1;
+        }
+    }
+    assert_eq!(promoted, 1, "exactly one approval wins");
+    let promotions = store
+        .audit_actions_for("model/scorer/version/1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|action| action == "version.promote")
+        .count();
+    assert_eq!(promotions, 1);
+}
+
+async fn rejection_and_withdrawal_close_requests(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let validator = create_user(&store, "val", &["validator"]).await;
+    let gate = terms(&[("validator", 1)], true, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "x",
+            &gate,
+        )
+        .await
+        .unwrap();
+    let reject = NewReview {
+        decision: ReviewDecision::Reject,
+        comment: "AUC too low".to_owned(),
+        meaning: None,
+        signed_record: None,
+        signature: None,
+        ..approve("validator")
+    };
+    let (rejected, _) = store
+        .review_request(
+            &as_user(&validator, 11),
+            request.id,
+            &validator,
+            &reject,
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rejected.state, RequestState::Rejected);
+    assert_eq!(rejected.decision_reason.as_deref(), Some("AUC too low"));
+    assert_eq!(
+        store.get_version(&name, v(1)).await.unwrap().stage,
+        Stage::Development
+    );
+    let reopened = store
+        .open_request(
+            &as_user(&dev, 12),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "fixed",
+            &gate,
+        )
+        .await
+        .unwrap();
+    store
+        .comment_request(
+            &as_user(&validator, 13),
+            reopened.id,
+            &validator,
+            "please attach the holdout",
+        )
+        .await
+        .unwrap();
+    let withdrawn = store
+        .withdraw_request(&as_user(&dev, 14), reopened.id, "withdrawn by requester")
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.state, RequestState::Withdrawn);
+    let detail = store.get_request(reopened.id).await.unwrap();
+    assert_eq!(detail.comments.len(), 1);
+    assert_eq!(detail.comments[0].author.as_str(), "val");
+    let open = store
+        .list_requests(&modelgate_store::RequestFilter {
+            state: Some(RequestState::Open),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(open.is_empty());
+    let all = store
+        .list_requests(&modelgate_store::RequestFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+async fn approvals_count_only_for_the_evidence_they_saw(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let first = create_user(&store, "val1", &["validator"]).await;
+    let board = create_user(&store, "rb", &["risk_board"]).await;
+    let gate = terms(&[("validator", 1), ("risk_board", 1)], true, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "x",
+            &gate,
+        )
+        .await
+        .unwrap();
+    store
+        .review_request(
+            &as_user(&first, 11),
+            request.id,
+            &first,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // New evidence: the validator's sign-off no longer counts, so the board's does not complete the gate.
+    let changed = GateTerms {
+        evidence_digest: "sha256:evidence-2".to_owned(),
+        ..gate.clone()
+    };
+    let (still_open, _) = store
+        .review_request(
+            &as_user(&board, 12),
+            request.id,
+            &board,
+            &approve("risk_board"),
+            &changed,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still_open.state, RequestState::Open);
+    let (approved, _) = store
+        .review_request(
+            &as_user(&first, 13),
+            request.id,
+            &first,
+            &approve("validator"),
+            &changed,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.state, RequestState::Approved);
+}
+
+async fn suspension_is_recorded_and_visible_to_the_gate(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "x",
+            &terms(&[], true, true),
+        )
+        .await
+        .unwrap();
+    let suspended = store
+        .set_suspension(&at(20), &name, v(1), Some("drift above limit"))
+        .await
+        .unwrap();
+    assert_eq!(suspended.suspension.as_deref(), Some("drift above limit"));
+    let occupants = store.stage_occupants(&name, Stage::Staging).await.unwrap();
+    assert_eq!(occupants[0].suspended.as_deref(), Some("drift above limit"));
+    assert!(
+        store
+            .set_suspension(&at(21), &name, v(1), Some("again"))
+            .await
+            .is_err()
+    );
+    let reinstated = store
+        .set_suspension(&at(22), &name, v(1), None)
+        .await
+        .unwrap();
+    assert_eq!(reinstated.suspension, None);
+    let actions = store
+        .audit_actions_for("model/scorer/version/1")
+        .await
+        .unwrap();
+    assert!(actions.ends_with(&["version.suspend".to_owned(), "version.reinstate".to_owned()]));
+}
