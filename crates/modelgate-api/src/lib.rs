@@ -392,3 +392,219 @@ pub struct AuditEventList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// The policy in force.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PolicyInForce {
+    /// 0 for the built-in default, else the stored revision.
+    pub revision: i64,
+    pub digest: String,
+    /// `built-in` or `applied`.
+    pub source: String,
+    pub applied_by: Option<String>,
+    pub applied_at: Option<String>,
+    /// The policy file (TOML).
+    pub text: String,
+}
+
+/// A policy file sent to be applied.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApplyPolicyRequest {
+    /// The policy file (TOML).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PolicyProblem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignoffQuota {
+    pub role: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckResult {
+    pub name: String,
+    pub expression: String,
+    pub description: String,
+    /// `passed`, `failed`, `missing` or `error`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A dry run of the gate for one version and stage.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Explanation {
+    pub model: String,
+    pub version: u32,
+    pub risk_tier: String,
+    pub current_stage: String,
+    pub target_stage: String,
+    pub policy_digest: String,
+    pub evidence_digest: String,
+    /// Whether a request for this step is allowed at all (stage order).
+    pub step_allowed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_problem: Option<String>,
+    pub checks: Vec<CheckResult>,
+    pub checks_pass: bool,
+    pub signoffs_required: Vec<SignoffQuota>,
+    /// Sign-offs still missing on the open request (all of them when there is none).
+    pub signoffs_outstanding: Vec<SignoffQuota>,
+    /// For each role still needed: who holds it and may sign (separation of duties applied).
+    pub eligible_reviewers: BTreeMap<String, Vec<String>>,
+    pub valid_for_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_request: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenRequest {
+    pub model: String,
+    pub version: u32,
+    /// The stage to move the version into.
+    pub stage: String,
+    pub justification: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewRecord {
+    pub id: i64,
+    pub reviewer: String,
+    pub printed_name: String,
+    pub role: String,
+    /// `approve`, `reject` or `request_changes`.
+    pub decision: String,
+    pub comment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+    pub evidence_digest: String,
+    /// False when the evidence changed after this review: an approval then no longer counts.
+    pub current: bool,
+    pub signed_at: String,
+    /// For approvals: the signed statement (canonical JSON) and its Ed25519 signature (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_record: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CommentRecord {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PromotionRequest {
+    pub id: i64,
+    pub model: String,
+    pub version: u32,
+    pub digest: String,
+    pub from_stage: String,
+    pub target_stage: String,
+    /// `promotion` or `rollback`.
+    pub kind: String,
+    pub requester: String,
+    pub justification: String,
+    /// `open`, `approved`, `rejected` or `withdrawn`.
+    pub state: String,
+    pub policy_digest: String,
+    pub evidence_digest: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_reason: Option<String>,
+    #[serde(default)]
+    pub reviews: Vec<ReviewRecord>,
+    #[serde(default)]
+    pub comments: Vec<CommentRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequestList {
+    pub requests: Vec<PromotionRequest>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListRequestsQuery {
+    /// `open`, `approved`, `rejected` or `withdrawn`.
+    pub state: Option<String>,
+    /// Only requests the caller opened.
+    pub mine: Option<bool>,
+    pub model: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubmitReview {
+    /// `approve`, `reject` or `request_changes`.
+    pub decision: String,
+    /// The role the reviewer acts in (one they hold, one the gate asks for).
+    pub role: String,
+    #[serde(default)]
+    pub comment: String,
+    /// For approvals: what the signature means ("approved for production as compliance").
+    #[serde(default)]
+    pub meaning: Option<String>,
+    /// For approvals: the reviewer's password, checked in this call (an electronic signature).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubmitComment {
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct WithdrawRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GateQuery {
+    pub model: String,
+    pub stage: String,
+    /// `sha256:<hex>` of the artifact about to run.
+    pub digest: String,
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GateAnswer {
+    pub allowed: bool,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    pub stage: String,
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SuspendVersion {
+    pub reason: String,
+}
+
+/// The server's public key (Ed25519), which signs sign-offs and audit checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServerKeys {
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub ed25519_public_key: String,
+    /// The same key in signed-note verifier form, for `audit verify --public-key`.
+    pub verifier_key: String,
+}

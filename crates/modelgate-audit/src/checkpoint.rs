@@ -162,6 +162,16 @@ impl NoteSigner {
         )
     }
 
+    /// A detached Ed25519 signature over `message` (for sign-offs and attestations).
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// The raw Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
     /// The verifier key to publish and pin: `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
     pub fn verifier_key(&self) -> String {
         let mut encoded = vec![ED25519_ALGORITHM];
@@ -224,6 +234,12 @@ impl NoteVerifier {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Checks a detached signature made with [`NoteSigner::sign_message`].
+    pub fn verify_message(&self, message: &[u8], signature: &[u8]) -> bool {
+        Signature::from_slice(signature)
+            .is_ok_and(|signature| self.key.verify(message, &signature).is_ok())
     }
 
     /// Checks the note's signature by this key and returns the checkpoint it signs.

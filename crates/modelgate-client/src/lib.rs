@@ -537,4 +537,134 @@ impl Client {
         )
         .await
     }
+
+    pub async fn get_policy(&self) -> Result<api::PolicyInForce, ClientError> {
+        self.get("/api/v1/policy").await
+    }
+
+    pub async fn apply_policy(&self, text: &str) -> Result<api::PolicyInForce, ClientError> {
+        let body = api::ApplyPolicyRequest {
+            text: text.to_owned(),
+        };
+        self.with_body(Method::PUT, "/api/v1/policy", &body).await
+    }
+
+    pub async fn explain(
+        &self,
+        model: &str,
+        version: &str,
+        stage: &str,
+    ) -> Result<api::Explanation, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/explain",
+            segment(model),
+            segment(version)
+        );
+        self.json(self.request(Method::GET, &path).query(&[("stage", stage)]))
+            .await
+    }
+
+    pub async fn open_request(
+        &self,
+        request: &api::OpenRequest,
+    ) -> Result<api::PromotionRequest, ClientError> {
+        self.with_body(Method::POST, "/api/v1/requests", request)
+            .await
+    }
+
+    pub async fn get_request(&self, id: i64) -> Result<api::PromotionRequest, ClientError> {
+        self.get(&format!("/api/v1/requests/{id}")).await
+    }
+
+    pub async fn list_requests(
+        &self,
+        query: &api::ListRequestsQuery,
+    ) -> Result<api::RequestList, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/requests").query(query))
+            .await
+    }
+
+    pub async fn withdraw_request(
+        &self,
+        id: i64,
+        reason: Option<String>,
+    ) -> Result<api::PromotionRequest, ClientError> {
+        let body = api::WithdrawRequest { reason };
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/requests/{id}/withdraw"),
+            &body,
+        )
+        .await
+    }
+
+    pub async fn comment_request(
+        &self,
+        id: i64,
+        body: &str,
+    ) -> Result<api::CommentRecord, ClientError> {
+        let body = api::SubmitComment {
+            body: body.to_owned(),
+        };
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/requests/{id}/comments"),
+            &body,
+        )
+        .await
+    }
+
+    pub async fn review_request(
+        &self,
+        id: i64,
+        review: &api::SubmitReview,
+    ) -> Result<api::PromotionRequest, ClientError> {
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/requests/{id}/reviews"),
+            review,
+        )
+        .await
+    }
+
+    pub async fn set_suspension(
+        &self,
+        model: &str,
+        version: &str,
+        reason: Option<&str>,
+    ) -> Result<api::Version, ClientError> {
+        let base = format!(
+            "/api/v1/models/{}/versions/{}",
+            segment(model),
+            segment(version)
+        );
+        match reason {
+            Some(reason) => {
+                let body = api::SuspendVersion {
+                    reason: reason.to_owned(),
+                };
+                self.with_body(Method::POST, &format!("{base}/suspend"), &body)
+                    .await
+            }
+            None => {
+                self.json(self.request(Method::POST, &format!("{base}/reinstate")))
+                    .await
+            }
+        }
+    }
+
+    pub async fn gate(
+        &self,
+        model: &str,
+        stage: &str,
+        digest: &str,
+    ) -> Result<api::GateAnswer, ClientError> {
+        let query = [("model", model), ("stage", stage), ("digest", digest)];
+        self.json(self.request(Method::GET, "/api/v1/gate").query(&query))
+            .await
+    }
+
+    pub async fn keys(&self) -> Result<api::ServerKeys, ClientError> {
+        self.get("/api/v1/keys").await
+    }
 }

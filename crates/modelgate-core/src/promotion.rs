@@ -347,6 +347,16 @@ mod tests {
         }
     }
 
+    /// Reviewer, role, decision, owner may approve, approvals so far, expected refusal text.
+    type ReviewerCase = (
+        User,
+        &'static str,
+        ReviewDecision,
+        bool,
+        Vec<CountedApproval>,
+        Option<&'static str>,
+    );
+
     #[test]
     fn separation_of_duties_as_a_table() {
         let parties = RequestParties {
@@ -356,14 +366,7 @@ mod tests {
         };
         let required = [quota("validator", 1), quota("risk_board", 2)];
         let approve = ReviewDecision::Approve;
-        let cases: Vec<(
-            User,
-            &str,
-            ReviewDecision,
-            bool,
-            Vec<CountedApproval>,
-            Option<&str>,
-        )> = vec![
+        let cases: Vec<ReviewerCase> = vec![
             (
                 user("val", &["validator"]),
                 "validator",

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     DigestMismatch,
     PayloadTooLarge,
     RangeNotSatisfiable,
+    RateLimited,
     Unavailable,
     Internal,
 }
@@ -42,6 +43,7 @@ impl ErrorCode {
             Self::RangeNotSatisfiable => {
                 ("range_not_satisfiable", StatusCode::RANGE_NOT_SATISFIABLE)
             }
+            Self::RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Self::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }

@@ -6,6 +6,7 @@ pub mod auth;
 mod convert;
 pub mod error;
 mod extract;
+pub mod promotion;
 pub mod routes;
 mod state;
 
@@ -91,6 +92,15 @@ pub enum ServeError {
     },
     #[error("audit signing key: {0}")]
     Signer(#[from] modelgate_audit::CheckpointError),
+    #[error("the built-in policy does not parse: {0}")]
+    DefaultPolicy(String),
+}
+
+/// The built-in default policy, parsed once at start.
+fn default_policy() -> Result<std::sync::Arc<modelgate_policy::Policy>, ServeError> {
+    modelgate_policy::default_policy()
+        .map(std::sync::Arc::new)
+        .map_err(|errors| ServeError::DefaultPolicy(errors[0].to_string()))
 }
 
 /// Opens the database named by the options (SQLite in `data_dir` unless a URL is given) and migrates it.
@@ -208,6 +218,7 @@ impl PreparedServer {
             },
             shutdown.clone(),
             signer,
+            default_policy()?,
         );
         Ok(Self {
             state,

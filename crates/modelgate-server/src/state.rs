@@ -22,6 +22,11 @@ struct Inner {
     upload_limits: UploadLimits,
     shutdown: CancellationToken,
     signer: Arc<NoteSigner>,
+    default_policy: Arc<modelgate_policy::Policy>,
+    /// The last applied policy parsed, by digest.
+    policy_cache: Mutex<Option<Arc<modelgate_policy::Policy>>>,
+    /// Username → times (ms) of recent failed signature passwords.
+    signature_failures: Mutex<HashMap<String, Vec<i64>>>,
     /// Token id → when this process last recorded its use.
     token_touches: Mutex<HashMap<String, i64>>,
 }
@@ -33,6 +38,7 @@ impl AppState {
         upload_limits: UploadLimits,
         shutdown: CancellationToken,
         signer: Arc<NoteSigner>,
+        default_policy: Arc<modelgate_policy::Policy>,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -40,6 +46,9 @@ impl AppState {
             upload_limits,
             shutdown,
             signer,
+            default_policy,
+            policy_cache: Mutex::new(None),
+            signature_failures: Mutex::new(HashMap::new()),
             token_touches: Mutex::new(HashMap::new()),
         }))
     }
@@ -54,6 +63,54 @@ impl AppState {
 
     pub fn upload_limits(&self) -> UploadLimits {
         self.0.upload_limits
+    }
+
+    /// The built-in default policy, in force until one is applied.
+    pub fn default_policy(&self) -> Arc<modelgate_policy::Policy> {
+        self.0.default_policy.clone()
+    }
+
+    /// The parsed policy for a stored text, parsing it only when the digest changed.
+    pub fn cached_policy(
+        &self,
+        digest: &str,
+        text: &str,
+    ) -> Result<Arc<modelgate_policy::Policy>, ApiError> {
+        if let Ok(cache) = self.0.policy_cache.lock()
+            && let Some(policy) = cache.as_ref()
+            && policy.digest == digest
+        {
+            return Ok(policy.clone());
+        }
+        let policy = Arc::new(modelgate_policy::Policy::parse(text).map_err(|errors| {
+            ApiError::new(
+                crate::error::ErrorCode::Internal,
+                format!("the stored policy no longer parses: {}", errors[0]),
+            )
+        })?);
+        if let Ok(mut cache) = self.0.policy_cache.lock() {
+            *cache = Some(policy.clone());
+        }
+        Ok(policy)
+    }
+
+    /// Whether a user has failed too many signature passwords lately (5 in 15 minutes).
+    pub fn signature_attempts_exhausted(&self, username: &str, now: Timestamp) -> bool {
+        let window = now.unix_millis() - 15 * 60 * 1000;
+        self.0.signature_failures.lock().is_ok_and(|mut failures| {
+            let recent = failures.entry(username.to_owned()).or_default();
+            recent.retain(|at| *at > window);
+            recent.len() >= 5
+        })
+    }
+
+    pub fn record_signature_failure(&self, username: &str, now: Timestamp) {
+        if let Ok(mut failures) = self.0.signature_failures.lock() {
+            failures
+                .entry(username.to_owned())
+                .or_default()
+                .push(now.unix_millis());
+        }
     }
 
     /// The key that signs audit checkpoints.

@@ -85,6 +85,154 @@ pub enum Command {
     /// The tamper-evident audit log: show events, export, verify (online, offline, or on the store)
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Policy as code: check a file offline, show or apply the policy in force, explain a gate
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Promotion requests: open, show, list, withdraw, comment
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Sign off (approve), reject or ask for changes on a request
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// The deployment gate: may this digest run in this stage now? (exit 0 allowed, 3 denied)
+    #[command(subcommand)]
+    Gate(GateCommand),
+    /// The server's public key (it signs sign-offs and audit checkpoints)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file offline; errors give line and column (exit 1 when invalid)
+    #[command(after_help = "Example:\n  modelgate policy check policies/default.toml")]
+    Check { file: PathBuf },
+    /// Show the policy in force (its digest, revision and text)
+    #[command(after_help = "Example:\n  modelgate policy show --output json")]
+    Show,
+    /// Make a policy file the one in force (admin); an invalid file changes nothing
+    #[command(after_help = "Example:\n  modelgate policy apply my-policy.toml")]
+    Apply { file: PathBuf },
+    /// Dry run: which checks pass or fail and why, which sign-offs are missing and who could give them
+    #[command(
+        after_help = "Example:\n  modelgate policy explain credit-default 3 --stage production"
+    )]
+    Explain {
+        model: String,
+        version: String,
+        #[arg(long)]
+        stage: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Ask to move a version into a stage
+    #[command(
+        after_help = "Example:\n  modelgate request open credit-default 3 --stage staging --justification \"passes holdout\""
+    )]
+    Open {
+        model: String,
+        version: u32,
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        justification: String,
+    },
+    /// Show a request with its reviews and comments
+    #[command(after_help = "Example:\n  modelgate request show 12 --output json")]
+    Show { id: i64 },
+    /// List requests, newest first
+    #[command(
+        after_help = "Examples:\n  modelgate request list --state open\n  modelgate request list --mine"
+    )]
+    List {
+        /// Only requests you opened
+        #[arg(long)]
+        mine: bool,
+        /// open, approved, rejected or withdrawn
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Withdraw an open request (its requester or an admin)
+    #[command(after_help = "Example:\n  modelgate request withdraw 12")]
+    Withdraw {
+        id: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Comment on a request, for reviewers to discuss
+    #[command(
+        after_help = "Example:\n  modelgate request comment 12 \"please attach the holdout report\""
+    )]
+    Comment { id: i64, text: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Approve as ROLE: an electronic signature (your password is asked again, or read with --password-stdin)
+    #[command(
+        after_help = "Example:\n  modelgate review approve 12 --role compliance --meaning \"approved for production as compliance\""
+    )]
+    Approve {
+        id: i64,
+        #[arg(long)]
+        role: String,
+        /// What the signature means [default: "approved for STAGE as ROLE"]
+        #[arg(long)]
+        meaning: Option<String>,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Reject as ROLE (the request closes)
+    #[command(
+        after_help = "Example:\n  modelgate review reject 12 --role validator --comment \"AUC below threshold\""
+    )]
+    Reject {
+        id: i64,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Ask for changes as ROLE (the request stays open)
+    #[command(
+        after_help = "Example:\n  modelgate review request-changes 12 --role validator --comment \"add the fairness evaluation\""
+    )]
+    RequestChanges {
+        id: i64,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCommand {
+    /// Ask the gate; exit 0 when allowed, 3 when denied (reasons on standard error)
+    #[command(
+        after_help = "Example:\n  modelgate gate check --model credit-default --stage production --digest sha256:…"
+    )]
+    Check {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        digest: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the server's public key
+    #[command(after_help = "Example:\n  modelgate keys show --output json")]
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -401,6 +549,19 @@ pub enum VersionCommand {
         key: String,
         value: String,
     },
+    /// Suspend a version (risk officer or admin): the gate refuses it until reinstated
+    #[command(
+        after_help = "Example:\n  modelgate version suspend credit-default 3 --reason \"drift above limit\""
+    )]
+    Suspend {
+        model: String,
+        version: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reinstate a suspended version (risk officer or admin)
+    #[command(after_help = "Example:\n  modelgate version reinstate credit-default 3")]
+    Reinstate { model: String, version: String },
     /// Archive a version (its number is never reused)
     #[command(after_help = "Example:\n  modelgate version archive credit-default 2")]
     Archive { model: String, version: String },

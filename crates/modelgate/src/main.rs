@@ -6,6 +6,7 @@ mod cli;
 mod offline;
 mod output;
 mod profile;
+mod promote;
 mod remote;
 
 use clap::Parser;
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(exit) = error.downcast_ref::<promote::ExitCode>() {
+                eprintln!("{}", exit.message);
+                return ExitCode::from(exit.code);
+            }
             report(&error);
             ExitCode::FAILURE
         }
@@ -92,5 +97,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => remote::user(&client()?, &printer, command).await,
         Command::Token(command) => remote::token(&client()?, &printer, command).await,
         Command::Audit(command) => audit::run(client, &printer, command).await,
+        Command::Policy(command) => promote::policy(client, &printer, command).await,
+        Command::Request(command) => promote::request(&client()?, &printer, command).await,
+        Command::Review(command) => promote::review(&client()?, &printer, command).await,
+        Command::Gate(command) => promote::gate(&client()?, &printer, command).await,
+        Command::Keys(command) => promote::keys(&client()?, &printer, command).await,
     }
 }

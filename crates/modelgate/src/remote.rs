@@ -251,6 +251,20 @@ pub async fn version(
                 .await?,
             output::version,
         ),
+        VersionCommand::Suspend {
+            model,
+            version,
+            reason,
+        } => printer.print(
+            &client
+                .set_suspension(&model, &version, Some(&reason))
+                .await?,
+            output::version,
+        ),
+        VersionCommand::Reinstate { model, version } => printer.print(
+            &client.set_suspension(&model, &version, None).await?,
+            output::version,
+        ),
         VersionCommand::Archive { model, version } => printer.print(
             &client.archive_version(&model, &version).await?,
             output::version,

@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod health;
 pub mod models;
+pub mod promotion;
 pub mod tokens;
 pub mod users;
 pub mod versions;
@@ -40,6 +41,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         artifacts::upload_artifact, artifacts::download_artifact,
         audit::get_checkpoint, audit::get_public_key, audit::get_entries,
         audit::get_inclusion_proof, audit::get_consistency_proof, audit::list_audit_events,
+        promotion::get_policy, promotion::apply_policy, promotion::explain_promotion,
+        promotion::open_request, promotion::get_request, promotion::list_requests,
+        promotion::withdraw_request, promotion::comment_request, promotion::review_request,
+        promotion::suspend_version, promotion::reinstate_version, promotion::check_gate,
+        promotion::get_keys,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -49,6 +55,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "artifacts", description = "Content-addressed artifact bytes"),
         (name = "users", description = "Accounts and roles"),
         (name = "tokens", description = "API tokens"),
+        (name = "promotion", description = "Policy, promotion requests, sign-offs, the deployment gate"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -134,6 +141,41 @@ pub fn router(state: AppState) -> Router {
             get(audit::get_consistency_proof),
         )
         .route("/api/v1/audit/events", get(audit::list_audit_events))
+        .route(
+            "/api/v1/policy",
+            get(promotion::get_policy).put(promotion::apply_policy),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/explain",
+            get(promotion::explain_promotion),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/suspend",
+            post(promotion::suspend_version),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/reinstate",
+            post(promotion::reinstate_version),
+        )
+        .route(
+            "/api/v1/requests",
+            get(promotion::list_requests).post(promotion::open_request),
+        )
+        .route("/api/v1/requests/{id}", get(promotion::get_request))
+        .route(
+            "/api/v1/requests/{id}/withdraw",
+            post(promotion::withdraw_request),
+        )
+        .route(
+            "/api/v1/requests/{id}/comments",
+            post(promotion::comment_request),
+        )
+        .route(
+            "/api/v1/requests/{id}/reviews",
+            post(promotion::review_request),
+        )
+        .route("/api/v1/gate", get(promotion::check_gate))
+        .route("/api/v1/keys", get(promotion::get_keys))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unknown_route)

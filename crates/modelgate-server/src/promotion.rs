@@ -1,0 +1,155 @@
+//! The server's side of governed promotion: the policy in force (cached by digest), a version's evidence
+//! and its digest, the terms a gate sets for a request, and the signed record of a sign-off.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use modelgate_core::promotion::{GateTerms, RoleQuota};
+use modelgate_core::{Model, Stage, Timestamp, Version};
+use modelgate_policy::{CheckOutcome, CheckStatus, Policy, evaluate_checks};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+
+/// The policy in force and where it came from.
+#[derive(Debug, Clone)]
+pub struct PolicyInForce {
+    pub policy: Arc<Policy>,
+    /// 0 for the built-in default.
+    pub revision: i64,
+    pub applied_by: Option<String>,
+    pub applied_at: Option<Timestamp>,
+}
+
+/// Reads the policy in force: the latest applied revision, else the built-in default. Parsed policies
+/// are cached by digest, so a request costs one small query.
+pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError> {
+    let stored = state.store().policy_in_force().await?;
+    let (digest, text, revision, applied_by, applied_at) = match stored {
+        Some(revision) => (
+            revision.digest,
+            Some(revision.text),
+            revision.revision,
+            Some(revision.applied_by),
+            Some(revision.applied_at),
+        ),
+        None => (state.default_policy().digest.clone(), None, 0, None, None),
+    };
+    let policy = match text {
+        None => state.default_policy(),
+        Some(text) => state.cached_policy(&digest, &text)?,
+    };
+    Ok(PolicyInForce {
+        policy,
+        revision,
+        applied_by,
+        applied_at,
+    })
+}
+
+/// What a version offers the checks. Sections that do not exist yet (the model card, evaluations) are
+/// absent, so the checks that read them come out `missing`.
+pub fn evidence(model: &Model, version: &Version) -> serde_json::Value {
+    let tags = |tags: &std::collections::BTreeMap<modelgate_core::TagKey, String>| {
+        tags.iter()
+            .map(|(key, value)| (key.to_string(), json!(value)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let lineage = &version.lineage;
+    json!({
+        "model": {
+            "name": model.name.as_str(),
+            "owner": model.owner.as_str(),
+            "risk_tier": model.risk_tier.as_str(),
+            "tags": tags(&model.tags),
+        },
+        "version": {
+            "number": version.number.get(),
+            "digest": version.digest.to_string(),
+            "format": version.format,
+            "size_bytes": version.size_bytes,
+            "stage": version.stage.as_str(),
+            "tags": tags(&version.tags),
+            "lineage": {
+                "code_repository": lineage.code_repository.clone().unwrap_or_default(),
+                "code_commit": lineage.code_commit.clone().unwrap_or_default(),
+                "training_data_uri": lineage.training_data_uri.clone().unwrap_or_default(),
+                "training_data_digest": lineage.training_data_digest.map(|d| d.to_string()).unwrap_or_default(),
+                "parameters": lineage.parameters,
+            },
+        },
+    })
+}
+
+/// The digest of what reviewers judge: the artifact, the model card revision, the evaluation results and
+/// the policy revision (canonical JSON, SHA-256). A sign-off counts only for the digest it saw.
+pub fn evidence_digest(version: &Version, policy: &Policy) -> String {
+    let document = json!({
+        "artifact_digest": version.digest.to_string(),
+        "model_card_revision": serde_json::Value::Null,
+        "evaluations": [],
+        "policy_digest": policy.digest,
+    });
+    let bytes = serde_json_canonicalizer::to_vec(&document).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The gate into `target` for this version: its check results and the terms the store enforces.
+pub fn gate_terms(
+    policy: &Policy,
+    model: &Model,
+    version: &Version,
+    target: Stage,
+) -> Result<(GateTerms, Vec<CheckOutcome>), ApiError> {
+    let gate = policy.gate(model.risk_tier, target).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the policy has no gate for a {} model into {target}; stages are {}",
+                model.risk_tier,
+                policy
+                    .stages
+                    .iter()
+                    .map(|stage| stage.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let outcomes = evaluate_checks(&gate.checks, &evidence(model, version));
+    let checks_pass = outcomes
+        .iter()
+        .all(|outcome| outcome.status == CheckStatus::Passed);
+    let terms = GateTerms {
+        signoffs: gate.signoffs.clone(),
+        owner_may_approve: policy.owner_may_approve,
+        checks_pass,
+        valid_for_days: gate.valid_for_days,
+        single_occupancy: policy.single_occupancy.contains(&target),
+        policy_digest: policy.digest.clone(),
+        evidence_digest: evidence_digest(version, policy),
+    };
+    Ok((terms, outcomes))
+}
+
+pub fn quota_wire(quota: &RoleQuota) -> modelgate_api::SignoffQuota {
+    modelgate_api::SignoffQuota {
+        role: quota.role.to_string(),
+        count: quota.count,
+    }
+}
+
+pub fn check_wire(outcome: &CheckOutcome) -> modelgate_api::CheckResult {
+    let (status, detail) = match &outcome.status {
+        CheckStatus::Passed => ("passed", None),
+        CheckStatus::Failed(why) => ("failed", Some(why.clone())),
+        CheckStatus::Missing(why) => ("missing", Some(why.clone())),
+        CheckStatus::Error(why) => ("error", Some(why.clone())),
+    };
+    modelgate_api::CheckResult {
+        name: outcome.name.clone(),
+        expression: outcome.expression.clone(),
+        description: outcome.description.clone(),
+        status: status.to_owned(),
+        detail,
+    }
+}

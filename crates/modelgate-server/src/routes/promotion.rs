@@ -1,0 +1,749 @@
+//! Governed promotion over HTTP: the policy (`/api/v1/policy`), the gate's dry run
+//! (`…/versions/{v}/explain`), promotion requests with reviews and comments (`/api/v1/requests`),
+//! suspension, the deployment gate (`/api/v1/gate`) and the server's key (`/api/v1/keys`).
+
+use super::models::maintained_model;
+use crate::auth::{Caller, verify_password};
+use crate::convert::format_time;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::promotion::{check_wire, gate_terms, policy_in_force, quota_wire};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use modelgate_api as api;
+use modelgate_core::access::{Denied, require_admin};
+use modelgate_core::promotion::{
+    CountedApproval, NewReview, PromotionRequest, RequestKind, RequestParties, RequestState,
+    ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
+};
+use modelgate_core::{ModelName, Role, Stage, Username, VersionNumber};
+use modelgate_policy::Policy;
+use modelgate_store::{RequestDetail, RequestFilter};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn policy_wire(in_force: &crate::promotion::PolicyInForce) -> api::PolicyInForce {
+    api::PolicyInForce {
+        revision: in_force.revision,
+        digest: in_force.policy.digest.clone(),
+        source: if in_force.revision == 0 {
+            "built-in"
+        } else {
+            "applied"
+        }
+        .to_owned(),
+        applied_by: in_force.applied_by.clone(),
+        applied_at: in_force.applied_at.map(format_time),
+        text: in_force.policy.text.clone(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/policy", tag = "promotion", responses((status = 200, body = api::PolicyInForce)))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<api::PolicyInForce>, ApiError> {
+    Ok(Json(policy_wire(&policy_in_force(&state).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/policy", tag = "promotion", request_body = api::ApplyPolicyRequest,
+    responses((status = 200, body = api::PolicyInForce),
+              (status = 400, body = api::ErrorBody, description = "The policy is invalid: `details.problems` lists each with line and column; the old policy stays in force"),
+              (status = 403, body = api::ErrorBody)))]
+pub async fn apply_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::ApplyPolicyRequest>,
+) -> Result<Json<api::PolicyInForce>, ApiError> {
+    state
+        .authorize(
+            &caller,
+            "policy.apply",
+            "policy",
+            require_admin(caller.user()),
+        )
+        .await?;
+    let policy = Policy::parse(&request.text).map_err(|problems| {
+        let listed: Vec<api::PolicyProblem> = problems
+            .iter()
+            .map(|problem| api::PolicyProblem {
+                line: problem.line,
+                column: problem.column,
+                message: problem.message.clone(),
+            })
+            .collect();
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the policy is invalid ({} problems; the first: {}); the old policy stays in force",
+                problems.len(),
+                problems[0]
+            ),
+        )
+        .with_details(json!({ "field": "text", "problems": listed }))
+    })?;
+    state
+        .store()
+        .apply_policy(
+            &caller.attribution(state.now()),
+            &policy.digest,
+            &policy.text,
+        )
+        .await?;
+    Ok(Json(policy_wire(&policy_in_force(&state).await?)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// The stage to explain promotion into.
+    pub stage: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/explain", tag = "promotion",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), ExplainQuery),
+    responses((status = 200, body = api::Explanation), (status = 404, body = api::ErrorBody)))]
+pub async fn explain_promotion(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<ExplainQuery>,
+) -> Result<Json<api::Explanation>, ApiError> {
+    let name = ModelName::parse(&name)?;
+    let number = VersionNumber::parse(&number)?;
+    let target = Stage::parse(&query.stage)?;
+    let in_force = policy_in_force(&state).await?;
+    let model = state.store().get_model(&name).await?;
+    let version = state.store().get_version(&name, number).await?;
+    let (terms, outcomes) = gate_terms(&in_force.policy, &model, &version, target)?;
+    let step = check_stage_step(&in_force.policy.stages, version.stage, target);
+    let open = state
+        .store()
+        .list_requests(&RequestFilter {
+            state: Some(RequestState::Open),
+            model: Some(name.clone()),
+            limit: 500,
+            ..RequestFilter::default()
+        })
+        .await?
+        .into_iter()
+        .find(|request| request.version == number && request.target_stage == target);
+    let (counted, parties) = match &open {
+        Some(request) => {
+            let detail = state.store().get_request(request.id).await?;
+            (
+                current_approvals(&detail, &terms.evidence_digest),
+                parties_of(&detail, &model, &version),
+            )
+        }
+        None => (
+            Vec::new(),
+            RequestParties {
+                version_creator: version.created_by.clone(),
+                requester: Username::parse(&version.created_by)
+                    .unwrap_or_else(|_| model.owner.clone()),
+                model_owner: model.owner.clone(),
+            },
+        ),
+    };
+    let missing = outstanding(&terms.signoffs, &counted);
+    let mut eligible = BTreeMap::new();
+    for quota in &missing {
+        let holders = state.store().users_with_role(&quota.role).await?;
+        let names: Vec<String> = holders
+            .iter()
+            .filter(|user| {
+                check_reviewer(
+                    user,
+                    &quota.role,
+                    ReviewDecision::Approve,
+                    &parties,
+                    terms.owner_may_approve,
+                    &terms.signoffs,
+                    &counted,
+                )
+                .is_ok()
+            })
+            .map(|user| user.username.to_string())
+            .collect();
+        eligible.insert(quota.role.to_string(), names);
+    }
+    Ok(Json(api::Explanation {
+        model: name.to_string(),
+        version: number.get(),
+        risk_tier: model.risk_tier.to_string(),
+        current_stage: version.stage.to_string(),
+        target_stage: target.to_string(),
+        policy_digest: terms.policy_digest.clone(),
+        evidence_digest: terms.evidence_digest.clone(),
+        step_allowed: step.is_ok(),
+        step_problem: step.err().map(|denied| denied.0),
+        checks_pass: terms.checks_pass,
+        checks: outcomes.iter().map(check_wire).collect(),
+        signoffs_required: terms.signoffs.iter().map(quota_wire).collect(),
+        signoffs_outstanding: missing.iter().map(quota_wire).collect(),
+        eligible_reviewers: eligible,
+        valid_for_days: terms.valid_for_days,
+        open_request: open.map(|request| request.id),
+    }))
+}
+
+fn current_approvals(detail: &RequestDetail, evidence_digest: &str) -> Vec<CountedApproval> {
+    detail
+        .reviews
+        .iter()
+        .filter(|review| {
+            review.decision == ReviewDecision::Approve && review.evidence_digest == evidence_digest
+        })
+        .map(|review| CountedApproval {
+            reviewer: review.reviewer.clone(),
+            role: review.role.clone(),
+        })
+        .collect()
+}
+
+fn parties_of(
+    detail: &RequestDetail,
+    model: &modelgate_core::Model,
+    version: &modelgate_core::Version,
+) -> RequestParties {
+    RequestParties {
+        version_creator: version.created_by.clone(),
+        requester: detail.request.requester.clone(),
+        model_owner: model.owner.clone(),
+    }
+}
+
+fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::PromotionRequest {
+    let request = &detail.request;
+    let mut wire = request_summary(request);
+    wire.reviews = detail
+        .reviews
+        .iter()
+        .map(|review| api::ReviewRecord {
+            id: review.id,
+            reviewer: review.reviewer.to_string(),
+            printed_name: review.printed_name.clone(),
+            role: review.role.to_string(),
+            decision: review.decision.as_str().to_owned(),
+            comment: review.comment.clone(),
+            meaning: review.meaning.clone(),
+            evidence_digest: review.evidence_digest.clone(),
+            current: current_evidence.is_none_or(|digest| digest == review.evidence_digest),
+            signed_at: format_time(review.created_at),
+            signed_record: review.signed_record.clone(),
+            signature: review.signature.clone(),
+        })
+        .collect();
+    wire.comments = detail
+        .comments
+        .iter()
+        .map(|comment| api::CommentRecord {
+            id: comment.id,
+            author: comment.author.to_string(),
+            body: comment.body.clone(),
+            created_at: format_time(comment.created_at),
+        })
+        .collect();
+    wire
+}
+
+fn request_summary(request: &PromotionRequest) -> api::PromotionRequest {
+    api::PromotionRequest {
+        id: request.id,
+        model: request.model_name.to_string(),
+        version: request.version.get(),
+        digest: request.digest.clone(),
+        from_stage: request.from_stage.to_string(),
+        target_stage: request.target_stage.to_string(),
+        kind: request.kind.as_str().to_owned(),
+        requester: request.requester.to_string(),
+        justification: request.justification.clone(),
+        state: request.state.as_str().to_owned(),
+        policy_digest: request.policy_digest.clone(),
+        evidence_digest: request.evidence_digest.clone(),
+        created_at: format_time(request.created_at),
+        decided_at: request.decided_at.map(format_time),
+        decision_reason: request.decision_reason.clone(),
+        reviews: Vec::new(),
+        comments: Vec::new(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/requests", tag = "promotion", request_body = api::OpenRequest,
+    responses((status = 201, body = api::PromotionRequest), (status = 403, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+pub async fn open_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::OpenRequest>,
+) -> Result<(StatusCode, Json<api::PromotionRequest>), ApiError> {
+    let name = ModelName::parse(&request.model).map_err(|mut invalid| {
+        invalid.field = "model";
+        invalid
+    })?;
+    let number = VersionNumber::new(i64::from(request.version))?;
+    let target = Stage::parse(&request.stage)?;
+    if request.justification.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "justification",
+            "justification: say why this version should move",
+        ));
+    }
+    let model = maintained_model(&state, &caller, &name, "request.open").await?;
+    let version = state.store().get_version(&name, number).await?;
+    let in_force = policy_in_force(&state).await?;
+    let target_label = format!("model/{name}/version/{number}");
+    let step = check_stage_step(&in_force.policy.stages, version.stage, target);
+    state
+        .authorize(&caller, "request.open", &target_label, step)
+        .await?;
+    let (terms, _) = gate_terms(&in_force.policy, &model, &version, target)?;
+    let opened = state
+        .store()
+        .open_request(
+            &caller.attribution(state.now()),
+            caller.user(),
+            &name,
+            number,
+            target,
+            RequestKind::Promotion,
+            request.justification.trim(),
+            &terms,
+        )
+        .await?;
+    let detail = state.store().get_request(opened.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(request_wire(&detail, Some(&terms.evidence_digest))),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "promotion",
+    params(("id" = i64, Path, description = "Request id")),
+    responses((status = 200, body = api::PromotionRequest), (status = 404, body = api::ErrorBody)))]
+pub async fn get_request(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<api::PromotionRequest>, ApiError> {
+    let detail = state.store().get_request(id).await?;
+    let evidence = current_evidence(&state, &detail.request).await?;
+    Ok(Json(request_wire(&detail, evidence.as_deref())))
+}
+
+/// The evidence digest a request's version has now (for open requests; decided ones keep theirs).
+async fn current_evidence(
+    state: &AppState,
+    request: &PromotionRequest,
+) -> Result<Option<String>, ApiError> {
+    if request.state != RequestState::Open {
+        return Ok(None);
+    }
+    let in_force = policy_in_force(state).await?;
+    let version = state
+        .store()
+        .get_version(&request.model_name, request.version)
+        .await?;
+    Ok(Some(crate::promotion::evidence_digest(
+        &version,
+        &in_force.policy,
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests", tag = "promotion", params(api::ListRequestsQuery),
+    responses((status = 200, body = api::RequestList)))]
+pub async fn list_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<api::ListRequestsQuery>,
+) -> Result<Json<api::RequestList>, ApiError> {
+    let filter = RequestFilter {
+        state: query
+            .state
+            .as_deref()
+            .map(RequestState::parse)
+            .transpose()?,
+        requester: query
+            .mine
+            .unwrap_or(false)
+            .then(|| caller.user().username.clone()),
+        model: query
+            .model
+            .as_deref()
+            .map(|model| {
+                ModelName::parse(model).map_err(|mut invalid| {
+                    invalid.field = "model";
+                    invalid
+                })
+            })
+            .transpose()?,
+        limit: query.limit.unwrap_or(100).clamp(1, 500),
+    };
+    let requests = state.store().list_requests(&filter).await?;
+    Ok(Json(api::RequestList {
+        requests: requests.iter().map(request_summary).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/withdraw", tag = "promotion",
+    params(("id" = i64, Path, description = "Request id")), request_body = api::WithdrawRequest,
+    responses((status = 200, body = api::PromotionRequest), (status = 403, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+pub async fn withdraw_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<api::PromotionRequest>, ApiError> {
+    // The body is optional: empty, or `{"reason": "..."}`.
+    let body: api::WithdrawRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        api::WithdrawRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("malformed JSON body: {error}"),
+            )
+            .with_details(json!({ "field": "body" }))
+        })?
+    };
+    let detail = state.store().get_request(id).await?;
+    let may = if detail.request.requester == caller.user().username || caller.user().is_admin() {
+        Ok(())
+    } else {
+        Err(Denied(format!(
+            "only the requester ({}) or an admin may withdraw request {id}",
+            detail.request.requester
+        )))
+    };
+    state
+        .authorize(&caller, "request.withdraw", &format!("request/{id}"), may)
+        .await?;
+    let reason = body
+        .reason
+        .unwrap_or_else(|| format!("withdrawn by {}", caller.user().username));
+    state
+        .store()
+        .withdraw_request(&caller.attribution(state.now()), id, &reason)
+        .await?;
+    let detail = state.store().get_request(id).await?;
+    Ok(Json(request_wire(&detail, None)))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/comments", tag = "promotion",
+    params(("id" = i64, Path, description = "Request id")), request_body = api::SubmitComment,
+    responses((status = 201, body = api::CommentRecord), (status = 404, body = api::ErrorBody)))]
+pub async fn comment_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<api::SubmitComment>,
+) -> Result<(StatusCode, Json<api::CommentRecord>), ApiError> {
+    if request.body.trim().is_empty() {
+        return Err(ApiError::invalid("body", "body: a comment needs text"));
+    }
+    let comment = state
+        .store()
+        .comment_request(
+            &caller.attribution(state.now()),
+            id,
+            caller.user(),
+            request.body.trim(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CommentRecord {
+            id: comment.id,
+            author: comment.author.to_string(),
+            body: comment.body,
+            created_at: format_time(comment.created_at),
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/reviews", tag = "promotion",
+    params(("id" = i64, Path, description = "Request id")), request_body = api::SubmitReview,
+    responses((status = 200, body = api::PromotionRequest),
+              (status = 401, body = api::ErrorBody, description = "Wrong password at signing"),
+              (status = 403, body = api::ErrorBody, description = "Separation of duties, or a role not held or not asked for"),
+              (status = 409, body = api::ErrorBody), (status = 429, body = api::ErrorBody)))]
+pub async fn review_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<api::SubmitReview>,
+) -> Result<Json<api::PromotionRequest>, ApiError> {
+    let decision = ReviewDecision::parse(&request.decision)?;
+    let role = Role::parse(&request.role)?;
+    let detail = state.store().get_request(id).await?;
+    let pending = &detail.request;
+    let in_force = policy_in_force(&state).await?;
+    let model = state.store().get_model(&pending.model_name).await?;
+    let version = state
+        .store()
+        .get_version(&pending.model_name, pending.version)
+        .await?;
+    let (terms, _) = gate_terms(&in_force.policy, &model, &version, pending.target_stage)?;
+    let target = format!("request/{id}");
+    let action = format!("review.{}", decision.as_str());
+    let now = state.now();
+    let (comment, meaning, signed_record, signature) = match decision {
+        ReviewDecision::Approve => {
+            let meaning = request
+                .meaning
+                .clone()
+                .filter(|meaning| !meaning.trim().is_empty())
+                .unwrap_or_else(|| format!("approved for {} as {role}", pending.target_stage));
+            verify_signature_password(
+                &state,
+                &caller,
+                &action,
+                &target,
+                request.password.as_deref(),
+            )
+            .await?;
+            let record = json!({
+                "type": "modelgate.signoff/v1",
+                "request": id,
+                "model": pending.model_name.as_str(),
+                "version": pending.version.get(),
+                "stage": pending.target_stage.as_str(),
+                "artifact_digest": version.digest.to_string(),
+                "evidence_digest": terms.evidence_digest,
+                "policy_digest": terms.policy_digest,
+                "username": caller.user().username.as_str(),
+                "printed_name": caller.user().printed_name,
+                "role": role.as_str(),
+                "meaning": meaning,
+                "signed_at": now.to_rfc3339(),
+            });
+            let canonical = serde_json_canonicalizer::to_string(&record)
+                .map_err(|error| ApiError::internal(&error))?;
+            let signature = BASE64.encode(state.signer().sign_message(canonical.as_bytes()));
+            (
+                request.comment.clone(),
+                Some(meaning),
+                Some(canonical),
+                Some(signature),
+            )
+        }
+        ReviewDecision::Reject | ReviewDecision::RequestChanges => {
+            if request.comment.trim().is_empty() {
+                return Err(ApiError::invalid(
+                    "comment",
+                    "comment: say what is wrong or what must change",
+                ));
+            }
+            (request.comment.clone(), None, None, None)
+        }
+    };
+    let review = NewReview {
+        role,
+        decision,
+        comment,
+        meaning,
+        signed_record,
+        signature,
+    };
+    let outcome = state
+        .store()
+        .review_request(&caller.attribution(now), id, caller.user(), &review, &terms)
+        .await?;
+    if let Err(denied) = outcome {
+        return Err(state
+            .refuse(caller.attribution(now), &action, &target, denied.into())
+            .await);
+    }
+    let detail = state.store().get_request(id).await?;
+    Ok(Json(request_wire(&detail, Some(&terms.evidence_digest))))
+}
+
+/// Approving is an electronic signature: the reviewer's password must be given again in the same call.
+async fn verify_signature_password(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    password: Option<&str>,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let username = caller.user().username.clone();
+    if state.signature_attempts_exhausted(username.as_str(), now) {
+        let error = ApiError::new(
+            ErrorCode::RateLimited,
+            "too many wrong passwords at signing in the last 15 minutes; wait before signing again",
+        );
+        return Err(state
+            .refuse(caller.attribution(now), action, target, error)
+            .await);
+    }
+    let Some(password) = password.filter(|password| !password.is_empty()) else {
+        return Err(ApiError::invalid(
+            "password",
+            "password: approving is a signature; give your password in this call (the CLI prompts for it)",
+        ));
+    };
+    let stored = state.store().password_hash(&username).await?;
+    let password = password.to_owned();
+    let verified = tokio::task::spawn_blocking(move || {
+        stored.is_some_and(|hash| verify_password(&password, &hash))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?;
+    if !verified {
+        state.record_signature_failure(username.as_str(), now);
+        let error =
+            ApiError::unauthenticated("the password does not match: the signature was not made");
+        return Err(state
+            .refuse(caller.attribution(now), action, target, error)
+            .await);
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/suspend", tag = "promotion",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    request_body = api::SuspendVersion,
+    responses((status = 200, body = api::Version), (status = 403, body = api::ErrorBody)))]
+pub async fn suspend_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<api::SuspendVersion>,
+) -> Result<Json<api::Version>, ApiError> {
+    if request.reason.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason: say why the version is suspended",
+        ));
+    }
+    change_suspension(
+        state,
+        caller,
+        name,
+        number,
+        Some(request.reason.trim().to_owned()),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/reinstate", tag = "promotion",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    responses((status = 200, body = api::Version), (status = 403, body = api::ErrorBody)))]
+pub async fn reinstate_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> Result<Json<api::Version>, ApiError> {
+    change_suspension(state, caller, name, number, None).await
+}
+
+async fn change_suspension(
+    state: AppState,
+    caller: Caller,
+    name: String,
+    number: String,
+    reason: Option<String>,
+) -> Result<Json<api::Version>, ApiError> {
+    let name = ModelName::parse(&name)?;
+    let number = VersionNumber::parse(&number)?;
+    let in_force = policy_in_force(&state).await?;
+    let user = caller.user();
+    let allowed = user.is_admin()
+        || in_force
+            .policy
+            .risk_officer_roles
+            .iter()
+            .any(|role| user.has_role(role.as_str()));
+    let decision = if allowed {
+        Ok(())
+    } else {
+        let roles: Vec<String> = in_force
+            .policy
+            .risk_officer_roles
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Err(Denied(format!(
+            "suspending and reinstating versions needs a risk-officer role ({}) or admin",
+            roles.join(", ")
+        )))
+    };
+    let action = if reason.is_some() {
+        "version.suspend"
+    } else {
+        "version.reinstate"
+    };
+    state
+        .authorize(
+            &caller,
+            action,
+            &format!("model/{name}/version/{number}"),
+            decision,
+        )
+        .await?;
+    let version = state
+        .store()
+        .set_suspension(
+            &caller.attribution(state.now()),
+            &name,
+            number,
+            reason.as_deref(),
+        )
+        .await?;
+    Ok(Json(crate::convert::version(&version)))
+}
+
+#[utoipa::path(get, path = "/api/v1/gate", tag = "promotion", params(api::GateQuery),
+    responses((status = 200, body = api::GateAnswer, description = "`allowed` says whether the digest may run in the stage now")))]
+pub async fn check_gate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<api::GateQuery>,
+) -> Result<Json<api::GateAnswer>, ApiError> {
+    let name = ModelName::parse(&query.model).map_err(|mut invalid| {
+        invalid.field = "model";
+        invalid
+    })?;
+    let stage = Stage::parse(&query.stage)?;
+    let digest = modelgate_core::Digest::parse(&query.digest)?;
+    state.store().get_model(&name).await?;
+    let occupants = state.store().stage_occupants(&name, stage).await?;
+    let now = state.now();
+    let answer = gate_decision(stage, &occupants, &digest.to_string(), now);
+    if !answer.allowed {
+        let target = format!("model/{name}/stage/{stage}");
+        if let Err(error) = state
+            .store()
+            .record_refusal(
+                &caller.attribution(now),
+                "gate.deny",
+                &target,
+                &answer.reasons.join("; "),
+            )
+            .await
+        {
+            tracing::error!(%error, "could not record a gate denial");
+        }
+    }
+    Ok(Json(api::GateAnswer {
+        allowed: answer.allowed,
+        model: name.to_string(),
+        version: answer.version.map(VersionNumber::get),
+        stage: stage.to_string(),
+        reasons: answer.reasons,
+        not_after: answer.not_after.map(format_time),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "promotion", responses((status = 200, body = api::ServerKeys)))]
+pub async fn get_keys(State(state): State<AppState>, _caller: Caller) -> Json<api::ServerKeys> {
+    Json(api::ServerKeys {
+        ed25519_public_key: BASE64.encode(state.signer().public_key()),
+        verifier_key: state.signer().verifier_key(),
+    })
+}

@@ -1,0 +1,431 @@
+//! `modelgate policy|request|review|gate|keys …`: governed promotion from the command line.
+
+use crate::cli::{GateCommand, KeysCommand, PolicyCommand, RequestCommand, ReviewCommand};
+use crate::offline::read_password_stdin;
+use crate::output::{Printer, fields, table};
+use anyhow::Context;
+use modelgate_api as api;
+use modelgate_client::Client;
+
+/// Ends the process with a specific exit code (the gate's 3) after printing nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitCode {
+    pub code: u8,
+    pub message: String,
+}
+
+pub async fn policy(
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    printer: &Printer,
+    command: PolicyCommand,
+) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Check { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            match modelgate_policy::Policy::parse(&text) {
+                Ok(policy) => {
+                    let summary = serde_json::json!({
+                        "valid": true,
+                        "digest": policy.digest,
+                        "stages": policy.stages.iter().map(|stage| stage.as_str()).collect::<Vec<_>>(),
+                        "gates": policy.gates().count(),
+                    });
+                    printer.print(&summary, |_| {
+                        format!("{}: valid policy, digest {}", file.display(), policy.digest)
+                    })
+                }
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!(
+                            "{}:{}:{}: {}",
+                            file.display(),
+                            problem.line,
+                            problem.column,
+                            problem.message
+                        );
+                    }
+                    anyhow::bail!(
+                        "{} is not a valid policy ({} problems)",
+                        file.display(),
+                        problems.len()
+                    )
+                }
+            }
+        }
+        PolicyCommand::Show => {
+            let policy = client()?.get_policy().await?;
+            printer.print(&policy, |policy| {
+                format!(
+                    "{}\n\n{}",
+                    fields(&[
+                        ("digest", policy.digest.clone()),
+                        ("source", policy.source.clone()),
+                        ("revision", policy.revision.to_string()),
+                        (
+                            "applied",
+                            format!(
+                                "{} by {}",
+                                policy.applied_at.clone().unwrap_or_else(|| "-".to_owned()),
+                                policy.applied_by.clone().unwrap_or_else(|| "-".to_owned())
+                            )
+                        ),
+                    ]),
+                    policy.text
+                )
+            })
+        }
+        PolicyCommand::Apply { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let applied = client()?.apply_policy(&text).await;
+            if let Err(modelgate_client::ClientError::Api {
+                details: Some(details),
+                ..
+            }) = &applied
+                && let Some(problems) = details
+                    .get("problems")
+                    .and_then(|problems| problems.as_array())
+            {
+                for problem in problems {
+                    eprintln!(
+                        "{}:{}:{}: {}",
+                        file.display(),
+                        problem["line"],
+                        problem["column"],
+                        problem["message"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            let applied = applied?;
+            printer.print(&applied, |policy| {
+                format!(
+                    "policy revision {} in force, digest {}",
+                    policy.revision, policy.digest
+                )
+            })
+        }
+        PolicyCommand::Explain {
+            model,
+            version,
+            stage,
+        } => {
+            let explanation = client()?.explain(&model, &version, &stage).await?;
+            printer.print(&explanation, explanation_text)
+        }
+    }
+}
+
+fn explanation_text(explanation: &api::Explanation) -> String {
+    let mut lines = vec![format!(
+        "{} version {} ({} risk): {} → {}",
+        explanation.model,
+        explanation.version,
+        explanation.risk_tier,
+        explanation.current_stage,
+        explanation.target_stage
+    )];
+    if let Some(problem) = &explanation.step_problem {
+        lines.push(format!("step: not allowed — {problem}"));
+    }
+    lines.push(format!("policy {}", explanation.policy_digest));
+    lines.push(String::new());
+    lines.push("checks:".to_owned());
+    if explanation.checks.is_empty() {
+        lines.push("  (none)".to_owned());
+    }
+    for check in &explanation.checks {
+        let detail = check
+            .detail
+            .as_deref()
+            .map(|detail| format!(" — {detail}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {:<8} {} ({}){detail}",
+            check.status.to_uppercase(),
+            check.name,
+            check.expression
+        ));
+    }
+    lines.push(String::new());
+    let quota = |list: &[api::SignoffQuota]| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.iter()
+                .map(|q| format!("{} {}", q.count, q.role))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    lines.push(format!(
+        "sign-offs required: {}",
+        quota(&explanation.signoffs_required)
+    ));
+    lines.push(format!(
+        "sign-offs missing:  {}",
+        quota(&explanation.signoffs_outstanding)
+    ));
+    for (role, people) in &explanation.eligible_reviewers {
+        let who = if people.is_empty() {
+            "nobody eligible".to_owned()
+        } else {
+            people.join(", ")
+        };
+        lines.push(format!("  {role}: {who}"));
+    }
+    lines.push(format!(
+        "approval valid for {} days",
+        explanation.valid_for_days
+    ));
+    if let Some(id) = explanation.open_request {
+        lines.push(format!("open request: {id}"));
+    }
+    lines.join("\n")
+}
+
+fn request_text(request: &api::PromotionRequest) -> String {
+    let mut text = fields(&[
+        ("request", request.id.to_string()),
+        ("state", request.state.clone()),
+        (
+            "model",
+            format!(
+                "{} version {} ({})",
+                request.model, request.version, request.digest
+            ),
+        ),
+        (
+            "move",
+            format!(
+                "{} → {} ({})",
+                request.from_stage, request.target_stage, request.kind
+            ),
+        ),
+        ("requester", request.requester.clone()),
+        ("justification", request.justification.clone()),
+        ("opened", request.created_at.clone()),
+        (
+            "decided",
+            match (&request.decided_at, &request.decision_reason) {
+                (Some(at), Some(reason)) => format!("{at}: {reason}"),
+                _ => "-".to_owned(),
+            },
+        ),
+        ("policy", request.policy_digest.clone()),
+        ("evidence", request.evidence_digest.clone()),
+    ]);
+    if !request.reviews.is_empty() {
+        text.push_str("\n\nreviews:\n");
+        text.push_str(&table(
+            &[
+                "WHEN",
+                "WHO",
+                "ROLE",
+                "DECISION",
+                "MEANING / COMMENT",
+                "COUNTS",
+            ],
+            request
+                .reviews
+                .iter()
+                .map(|review| {
+                    vec![
+                        review.signed_at.clone(),
+                        format!("{} ({})", review.printed_name, review.reviewer),
+                        review.role.clone(),
+                        review.decision.clone(),
+                        review
+                            .meaning
+                            .clone()
+                            .unwrap_or_else(|| review.comment.clone()),
+                        if review.current { "yes" } else { "superseded" }.to_owned(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if !request.comments.is_empty() {
+        text.push_str("\n\ncomments:\n");
+        for comment in &request.comments {
+            text.push_str(&format!(
+                "  {} {}: {}\n",
+                comment.created_at, comment.author, comment.body
+            ));
+        }
+    }
+    text
+}
+
+pub async fn request(
+    client: &Client,
+    printer: &Printer,
+    command: RequestCommand,
+) -> anyhow::Result<()> {
+    match command {
+        RequestCommand::Open {
+            model,
+            version,
+            stage,
+            justification,
+        } => {
+            let opened = client
+                .open_request(&api::OpenRequest {
+                    model,
+                    version,
+                    stage,
+                    justification,
+                })
+                .await?;
+            printer.print(&opened, request_text)
+        }
+        RequestCommand::Show { id } => printer.print(&client.get_request(id).await?, request_text),
+        RequestCommand::List { mine, state, model } => {
+            let list = client
+                .list_requests(&api::ListRequestsQuery {
+                    state,
+                    mine: Some(mine),
+                    model,
+                    limit: Some(500),
+                })
+                .await?;
+            printer.print(&list, |list| {
+                table(
+                    &[
+                        "ID",
+                        "STATE",
+                        "MODEL",
+                        "VERSION",
+                        "MOVE",
+                        "REQUESTER",
+                        "OPENED",
+                    ],
+                    list.requests
+                        .iter()
+                        .map(|request| {
+                            vec![
+                                request.id.to_string(),
+                                request.state.clone(),
+                                request.model.clone(),
+                                request.version.to_string(),
+                                format!("{} → {}", request.from_stage, request.target_stage),
+                                request.requester.clone(),
+                                request.created_at.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            })
+        }
+        RequestCommand::Withdraw { id, reason } => {
+            printer.print(&client.withdraw_request(id, reason).await?, request_text)
+        }
+        RequestCommand::Comment { id, text } => {
+            let comment = client.comment_request(id, &text).await?;
+            printer.print(&comment, |comment| {
+                format!("comment {} added to request {id}", comment.id)
+            })
+        }
+    }
+}
+
+pub async fn review(
+    client: &Client,
+    printer: &Printer,
+    command: ReviewCommand,
+) -> anyhow::Result<()> {
+    let review = match command {
+        ReviewCommand::Approve {
+            id,
+            role,
+            meaning,
+            comment,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                read_password_stdin()?
+            } else {
+                rpassword::prompt_password("password (approving signs the request): ")
+                    .context("cannot read the password; use --password-stdin in scripts")?
+            };
+            (
+                id,
+                api::SubmitReview {
+                    decision: "approve".to_owned(),
+                    role,
+                    comment,
+                    meaning,
+                    password: Some(password),
+                },
+            )
+        }
+        ReviewCommand::Reject { id, role, comment } => (
+            id,
+            api::SubmitReview {
+                decision: "reject".to_owned(),
+                role,
+                comment,
+                meaning: None,
+                password: None,
+            },
+        ),
+        ReviewCommand::RequestChanges { id, role, comment } => (
+            id,
+            api::SubmitReview {
+                decision: "request_changes".to_owned(),
+                role,
+                comment,
+                meaning: None,
+                password: None,
+            },
+        ),
+    };
+    let request = client.review_request(review.0, &review.1).await?;
+    printer.print(&request, request_text)
+}
+
+pub async fn gate(client: &Client, printer: &Printer, command: GateCommand) -> anyhow::Result<()> {
+    let GateCommand::Check {
+        model,
+        stage,
+        digest,
+    } = command;
+    let answer = client.gate(&model, &stage, &digest).await?;
+    printer.print(&answer, |answer| {
+        if answer.allowed {
+            format!(
+                "allowed: {} version {} in {} (approval valid until {})",
+                answer.model,
+                answer.version.map(|v| v.to_string()).unwrap_or_default(),
+                answer.stage,
+                answer.not_after.clone().unwrap_or_else(|| "-".to_owned())
+            )
+        } else {
+            String::new()
+        }
+    })?;
+    if answer.allowed {
+        Ok(())
+    } else {
+        for reason in &answer.reasons {
+            eprintln!("denied: {reason}");
+        }
+        Err(ExitCode {
+            code: 3,
+            message: format!("the gate denies {digest} in {stage} for {model}"),
+        }
+        .into())
+    }
+}
+
+pub async fn keys(client: &Client, printer: &Printer, command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Show = command;
+    let keys = client.keys().await?;
+    printer.print(&keys, |keys| {
+        fields(&[
+            ("ed25519", keys.ed25519_public_key.clone()),
+            ("verifier key", keys.verifier_key.clone()),
+        ])
+    })
+}
