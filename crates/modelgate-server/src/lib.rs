@@ -23,8 +23,11 @@ use tokio_util::sync::CancellationToken;
 /// The default limit on one artifact: 20 GiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 
+/// The clock the server reads; tests inject one to move time.
+pub type Clock = std::sync::Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
 /// Where the server keeps its data and where it listens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub listen: String,
@@ -40,6 +43,30 @@ pub struct ServeOptions {
     pub audit_origin: Option<String>,
     /// How often a checkpoint is signed while the log grows.
     pub checkpoint_interval: std::time::Duration,
+    /// The clock for records and approvals; the system clock when absent.
+    pub clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(modelgate_store::redact_url),
+            )
+            .field("artifact_store", &self.artifact_store)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("signing_key", &self.signing_key)
+            .field("audit_origin", &self.audit_origin)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("clock", &self.clock.as_ref().map(|_| "injected"))
+            .finish()
+    }
 }
 
 impl ServeOptions {
@@ -54,6 +81,7 @@ impl ServeOptions {
             signing_key: None,
             audit_origin: None,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            clock: None,
         }
     }
 
@@ -219,6 +247,10 @@ impl PreparedServer {
             shutdown.clone(),
             signer,
             default_policy()?,
+            options
+                .clock
+                .clone()
+                .unwrap_or_else(|| std::sync::Arc::new(system_now)),
         );
         Ok(Self {
             state,

@@ -23,6 +23,7 @@ struct Inner {
     shutdown: CancellationToken,
     signer: Arc<NoteSigner>,
     default_policy: Arc<modelgate_policy::Policy>,
+    clock: crate::Clock,
     /// The last applied policy parsed, by digest.
     policy_cache: Mutex<Option<Arc<modelgate_policy::Policy>>>,
     /// Username → times (ms) of recent failed signature passwords.
@@ -39,6 +40,7 @@ impl AppState {
         shutdown: CancellationToken,
         signer: Arc<NoteSigner>,
         default_policy: Arc<modelgate_policy::Policy>,
+        clock: crate::Clock,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -47,6 +49,7 @@ impl AppState {
             shutdown,
             signer,
             default_policy,
+            clock,
             policy_cache: Mutex::new(None),
             signature_failures: Mutex::new(HashMap::new()),
             token_touches: Mutex::new(HashMap::new()),
@@ -165,7 +168,7 @@ impl AppState {
 
     /// The current time; the one place request handling reads the clock.
     pub fn now(&self) -> Timestamp {
-        crate::system_now()
+        (self.0.clock)()
     }
 
     /// Resolves a bearer secret to its user, or says precisely why it cannot act (and records that).

@@ -5,4 +5,5 @@
 mod api;
 mod audit;
 mod cli;
+mod promotion;
 mod support;

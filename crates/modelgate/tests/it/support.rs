@@ -19,6 +19,8 @@ pub struct TestApp {
 pub struct AppOptions {
     pub max_upload_bytes: u64,
     pub postgres: bool,
+    /// Milliseconds added to the system clock; tests move time by storing into it.
+    pub clock_offset: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl Default for AppOptions {
@@ -26,6 +28,7 @@ impl Default for AppOptions {
         Self {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             postgres: false,
+            clock_offset: None,
         }
     }
 }
@@ -62,9 +65,19 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     } else {
         None
     };
+    let clock: Option<modelgate_server::Clock> = options.clock_offset.clone().map(|offset| {
+        let clock: modelgate_server::Clock = std::sync::Arc::new(move || {
+            let now = modelgate_server::system_now().unix_millis();
+            modelgate_core::Timestamp::from_unix_millis(
+                now + offset.load(std::sync::atomic::Ordering::SeqCst),
+            )
+        });
+        clock
+    });
     let serve_options = ServeOptions {
         database_url,
         max_upload_bytes: options.max_upload_bytes,
+        clock,
         ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
     };
     let server = PreparedServer::prepare(&serve_options).await.unwrap();
