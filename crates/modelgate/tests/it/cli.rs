@@ -516,3 +516,76 @@ fn an_auditor_pins_the_key_exports_and_verifies_offline_and_online() {
         stderr(&direct_bad)
     );
 }
+
+#[test]
+fn promotion_from_the_command_line_with_the_gate_exit_codes() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let make_user = |name: &str, role: &str| {
+        let created = server.run_with_stdin(
+            &["user", "create", name, "--printed-name", &format!("{name} Example"), "--role", role, "--password-stdin"],
+            Some("a long enough password\n"),
+        );
+        assert!(created.status.success(), "{}", stderr(&created));
+        let token = server.json(&["token", "create", "--name", "cli", "--user", name]);
+        token["secret"].as_str().unwrap().to_owned()
+    };
+    let validator = make_user("vic", "validator");
+    server.json(&["model", "create", "fraud", "--risk-tier", "medium"]);
+    let file = write_file(work.path(), "fraud.onnx", b"model bytes");
+    let version = server.json(&["version", "push", "fraud", path(&file)]);
+    let digest = version["digest"].as_str().unwrap().to_owned();
+
+    let denied = server.run(&["gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest]);
+    assert_eq!(denied.status.code(), Some(3), "{}", stderr(&denied));
+    assert!(stderr(&denied).contains("denied: no version is approved"), "{}", stderr(&denied));
+
+    let request = server.json(&["request", "open", "fraud", "1", "--stage", "staging", "--justification", "ready"]);
+    assert_eq!(request["state"], "open");
+    let id = request["id"].to_string();
+    let explained = server.run(&["policy", "explain", "fraud", "1", "--stage", "staging"]);
+    assert!(String::from_utf8_lossy(&explained.stdout).contains("validator: vic"), "{}", String::from_utf8_lossy(&explained.stdout));
+
+    let as_validator = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .env("MODELGATE_SERVER", &server.url)
+            .env("MODELGATE_TOKEN", &validator)
+            .env("MODELGATE_CONFIG_DIR", server.config_dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let wrong = as_validator(&["review", "approve", &id, "--role", "validator", "--password-stdin"], Some("nope nope nope\n"));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(stderr(&wrong).contains("unauthenticated"), "{}", stderr(&wrong));
+    let signed = as_validator(
+        &["--output", "json", "review", "approve", &id, "--role", "validator", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    let signed: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    assert_eq!(signed["state"], "approved");
+    assert_eq!(signed["reviews"][0]["meaning"], "approved for staging as validator");
+
+    let allowed = server.run(&["gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    let keys = server.json(&["keys", "show"]);
+    assert!(keys["verifier_key"].as_str().unwrap().starts_with("modelgate/"));
+
+    // Policy files are checked offline, with positions.
+    let bad = write_file(work.path(), "bad.toml", b"version = 1\nstages = [\"development\", \"prod\"]\nroles = []\n");
+    let checked = offline(&["policy", "check", path(&bad)]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(stderr(&checked).contains("bad.toml:2:"), "{}", stderr(&checked));
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml");
+    let good = offline(&["policy", "check", path(&default)]);
+    assert!(good.status.success(), "{}", stderr(&good));
+}
