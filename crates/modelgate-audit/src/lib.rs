@@ -2,6 +2,7 @@
 //! checkpoints in the C2SP signed-note form, and the verification an auditor runs without trusting the
 //! server. Pure: no I/O, no clock.
 
+pub mod attestation;
 pub mod checkpoint;
 pub mod event;
 pub mod merkle;

@@ -667,4 +667,22 @@ impl Client {
     pub async fn keys(&self) -> Result<api::ServerKeys, ClientError> {
         self.get("/api/v1/keys").await
     }
+
+    /// The signed attestation (a DSSE envelope, as JSON text) of a version's approval for a stage.
+    pub async fn attestation(
+        &self,
+        model: &str,
+        version: &str,
+        stage: &str,
+    ) -> Result<String, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/attestation",
+            segment(model),
+            segment(version)
+        );
+        let response = self
+            .send(self.request(Method::GET, &path).query(&[("stage", stage)]))
+            .await?;
+        Ok(response.text().await?)
+    }
 }

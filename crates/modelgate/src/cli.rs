@@ -100,6 +100,40 @@ pub enum Command {
     /// The server's public key (it signs sign-offs and audit checkpoints)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Signed approval attestations (in-toto in DSSE): fetch, and verify offline as a deploy system would
+    #[command(subcommand)]
+    Attest(AttestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttestCommand {
+    /// Fetch the attestation of a version's approval for a stage
+    #[command(
+        after_help = "Example:\n  modelgate attest get credit-default 3 --stage production --out credit-3.intoto.json"
+    )]
+    Get {
+        model: String,
+        version: String,
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an attestation offline: signature, and optionally subject digest and stage; always expiry.
+    /// Exit 0 when valid, 1 with the reason otherwise
+    #[command(
+        after_help = "Example:\n  modelgate attest verify credit-3.intoto.json --public-key modelgate.pub \\\n    --digest sha256:… --stage production"
+    )]
+    Verify {
+        file: PathBuf,
+        /// The pinned server key (`modelgate keys show`, the verifier key form)
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long)]
+        digest: Option<String>,
+        #[arg(long)]
+        stage: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

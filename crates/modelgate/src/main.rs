@@ -102,5 +102,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(command) => promote::review(&client()?, &printer, command).await,
         Command::Gate(command) => promote::gate(&client()?, &printer, command).await,
         Command::Keys(command) => promote::keys(&client()?, &printer, command).await,
+        Command::Attest(command) => promote::attest(client, &printer, command).await,
     }
 }

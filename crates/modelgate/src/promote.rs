@@ -1,6 +1,8 @@
 //! `modelgate policy|request|review|gate|keys …`: governed promotion from the command line.
 
-use crate::cli::{GateCommand, KeysCommand, PolicyCommand, RequestCommand, ReviewCommand};
+use crate::cli::{
+    AttestCommand, GateCommand, KeysCommand, PolicyCommand, RequestCommand, ReviewCommand,
+};
 use crate::offline::read_password_stdin;
 use crate::output::{Printer, fields, table};
 use anyhow::Context;
@@ -428,4 +430,87 @@ pub async fn keys(client: &Client, printer: &Printer, command: KeysCommand) -> a
             ("verifier key", keys.verifier_key.clone()),
         ])
     })
+}
+
+pub async fn attest(
+    client: impl FnOnce() -> anyhow::Result<Client>,
+    printer: &Printer,
+    command: AttestCommand,
+) -> anyhow::Result<()> {
+    match command {
+        AttestCommand::Get {
+            model,
+            version,
+            stage,
+            out,
+        } => {
+            let envelope = client()?.attestation(&model, &version, &stage).await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &envelope)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("saved the attestation to {}", path.display());
+                    Ok(())
+                }
+                None => {
+                    println!("{envelope}");
+                    Ok(())
+                }
+            }
+        }
+        AttestCommand::Verify {
+            file,
+            public_key,
+            digest,
+            stage,
+        } => {
+            let envelope = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let key = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("cannot read {}", public_key.display()))?;
+            let verifier = modelgate_audit::NoteVerifier::parse(key.trim())
+                .with_context(|| format!("public key {}", public_key.display()))?;
+            let now = modelgate_server::system_now().to_rfc3339();
+            let expectations = modelgate_audit::attestation::Expectations {
+                digest: digest.as_deref(),
+                stage: stage.as_deref(),
+                now: Some(&now),
+            };
+            let statement =
+                modelgate_audit::attestation::verify_envelope(&envelope, &verifier, &expectations)
+                    .map_err(|reason| {
+                        anyhow::anyhow!("the attestation does not verify: {reason}")
+                    })?;
+            printer.print(&statement, |statement| {
+                let predicate = &statement["predicate"];
+                let approvers: Vec<String> = predicate["approvers"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .map(|a| {
+                                format!(
+                                    "{} as {} ({})",
+                                    a["printed_name"].as_str().unwrap_or(""),
+                                    a["role"].as_str().unwrap_or(""),
+                                    a["signed_at"].as_str().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "valid: {} version {} approved for {} until {}; approvers: {}",
+                    predicate["model"].as_str().unwrap_or(""),
+                    predicate["version"],
+                    predicate["stage"].as_str().unwrap_or(""),
+                    predicate["not_after"].as_str().unwrap_or(""),
+                    if approvers.is_empty() {
+                        "none needed".to_owned()
+                    } else {
+                        approvers.join("; ")
+                    }
+                )
+            })
+        }
+    }
 }

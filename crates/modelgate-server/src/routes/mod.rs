@@ -45,7 +45,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::open_request, promotion::get_request, promotion::list_requests,
         promotion::withdraw_request, promotion::comment_request, promotion::review_request,
         promotion::suspend_version, promotion::reinstate_version, promotion::check_gate,
-        promotion::get_keys,
+        promotion::get_keys, promotion::get_attestation,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -148,6 +148,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/models/{name}/versions/{version}/explain",
             get(promotion::explain_promotion),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/attestation",
+            get(promotion::get_attestation),
         )
         .route(
             "/api/v1/models/{name}/versions/{version}/suspend",

@@ -747,3 +747,84 @@ pub async fn get_keys(State(state): State<AppState>, _caller: Caller) -> Json<ap
         verifier_key: state.signer().verifier_key(),
     })
 }
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/attestation", tag = "promotion",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), ExplainQuery),
+    responses((status = 200, description = "A DSSE envelope holding an in-toto Statement v1 of the approval"),
+              (status = 409, body = api::ErrorBody, description = "The version holds no approval for that stage")))]
+pub async fn get_attestation(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<ExplainQuery>,
+) -> Result<Json<modelgate_audit::attestation::Envelope>, ApiError> {
+    let name = ModelName::parse(&name)?;
+    let number = VersionNumber::parse(&number)?;
+    let stage = Stage::parse(&query.stage)?;
+    let model = state.store().get_model(&name).await?;
+    let version = state.store().get_version(&name, number).await?;
+    let approval = match (&version.approval, version.stage == stage) {
+        (Some(approval), true) => approval.clone(),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "version {number} of {name} holds no approval for {stage} (it is in {})",
+                    version.stage
+                ),
+            ));
+        }
+    };
+    let detail = state.store().get_request(approval.request_id).await?;
+    let approvals: Vec<&modelgate_core::promotion::Review> = detail
+        .reviews
+        .iter()
+        .filter(|review| review.decision == ReviewDecision::Approve)
+        .collect();
+    let final_evidence = approvals
+        .last()
+        .map_or(detail.request.evidence_digest.clone(), |review| {
+            review.evidence_digest.clone()
+        });
+    let approvers: Vec<serde_json::Value> = approvals
+        .iter()
+        .filter(|review| review.evidence_digest == final_evidence)
+        .map(|review| {
+            json!({
+                "username": review.reviewer.as_str(),
+                "printed_name": review.printed_name,
+                "role": review.role.as_str(),
+                "meaning": review.meaning,
+                "signed_at": format_time(review.created_at),
+            })
+        })
+        .collect();
+    let statement = json!({
+        "_type": modelgate_audit::attestation::STATEMENT_TYPE,
+        "subject": [{
+            "name": format!("{name}@{number}"),
+            "digest": { "sha256": version.digest.hex() },
+        }],
+        "predicateType": modelgate_audit::attestation::PREDICATE_TYPE,
+        "predicate": {
+            "model": name.as_str(),
+            "version": number.get(),
+            "stage": stage.as_str(),
+            "risk_tier": model.risk_tier.as_str(),
+            "decision": "approved",
+            "conditions": [],
+            "approvers": approvers,
+            "request": detail.request.id,
+            "kind": detail.request.kind.as_str(),
+            "policy_digest": detail.request.policy_digest,
+            "evidence_digest": final_evidence,
+            "approved_at": format_time(approval.approved_at),
+            "not_after": format_time(approval.not_after),
+            "suspended": version.suspension,
+            "issuer": state.signer().name(),
+        },
+    });
+    let envelope = modelgate_audit::attestation::sign_statement(state.signer(), &statement)
+        .map_err(|error| ApiError::new(ErrorCode::Internal, error))?;
+    Ok(Json(envelope))
+}

@@ -1,6 +1,7 @@
 //! The `modelgate` binary, driven as a user or a script would: offline admin commands, `serve` on a
 //! loopback port, and the client commands against it.
 
+use base64::Engine;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -523,7 +524,16 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
     let work = tempfile::tempdir().unwrap();
     let make_user = |name: &str, role: &str| {
         let created = server.run_with_stdin(
-            &["user", "create", name, "--printed-name", &format!("{name} Example"), "--role", role, "--password-stdin"],
+            &[
+                "user",
+                "create",
+                name,
+                "--printed-name",
+                &format!("{name} Example"),
+                "--role",
+                role,
+                "--password-stdin",
+            ],
             Some("a long enough password\n"),
         );
         assert!(created.status.success(), "{}", stderr(&created));
@@ -536,15 +546,34 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
     let version = server.json(&["version", "push", "fraud", path(&file)]);
     let digest = version["digest"].as_str().unwrap().to_owned();
 
-    let denied = server.run(&["gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest]);
+    let denied = server.run(&[
+        "gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest,
+    ]);
     assert_eq!(denied.status.code(), Some(3), "{}", stderr(&denied));
-    assert!(stderr(&denied).contains("denied: no version is approved"), "{}", stderr(&denied));
+    assert!(
+        stderr(&denied).contains("denied: no version is approved"),
+        "{}",
+        stderr(&denied)
+    );
 
-    let request = server.json(&["request", "open", "fraud", "1", "--stage", "staging", "--justification", "ready"]);
+    let request = server.json(&[
+        "request",
+        "open",
+        "fraud",
+        "1",
+        "--stage",
+        "staging",
+        "--justification",
+        "ready",
+    ]);
     assert_eq!(request["state"], "open");
     let id = request["id"].to_string();
     let explained = server.run(&["policy", "explain", "fraud", "1", "--stage", "staging"]);
-    assert!(String::from_utf8_lossy(&explained.stdout).contains("validator: vic"), "{}", String::from_utf8_lossy(&explained.stdout));
+    assert!(
+        String::from_utf8_lossy(&explained.stdout).contains("validator: vic"),
+        "{}",
+        String::from_utf8_lossy(&explained.stdout)
+    );
 
     let as_validator = |args: &[&str], stdin: Option<&str>| {
         let mut child = Command::new(BINARY)
@@ -558,33 +587,137 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         drop(child.stdin.take());
         child.wait_with_output().unwrap()
     };
-    let wrong = as_validator(&["review", "approve", &id, "--role", "validator", "--password-stdin"], Some("nope nope nope\n"));
+    let wrong = as_validator(
+        &[
+            "review",
+            "approve",
+            &id,
+            "--role",
+            "validator",
+            "--password-stdin",
+        ],
+        Some("nope nope nope\n"),
+    );
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("unauthenticated"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("unauthenticated"),
+        "{}",
+        stderr(&wrong)
+    );
     let signed = as_validator(
-        &["--output", "json", "review", "approve", &id, "--role", "validator", "--password-stdin"],
+        &[
+            "--output",
+            "json",
+            "review",
+            "approve",
+            &id,
+            "--role",
+            "validator",
+            "--password-stdin",
+        ],
         Some("a long enough password\n"),
     );
     assert!(signed.status.success(), "{}", stderr(&signed));
     let signed: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
     assert_eq!(signed["state"], "approved");
-    assert_eq!(signed["reviews"][0]["meaning"], "approved for staging as validator");
+    assert_eq!(
+        signed["reviews"][0]["meaning"],
+        "approved for staging as validator"
+    );
 
-    let allowed = server.run(&["gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest]);
+    let allowed = server.run(&[
+        "gate", "check", "--model", "fraud", "--stage", "staging", "--digest", &digest,
+    ]);
     assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
     let keys = server.json(&["keys", "show"]);
-    assert!(keys["verifier_key"].as_str().unwrap().starts_with("modelgate/"));
+    assert!(
+        keys["verifier_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("modelgate/")
+    );
+
+    // The attestation verifies offline with the pinned key, and only for what it says.
+    let key_file = write_file(
+        work.path(),
+        "server.pub",
+        keys["verifier_key"].as_str().unwrap().as_bytes(),
+    );
+    let attestation = work.path().join("fraud-1.intoto.json");
+    let fetched = server.run(&[
+        "attest",
+        "get",
+        "fraud",
+        "1",
+        "--stage",
+        "staging",
+        "--out",
+        path(&attestation),
+    ]);
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    let verify = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "attest",
+            "verify",
+            path(file),
+            "--public-key",
+            path(&key_file),
+        ];
+        args.extend_from_slice(extra);
+        offline(&args)
+    };
+    let valid = verify(&attestation, &["--digest", &digest, "--stage", "staging"]);
+    assert!(valid.status.success(), "{}", stderr(&valid));
+    assert!(String::from_utf8_lossy(&valid.stdout).contains("vic Example as validator"));
+    let wrong_stage = verify(&attestation, &["--stage", "production"]);
+    assert_eq!(wrong_stage.status.code(), Some(1));
+    let wrong_digest = verify(
+        &attestation,
+        &["--digest", &format!("sha256:{}", "0".repeat(64))],
+    );
+    assert_eq!(wrong_digest.status.code(), Some(1));
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&attestation).unwrap()).unwrap();
+    let mut payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let position = payload.iter().position(|byte| *byte == b'v').unwrap();
+    payload[position] ^= 1;
+    let mut forged = envelope.clone();
+    forged["payload"] =
+        serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(payload));
+    let forged_file = write_file(work.path(), "forged.json", forged.to_string().as_bytes());
+    let refused = verify(&forged_file, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("does not verify"),
+        "{}",
+        stderr(&refused)
+    );
 
     // Policy files are checked offline, with positions.
-    let bad = write_file(work.path(), "bad.toml", b"version = 1\nstages = [\"development\", \"prod\"]\nroles = []\n");
+    let bad = write_file(
+        work.path(),
+        "bad.toml",
+        b"version = 1\nstages = [\"development\", \"prod\"]\nroles = []\n",
+    );
     let checked = offline(&["policy", "check", path(&bad)]);
     assert_eq!(checked.status.code(), Some(1));
-    assert!(stderr(&checked).contains("bad.toml:2:"), "{}", stderr(&checked));
+    assert!(
+        stderr(&checked).contains("bad.toml:2:"),
+        "{}",
+        stderr(&checked)
+    );
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml");
     let good = offline(&["policy", "check", path(&default)]);
     assert!(good.status.success(), "{}", stderr(&good));
