@@ -608,3 +608,10 @@ pub struct ServerKeys {
     /// The same key in signed-note verifier form, for `audit verify --public-key`.
     pub verifier_key: String,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// The stage to roll back (its previous still-valid approved version returns).
+    pub stage: String,
+    pub justification: String,
+}

@@ -685,4 +685,22 @@ impl Client {
             .await?;
         Ok(response.text().await?)
     }
+
+    pub async fn rollback(
+        &self,
+        model: &str,
+        stage: &str,
+        justification: &str,
+    ) -> Result<api::PromotionRequest, ClientError> {
+        let body = api::RollbackRequest {
+            stage: stage.to_owned(),
+            justification: justification.to_owned(),
+        };
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/models/{}/rollback", segment(model)),
+            &body,
+        )
+        .await
+    }
 }

@@ -593,6 +593,18 @@ pub enum VersionCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Roll a stage back to the previous version whose approval for it is still valid (without new
+    /// sign-offs when the policy says so)
+    #[command(
+        after_help = "Example:\n  modelgate version rollback credit-default --stage production"
+    )]
+    Rollback {
+        model: String,
+        #[arg(long)]
+        stage: String,
+        #[arg(long, default_value = "")]
+        justification: String,
+    },
     /// Reinstate a suspended version (risk officer or admin)
     #[command(after_help = "Example:\n  modelgate version reinstate credit-default 3")]
     Reinstate { model: String, version: String },

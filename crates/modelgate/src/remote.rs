@@ -261,6 +261,19 @@ pub async fn version(
                 .await?,
             output::version,
         ),
+        VersionCommand::Rollback {
+            model,
+            stage,
+            justification,
+        } => {
+            let request = client.rollback(&model, &stage, &justification).await?;
+            printer.print(&request, |request| {
+                format!(
+                    "rollback request {} for {} version {} into {}: {}",
+                    request.id, request.model, request.version, request.target_stage, request.state
+                )
+            })
+        }
         VersionCommand::Reinstate { model, version } => printer.print(
             &client.set_suspension(&model, &version, None).await?,
             output::version,

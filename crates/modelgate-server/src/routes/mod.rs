@@ -45,7 +45,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::open_request, promotion::get_request, promotion::list_requests,
         promotion::withdraw_request, promotion::comment_request, promotion::review_request,
         promotion::suspend_version, promotion::reinstate_version, promotion::check_gate,
-        promotion::get_keys, promotion::get_attestation,
+        promotion::get_keys, promotion::get_attestation, promotion::rollback,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/models/{name}/versions/{version}/reinstate",
             post(promotion::reinstate_version),
         )
+        .route("/api/v1/models/{name}/rollback", post(promotion::rollback))
         .route(
             "/api/v1/requests",
             get(promotion::list_requests).post(promotion::open_request),

@@ -828,3 +828,61 @@ pub async fn get_attestation(
         .map_err(|error| ApiError::new(ErrorCode::Internal, error))?;
     Ok(Json(envelope))
 }
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/rollback", tag = "promotion",
+    params(("name" = String, Path, description = "Model name")), request_body = api::RollbackRequest,
+    responses((status = 201, body = api::PromotionRequest, description = "A rollback request: approved at once when the policy lets rollbacks skip sign-offs"),
+              (status = 409, body = api::ErrorBody, description = "No previous still-valid approved version")))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<api::RollbackRequest>,
+) -> Result<(StatusCode, Json<api::PromotionRequest>), ApiError> {
+    let name = ModelName::parse(&name)?;
+    let stage = Stage::parse(&request.stage)?;
+    let model = maintained_model(&state, &caller, &name, "version.rollback").await?;
+    let now = state.now();
+    let candidate = state
+        .store()
+        .rollback_candidate(&name, stage, now)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::FailedPrecondition,
+                format!("{name} has no earlier version whose approval for {stage} is still valid"),
+            )
+        })?;
+    let version = state.store().get_version(&name, candidate).await?;
+    let in_force = policy_in_force(&state).await?;
+    let (mut terms, _) = gate_terms(&in_force.policy, &model, &version, stage)?;
+    let gate = in_force.policy.gate(model.risk_tier, stage);
+    if gate.is_some_and(|gate| gate.rollback_without_signoffs) {
+        // The version was approved for this stage and that approval still holds.
+        terms.signoffs.clear();
+        terms.checks_pass = true;
+    }
+    let justification = if request.justification.trim().is_empty() {
+        format!("rollback of {stage} to version {candidate}")
+    } else {
+        request.justification.trim().to_owned()
+    };
+    let opened = state
+        .store()
+        .open_request(
+            &caller.attribution(now),
+            caller.user(),
+            &name,
+            candidate,
+            stage,
+            RequestKind::Rollback,
+            &justification,
+            &terms,
+        )
+        .await?;
+    let detail = state.store().get_request(opened.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(request_wire(&detail, Some(&terms.evidence_digest))),
+    ))
+}

@@ -591,6 +591,31 @@ impl Store {
         .collect()
     }
 
+    /// The version a rollback of `stage` would restore: the newest version that left the stage (archived)
+    /// while its approval for that stage is still valid at `now` and it is not suspended.
+    pub async fn rollback_candidate(
+        &self,
+        model: &ModelName,
+        stage: Stage,
+        now: modelgate_core::Timestamp,
+    ) -> Result<Option<VersionNumber>, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.number FROM versions v JOIN models m ON m.id = v.model_id
+             JOIN promotion_requests r ON r.id = v.approval_request_id
+             WHERE m.name = $1 AND v.stage = $2 AND r.target_stage = $3 AND v.not_after > $4
+               AND v.suspension_reason IS NULL
+             ORDER BY v.number DESC LIMIT 1",
+        )
+        .bind(model.as_str())
+        .bind(Stage::Archived.as_str())
+        .bind(stage.as_str())
+        .bind(now.unix_millis())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| Ok(VersionNumber::new(rows::get(&row, "number")?)?))
+            .transpose()
+    }
+
     /// Suspends (with a reason) or reinstates (`None`) a version.
     pub async fn set_suspension(
         &self,

@@ -677,3 +677,90 @@ async fn promotion_works_the_same_on_postgresql() {
     assert_eq!(answer["allowed"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rollback_returns_the_previous_still_valid_version_without_new_sign_offs() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("rae", &["model_developer"]).await;
+    let policy: Value = call(&app, Method::GET, "/api/v1/policy", &developer, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let single = policy["text"].as_str().unwrap().replace(
+        "single_occupancy = [\"production\"]",
+        "single_occupancy = [\"staging\", \"production\"]",
+    );
+    let applied = call(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({"text": single})),
+    )
+    .await;
+    assert_eq!(applied.status(), StatusCode::OK);
+    app.create_model(&developer, "recs", "low").await;
+    let first = app.push_version(&developer, "recs", payload(11)).await;
+    let second = app.push_version(&developer, "recs", payload(22)).await;
+    for number in [1, 2] {
+        let request: Value = call(&app, Method::POST, "/api/v1/requests", &developer,
+            Some(json!({"model": "recs", "version": number, "stage": "staging", "justification": "x"}))).await.json().await.unwrap();
+        assert_eq!(request["state"], "approved");
+    }
+    let first_digest = first["digest"].as_str().unwrap();
+    assert_eq!(
+        gate(&app, &developer, "recs", "staging", first_digest).await["allowed"],
+        false,
+        "version 1 was archived"
+    );
+    let rollback = call(
+        &app,
+        Method::POST,
+        "/api/v1/models/recs/rollback",
+        &developer,
+        Some(json!({"stage": "staging", "justification": "version 2 misbehaves"})),
+    )
+    .await;
+    assert_eq!(rollback.status(), StatusCode::CREATED);
+    let rollback: Value = rollback.json().await.unwrap();
+    assert_eq!(
+        (
+            rollback["kind"].as_str(),
+            rollback["state"].as_str(),
+            rollback["version"].as_u64()
+        ),
+        (Some("rollback"), Some("approved"), Some(1))
+    );
+    assert_eq!(
+        gate(&app, &developer, "recs", "staging", first_digest).await["allowed"],
+        true
+    );
+    assert_eq!(
+        gate(
+            &app,
+            &developer,
+            "recs",
+            "staging",
+            second["digest"].as_str().unwrap()
+        )
+        .await["allowed"],
+        false
+    );
+    let (status, code, _) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/models/recs/rollback",
+            &developer,
+            Some(json!({"stage": "production", "justification": ""})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "failed_precondition")
+    );
+    app.stop().await;
+}
