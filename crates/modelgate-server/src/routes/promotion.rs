@@ -711,8 +711,11 @@ pub async fn check_gate(
     })?;
     let stage = Stage::parse(&query.stage)?;
     let digest = modelgate_core::Digest::parse(&query.digest)?;
-    state.store().get_model(&name).await?;
     let occupants = state.store().stage_occupants(&name, stage).await?;
+    if occupants.is_empty() {
+        // Distinguish an unknown model (404) from an empty stage.
+        state.store().get_model(&name).await?;
+    }
     let now = state.now();
     let answer = gate_decision(stage, &occupants, &digest.to_string(), now);
     if !answer.allowed {

@@ -236,7 +236,7 @@ impl Store {
             None,
         )
         .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(seq)
     }
 
@@ -409,7 +409,7 @@ impl Store {
         .bind(checkpoint.created_at.unix_millis())
         .execute(&mut *transaction)
         .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(())
     }
 
@@ -680,7 +680,7 @@ impl Store {
             .bind(frontier_text)
             .execute(&mut *transaction)
             .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ mod rows;
 mod tokens;
 mod users;
 mod versions;
+mod views;
 
 use crate::StoreError;
 use modelgate_core::{Actor, Timestamp};
@@ -60,6 +61,8 @@ pub struct Store {
     backend: Backend,
     reader: AnyPool,
     writer: AnyPool,
+    /// Present only for SQLite, where this process is the single writer.
+    views: Option<std::sync::Arc<views::Views>>,
 }
 
 const SQLITE_FILE_NAME: &str = "modelgate.db";
@@ -119,6 +122,7 @@ impl Store {
                     backend,
                     reader,
                     writer,
+                    views: Some(std::sync::Arc::new(views::Views::default())),
                 })
             }
             Backend::Postgres => {
@@ -131,6 +135,7 @@ impl Store {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    views: None,
                 })
             }
         }
@@ -159,6 +164,17 @@ impl Store {
             Backend::Postgres => self.writer.begin().await?,
         };
         Ok(transaction)
+    }
+}
+
+impl Store {
+    /// Commits a write transaction and invalidates the in-memory views.
+    async fn commit(&self, transaction: Transaction<'static, Any>) -> Result<(), StoreError> {
+        transaction.commit().await?;
+        if let Some(views) = &self.views {
+            views.invalidate();
+        }
+        Ok(())
     }
 }
 

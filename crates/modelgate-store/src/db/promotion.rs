@@ -208,7 +208,7 @@ impl Store {
             },
         )
         .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(PolicyRevision {
             revision,
             digest: digest.to_owned(),
@@ -292,7 +292,7 @@ impl Store {
         } else {
             request
         };
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(request)
     }
 
@@ -415,7 +415,7 @@ impl Store {
         .fetch_one(&mut *transaction)
         .await?;
         let review = review_from_row(&stored)?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(Ok((request, review)))
     }
 
@@ -444,7 +444,7 @@ impl Store {
                 reason,
             )
             .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(request)
     }
 
@@ -482,7 +482,7 @@ impl Store {
             },
         )
         .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(RequestComment {
             id,
             author: author.username.clone(),
@@ -567,6 +567,27 @@ impl Store {
 
     /// The versions of a model in a stage, with their approval and suspension, for the gate.
     pub async fn stage_occupants(
+        &self,
+        model: &ModelName,
+        stage: Stage,
+    ) -> Result<Vec<StageOccupant>, StoreError> {
+        let generation = match &self.views {
+            Some(views) => {
+                if let Some(occupants) = views.occupants(model.as_str(), stage) {
+                    return Ok(occupants);
+                }
+                Some(views.generation())
+            }
+            None => None,
+        };
+        let occupants = self.read_stage_occupants(model, stage).await?;
+        if let (Some(views), Some(generation)) = (&self.views, generation) {
+            views.remember_occupants(generation, model.as_str(), stage, &occupants);
+        }
+        Ok(occupants)
+    }
+
+    async fn read_stage_occupants(
         &self,
         model: &ModelName,
         stage: Stage,

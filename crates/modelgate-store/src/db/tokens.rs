@@ -63,13 +63,33 @@ impl Store {
             },
         )
         .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(token)
     }
 
     /// The user and token behind a secret's hash, whatever their state; the caller decides whether an
     /// expired or revoked token, or an inactive user, may act.
     pub async fn find_token_by_secret_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<(TokenRecord, Principal)>, StoreError> {
+        let generation = match &self.views {
+            Some(views) => {
+                if let Some(found) = views.principal(secret_hash) {
+                    return Ok(Some(found));
+                }
+                Some(views.generation())
+            }
+            None => None,
+        };
+        let found = self.read_token_by_secret_hash(secret_hash).await?;
+        if let (Some(views), Some(generation), Some(found)) = (&self.views, generation, &found) {
+            views.remember_principal(generation, secret_hash, found);
+        }
+        Ok(found)
+    }
+
+    async fn read_token_by_secret_hash(
         &self,
         secret_hash: &str,
     ) -> Result<Option<(TokenRecord, Principal)>, StoreError> {
@@ -168,7 +188,7 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found("token", id))?;
         let token = token_from_row(&row)?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(token)
     }
 
@@ -181,7 +201,7 @@ impl Store {
             .bind(id)
             .execute(&mut *transaction)
             .await?;
-        transaction.commit().await?;
+        self.commit(transaction).await?;
         Ok(())
     }
 }

@@ -1,0 +1,80 @@
+//! In-memory views for the hottest reads — the deployment gate's stage occupants and the principal behind
+//! a token — kept only when this process is the database's single writer (SQLite). Every write
+//! transaction bumps a generation and clears them after it commits, under the same lock that readers take
+//! to fill them, so an answer is never stale once a commit has returned. With PostgreSQL (several
+//! replicas) there are no views: every read goes to the database.
+
+use modelgate_core::promotion::StageOccupant;
+use modelgate_core::{Principal, Stage, TokenRecord};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Cached {
+    generation: u64,
+    occupants: HashMap<(String, Stage), Vec<StageOccupant>>,
+    principals: HashMap<String, (TokenRecord, Principal)>,
+}
+
+#[derive(Default)]
+pub(crate) struct Views(Mutex<Cached>);
+
+impl Views {
+    /// The generation to quote when filling a view after a read.
+    pub(crate) fn generation(&self) -> u64 {
+        self.0
+            .lock()
+            .map(|cached| cached.generation)
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Called after every commit.
+    pub(crate) fn invalidate(&self) {
+        if let Ok(mut cached) = self.0.lock() {
+            cached.generation = cached.generation.wrapping_add(1);
+            cached.occupants.clear();
+            cached.principals.clear();
+        }
+    }
+
+    pub(crate) fn occupants(&self, model: &str, stage: Stage) -> Option<Vec<StageOccupant>> {
+        let cached = self.0.lock().ok()?;
+        cached.occupants.get(&(model.to_owned(), stage)).cloned()
+    }
+
+    pub(crate) fn remember_occupants(
+        &self,
+        generation: u64,
+        model: &str,
+        stage: Stage,
+        occupants: &[StageOccupant],
+    ) {
+        if let Ok(mut cached) = self.0.lock()
+            && cached.generation == generation
+        {
+            cached
+                .occupants
+                .insert((model.to_owned(), stage), occupants.to_vec());
+        }
+    }
+
+    pub(crate) fn principal(&self, secret_hash: &str) -> Option<(TokenRecord, Principal)> {
+        let cached = self.0.lock().ok()?;
+        cached.principals.get(secret_hash).cloned()
+    }
+
+    pub(crate) fn remember_principal(
+        &self,
+        generation: u64,
+        secret_hash: &str,
+        found: &(TokenRecord, Principal),
+    ) {
+        if let Ok(mut cached) = self.0.lock()
+            && cached.generation == generation
+        {
+            cached
+                .principals
+                .insert(secret_hash.to_owned(), found.clone());
+        }
+    }
+}
