@@ -147,6 +147,20 @@ pub struct Version {
     pub created_at: String,
     /// Where to download the artifact.
     pub artifact_url: String,
+    /// The approval that put the version in its stage, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<VersionApproval>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionApproval {
+    pub approved_at: String,
+    pub not_after: String,
+    pub request: i64,
+    /// `active`, `review_due` (expiry is near), `expired` or `suspended`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -28,7 +28,15 @@ pub fn model(model: &Model) -> api::Model {
     }
 }
 
-pub fn version(version: &Version) -> api::Version {
+/// What the approval status of a version depends on besides the version: the time, and how long before
+/// expiry the policy calls for review.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalContext {
+    pub now: Timestamp,
+    pub review_due_days: u32,
+}
+
+pub fn version(version: &Version, context: ApprovalContext) -> api::Version {
     let lineage = &version.lineage;
     let metadata = serde_json::from_str(&lineage.metadata_json).unwrap_or_default();
     api::Version {
@@ -57,6 +65,27 @@ pub fn version(version: &Version) -> api::Version {
             "/api/v1/models/{}/versions/{}/artifact",
             version.model_name, version.number
         ),
+        approval: version.approval.as_ref().map(|approval| {
+            let occupant = modelgate_core::promotion::StageOccupant {
+                version: version.number,
+                digest: version.digest.to_string(),
+                not_after: Some(approval.not_after),
+                suspended: version.suspension.clone(),
+            };
+            api::VersionApproval {
+                approved_at: format_time(approval.approved_at),
+                not_after: format_time(approval.not_after),
+                request: approval.request_id,
+                status: modelgate_core::promotion::approval_status(
+                    &occupant,
+                    context.now,
+                    context.review_due_days,
+                )
+                .as_str()
+                .to_owned(),
+                suspension: version.suspension.clone(),
+            }
+        }),
     }
 }
 

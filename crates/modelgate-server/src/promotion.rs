@@ -153,3 +153,14 @@ pub fn check_wire(outcome: &CheckOutcome) -> modelgate_api::CheckResult {
         detail,
     }
 }
+
+/// The context that a version's approval status is computed in.
+pub async fn approval_context(
+    state: &AppState,
+) -> Result<crate::convert::ApprovalContext, ApiError> {
+    let in_force = policy_in_force(state).await?;
+    Ok(crate::convert::ApprovalContext {
+        now: state.now(),
+        review_due_days: in_force.policy.review_due_days,
+    })
+}

@@ -695,7 +695,10 @@ async fn change_suspension(
             reason.as_deref(),
         )
         .await?;
-    Ok(Json(crate::convert::version(&version)))
+    Ok(Json(crate::convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/gate", tag = "promotion", params(api::GateQuery),

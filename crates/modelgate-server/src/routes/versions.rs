@@ -86,7 +86,13 @@ pub async fn create_version(
         .store()
         .create_version(&caller.attribution(state.now()), &name, &new_version)
         .await?;
-    Ok((StatusCode::CREATED, Json(convert::version(&version))))
+    Ok((
+        StatusCode::CREATED,
+        Json(convert::version(
+            &version,
+            crate::promotion::approval_context(&state).await?,
+        )),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
@@ -99,7 +105,10 @@ pub async fn get_version(
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
     let version = state.store().get_version(&name, number).await?;
-    Ok(Json(convert::version(&version)))
+    Ok(Json(convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions", tag = "versions",
@@ -128,7 +137,14 @@ pub async fn list_versions(
     }
     let result = state.store().list_versions(&name, &filter, &page).await?;
     Ok(Json(api::VersionList {
-        versions: result.items.iter().map(convert::version).collect(),
+        versions: {
+            let context = crate::promotion::approval_context(&state).await?;
+            result
+                .items
+                .iter()
+                .map(|version| convert::version(version, context))
+                .collect()
+        },
         next_cursor: result
             .next_after
             .map(|number| encode_cursor(&number.to_string())),
@@ -157,7 +173,10 @@ pub async fn update_version(
         }
         None => state.store().get_version(&name, number).await?,
     };
-    Ok(Json(convert::version(&version)))
+    Ok(Json(convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(put, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "versions",
@@ -184,7 +203,10 @@ pub async fn set_version_tag(
             &request.value,
         )
         .await?;
-    Ok(Json(convert::version(&version)))
+    Ok(Json(convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "versions",
@@ -203,7 +225,10 @@ pub async fn delete_version_tag(
         .store()
         .delete_version_tag(&caller.attribution(state.now()), &name, number, &key)
         .await?;
-    Ok(Json(convert::version(&version)))
+    Ok(Json(convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/archive", tag = "versions",
@@ -220,7 +245,10 @@ pub async fn archive_version(
         .store()
         .archive_version(&caller.attribution(state.now()), &name, number)
         .await?;
-    Ok(Json(convert::version(&version)))
+    Ok(Json(convert::version(
+        &version,
+        crate::promotion::approval_context(&state).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/artifact", tag = "versions",

@@ -229,8 +229,23 @@ async fn a_high_risk_version_reaches_staging_only_with_the_right_sign_offs_and_e
     assert_eq!(other["allowed"], false);
 
     // 181 days later the high-risk approval (180 days) has expired.
+    let status = |app: &TestApp| {
+        let request = app.request(
+            Method::GET,
+            "/api/v1/models/credit/versions/1",
+            &app.admin_token,
+        );
+        async move {
+            let version: Value = request.send().await.unwrap().json().await.unwrap();
+            version["approval"]["status"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(status(&app).await, "active");
     // (API tokens expire after 90 days, so ask with the bootstrap token, which does not.)
+    offset.store(160 * 86_400_000, Ordering::SeqCst);
+    assert_eq!(status(&app).await, "review_due", "within 30 days of expiry");
     offset.store(181 * 86_400_000, Ordering::SeqCst);
+    assert_eq!(status(&app).await, "expired");
     let expired = gate(&app, &app.admin_token, "credit", "staging", &digest).await;
     assert_eq!(expired["allowed"], false);
     assert!(
