@@ -186,7 +186,10 @@ pub const KNOWN_PATHS: &[&str] = &[
 pub fn json_schema() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(ModelCard)).unwrap_or_default();
     if let Some(object) = schema.as_object_mut() {
-        object.insert("$id".to_owned(), serde_json::json!("/api/v1/schemas/model-card.json"));
+        object.insert(
+            "$id".to_owned(),
+            serde_json::json!("/api/v1/schemas/model-card.json"),
+        );
         object.insert("title".to_owned(), serde_json::json!(SCHEMA_VERSION));
     }
     schema
@@ -198,12 +201,20 @@ pub fn parse(json: &str) -> Result<ModelCard, Vec<CardProblem>> {
     let card: ModelCard = serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         vec![CardProblem {
-            path: if path == "." || path == "?" { String::new() } else { path },
+            path: if path == "." || path == "?" {
+                String::new()
+            } else {
+                path
+            },
             message: error.inner().to_string(),
         }]
     })?;
     let problems = validate(&card);
-    if problems.is_empty() { Ok(card) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(card)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Checks what types alone cannot: SPDX licences, digests, metric values.
@@ -217,15 +228,24 @@ pub fn validate(card: &ModelCard) -> Vec<CardProblem> {
             message: format!("{license:?} is not an SPDX licence identifier or expression ({error}); use e.g. Apache-2.0, MIT, or LicenseRef-<name>"),
         });
     }
-    for (section, datasets) in [("training_data", &card.training_data), ("evaluation_data", &card.evaluation_data)] {
+    for (section, datasets) in [
+        ("training_data", &card.training_data),
+        ("evaluation_data", &card.evaluation_data),
+    ] {
         for (index, dataset) in datasets.iter().enumerate() {
             if dataset.name.trim().is_empty() {
-                problems.push(CardProblem { path: format!("{section}[{index}].name"), message: "a dataset needs a name".to_owned() });
+                problems.push(CardProblem {
+                    path: format!("{section}[{index}].name"),
+                    message: "a dataset needs a name".to_owned(),
+                });
             }
             if let Some(digest) = &dataset.digest {
-                let valid = digest
-                    .strip_prefix("sha256:")
-                    .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+                    hex.len() == 64
+                        && hex
+                            .bytes()
+                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                });
                 if !valid {
                     problems.push(CardProblem {
                         path: format!("{section}[{index}].digest"),
@@ -237,12 +257,16 @@ pub fn validate(card: &ModelCard) -> Vec<CardProblem> {
     }
     for (index, metric) in card.metrics.iter().enumerate() {
         if !metric.value.is_finite() {
-            problems.push(CardProblem { path: format!("metrics[{index}].value"), message: "must be a finite number".to_owned() });
+            problems.push(CardProblem {
+                path: format!("metrics[{index}].value"),
+                message: "must be a finite number".to_owned(),
+            });
         }
         if metric.verified {
             problems.push(CardProblem {
                 path: format!("metrics[{index}].verified"),
-                message: "only the server marks metrics verified; typed-in metrics are claimed".to_owned(),
+                message: "only the server marks metrics verified; typed-in metrics are claimed"
+                    .to_owned(),
             });
         }
     }
@@ -276,7 +300,11 @@ fn present(card: &serde_json::Value, path: &str) -> bool {
 /// The required paths the card leaves empty.
 pub fn missing(card: &ModelCard, required: &[String]) -> Vec<String> {
     let value = serde_json::to_value(card).unwrap_or_default();
-    required.iter().filter(|path| !present(&value, path)).cloned().collect()
+    required
+        .iter()
+        .filter(|path| !present(&value, path))
+        .cloned()
+        .collect()
 }
 
 /// One changed field between two cards.
@@ -291,7 +319,11 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, s
     match value {
         serde_json::Value::Object(fields) => {
             for (key, field) in fields {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&path, field, out);
             }
         }
@@ -311,14 +343,26 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, s
 pub fn diff(before: &ModelCard, after: &ModelCard) -> Vec<FieldChange> {
     let mut old = BTreeMap::new();
     let mut new = BTreeMap::new();
-    flatten("", &serde_json::to_value(before).unwrap_or_default(), &mut old);
-    flatten("", &serde_json::to_value(after).unwrap_or_default(), &mut new);
+    flatten(
+        "",
+        &serde_json::to_value(before).unwrap_or_default(),
+        &mut old,
+    );
+    flatten(
+        "",
+        &serde_json::to_value(after).unwrap_or_default(),
+        &mut new,
+    );
     let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     paths
         .into_iter()
         .filter_map(|path| {
             let (a, b) = (old.get(path), new.get(path));
-            (a != b).then(|| FieldChange { path: path.clone(), before: a.cloned(), after: b.cloned() })
+            (a != b).then(|| FieldChange {
+                path: path.clone(),
+                before: a.cloned(),
+                after: b.cloned(),
+            })
         })
         .collect()
 }
@@ -333,38 +377,79 @@ mod tests {
         assert_eq!(card.model_details.name.as_deref(), Some("credit"));
         let cases = [
             (r#"{"model_details": {"name": 3}}"#, "model_details.name"),
-            (r#"{"model_details": {"licence": "MIT"}}"#, "model_details.licence"),
-            (r#"{"training_data": [{"source": "x"}]}"#, "training_data[0]"),
-            (r#"{"model_details": {"license": "Apache-2"}}"#, "model_details.license"),
-            (r#"{"training_data": [{"name": "t", "digest": "md5:1"}]}"#, "training_data[0].digest"),
-            (r#"{"metrics": [{"dataset": "d", "metric": "auc", "value": 0.9, "verified": true}]}"#, "metrics[0].verified"),
+            (
+                r#"{"model_details": {"licence": "MIT"}}"#,
+                "model_details.licence",
+            ),
+            (
+                r#"{"training_data": [{"source": "x"}]}"#,
+                "training_data[0]",
+            ),
+            (
+                r#"{"model_details": {"license": "Apache-2"}}"#,
+                "model_details.license",
+            ),
+            (
+                r#"{"training_data": [{"name": "t", "digest": "md5:1"}]}"#,
+                "training_data[0].digest",
+            ),
+            (
+                r#"{"metrics": [{"dataset": "d", "metric": "auc", "value": 0.9, "verified": true}]}"#,
+                "metrics[0].verified",
+            ),
             ("{", ""),
         ];
         for (json, path) in cases {
             let problems = parse(json).unwrap_err();
-            assert!(problems.iter().any(|problem| problem.path == path), "{json}: {problems:?}");
+            assert!(
+                problems.iter().any(|problem| problem.path == path),
+                "{json}: {problems:?}"
+            );
         }
         assert!(parse(r#"{"model_details": {"license": "MIT OR Apache-2.0"}}"#).is_ok());
     }
 
     #[test]
     fn completeness_and_diffs() {
-        let mut card = parse(r#"{"model_details": {"name": "credit", "owners": []}, "limitations": "  "}"#).unwrap();
-        let required: Vec<String> = ["model_details.name", "model_details.owners", "limitations", "regulatory.human_oversight"]
-            .iter()
-            .map(|path| path.to_string())
-            .collect();
-        assert_eq!(missing(&card, &required), ["model_details.owners", "limitations", "regulatory.human_oversight"]);
+        let mut card =
+            parse(r#"{"model_details": {"name": "credit", "owners": []}, "limitations": "  "}"#)
+                .unwrap();
+        let required: Vec<String> = [
+            "model_details.name",
+            "model_details.owners",
+            "limitations",
+            "regulatory.human_oversight",
+        ]
+        .iter()
+        .map(|path| path.to_string())
+        .collect();
+        assert_eq!(
+            missing(&card, &required),
+            [
+                "model_details.owners",
+                "limitations",
+                "regulatory.human_oversight"
+            ]
+        );
         let before = card.clone();
         card.limitations = Some("retail lending only".to_owned());
-        card.model_details.owners.push(Owner { name: "Risk Team".to_owned(), contact: None });
+        card.model_details.owners.push(Owner {
+            name: "Risk Team".to_owned(),
+            contact: None,
+        });
         let changes = diff(&before, &card);
         let paths: Vec<&str> = changes.iter().map(|change| change.path.as_str()).collect();
         assert_eq!(paths, ["limitations", "model_details.owners[0].name"]);
         assert_ne!(digest(&before), digest(&card));
         assert!(KNOWN_PATHS.iter().all(|path| !path.is_empty()));
         let schema = json_schema();
-        assert!(schema["properties"]["model_details"].is_object(), "{schema}");
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert!(
+            schema["properties"]["model_details"].is_object(),
+            "{schema}"
+        );
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
     }
 }

@@ -32,6 +32,8 @@ struct RawPolicy {
     #[serde(default = "default_review_due_days")]
     review_due_days: u32,
     #[serde(default)]
+    card_requirements: RawCardRequirements,
+    #[serde(default)]
     separation_of_duties: RawSeparation,
     #[serde(default)]
     gates: Vec<Spanned<RawGate>>,
@@ -39,6 +41,19 @@ struct RawPolicy {
 
 fn default_review_due_days() -> u32 {
     30
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCardRequirements {
+    #[serde(default)]
+    low: Vec<Spanned<String>>,
+    #[serde(default)]
+    medium: Vec<Spanned<String>>,
+    #[serde(default)]
+    high: Vec<Spanned<String>>,
+    #[serde(default)]
+    critical: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +131,8 @@ pub struct Policy {
     pub risk_officer_roles: BTreeSet<Role>,
     pub review_due_days: u32,
     pub owner_may_approve: bool,
+    /// Model-card fields each tier requires (dotted paths).
+    pub card_requirements: BTreeMap<RiskTier, Vec<String>>,
     gates: BTreeMap<(RiskTier, Stage), Gate>,
 }
 
@@ -359,6 +376,26 @@ impl Policy {
                 }
             }
         }
+        let mut card_requirements = BTreeMap::new();
+        for (tier, paths) in [
+            (RiskTier::Low, &raw.card_requirements.low),
+            (RiskTier::Medium, &raw.card_requirements.medium),
+            (RiskTier::High, &raw.card_requirements.high),
+            (RiskTier::Critical, &raw.card_requirements.critical),
+        ] {
+            let mut valid = Vec::new();
+            for path in paths {
+                if modelgate_card::KNOWN_PATHS.contains(&path.get_ref().as_str()) {
+                    valid.push(path.get_ref().clone());
+                } else {
+                    errors.at(
+                        path.span(),
+                        format!("unknown model-card field {:?}; known fields are listed in docs/policy.md", path.get_ref()),
+                    );
+                }
+            }
+            card_requirements.insert(tier, valid);
+        }
         if errors.found.is_empty() {
             for tier in RiskTier::ALL {
                 for stage in stages.iter().skip(1) {
@@ -384,6 +421,7 @@ impl Policy {
             risk_officer_roles,
             review_due_days: raw.review_due_days,
             owner_may_approve: raw.separation_of_duties.owner_may_approve,
+            card_requirements,
             gates,
         })
     }
@@ -500,7 +538,8 @@ mod tests {
     #[test]
     fn broken_policies_are_rejected_with_line_and_column() {
         let base = crate::DEFAULT_POLICY_TOML;
-        let cases: [(String, &str, usize); 7] = [
+        // Each case: the edited text, the message expected, and the text whose line the error must point at.
+        let cases: [(String, &str, &str); 7] = [
             (
                 base.replacen(
                     "{ role = \"validator\", count = 1 }",
@@ -508,7 +547,7 @@ mod tests {
                     1,
                 ),
                 "unknown role \"validatr\"",
-                61,
+                "validatr",
             ),
             (
                 base.replacen(
@@ -517,35 +556,39 @@ mod tests {
                     1,
                 ),
                 "count must be at least 1",
-                61,
+                "count = 0",
             ),
             (
                 base.replacen("stage = \"staging\"", "stage = \"preprod\"", 1),
                 "unknown stage \"preprod\"",
-                40,
+                "preprod",
             ),
             (
                 base.replacen("valid_for = \"365d\"", "valid_for = \"1 year\"", 1),
                 "valid_for must be",
-                43,
+                "1 year",
             ),
             (
                 base.replacen("expr = \"card.complete\"", "expr = \"card.compete\"", 1),
                 "card.compete",
-                53,
+                "card.compete",
             ),
             (
                 base.replacen("expr = \"card.complete\"", "expr = \"card.complete &&\"", 1),
                 "card_complete",
-                53,
+                "card.complete &&",
             ),
             (
                 base.replacen("version = 1", "version = \"one\"", 1),
                 "invalid type",
-                9,
+                "version = \"one\"",
             ),
         ];
-        for (text, expected, line) in cases {
+        let line_of = |text: &str, needle: &str| {
+            text.lines().position(|line| line.contains(needle)).unwrap() + 1
+        };
+        for (text, expected, needle) in cases {
+            let line = line_of(&text, needle);
             let errors = errors_of(&text);
             assert!(
                 errors
@@ -555,6 +598,12 @@ mod tests {
             );
             assert!(errors.iter().all(|error| error.column >= 1));
         }
+        let unknown_field = base.replacen("\"limitations\"]", "\"limitation\"]", 1);
+        assert!(
+            errors_of(&unknown_field)
+                .iter()
+                .any(|error| error.message.contains("unknown model-card field"))
+        );
         let syntax = errors_of("version = 1\nstages = [\n");
         assert_eq!((syntax[0].line, syntax[0].column), (2, 11), "{syntax:?}");
         let missing_gate = base.replace(
