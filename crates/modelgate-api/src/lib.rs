@@ -629,3 +629,73 @@ pub struct RollbackRequest {
     pub stage: String,
     pub justification: String,
 }
+
+/// A version's model card at one revision, with its completeness for the model's risk tier.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModelCardRevision {
+    pub model: String,
+    pub version: u32,
+    pub revision: i64,
+    /// `sha256:` of the card's canonical JSON; part of the version's evidence.
+    pub digest: String,
+    pub author: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The card (schema at `/api/v1/schemas/model-card.json`).
+    #[schema(value_type = Object)]
+    pub card: serde_json::Value,
+    /// Whether every field the policy requires for the tier is filled in.
+    pub complete: bool,
+    /// The required fields left empty.
+    pub missing: Vec<String>,
+}
+
+/// A new revision of a version's card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SetModelCard {
+    #[schema(value_type = Object)]
+    pub card: serde_json::Value,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardRevisionSummary {
+    pub revision: i64,
+    pub digest: String,
+    pub author: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardRevisionList {
+    pub revisions: Vec<CardRevisionSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardFieldChange {
+    pub path: String,
+    #[schema(value_type = Object)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardDiff {
+    /// What is compared: `MODEL vN rR`.
+    pub from: String,
+    pub to: String,
+    pub changes: Vec<CardFieldChange>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardDiffQuery {
+    /// Compare with this version's current card (a number, or `production` for the version in production);
+    /// without it, the latest revision is compared with the one before it.
+    pub against: Option<String>,
+}

@@ -703,4 +703,49 @@ impl Client {
         )
         .await
     }
+
+    pub async fn get_card(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<api::ModelCardRevision, ClientError> {
+        self.get(&format!(
+            "/api/v1/models/{}/versions/{}/card",
+            segment(model),
+            segment(version)
+        ))
+        .await
+    }
+
+    pub async fn set_card(
+        &self,
+        model: &str,
+        version: &str,
+        request: &api::SetModelCard,
+    ) -> Result<api::ModelCardRevision, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/card",
+            segment(model),
+            segment(version)
+        );
+        self.with_body(Method::PUT, &path, request).await
+    }
+
+    pub async fn diff_card(
+        &self,
+        model: &str,
+        version: &str,
+        against: Option<&str>,
+    ) -> Result<api::CardDiff, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/card/diff",
+            segment(model),
+            segment(version)
+        );
+        let query = api::CardDiffQuery {
+            against: against.map(str::to_owned),
+        };
+        self.json(self.request(Method::GET, &path).query(&query))
+            .await
+    }
 }

@@ -46,16 +46,55 @@ pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError
     })
 }
 
-/// What a version offers the checks. Sections that do not exist yet (the model card, evaluations) are
-/// absent, so the checks that read them come out `missing`.
-pub fn evidence(model: &Model, version: &Version) -> serde_json::Value {
+/// The inputs of a version's evidence that live outside the version record.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceInputs {
+    /// The current card revision and the card parsed from it.
+    pub card: Option<(modelgate_store::CardRevision, modelgate_card::ModelCard)>,
+}
+
+/// Reads what a version's evidence needs beyond the version itself.
+pub async fn evidence_inputs(
+    state: &AppState,
+    version: &Version,
+) -> Result<EvidenceInputs, ApiError> {
+    let card = match state
+        .store()
+        .latest_card(&version.model_name, version.number)
+        .await?
+    {
+        Some(revision) => {
+            let card = modelgate_card::parse(&revision.content).map_err(|problems| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "stored card revision {} no longer parses: {}",
+                        revision.revision, problems[0].message
+                    ),
+                )
+            })?;
+            Some((revision, card))
+        }
+        None => None,
+    };
+    Ok(EvidenceInputs { card })
+}
+
+/// What a version offers the checks. Sections that do not exist yet (no card revision, no evaluations)
+/// are absent, so the checks that read them come out `missing`.
+pub fn evidence(
+    model: &Model,
+    version: &Version,
+    inputs: &EvidenceInputs,
+    policy: &Policy,
+) -> serde_json::Value {
     let tags = |tags: &std::collections::BTreeMap<modelgate_core::TagKey, String>| {
         tags.iter()
             .map(|(key, value)| (key.to_string(), json!(value)))
             .collect::<serde_json::Map<_, _>>()
     };
     let lineage = &version.lineage;
-    json!({
+    let mut document = json!({
         "model": {
             "name": model.name.as_str(),
             "owner": model.owner.as_str(),
@@ -77,15 +116,35 @@ pub fn evidence(model: &Model, version: &Version) -> serde_json::Value {
                 "parameters": lineage.parameters,
             },
         },
-    })
+    });
+    if let Some((revision, card)) = &inputs.card
+        && let Some(sections) = document.as_object_mut()
+    {
+        let required = policy
+            .card_requirements
+            .get(&model.risk_tier)
+            .cloned()
+            .unwrap_or_default();
+        let missing = modelgate_card::missing(card, &required);
+        sections.insert(
+            "card".to_owned(),
+            json!({
+                "complete": missing.is_empty(),
+                "missing": missing,
+                "revision": revision.revision,
+                "digest": revision.digest,
+            }),
+        );
+    }
+    document
 }
 
 /// The digest of what reviewers judge: the artifact, the model card revision, the evaluation results and
 /// the policy revision (canonical JSON, SHA-256). A sign-off counts only for the digest it saw.
-pub fn evidence_digest(version: &Version, policy: &Policy) -> String {
+pub fn evidence_digest(version: &Version, inputs: &EvidenceInputs, policy: &Policy) -> String {
     let document = json!({
         "artifact_digest": version.digest.to_string(),
-        "model_card_revision": serde_json::Value::Null,
+        "model_card_revision": inputs.card.as_ref().map(|(revision, _)| revision.digest.clone()),
         "evaluations": [],
         "policy_digest": policy.digest,
     });
@@ -98,6 +157,7 @@ pub fn gate_terms(
     policy: &Policy,
     model: &Model,
     version: &Version,
+    inputs: &EvidenceInputs,
     target: Stage,
 ) -> Result<(GateTerms, Vec<CheckOutcome>), ApiError> {
     let gate = policy.gate(model.risk_tier, target).ok_or_else(|| {
@@ -115,7 +175,7 @@ pub fn gate_terms(
             ),
         )
     })?;
-    let outcomes = evaluate_checks(&gate.checks, &evidence(model, version));
+    let outcomes = evaluate_checks(&gate.checks, &evidence(model, version, inputs, policy));
     let checks_pass = outcomes
         .iter()
         .all(|outcome| outcome.status == CheckStatus::Passed);
@@ -126,7 +186,7 @@ pub fn gate_terms(
         valid_for_days: gate.valid_for_days,
         single_occupancy: policy.single_occupancy.contains(&target),
         policy_digest: policy.digest.clone(),
-        evidence_digest: evidence_digest(version, policy),
+        evidence_digest: evidence_digest(version, inputs, policy),
     };
     Ok((terms, outcomes))
 }

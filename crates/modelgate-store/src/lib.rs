@@ -10,6 +10,7 @@ pub use artifacts::{
     ArtifactStore, ByteRange, StoredArtifact, UploadError, UploadLimits, VerifyReport,
 };
 pub use db::audit::{AuditFilter, StoredAuditRow, StoredCheckpoint, StoredLogReport};
+pub use db::cards::CardRevision;
 pub use db::promotion::{RequestDetail, RequestFilter};
 pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate, redact_url};
 pub use error::StoreError;

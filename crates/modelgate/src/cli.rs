@@ -103,6 +103,39 @@ pub enum Command {
     /// Signed approval attestations (in-toto in DSSE): fetch, and verify offline as a deploy system would
     #[command(subcommand)]
     Attest(AttestCommand),
+    /// Model cards: show, set (each write a new revision), diff
+    #[command(subcommand)]
+    Card(CardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Show a version's current card and what the policy still requires of it
+    #[command(after_help = "Example:\n  modelgate card show credit-default 3 --output json")]
+    Show { model: String, version: String },
+    /// Write a new revision of a version's card from a JSON file (schema: /api/v1/schemas/model-card.json)
+    #[command(
+        after_help = "Example:\n  modelgate card set credit-default 3 --file card.json --message \"add limitations\""
+    )]
+    Set {
+        model: String,
+        version: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Field-level differences: the latest revision against the one before it, or against another
+    /// version's card (`--against 2`, `--against production`)
+    #[command(
+        after_help = "Examples:\n  modelgate card diff credit-default 3\n  modelgate card diff credit-default 3 --against production"
+    )]
+    Diff {
+        model: String,
+        version: String,
+        #[arg(long)]
+        against: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -103,5 +103,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gate(command) => promote::gate(&client()?, &printer, command).await,
         Command::Keys(command) => promote::keys(&client()?, &printer, command).await,
         Command::Attest(command) => promote::attest(client, &printer, command).await,
+        Command::Card(command) => promote::card(&client()?, &printer, command).await,
     }
 }

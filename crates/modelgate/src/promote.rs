@@ -1,7 +1,8 @@
 //! `modelgate policy|request|review|gate|keys …`: governed promotion from the command line.
 
 use crate::cli::{
-    AttestCommand, GateCommand, KeysCommand, PolicyCommand, RequestCommand, ReviewCommand,
+    AttestCommand, CardCommand, GateCommand, KeysCommand, PolicyCommand, RequestCommand,
+    ReviewCommand,
 };
 use crate::offline::read_password_stdin;
 use crate::output::{Printer, fields, table};
@@ -510,6 +511,102 @@ pub async fn attest(
                         approvers.join("; ")
                     }
                 )
+            })
+        }
+    }
+}
+
+fn card_text(card: &api::ModelCardRevision) -> String {
+    let mut text = fields(&[
+        ("model", format!("{} version {}", card.model, card.version)),
+        (
+            "revision",
+            format!(
+                "{} ({}) by {} at {}",
+                card.revision, card.digest, card.author, card.created_at
+            ),
+        ),
+        (
+            "complete",
+            if card.complete {
+                "yes".to_owned()
+            } else {
+                format!("no — missing {}", card.missing.join(", "))
+            },
+        ),
+    ]);
+    text.push_str("\n\n");
+    text.push_str(&serde_json::to_string_pretty(&card.card).unwrap_or_default());
+    text
+}
+
+pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> anyhow::Result<()> {
+    match command {
+        CardCommand::Show { model, version } => {
+            printer.print(&client.get_card(&model, &version).await?, card_text)
+        }
+        CardCommand::Set {
+            model,
+            version,
+            file,
+            message,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let card: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not JSON (a card is a JSON document; see `modelgate card show`)",
+                    file.display()
+                )
+            })?;
+            let result = client
+                .set_card(&model, &version, &api::SetModelCard { card, message })
+                .await;
+            if let Err(modelgate_client::ClientError::Api {
+                details: Some(details),
+                ..
+            }) = &result
+                && let Some(problems) = details
+                    .get("problems")
+                    .and_then(|problems| problems.as_array())
+            {
+                for problem in problems {
+                    eprintln!(
+                        "{}: {}",
+                        problem["path"].as_str().unwrap_or(""),
+                        problem["message"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            printer.print(&result?, card_text)
+        }
+        CardCommand::Diff {
+            model,
+            version,
+            against,
+        } => {
+            let diff = client
+                .diff_card(&model, &version, against.as_deref())
+                .await?;
+            printer.print(&diff, |diff| {
+                let mut lines = vec![format!("{} → {}", diff.from, diff.to)];
+                if diff.changes.is_empty() {
+                    lines.push("no changes".to_owned());
+                }
+                for change in &diff.changes {
+                    let show = |value: &Option<serde_json::Value>| {
+                        value
+                            .as_ref()
+                            .map_or("(absent)".to_owned(), |v| v.to_string())
+                    };
+                    lines.push(format!(
+                        "{}: {} → {}",
+                        change.path,
+                        show(&change.before),
+                        show(&change.after)
+                    ));
+                }
+                lines.join("\n")
             })
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod cards;
 pub mod health;
 pub mod models;
 pub mod promotion;
@@ -46,6 +47,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::withdraw_request, promotion::comment_request, promotion::review_request,
         promotion::suspend_version, promotion::reinstate_version, promotion::check_gate,
         promotion::get_keys, promotion::get_attestation, promotion::rollback,
+        cards::get_card_schema, cards::get_card, cards::set_card, cards::list_card_revisions, cards::diff_card,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -55,6 +57,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "artifacts", description = "Content-addressed artifact bytes"),
         (name = "users", description = "Accounts and roles"),
         (name = "tokens", description = "API tokens"),
+        (name = "cards", description = "Model cards: revisions, completeness, diffs"),
         (name = "promotion", description = "Policy, promotion requests, sign-offs, the deployment gate"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
         (name = "health", description = "Liveness and readiness"),
@@ -162,6 +165,22 @@ pub fn router(state: AppState) -> Router {
             post(promotion::reinstate_version),
         )
         .route("/api/v1/models/{name}/rollback", post(promotion::rollback))
+        .route(
+            "/api/v1/schemas/model-card.json",
+            get(cards::get_card_schema),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/card",
+            get(cards::get_card).put(cards::set_card),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/card/revisions",
+            get(cards::list_card_revisions),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/card/diff",
+            get(cards::diff_card),
+        )
         .route(
             "/api/v1/requests",
             get(promotion::list_requests).post(promotion::open_request),

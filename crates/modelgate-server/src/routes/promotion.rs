@@ -119,7 +119,8 @@ pub async fn explain_promotion(
     let in_force = policy_in_force(&state).await?;
     let model = state.store().get_model(&name).await?;
     let version = state.store().get_version(&name, number).await?;
-    let (terms, outcomes) = gate_terms(&in_force.policy, &model, &version, target)?;
+    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
+    let (terms, outcomes) = gate_terms(&in_force.policy, &model, &version, &inputs, target)?;
     let step = check_stage_step(&in_force.policy.stages, version.stage, target);
     let open = state
         .store()
@@ -301,7 +302,8 @@ pub async fn open_request(
     state
         .authorize(&caller, "request.open", &target_label, step)
         .await?;
-    let (terms, _) = gate_terms(&in_force.policy, &model, &version, target)?;
+    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
+    let (terms, _) = gate_terms(&in_force.policy, &model, &version, &inputs, target)?;
     let opened = state
         .store()
         .open_request(
@@ -348,8 +350,10 @@ async fn current_evidence(
         .store()
         .get_version(&request.model_name, request.version)
         .await?;
+    let inputs = crate::promotion::evidence_inputs(state, &version).await?;
     Ok(Some(crate::promotion::evidence_digest(
         &version,
+        &inputs,
         &in_force.policy,
     )))
 }
@@ -487,7 +491,14 @@ pub async fn review_request(
         .store()
         .get_version(&pending.model_name, pending.version)
         .await?;
-    let (terms, _) = gate_terms(&in_force.policy, &model, &version, pending.target_stage)?;
+    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
+    let (terms, _) = gate_terms(
+        &in_force.policy,
+        &model,
+        &version,
+        &inputs,
+        pending.target_stage,
+    )?;
     let target = format!("request/{id}");
     let action = format!("review.{}", decision.as_str());
     let now = state.now();
@@ -861,7 +872,8 @@ pub async fn rollback(
         })?;
     let version = state.store().get_version(&name, candidate).await?;
     let in_force = policy_in_force(&state).await?;
-    let (mut terms, _) = gate_terms(&in_force.policy, &model, &version, stage)?;
+    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
+    let (mut terms, _) = gate_terms(&in_force.policy, &model, &version, &inputs, stage)?;
     let gate = in_force.policy.gate(model.risk_tier, stage);
     if gate.is_some_and(|gate| gate.rollback_without_signoffs) {
         // The version was approved for this stage and that approval still holds.

@@ -25,6 +25,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "promotion",
         sql: include_str!("../../migrations/sqlite/0002_promotion.sql"),
     },
+    Migration {
+        version: 3,
+        name: "model_cards",
+        sql: include_str!("../../migrations/sqlite/0003_model_cards.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -37,6 +42,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "promotion",
         sql: include_str!("../../migrations/postgres/0002_promotion.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "model_cards",
+        sql: include_str!("../../migrations/postgres/0003_model_cards.sql"),
     },
 ];
 

@@ -6,6 +6,7 @@
 //! `SQLITE_BUSY`, while readers use their own pool (WAL mode lets them read during a write).
 
 pub mod audit;
+pub mod cards;
 mod migrations;
 mod models;
 pub mod promotion;

@@ -4,6 +4,7 @@
 
 mod api;
 mod audit;
+mod cards;
 mod cli;
 mod promotion;
 mod support;
