@@ -2,6 +2,8 @@
 //! validation that reports every problem as `{path, message}`, completeness against the fields a policy
 //! requires, canonical digests of revisions, and field-level diffs. Pure: no I/O.
 
+pub mod formats;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
