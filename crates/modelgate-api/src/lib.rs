@@ -699,3 +699,25 @@ pub struct CardDiffQuery {
     /// without it, the latest revision is compared with the one before it.
     pub against: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardFormatQuery {
+    /// Import: `hf` or `mct`. Export: `hf`, `mct`, `markdown` or `html`.
+    pub format: String,
+    /// Import only: a message for the new revision.
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportMapping {
+    pub from: String,
+    pub to: String,
+}
+
+/// The card revision an import made, and where each part of the source went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardImport {
+    pub revision: ModelCardRevision,
+    pub report: Vec<ImportMapping>,
+}

@@ -748,4 +748,44 @@ impl Client {
         self.json(self.request(Method::GET, &path).query(&query))
             .await
     }
+
+    pub async fn import_card(
+        &self,
+        model: &str,
+        version: &str,
+        format: &str,
+        document: String,
+    ) -> Result<api::CardImport, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/card/import",
+            segment(model),
+            segment(version)
+        );
+        self.json(
+            self.request(Method::POST, &path)
+                .query(&[("format", format)])
+                .body(document),
+        )
+        .await
+    }
+
+    pub async fn export_card(
+        &self,
+        model: &str,
+        version: &str,
+        format: &str,
+    ) -> Result<String, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/card/export",
+            segment(model),
+            segment(version)
+        );
+        let response = self
+            .send(
+                self.request(Method::GET, &path)
+                    .query(&[("format", format)]),
+            )
+            .await?;
+        Ok(response.text().await?)
+    }
 }

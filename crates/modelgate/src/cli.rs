@@ -125,6 +125,31 @@ pub enum CardCommand {
         #[arg(long)]
         message: Option<String>,
     },
+    /// Import a Hugging Face README.md (`hf`) or a Model Card Toolkit JSON (`mct`) as a new revision;
+    /// prints where each part went (unmapped content is kept under `additional`)
+    #[command(
+        after_help = "Example:\n  modelgate card import credit-default 3 --format hf README.md"
+    )]
+    Import {
+        model: String,
+        version: String,
+        #[arg(long, value_parser = ["hf", "mct"])]
+        format: String,
+        file: PathBuf,
+    },
+    /// Export the current card: a Hugging Face README (`hf`), Model Card Toolkit JSON (`mct`), or a
+    /// Markdown/HTML document for reviewers that shows the approval signatures
+    #[command(
+        after_help = "Example:\n  modelgate card export credit-default 3 --format html --out card.html"
+    )]
+    Export {
+        model: String,
+        version: String,
+        #[arg(long, value_parser = ["hf", "mct", "markdown", "html"])]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Field-level differences: the latest revision against the one before it, or against another
     /// version's card (`--against 2`, `--against production`)
     #[command(

@@ -580,6 +580,54 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
             }
             printer.print(&result?, card_text)
         }
+        CardCommand::Import {
+            model,
+            version,
+            format,
+            file,
+        } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let imported = client
+                .import_card(&model, &version, &format, document)
+                .await?;
+            printer.print(&imported, |imported| {
+                let mut lines = vec![format!(
+                    "revision {} of {} version {} ({})",
+                    imported.revision.revision,
+                    imported.revision.model,
+                    imported.revision.version,
+                    imported.revision.digest
+                )];
+                for mapping in &imported.report {
+                    lines.push(format!("  {} → {}", mapping.from, mapping.to));
+                }
+                if !imported.revision.complete {
+                    lines.push(format!(
+                        "still missing for the tier: {}",
+                        imported.revision.missing.join(", ")
+                    ));
+                }
+                lines.join("\n")
+            })
+        }
+        CardCommand::Export {
+            model,
+            version,
+            format,
+            out,
+        } => {
+            let document = client.export_card(&model, &version, &format).await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &document)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{document}"),
+            }
+            Ok(())
+        }
         CardCommand::Diff {
             model,
             version,

@@ -267,3 +267,164 @@ pub async fn diff_card(
             .collect(),
     }))
 }
+
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/card/import", tag = "cards",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), api::CardFormatQuery),
+    request_body(content = String, description = "A Hugging Face README.md (`hf`) or a Model Card Toolkit JSON document (`mct`)"),
+    responses((status = 200, body = api::CardImport), (status = 400, body = api::ErrorBody)))]
+pub async fn import_card(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<api::CardFormatQuery>,
+    body: axum::body::Body,
+) -> Result<Json<api::CardImport>, ApiError> {
+    let (name, number) = parse_path(&name, &number)?;
+    let bytes = axum::body::to_bytes(body, MAX_CARD_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the document is larger than the limit of {MAX_CARD_BYTES} bytes"),
+            )
+            .with_details(json!({ "limit_bytes": MAX_CARD_BYTES }))
+        })?;
+    let source = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::invalid("body", "body: the document must be UTF-8 text"))?;
+    maintained_model(&state, &caller, &name, "card.set").await?;
+    let imported = match query.format.as_str() {
+        "hf" => modelgate_card::formats::import_hugging_face(&source),
+        "mct" => modelgate_card::formats::import_model_card_toolkit(&source),
+        other => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format: import reads hf or mct, not {other:?}"),
+            ));
+        }
+    }
+    .map_err(|error| {
+        let position = match (error.line, error.column) {
+            (Some(line), Some(column)) => format!("line {line}, column {column}: "),
+            _ => String::new(),
+        };
+        ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("{position}{}", error.message),
+        )
+        .with_details(json!({ "field": "body", "line": error.line, "column": error.column }))
+    })?;
+    let problems = modelgate_card::validate(&imported.card);
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the imported card does not follow the schema: {}: {}",
+                problems[0].path, problems[0].message
+            ),
+        )
+        .with_details(json!({ "field": "body", "problems": problems })));
+    }
+    let content = serde_json_canonicalizer::to_string(&imported.card)
+        .map_err(|error| ApiError::internal(&error))?;
+    let message = query
+        .message
+        .unwrap_or_else(|| format!("imported from {}", query.format));
+    let revision = state
+        .store()
+        .set_card(
+            &caller.attribution(state.now()),
+            &name,
+            number,
+            &modelgate_card::digest(&imported.card),
+            &content,
+            Some(&message),
+        )
+        .await?;
+    Ok(Json(api::CardImport {
+        revision: revision_wire(&state, &name, number, &revision).await?,
+        report: imported
+            .report
+            .into_iter()
+            .map(|mapping| api::ImportMapping {
+                from: mapping.from,
+                to: mapping.to,
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/card/export", tag = "cards",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), api::CardFormatQuery),
+    responses((status = 200, description = "The card as a Hugging Face README, Model Card Toolkit JSON, Markdown or HTML"),
+              (status = 404, body = api::ErrorBody)))]
+pub async fn export_card(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<api::CardFormatQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (name, number) = parse_path(&name, &number)?;
+    let version = state.store().get_version(&name, number).await?;
+    let revision = state
+        .store()
+        .latest_card(&name, number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("version {number} of {name} has no model card yet"),
+            )
+        })?;
+    let card = modelgate_card::parse(&revision.content).map_err(|problems| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("stored card no longer parses: {}", problems[0].message),
+        )
+    })?;
+    // The signatures of the approval that put the version in its stage, once it is approved.
+    let mut signatures = Vec::new();
+    if let Some(approval) = &version.approval {
+        let detail = state.store().get_request(approval.request_id).await?;
+        for review in detail
+            .reviews
+            .iter()
+            .filter(|review| review.decision == modelgate_core::promotion::ReviewDecision::Approve)
+        {
+            signatures.push(modelgate_card::formats::Signature {
+                printed_name: review.printed_name.clone(),
+                role: review.role.to_string(),
+                meaning: review.meaning.clone().unwrap_or_default(),
+                signed_at: format_time(review.created_at),
+            });
+        }
+    }
+    let (content_type, body) = match query.format.as_str() {
+        "hf" => (
+            "text/markdown; charset=utf-8",
+            modelgate_card::formats::export_hugging_face(&card),
+        ),
+        "mct" => (
+            "application/json",
+            serde_json::to_string_pretty(&modelgate_card::formats::export_model_card_toolkit(
+                &card,
+            ))
+            .map_err(|error| ApiError::internal(&error))?,
+        ),
+        "markdown" => (
+            "text/markdown; charset=utf-8",
+            modelgate_card::formats::render_markdown(&card, &signatures),
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            modelgate_card::formats::render_html(&card, &signatures),
+        ),
+        other => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format: export writes hf, mct, markdown or html, not {other:?}"),
+            ));
+        }
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+}

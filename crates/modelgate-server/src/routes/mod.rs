@@ -48,6 +48,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::suspend_version, promotion::reinstate_version, promotion::check_gate,
         promotion::get_keys, promotion::get_attestation, promotion::rollback,
         cards::get_card_schema, cards::get_card, cards::set_card, cards::list_card_revisions, cards::diff_card,
+        cards::import_card, cards::export_card,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -180,6 +181,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/models/{name}/versions/{version}/card/diff",
             get(cards::diff_card),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/card/import",
+            post(cards::import_card),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/card/export",
+            get(cards::export_card),
         )
         .route(
             "/api/v1/requests",

@@ -722,3 +722,92 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
     let good = offline(&["policy", "check", path(&default)]);
     assert!(good.status.success(), "{}", stderr(&good));
 }
+
+#[test]
+fn cards_from_the_command_line_import_export_and_diff() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    server.json(&["model", "create", "credit", "--risk-tier", "low"]);
+    let artifact = write_file(work.path(), "m.bin", b"weights");
+    server.json(&["version", "push", "credit", path(&artifact)]);
+    let readme =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../modelgate-card/tests/golden/hf_readme.md");
+    let imported = server.run(&[
+        "card",
+        "import",
+        "credit",
+        "1",
+        "--format",
+        "hf",
+        path(&readme),
+    ]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let report = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        report.contains("section: Environmental Impact → additional.Environmental Impact"),
+        "{report}"
+    );
+    assert!(
+        report.contains("still missing for the tier: model_details.owners"),
+        "{report}"
+    );
+
+    let mut card = server.json(&["card", "show", "credit", "1"])["card"].clone();
+    card["model_details"]["owners"] = serde_json::json!([{ "name": "Risk team" }]);
+    let file = write_file(work.path(), "card.json", card.to_string().as_bytes());
+    let set = server.json(&[
+        "card",
+        "set",
+        "credit",
+        "1",
+        "--file",
+        path(&file),
+        "--message",
+        "add owners",
+    ]);
+    assert_eq!(
+        (set["revision"].as_i64(), set["complete"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let diff = server.json(&["card", "diff", "credit", "1"]);
+    assert_eq!(diff["changes"][0]["path"], "model_details.owners[0].name");
+
+    let bad = write_file(
+        work.path(),
+        "bad.json",
+        br#"{"model_details": {"license": "Apache 2"}}"#,
+    );
+    let refused = server.run(&["card", "set", "credit", "1", "--file", path(&bad)]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("model_details.license:"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let html = work.path().join("card.html");
+    let exported = server.run(&[
+        "card",
+        "export",
+        "credit",
+        "1",
+        "--format",
+        "html",
+        "--out",
+        path(&html),
+    ]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h1>credit-default</h1>") && page.contains("&lt;b&gt;not&lt;/b&gt;"),
+        "{page}"
+    );
+    let mct = server.run(&["card", "export", "credit", "1", "--format", "mct"]);
+    let mct: serde_json::Value = serde_json::from_slice(&mct.stdout).unwrap();
+    assert_eq!(
+        mct["model_details"]["licenses"][0]["identifier"],
+        "Apache-2.0"
+    );
+    let hf = server.run(&["card", "export", "credit", "1", "--format", "hf"]);
+    assert!(String::from_utf8_lossy(&hf.stdout).starts_with("---\n"));
+}
