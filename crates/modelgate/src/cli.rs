@@ -125,6 +125,15 @@ pub enum CardCommand {
         #[arg(long)]
         message: Option<String>,
     },
+    /// Edit the current card in $EDITOR (as YAML); saved as a new revision when valid, otherwise reopened
+    /// with the problems listed on top (an empty file cancels)
+    #[command(after_help = "Example:\n  EDITOR=vim modelgate card edit credit-default 3")]
+    Edit {
+        model: String,
+        version: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
     /// Import a Hugging Face README.md (`hf`) or a Model Card Toolkit JSON (`mct`) as a new revision;
     /// prints where each part went (unmapped content is kept under `additional`)
     #[command(

@@ -580,6 +580,11 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
             }
             printer.print(&result?, card_text)
         }
+        CardCommand::Edit {
+            model,
+            version,
+            message,
+        } => edit_card(client, printer, &model, &version, message).await,
         CardCommand::Import {
             model,
             version,
@@ -657,5 +662,102 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
                 lines.join("\n")
             })
         }
+    }
+}
+
+/// `card edit`: the card as YAML in $EDITOR, validated by the server on save; on problems the file is
+/// reopened with them listed on top as comments.
+async fn edit_card(
+    client: &Client,
+    printer: &Printer,
+    model: &str,
+    version: &str,
+    message: Option<String>,
+) -> anyhow::Result<()> {
+    let current = match client.get_card(model, version).await {
+        Ok(card) => card.card,
+        Err(modelgate_client::ClientError::Api { status: 404, .. }) => serde_json::json!({}),
+        Err(error) => return Err(error.into()),
+    };
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .map_err(|_| anyhow::anyhow!("set $EDITOR (or $VISUAL) to the editor to use"))?;
+    let file = tempfile::Builder::new()
+        .prefix("modelgate-card-")
+        .suffix(".yaml")
+        .tempfile()?;
+    let mut text = format!(
+        "# Model card of {model} version {version}. Save to submit; an empty file cancels.\n# Schema: /api/v1/schemas/model-card.json\n{}",
+        yaml_serde::to_string(&current)?
+    );
+    loop {
+        std::fs::write(file.path(), &text)?;
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("editor")
+            .arg(file.path())
+            .status()
+            .with_context(|| format!("cannot run the editor {editor:?}"))?;
+        if !status.success() {
+            anyhow::bail!("the editor exited with {status}; nothing was saved");
+        }
+        let edited = std::fs::read_to_string(file.path())?;
+        let content: String = edited
+            .lines()
+            .filter(|line| !line.starts_with("#!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if content
+            .lines()
+            .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+        {
+            eprintln!("empty card: cancelled, nothing saved");
+            return Ok(());
+        }
+        let problems: Vec<String> = match yaml_serde::from_str::<serde_json::Value>(&content) {
+            Err(error) => vec![format!("YAML: {error}")],
+            Ok(card) => match client
+                .set_card(
+                    model,
+                    version,
+                    &api::SetModelCard {
+                        card,
+                        message: message.clone(),
+                    },
+                )
+                .await
+            {
+                Ok(revision) => return printer.print(&revision, card_text),
+                Err(modelgate_client::ClientError::Api {
+                    details: Some(details),
+                    message: text,
+                    ..
+                }) => details
+                    .get("problems")
+                    .and_then(|problems| problems.as_array())
+                    .map(|problems| {
+                        problems
+                            .iter()
+                            .map(|p| {
+                                format!(
+                                    "{}: {}",
+                                    p["path"].as_str().unwrap_or(""),
+                                    p["message"].as_str().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| vec![text]),
+                Err(error) => return Err(error.into()),
+            },
+        };
+        let header: String = problems
+            .iter()
+            .map(|problem| format!("#! {problem}\n"))
+            .collect();
+        text = format!(
+            "#! The card was not saved; fix these problems (lines starting with #! are ignored):\n{header}{content}\n"
+        );
     }
 }

@@ -811,3 +811,47 @@ fn cards_from_the_command_line_import_export_and_diff() {
     let hf = server.run(&["card", "export", "credit", "1", "--format", "hf"]);
     assert!(String::from_utf8_lossy(&hf.stdout).starts_with("---\n"));
 }
+
+#[test]
+fn card_edit_reopens_with_the_problems_until_the_card_is_valid() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    server.json(&["model", "create", "edited", "--risk-tier", "low"]);
+    let artifact = write_file(work.path(), "m.bin", b"weights");
+    server.json(&["version", "push", "edited", path(&artifact)]);
+    // A scripted editor: the first save has a bad licence, the second fixes it; it keeps what it saw.
+    let seen = work.path().join("seen");
+    let editor = write_file(
+        work.path(),
+        "editor.sh",
+        format!(
+            "#!/bin/sh\ncat \"$1\" >> {seen}\nif [ ! -f {seen}.once ]; then touch {seen}.once; \
+             printf 'model_details:\\n  name: edited\\n  license: Apache 2\\n' > \"$1\"; \
+             else printf 'model_details:\\n  name: edited\\n  license: MIT\\nlimitations: none known\\n' > \"$1\"; fi\n",
+            seen = seen.display()
+        )
+        .as_bytes(),
+    );
+    let made_executable = Command::new("chmod")
+        .args(["+x", path(&editor)])
+        .status()
+        .unwrap();
+    assert!(made_executable.success());
+    let output = Command::new(BINARY)
+        .args(["--output", "json", "card", "edit", "edited", "1"])
+        .env("MODELGATE_SERVER", &server.url)
+        .env("MODELGATE_TOKEN", &server.token)
+        .env("EDITOR", path(&editor))
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let saved: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(saved["card"]["model_details"]["license"], "MIT");
+    assert_eq!(saved["revision"], 1, "the invalid save made no revision");
+    let transcript = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        transcript.contains("#! model_details.license:"),
+        "the editor was reopened with the problem: {transcript}"
+    );
+}
