@@ -375,3 +375,79 @@ async fn the_card_is_evidence_and_an_edit_voids_earlier_sign_offs() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_card_is_diffed_against_the_version_in_production() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    // A policy whose low-risk production gate asks only for a complete card (no evaluations exist yet).
+    let policy: Value = call(&app, Method::GET, "/api/v1/policy", &developer, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = policy["text"].as_str().unwrap().replacen(
+        "  { name = \"verified_evaluation\", expr = \"evaluations.verified_count >= 1\", description = \"at least one evaluation computed by the server\" },\n",
+        "",
+        1,
+    );
+    assert_ne!(text, policy["text"].as_str().unwrap());
+    assert_eq!(
+        call(
+            &app,
+            Method::PUT,
+            "/api/v1/policy",
+            &app.admin_token,
+            Some(json!({ "text": text }))
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    app.create_model(&developer, "churn", "low").await;
+    for number in [1, 2] {
+        app.push_version(&developer, "churn", payload(number * 10))
+            .await;
+        let mut card = complete_low_card();
+        card["limitations"] = json!(format!("limitations of version {number}"));
+        call(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/models/churn/versions/{number}/card"),
+            &developer,
+            Some(json!({ "card": card })),
+        )
+        .await;
+    }
+    for stage in ["staging", "production"] {
+        let request: Value = call(
+            &app,
+            Method::POST,
+            "/api/v1/requests",
+            &developer,
+            Some(json!({ "model": "churn", "version": 1, "stage": stage, "justification": "x" })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(request["state"], "approved", "{request}");
+    }
+    let diff: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/churn/versions/2/card/diff?against=production",
+        &developer,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(diff["from"].as_str().unwrap().starts_with("churn v1"));
+    assert_eq!(
+        diff["changes"],
+        json!([{ "path": "limitations", "before": "limitations of version 1", "after": "limitations of version 2" }])
+    );
+    app.stop().await;
+}
