@@ -5,20 +5,6 @@ use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.request(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
 fn complete_low_card() -> Value {
     json!({
         "model_details": { "name": "churn", "owners": [{ "name": "Growth team", "contact": "growth@example.org" }], "license": "Apache-2.0" },

@@ -12,20 +12,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 const PASSWORD: &str = "a long enough password";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.request(method, path, token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
 async fn gate(app: &TestApp, token: &str, model: &str, stage: &str, digest: &str) -> Value {
     call(
         app,

@@ -203,6 +203,21 @@ impl TestApp {
     }
 }
 
+/// Sends a request as `token`, with a JSON body when given.
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app.request(method, path, token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
 /// Reads an error response and checks its shape: `{"error": {"code", "message", ...}}`.
 pub async fn error_of(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();
