@@ -1,0 +1,47 @@
+//! Metric kernels for server-side evaluation: binary classification metrics with scikit-learn's
+//! definitions (ties in ROC AUC and average precision handled as scikit-learn does), calibration, per-group
+//! segments and fairlearn's fairness metrics. Written here rather than bound from Python: the server must
+//! compute verified numbers itself, and the fixtures in `fixtures/` (made once with scikit-learn and
+//! fairlearn by `fixtures/make_fixtures.py`) hold them to 1e-9. An undefined metric is `None` with a reason,
+//! never NaN.
+
+mod binary;
+mod fairness;
+
+pub use binary::{
+    BinaryMetrics, ConfusionMatrix, ReliabilityBin, average_precision, binary_metrics, roc_auc,
+};
+pub use fairness::{FairnessMetrics, GroupMetrics, fairness_metrics, per_group};
+
+/// A metric that may be undefined on the data (a one-class group has no ROC AUC).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Value {
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Value {
+    pub fn defined(value: f64) -> Self {
+        Self {
+            value: Some(value),
+            reason: None,
+        }
+    }
+
+    pub fn undefined(reason: impl Into<String>) -> Self {
+        Self {
+            value: None,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// `numerator / denominator`, undefined (with `reason`) when the denominator is zero.
+    pub fn ratio(numerator: f64, denominator: f64, reason: &str) -> Self {
+        if denominator == 0.0 {
+            Self::undefined(reason)
+        } else {
+            Self::defined(numerator / denominator)
+        }
+    }
+}
