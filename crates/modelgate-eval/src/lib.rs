@@ -6,6 +6,8 @@
 //! never NaN.
 
 mod binary;
+pub mod dataset;
+pub mod evaluate;
 mod fairness;
 
 pub use binary::{
