@@ -721,3 +721,92 @@ pub struct CardImport {
     pub revision: ModelCardRevision,
     pub report: Vec<ImportMapping>,
 }
+
+/// What a dataset's columns mean.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatasetColumns {
+    pub label: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub sensitive: Vec<String>,
+    #[serde(default)]
+    pub weight: Option<String>,
+    /// The label value that counts as positive.
+    pub positive_label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterDataset {
+    pub name: String,
+    /// The digest of the uploaded file (`POST /api/v1/artifacts`).
+    pub digest: String,
+    /// `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+    pub schema: DatasetColumns,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Dataset {
+    pub name: String,
+    pub digest: String,
+    pub format: String,
+    pub schema: DatasetColumns,
+    pub rows: i64,
+    /// Per column: type, nulls, and min/max/mean/std/quantiles or top categories.
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatasetList {
+    pub datasets: Vec<Dataset>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunEvaluation {
+    pub model: String,
+    pub version: u32,
+    pub dataset: String,
+    /// Predictions mode: the digest of the uploaded predictions file (the dataset's label and sensitive
+    /// columns plus the score column).
+    pub predictions_digest: String,
+    pub score_column: String,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub bins: Option<usize>,
+    #[serde(default)]
+    pub minimum_group_size: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Evaluation {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub dataset: String,
+    /// `predictions`.
+    pub mode: String,
+    pub verified: bool,
+    /// Digests of every input.
+    #[schema(value_type = Object)]
+    pub inputs: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    pub engine: String,
+    /// `overall`, `by_group` per sensitive attribute, `fairness` per attribute, `warnings`.
+    #[schema(value_type = Object)]
+    pub results: serde_json::Value,
+    pub digest: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationList {
+    pub evaluations: Vec<Evaluation>,
+}

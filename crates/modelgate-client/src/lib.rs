@@ -788,4 +788,33 @@ impl Client {
             .await?;
         Ok(response.text().await?)
     }
+
+    pub async fn register_dataset(
+        &self,
+        request: &api::RegisterDataset,
+    ) -> Result<api::Dataset, ClientError> {
+        self.with_body(Method::POST, "/api/v1/datasets", request)
+            .await
+    }
+
+    pub async fn get_dataset(&self, name: &str) -> Result<api::Dataset, ClientError> {
+        self.get(&format!("/api/v1/datasets/{}", segment(name)))
+            .await
+    }
+
+    pub async fn list_datasets(&self) -> Result<api::DatasetList, ClientError> {
+        self.get("/api/v1/datasets").await
+    }
+
+    pub async fn run_evaluation(
+        &self,
+        request: &api::RunEvaluation,
+    ) -> Result<api::Evaluation, ClientError> {
+        self.with_body(Method::POST, "/api/v1/evaluations", request)
+            .await
+    }
+
+    pub async fn get_evaluation(&self, id: i64) -> Result<api::Evaluation, ClientError> {
+        self.get(&format!("/api/v1/evaluations/{id}")).await
+    }
 }

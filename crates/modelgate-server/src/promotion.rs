@@ -51,6 +51,8 @@ pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError
 pub struct EvidenceInputs {
     /// The current card revision and the card parsed from it.
     pub card: Option<(modelgate_store::CardRevision, modelgate_card::ModelCard)>,
+    /// The version's evaluations (all computed by the server, so verified).
+    pub evaluations: Vec<modelgate_store::EvaluationRecord>,
 }
 
 /// Reads what a version's evidence needs beyond the version itself.
@@ -77,7 +79,11 @@ pub async fn evidence_inputs(
         }
         None => None,
     };
-    Ok(EvidenceInputs { card })
+    let evaluations = state
+        .store()
+        .evaluations_for_version(&version.model_name, version.number)
+        .await?;
+    Ok(EvidenceInputs { card, evaluations })
 }
 
 /// What a version offers the checks. Sections that do not exist yet (no card revision, no evaluations)
@@ -117,6 +123,50 @@ pub fn evidence(
             },
         },
     });
+    if !inputs.evaluations.is_empty()
+        && let Some(sections) = document.as_object_mut()
+    {
+        // `eval.<dataset>.<metric>`: the latest evaluation on each dataset, overall defined values.
+        let mut by_dataset = serde_json::Map::new();
+        let mut attributes = 0;
+        let mut four_fifths = true;
+        for evaluation in &inputs.evaluations {
+            let Ok(results) = serde_json::from_str::<serde_json::Value>(&evaluation.results_json)
+            else {
+                continue;
+            };
+            let mut metrics = serde_json::Map::new();
+            for (metric, value) in results["overall"].as_object().into_iter().flatten() {
+                if let Some(number) = value.get("value").and_then(serde_json::Value::as_f64) {
+                    metrics.insert(metric.clone(), json!(number));
+                }
+            }
+            by_dataset.insert(
+                evaluation.dataset.clone(),
+                serde_json::Value::Object(metrics),
+            );
+            for fairness in results["fairness"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, metrics)| metrics)
+            {
+                attributes += 1;
+                four_fifths &= fairness["four_fifths_holds"].as_bool().unwrap_or(false);
+            }
+        }
+        sections.insert(
+            "evaluations".to_owned(),
+            json!({ "verified_count": inputs.evaluations.len(), "claimed_count": 0 }),
+        );
+        sections.insert("eval".to_owned(), serde_json::Value::Object(by_dataset));
+        if attributes > 0 {
+            sections.insert(
+                "fairness".to_owned(),
+                json!({ "four_fifths_holds": four_fifths, "attributes_evaluated": attributes }),
+            );
+        }
+    }
     if let Some((revision, card)) = &inputs.card
         && let Some(sections) = document.as_object_mut()
     {
@@ -145,7 +195,7 @@ pub fn evidence_digest(version: &Version, inputs: &EvidenceInputs, policy: &Poli
     let document = json!({
         "artifact_digest": version.digest.to_string(),
         "model_card_revision": inputs.card.as_ref().map(|(revision, _)| revision.digest.clone()),
-        "evaluations": [],
+        "evaluations": inputs.evaluations.iter().map(|evaluation| evaluation.digest.clone()).collect::<Vec<_>>(),
         "policy_digest": policy.digest,
     });
     let bytes = serde_json_canonicalizer::to_vec(&document).unwrap_or_default();

@@ -206,6 +206,24 @@ impl ArtifactStore {
         Ok(result.into_stream())
     }
 
+    /// Reads a whole artifact into memory, refusing ones larger than `max_bytes` (for datasets and
+    /// predictions files, which are parsed in memory).
+    pub async fn read_to_vec(
+        &self,
+        digest: &Digest,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, object_store::Error> {
+        let mut stream = self.read(digest, None).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.try_next().await? {
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+
     /// Re-hashes every recorded artifact and reports those whose bytes are missing or changed.
     pub async fn verify(
         &self,

@@ -106,6 +106,71 @@ pub enum Command {
     /// Model cards: show, set (each write a new revision), diff
     #[command(subcommand)]
     Card(CardCommand),
+    /// Evaluation datasets: register (validated and profiled), show, list
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Server-side evaluation: run (predictions mode), show
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Upload a CSV dataset and register it with its schema; problems name the column and the line
+    #[command(
+        after_help = "Example:\n  modelgate dataset register holdout-2026q3 holdout.csv --label default \\\n    --features income,age --sensitive sex --sensitive age_band --positive-label 1"
+    )]
+    Register {
+        name: String,
+        file: PathBuf,
+        #[arg(long)]
+        label: String,
+        /// Comma-separated feature columns
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+        /// A sensitive-attribute column (repeatable)
+        #[arg(long)]
+        sensitive: Vec<String>,
+        #[arg(long)]
+        weight: Option<String>,
+        #[arg(long, default_value = "1")]
+        positive_label: String,
+    },
+    /// Show a dataset with its schema and profile
+    #[command(after_help = "Example:\n  modelgate dataset show holdout-2026q3 --output json")]
+    Show { name: String },
+    /// List datasets
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Evaluate a version on a dataset from a predictions file (the dataset's label and sensitive columns
+    /// plus the score); the server computes every metric
+    #[command(
+        after_help = "Example:\n  modelgate eval run credit-default 3 --dataset holdout-2026q3 \\\n    --predictions preds.csv --score-column score --threshold 0.5"
+    )]
+    Run {
+        model: String,
+        version: u32,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        predictions: PathBuf,
+        #[arg(long)]
+        score_column: String,
+        /// Accepted for compatibility; predictions are derived from the score and the threshold
+        #[arg(long)]
+        prediction_column: Option<String>,
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f64,
+        /// Evaluations run to completion before the command returns (kept for scripts)
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show an evaluation: overall, per group, fairness
+    #[command(after_help = "Example:\n  modelgate eval show 7 --output json")]
+    Show { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

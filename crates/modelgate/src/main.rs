@@ -104,5 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => promote::keys(&client()?, &printer, command).await,
         Command::Attest(command) => promote::attest(client, &printer, command).await,
         Command::Card(command) => promote::card(&client()?, &printer, command).await,
+        Command::Dataset(command) => promote::dataset(&client()?, &printer, command).await,
+        Command::Eval(command) => promote::eval(&client()?, &printer, command).await,
     }
 }

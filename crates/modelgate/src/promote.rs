@@ -1,8 +1,8 @@
 //! `modelgate policy|request|review|gate|keys …`: governed promotion from the command line.
 
 use crate::cli::{
-    AttestCommand, CardCommand, GateCommand, KeysCommand, PolicyCommand, RequestCommand,
-    ReviewCommand,
+    AttestCommand, CardCommand, DatasetCommand, EvalCommand, GateCommand, KeysCommand,
+    PolicyCommand, RequestCommand, ReviewCommand,
 };
 use crate::offline::read_password_stdin;
 use crate::output::{Printer, fields, table};
@@ -759,5 +759,212 @@ async fn edit_card(
         text = format!(
             "#! The card was not saved; fix these problems (lines starting with #! are ignored):\n{header}{content}\n"
         );
+    }
+}
+
+pub async fn dataset(
+    client: &Client,
+    printer: &Printer,
+    command: DatasetCommand,
+) -> anyhow::Result<()> {
+    match command {
+        DatasetCommand::Register {
+            name,
+            file,
+            label,
+            features,
+            sensitive,
+            weight,
+            positive_label,
+        } => {
+            let (artifact, _) = client.upload_artifact(&file, None, None).await?;
+            let request = api::RegisterDataset {
+                name,
+                digest: artifact.digest,
+                format: Some("csv".to_owned()),
+                schema: api::DatasetColumns {
+                    label,
+                    features,
+                    sensitive,
+                    weight,
+                    positive_label,
+                },
+            };
+            printer.print(&client.register_dataset(&request).await?, dataset_text)
+        }
+        DatasetCommand::Show { name } => {
+            printer.print(&client.get_dataset(&name).await?, dataset_text)
+        }
+        DatasetCommand::List => printer.print(&client.list_datasets().await?, |list| {
+            table(
+                &["NAME", "ROWS", "LABEL", "SENSITIVE", "DIGEST"],
+                list.datasets
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.name.clone(),
+                            d.rows.to_string(),
+                            d.schema.label.clone(),
+                            d.schema.sensitive.join(","),
+                            d.digest.clone(),
+                        ]
+                    })
+                    .collect(),
+            )
+        }),
+    }
+}
+
+fn dataset_text(dataset: &api::Dataset) -> String {
+    let mut text = fields(&[
+        ("name", dataset.name.clone()),
+        ("rows", dataset.rows.to_string()),
+        ("digest", dataset.digest.clone()),
+        (
+            "label",
+            format!(
+                "{} (positive: {})",
+                dataset.schema.label, dataset.schema.positive_label
+            ),
+        ),
+        ("features", dataset.schema.features.join(", ")),
+        ("sensitive", dataset.schema.sensitive.join(", ")),
+    ]);
+    text.push_str("\n\nprofile:\n");
+    for (column, summary) in dataset.profile["columns"].as_object().into_iter().flatten() {
+        text.push_str(&format!("  {column}: {summary}\n"));
+    }
+    text
+}
+
+fn number(value: &serde_json::Value) -> String {
+    match value.get("value").and_then(serde_json::Value::as_f64) {
+        Some(v) => format!("{v:.4}"),
+        None => format!(
+            "— ({})",
+            value
+                .get("reason")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("undefined")
+        ),
+    }
+}
+
+fn evaluation_text(evaluation: &api::Evaluation) -> String {
+    let overall = &evaluation.results["overall"];
+    let names = [
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier_score",
+        "expected_calibration_error",
+    ];
+    let mut text = format!(
+        "evaluation {} of {} version {} on {} ({} rows, verified, {})\n\n",
+        evaluation.id,
+        evaluation.model,
+        evaluation.version,
+        evaluation.dataset,
+        overall["count"],
+        evaluation.engine
+    );
+    text.push_str(&table(
+        &["METRIC", "VALUE"],
+        names
+            .iter()
+            .map(|name| vec![(*name).to_owned(), number(&overall[*name])])
+            .collect(),
+    ));
+    for (attribute, groups) in evaluation.results["by_group"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        text.push_str(&format!("\n\nby {attribute}:\n"));
+        text.push_str(&table(
+            &[
+                "GROUP",
+                "ROWS",
+                "ACCURACY",
+                "RECALL",
+                "ROC AUC",
+                "SELECTION RATE",
+            ],
+            groups
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|group| {
+                    let metrics = &group["metrics"];
+                    vec![
+                        format!(
+                            "{}{}",
+                            group["group"].as_str().unwrap_or(""),
+                            if group["small"] == true {
+                                " (small)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        group["count"].to_string(),
+                        number(&metrics["accuracy"]),
+                        number(&metrics["recall"]),
+                        number(&metrics["roc_auc"]),
+                        number(&metrics["selection_rate"]),
+                    ]
+                })
+                .collect(),
+        ));
+        let fairness = &evaluation.results["fairness"][attribute];
+        text.push_str(&format!(
+            "\nfairness by {attribute}: demographic parity difference {}, ratio {}; equalized odds difference {}; four-fifths rule {}",
+            number(&fairness["demographic_parity_difference"]),
+            number(&fairness["demographic_parity_ratio"]),
+            number(&fairness["equalized_odds_difference"]),
+            match fairness["four_fifths_holds"].as_bool() { Some(true) => "holds", Some(false) => "FAILS", None => "undefined" }
+        ));
+    }
+    for warning in evaluation.results["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        text.push_str(&format!("\nwarning: {}", warning.as_str().unwrap_or("")));
+    }
+    text
+}
+
+pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Run {
+            model,
+            version,
+            dataset,
+            predictions,
+            score_column,
+            threshold,
+            ..
+        } => {
+            let (artifact, _) = client.upload_artifact(&predictions, None, None).await?;
+            let request = api::RunEvaluation {
+                model,
+                version,
+                dataset,
+                predictions_digest: artifact.digest,
+                score_column,
+                threshold: Some(threshold),
+                bins: None,
+                minimum_group_size: None,
+            };
+            printer.print(&client.run_evaluation(&request).await?, evaluation_text)
+        }
+        EvalCommand::Show { id } => {
+            printer.print(&client.get_evaluation(id).await?, evaluation_text)
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod audit;
 pub mod cards;
+pub mod evaluations;
 pub mod health;
 pub mod models;
 pub mod promotion;
@@ -49,6 +50,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::get_keys, promotion::get_attestation, promotion::rollback,
         cards::get_card_schema, cards::get_card, cards::set_card, cards::list_card_revisions, cards::diff_card,
         cards::import_card, cards::export_card,
+        evaluations::register_dataset, evaluations::get_dataset, evaluations::list_datasets,
+        evaluations::run_evaluation, evaluations::get_evaluation, evaluations::list_version_evaluations,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -58,6 +61,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "artifacts", description = "Content-addressed artifact bytes"),
         (name = "users", description = "Accounts and roles"),
         (name = "tokens", description = "API tokens"),
+        (name = "evaluation", description = "Datasets and server-computed (verified) evaluations"),
         (name = "cards", description = "Model cards: revisions, completeness, diffs"),
         (name = "promotion", description = "Policy, promotion requests, sign-offs, the deployment gate"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
@@ -166,6 +170,17 @@ pub fn router(state: AppState) -> Router {
             post(promotion::reinstate_version),
         )
         .route("/api/v1/models/{name}/rollback", post(promotion::rollback))
+        .route(
+            "/api/v1/datasets",
+            get(evaluations::list_datasets).post(evaluations::register_dataset),
+        )
+        .route("/api/v1/datasets/{name}", get(evaluations::get_dataset))
+        .route("/api/v1/evaluations", post(evaluations::run_evaluation))
+        .route("/api/v1/evaluations/{id}", get(evaluations::get_evaluation))
+        .route(
+            "/api/v1/models/{name}/versions/{version}/evaluations",
+            get(evaluations::list_version_evaluations),
+        )
         .route(
             "/api/v1/schemas/model-card.json",
             get(cards::get_card_schema),

@@ -30,6 +30,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "model_cards",
         sql: include_str!("../../migrations/sqlite/0003_model_cards.sql"),
     },
+    Migration {
+        version: 4,
+        name: "evaluations",
+        sql: include_str!("../../migrations/sqlite/0004_evaluations.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -47,6 +52,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "model_cards",
         sql: include_str!("../../migrations/postgres/0003_model_cards.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "evaluations",
+        sql: include_str!("../../migrations/postgres/0004_evaluations.sql"),
     },
 ];
 

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cards;
+pub mod evaluations;
 mod migrations;
 mod models;
 pub mod promotion;

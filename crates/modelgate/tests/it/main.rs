@@ -6,5 +6,6 @@ mod api;
 mod audit;
 mod cards;
 mod cli;
+mod evaluation;
 mod promotion;
 mod support;

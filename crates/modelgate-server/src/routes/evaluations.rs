@@ -1,0 +1,265 @@
+//! Datasets and evaluations over HTTP: register a dataset (validated and profiled), run an evaluation in
+//! predictions mode, and read them back. Verified numbers are computed here, never taken from the client.
+
+use super::models::maintained_model;
+use crate::auth::Caller;
+use crate::convert::format_time;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use modelgate_api as api;
+use modelgate_core::{Digest, ModelName, VersionNumber};
+use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_csv, validate};
+use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
+use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+/// Datasets and predictions files are parsed in memory; larger ones are refused.
+pub const MAX_TABLE_BYTES: u64 = 512 * 1024 * 1024;
+
+fn dataset_error(field: &str, error: DatasetError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {error}"))
+        .with_details(json!({ "field": field, "line": error.line, "column": error.column }))
+}
+
+async fn load_table(state: &AppState, digest: &Digest, field: &str) -> Result<Table, ApiError> {
+    state.store().get_artifact_record(digest).await.map_err(|_| {
+        ApiError::invalid(field, format!("{field}: {digest} has not been uploaded; upload the file first (POST /api/v1/artifacts)"))
+    })?;
+    let bytes = state
+        .artifacts()
+        .read_to_vec(digest, MAX_TABLE_BYTES)
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("{field}: files over {MAX_TABLE_BYTES} bytes are not evaluated in memory"),
+            )
+        })?;
+    read_csv(&bytes).map_err(|error| dataset_error(field, error))
+}
+
+fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
+    api::DatasetColumns {
+        label: schema.label.clone(),
+        features: schema.features.clone(),
+        sensitive: schema.sensitive.clone(),
+        weight: schema.weight.clone(),
+        positive_label: schema.positive_label.clone(),
+    }
+}
+
+fn dataset_wire(record: &DatasetRecord) -> Result<api::Dataset, ApiError> {
+    let schema: DatasetSchema =
+        serde_json::from_str(&record.schema_json).map_err(|error| ApiError::internal(&error))?;
+    Ok(api::Dataset {
+        name: record.name.clone(),
+        digest: record.digest.clone(),
+        format: record.format.clone(),
+        schema: columns_wire(&schema),
+        rows: record.row_count,
+        profile: serde_json::from_str(&record.profile_json)
+            .map_err(|error| ApiError::internal(&error))?,
+        created_by: record.created_by.clone(),
+        created_at: format_time(record.created_at),
+    })
+}
+
+pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, ApiError> {
+    let parse = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|error| ApiError::internal(&error))
+    };
+    Ok(api::Evaluation {
+        id: record.id,
+        model: record.model_name.clone(),
+        version: record.version,
+        dataset: record.dataset.clone(),
+        mode: record.mode.clone(),
+        verified: true,
+        inputs: parse(&record.inputs_json)?,
+        settings: parse(&record.settings_json)?,
+        engine: record.engine.clone(),
+        results: parse(&record.results_json)?,
+        digest: record.digest.clone(),
+        created_by: record.created_by.clone(),
+        created_at: format_time(record.created_at),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/datasets", tag = "evaluation", request_body = api::RegisterDataset,
+    responses((status = 201, body = api::Dataset), (status = 400, body = api::ErrorBody, description = "Names the column and the line"), (status = 409, body = api::ErrorBody)))]
+pub async fn register_dataset(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::RegisterDataset>,
+) -> Result<(StatusCode, Json<api::Dataset>), ApiError> {
+    let name = ModelName::parse(&request.name).map_err(|mut invalid| {
+        invalid.field = "name";
+        invalid
+    })?;
+    let digest = Digest::parse(&request.digest)?;
+    let format = request.format.unwrap_or_else(|| "csv".to_owned());
+    if format != "csv" {
+        return Err(ApiError::invalid(
+            "format",
+            format!("format: only csv is read for now (got {format:?})"),
+        ));
+    }
+    let schema = DatasetSchema {
+        label: request.schema.label,
+        features: request.schema.features,
+        sensitive: request.schema.sensitive,
+        weight: request.schema.weight,
+        positive_label: request.schema.positive_label,
+    };
+    let table = load_table(&state, &digest, "dataset").await?;
+    validate(&table, &schema).map_err(|error| dataset_error("dataset", error))?;
+    let profile = profile(&table);
+    let record = state
+        .store()
+        .create_dataset(
+            &caller.attribution(state.now()),
+            name.as_str(),
+            &digest,
+            &format,
+            &serde_json::to_string(&schema).map_err(|error| ApiError::internal(&error))?,
+            &serde_json::to_string(&profile).map_err(|error| ApiError::internal(&error))?,
+            i64::try_from(profile.rows).unwrap_or(i64::MAX),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(dataset_wire(&record)?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "evaluation",
+    params(("name" = String, Path, description = "Dataset name")),
+    responses((status = 200, body = api::Dataset), (status = 404, body = api::ErrorBody)))]
+pub async fn get_dataset(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<api::Dataset>, ApiError> {
+    Ok(Json(dataset_wire(
+        &state.store().get_dataset(&name).await?,
+    )?))
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "evaluation", responses((status = 200, body = api::DatasetList)))]
+pub async fn list_datasets(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<api::DatasetList>, ApiError> {
+    let datasets = state.store().list_datasets().await?;
+    Ok(Json(api::DatasetList {
+        datasets: datasets
+            .iter()
+            .map(dataset_wire)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluation", request_body = api::RunEvaluation,
+    responses((status = 201, body = api::Evaluation), (status = 400, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+pub async fn run_evaluation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::RunEvaluation>,
+) -> Result<(StatusCode, Json<api::Evaluation>), ApiError> {
+    let name = ModelName::parse(&request.model).map_err(|mut invalid| {
+        invalid.field = "model";
+        invalid
+    })?;
+    let number = VersionNumber::new(i64::from(request.version))?;
+    maintained_model(&state, &caller, &name, "evaluation.record").await?;
+    let version = state.store().get_version(&name, number).await?;
+    let dataset = state.store().get_dataset(&request.dataset).await?;
+    let schema: DatasetSchema =
+        serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
+    let predictions_digest =
+        Digest::parse(&request.predictions_digest).map_err(|mut invalid| {
+            invalid.field = "predictions_digest";
+            invalid
+        })?;
+    let settings = Settings {
+        score_column: request.score_column,
+        threshold: request.threshold.unwrap_or(0.5),
+        bins: request.bins.unwrap_or(10).clamp(2, 100),
+        minimum_group_size: request.minimum_group_size.unwrap_or(30),
+    };
+    if !(0.0..=1.0).contains(&settings.threshold) {
+        return Err(ApiError::invalid(
+            "threshold",
+            "threshold: must be between 0 and 1",
+        ));
+    }
+    let predictions = load_table(&state, &predictions_digest, "predictions").await?;
+    let result = evaluate_predictions(&predictions, &schema, &settings)
+        .map_err(|error| dataset_error("predictions", error))?;
+    let inputs = json!({
+        "artifact_digest": version.digest.to_string(),
+        "dataset_digest": dataset.digest,
+        "predictions_digest": predictions_digest.to_string(),
+    });
+    let results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
+    let settings_value =
+        serde_json::to_value(&settings).map_err(|error| ApiError::internal(&error))?;
+    let canonical = serde_json_canonicalizer::to_vec(&json!({
+        "inputs": inputs, "settings": settings_value, "engine": ENGINE_VERSION, "results": results,
+    }))
+    .map_err(|error| ApiError::internal(&error))?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(canonical)));
+    let record = state
+        .store()
+        .create_evaluation(
+            &caller.attribution(state.now()),
+            &name,
+            number,
+            &NewEvaluation {
+                dataset: dataset.name.clone(),
+                mode: "predictions".to_owned(),
+                inputs_json: inputs.to_string(),
+                settings_json: settings_value.to_string(),
+                engine: ENGINE_VERSION.to_owned(),
+                results_json: results.to_string(),
+                digest,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(evaluation_wire(&record)?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}", tag = "evaluation",
+    params(("id" = i64, Path, description = "Evaluation id")),
+    responses((status = 200, body = api::Evaluation), (status = 404, body = api::ErrorBody)))]
+pub async fn get_evaluation(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<api::Evaluation>, ApiError> {
+    Ok(Json(evaluation_wire(
+        &state.store().get_evaluation(id).await?,
+    )?))
+}
+
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/evaluations", tag = "evaluation",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    responses((status = 200, body = api::EvaluationList)))]
+pub async fn list_version_evaluations(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> Result<Json<api::EvaluationList>, ApiError> {
+    let name = ModelName::parse(&name)?;
+    let number = VersionNumber::parse(&number)?;
+    let records = state.store().evaluations_for_version(&name, number).await?;
+    Ok(Json(api::EvaluationList {
+        evaluations: records
+            .iter()
+            .map(evaluation_wire)
+            .collect::<Result<_, _>>()?,
+    }))
+}

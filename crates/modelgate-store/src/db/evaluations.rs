@@ -1,0 +1,234 @@
+//! Registered datasets and the evaluations computed on them.
+
+use super::audit::{self, AuditRecord};
+use super::rows;
+use super::versions::version_target;
+use super::{Attribution, Store};
+use crate::StoreError;
+use modelgate_core::{Digest, ModelName, Timestamp, VersionNumber};
+use serde_json::json;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub digest: String,
+    pub format: String,
+    pub schema_json: String,
+    pub profile_json: String,
+    pub row_count: i64,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationRecord {
+    pub id: i64,
+    pub model_name: String,
+    pub version: i64,
+    pub dataset: String,
+    pub mode: String,
+    pub inputs_json: String,
+    pub settings_json: String,
+    pub engine: String,
+    pub results_json: String,
+    pub digest: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// An evaluation to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvaluation {
+    pub dataset: String,
+    pub mode: String,
+    pub inputs_json: String,
+    pub settings_json: String,
+    pub engine: String,
+    pub results_json: String,
+    pub digest: String,
+}
+
+fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
+    Ok(DatasetRecord {
+        name: rows::get(row, "name")?,
+        digest: rows::get(row, "digest")?,
+        format: rows::get(row, "format")?,
+        schema_json: rows::get(row, "schema_json")?,
+        profile_json: rows::get(row, "profile_json")?,
+        row_count: rows::get(row, "row_count")?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::timestamp(row, "created_at")?,
+    })
+}
+
+fn evaluation_from_row(row: &AnyRow) -> Result<EvaluationRecord, StoreError> {
+    Ok(EvaluationRecord {
+        id: rows::get(row, "id")?,
+        model_name: rows::get(row, "model_name")?,
+        version: rows::get(row, "version_number")?,
+        dataset: rows::get(row, "dataset_name")?,
+        mode: rows::get(row, "mode")?,
+        inputs_json: rows::get(row, "inputs_json")?,
+        settings_json: rows::get(row, "settings_json")?,
+        engine: rows::get(row, "engine")?,
+        results_json: rows::get(row, "results_json")?,
+        digest: rows::get(row, "digest")?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::timestamp(row, "created_at")?,
+    })
+}
+
+const DATASET_COLUMNS: &str =
+    "name, digest, format, schema_json, profile_json, row_count, created_by, created_at";
+const EVALUATION_QUERY: &str = "SELECT e.id, m.name AS model_name, v.number AS version_number, d.name AS dataset_name, \
+     e.mode, e.inputs_json, e.settings_json, e.engine, e.results_json, e.digest, e.created_by, e.created_at \
+     FROM evaluations e JOIN versions v ON v.id = e.version_id JOIN models m ON m.id = v.model_id \
+     JOIN datasets d ON d.id = e.dataset_id";
+
+impl Store {
+    /// Registers a dataset (already validated and profiled) stored as the artifact `digest`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_dataset(
+        &self,
+        attribution: &Attribution,
+        name: &str,
+        digest: &Digest,
+        format: &str,
+        schema_json: &str,
+        profile_json: &str,
+        row_count: i64,
+    ) -> Result<DatasetRecord, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO datasets (name, digest, format, schema_json, profile_json, row_count, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(name)
+        .bind(digest.to_string())
+        .bind(format)
+        .bind(schema_json)
+        .bind(profile_json)
+        .bind(row_count)
+        .bind(attribution.actor.display_name().to_owned())
+        .bind(attribution.at.unix_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(StoreError::on_unique_violation("dataset", name))?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "dataset.register",
+                target: format!("dataset/{name}"),
+                before: None,
+                after: Some(json!({ "digest": digest.to_string(), "format": format, "rows": row_count, "schema": schema_json })),
+            },
+        )
+        .await?;
+        self.commit(transaction).await?;
+        self.get_dataset(name).await
+    }
+
+    pub async fn get_dataset(&self, name: &str) -> Result<DatasetRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("dataset", name))?;
+        dataset_from_row(&row)
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY name"
+        )))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(dataset_from_row)
+        .collect()
+    }
+
+    /// Records an evaluation of a version (computed by the server).
+    pub async fn create_evaluation(
+        &self,
+        attribution: &Attribution,
+        model_name: &ModelName,
+        number: VersionNumber,
+        evaluation: &NewEvaluation,
+    ) -> Result<EvaluationRecord, StoreError> {
+        let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
+        let dataset_row = sqlx::query("SELECT id FROM datasets WHERE name = $1")
+            .bind(evaluation.dataset.as_str())
+            .fetch_optional(&mut *transaction)
+            .await?
+            .ok_or_else(|| StoreError::not_found("dataset", &evaluation.dataset))?;
+        let dataset_id: i64 = rows::get(&dataset_row, "id")?;
+        let id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO evaluations (version_id, dataset_id, mode, inputs_json, settings_json, engine, results_json, digest, created_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(version.id)
+            .bind(dataset_id)
+            .bind(evaluation.mode.as_str())
+            .bind(evaluation.inputs_json.as_str())
+            .bind(evaluation.settings_json.as_str())
+            .bind(evaluation.engine.as_str())
+            .bind(evaluation.results_json.as_str())
+            .bind(evaluation.digest.as_str())
+            .bind(attribution.actor.display_name().to_owned())
+            .bind(attribution.at.unix_millis())
+            .fetch_one(&mut *transaction)
+            .await?,
+            "id",
+        )?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "evaluation.record",
+                target: version_target(model_name, number),
+                before: None,
+                after: Some(json!({ "evaluation": id, "dataset": evaluation.dataset, "mode": evaluation.mode, "digest": evaluation.digest })),
+            },
+        )
+        .await?;
+        self.commit(transaction).await?;
+        self.get_evaluation(id).await
+    }
+
+    pub async fn get_evaluation(&self, id: i64) -> Result<EvaluationRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{EVALUATION_QUERY} WHERE e.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("evaluation", id))?;
+        evaluation_from_row(&row)
+    }
+
+    /// A version's evaluations, oldest first.
+    pub async fn evaluations_for_version(
+        &self,
+        model_name: &ModelName,
+        number: VersionNumber,
+    ) -> Result<Vec<EvaluationRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{EVALUATION_QUERY} WHERE m.name = $1 AND v.number = $2 ORDER BY e.id"
+        )))
+        .bind(model_name.as_str())
+        .bind(i64::from(number.get()))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(evaluation_from_row)
+        .collect()
+    }
+}

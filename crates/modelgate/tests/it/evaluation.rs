@@ -1,0 +1,222 @@
+//! Server-side evaluation over HTTP: datasets validated and profiled, predictions-mode evaluations computed
+//! by the server, and the whole default pipeline — register, evaluate, document, request, promote, gate.
+
+use crate::support::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn upload_text(app: &TestApp, token: &str, text: &str) -> String {
+    let response = app.upload(token, text.as_bytes().to_vec(), None).await;
+    assert!(response.status().is_success());
+    response.json::<Value>().await.unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A holdout where the model separates the classes but selects group "m" twice as often as "f".
+fn holdout(fair: bool) -> String {
+    let mut rows = vec!["income,sex,default,score".to_owned()];
+    for index in 0..200 {
+        let sex = if index % 2 == 0 { "f" } else { "m" };
+        let default = index % 4 < 2;
+        let base: f64 = if default { 0.7 } else { 0.3 };
+        let shift = if !fair && sex == "m" && !default && index % 8 < 6 {
+            0.35
+        } else {
+            0.0
+        };
+        let score = (base + shift + (index % 10) as f64 * 0.01).min(0.99);
+        rows.push(format!(
+            "{},{sex},{},{score:.2}",
+            1000 + index,
+            u8::from(default)
+        ));
+    }
+    rows.join("\n") + "\n"
+}
+
+async fn register(app: &TestApp, token: &str, name: &str, csv: &str) -> reqwest::Response {
+    let digest = upload_text(app, token, csv).await;
+    call(app, Method::POST, "/api/v1/datasets", token, Some(json!({
+        "name": name, "digest": digest,
+        "schema": { "label": "default", "features": ["income"], "sensitive": ["sex"], "positive_label": "1" },
+    })))
+    .await
+}
+
+#[tokio::test]
+async fn datasets_are_validated_with_column_and_line_and_profiled() {
+    let app = spawn_app().await;
+    let token = app.admin_token.clone();
+    let (status, code, body) =
+        error_of(register(&app, &token, "broken", "income,sex\n1,f\n").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_argument")
+    );
+    assert_eq!(body["error"]["details"]["column"], "default");
+    let (_, _, body) = error_of(
+        register(
+            &app,
+            &token,
+            "nan-label",
+            "income,sex,default\n1,f,1\n2,m,NaN\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            body["error"]["details"]["line"].as_u64(),
+            body["error"]["details"]["column"].as_str()
+        ),
+        (Some(3), Some("default"))
+    );
+    let (_, _, body) =
+        error_of(register(&app, &token, "ragged", "income,sex,default\n1,f,1\n2,m\n").await).await;
+    assert_eq!(body["error"]["details"]["line"], 3);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ragged")
+    );
+
+    let created = register(&app, &token, "holdout", &holdout(true)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let dataset: Value = created.json().await.unwrap();
+    assert_eq!(dataset["rows"], 200);
+    assert_eq!(dataset["profile"]["columns"]["income"]["type"], "number");
+    assert_eq!(dataset["profile"]["columns"]["income"]["min"], 1000.0);
+    assert_eq!(dataset["profile"]["columns"]["sex"]["distinct"], 2);
+    let (status, code, _) = error_of(register(&app, &token, "holdout", &holdout(true)).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "already_exists")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_policy() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "churn", "low").await;
+    let version = app.push_version(&developer, "churn", payload(64)).await;
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    let csv = holdout(true);
+    assert_eq!(
+        register(&app, &developer, "holdout", &csv).await.status(),
+        StatusCode::CREATED
+    );
+    let predictions = upload_text(&app, &developer, &csv).await;
+    let evaluation = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
+    })))
+    .await;
+    assert_eq!(evaluation.status(), StatusCode::CREATED);
+    let evaluation: Value = evaluation.json().await.unwrap();
+    assert_eq!(evaluation["verified"], true);
+    assert_eq!(evaluation["results"]["overall"]["count"], 200);
+    assert!(
+        evaluation["results"]["overall"]["roc_auc"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.9
+    );
+    assert_eq!(evaluation["inputs"]["predictions_digest"], predictions);
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "probability",
+    }))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["details"]["column"], "probability");
+
+    call(
+        &app,
+        Method::PUT,
+        "/api/v1/models/churn/versions/1/card",
+        &developer,
+        Some(json!({ "card": {
+            "model_details": { "name": "churn", "owners": [{ "name": "Growth" }] },
+            "intended_use": { "primary_uses": "retention offers" },
+            "limitations": "EU customers only",
+        }})),
+    )
+    .await;
+    let explanation: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/churn/versions/1/explain?stage=production",
+        &developer,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(explanation["checks_pass"], true, "{explanation}");
+    for stage in ["staging", "production"] {
+        let request: Value = call(&app, Method::POST, "/api/v1/requests", &developer,
+            Some(json!({ "model": "churn", "version": 1, "stage": stage, "justification": "evaluated" }))).await.json().await.unwrap();
+        assert_eq!(request["state"], "approved", "{request}");
+    }
+    let gate: Value = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/gate?model=churn&stage=production&digest={digest}"),
+        &developer,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(gate["allowed"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_four_fifths_check_reads_the_server_s_fairness_numbers() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "credit", "high").await;
+    app.push_version(&developer, "credit", payload(8)).await;
+    let csv = holdout(false);
+    register(&app, &developer, "holdout", &csv).await;
+    let predictions = upload_text(&app, &developer, &csv).await;
+    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "credit", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
+    }))).await.json().await.unwrap();
+    assert_eq!(
+        evaluation["results"]["fairness"]["sex"]["four_fifths_holds"], false,
+        "{}",
+        evaluation["results"]["fairness"]
+    );
+    let explanation: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/versions/1/explain?stage=production",
+        &developer,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let four_fifths = explanation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "four_fifths_rule")
+        .unwrap();
+    assert_eq!(four_fifths["status"], "failed", "{four_fifths}");
+    let verified = explanation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "verified_evaluation")
+        .unwrap();
+    assert_eq!(verified["status"], "passed");
+    app.stop().await;
+}
