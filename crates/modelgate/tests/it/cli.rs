@@ -855,3 +855,73 @@ fn card_edit_reopens_with_the_problems_until_the_card_is_valid() {
         "the editor was reopened with the problem: {transcript}"
     );
 }
+
+#[test]
+fn datasets_and_evaluations_from_the_command_line() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    server.json(&["model", "create", "scored", "--risk-tier", "medium"]);
+    let artifact = write_file(work.path(), "m.bin", b"weights");
+    server.json(&["version", "push", "scored", path(&artifact)]);
+    let mut csv = String::from("income,sex,default,score\n");
+    for index in 0..60 {
+        let default = index % 3 == 0;
+        let score = if default { 0.8 } else { 0.2 } + (index % 5) as f64 * 0.01;
+        csv.push_str(&format!(
+            "{},{},{},{score:.2}\n",
+            100 + index,
+            if index % 2 == 0 { "f" } else { "m" },
+            u8::from(default)
+        ));
+    }
+    let file = write_file(work.path(), "holdout.csv", csv.as_bytes());
+    let registered = server.json(&[
+        "dataset",
+        "register",
+        "holdout",
+        path(&file),
+        "--label",
+        "default",
+        "--features",
+        "income",
+        "--sensitive",
+        "sex",
+        "--positive-label",
+        "1",
+    ]);
+    assert_eq!(registered["rows"], 60);
+    let bad = write_file(work.path(), "bad.csv", b"income,sex,default\n1,f,1\n2,m\n");
+    let refused = server.run(&[
+        "dataset",
+        "register",
+        "bad",
+        path(&bad),
+        "--label",
+        "default",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("line 3"), "{}", stderr(&refused));
+
+    let evaluation = server.json(&[
+        "eval",
+        "run",
+        "scored",
+        "1",
+        "--dataset",
+        "holdout",
+        "--predictions",
+        path(&file),
+        "--score-column",
+        "score",
+        "--wait",
+    ]);
+    assert_eq!(evaluation["results"]["overall"]["accuracy"]["value"], 1.0);
+    assert_eq!(evaluation["results"]["overall"]["roc_auc"]["value"], 1.0);
+    let id = evaluation["id"].to_string();
+    let table = server.run(&["eval", "show", &id]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("roc_auc") && text.contains("by sex:") && text.contains("four-fifths rule"),
+        "{text}"
+    );
+}
