@@ -781,6 +781,12 @@ pub struct RunEvaluation {
     pub bins: Option<usize>,
     #[serde(default)]
     pub minimum_group_size: Option<usize>,
+    /// Resamples for the bootstrap intervals (default 200; 0 for none).
+    #[serde(default)]
+    pub bootstrap_resamples: Option<usize>,
+    /// Seed of the bootstrap (default 0); recorded, so a re-run gives the same intervals.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -15,6 +15,11 @@ pub struct Settings {
     pub threshold: f64,
     pub bins: usize,
     pub minimum_group_size: usize,
+    /// Resamples for the bootstrap intervals (0: none).
+    #[serde(default)]
+    pub bootstrap_resamples: usize,
+    #[serde(default)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,6 +27,8 @@ pub struct EvaluationResult {
     pub overall: BinaryMetrics,
     pub by_group: BTreeMap<String, Vec<GroupMetrics>>,
     pub fairness: BTreeMap<String, FairnessMetrics>,
+    /// 95 % bootstrap intervals of the headline metrics.
+    pub intervals: BTreeMap<String, crate::bootstrap::Interval>,
     pub warnings: Vec<String>,
 }
 
@@ -60,12 +67,14 @@ pub fn evaluate_predictions(
     let mut by_group = BTreeMap::new();
     let mut fairness = BTreeMap::new();
     let mut warnings = Vec::new();
+    let mut attributes = BTreeMap::new();
     for attribute in &schema.sensitive {
         let groups: Vec<String> = predictions
             .column(attribute)?
             .into_iter()
             .map(str::to_owned)
             .collect();
+        attributes.insert(attribute.clone(), groups.clone());
         let segments = per_group(
             &labels,
             &scores,
@@ -86,10 +95,19 @@ pub fn evaluate_predictions(
             fairness_metrics(&labels, &scores, &groups, settings.threshold),
         );
     }
+    let intervals = crate::bootstrap::bootstrap_intervals(
+        &labels,
+        &scores,
+        &attributes,
+        settings.threshold,
+        settings.bootstrap_resamples,
+        settings.seed,
+    );
     Ok(EvaluationResult {
         overall,
         by_group,
         fairness,
+        intervals,
         warnings,
     })
 }
@@ -115,6 +133,8 @@ mod tests {
             threshold: 0.5,
             bins: 10,
             minimum_group_size: 30,
+            bootstrap_resamples: 50,
+            seed: 7,
         };
         let result = evaluate_predictions(&table, &schema, &settings).unwrap();
         assert_eq!(result.overall.count, 6);
@@ -124,6 +144,7 @@ mod tests {
         assert_eq!(fairness.selection_rate["f"], 1.0 / 3.0);
         assert_eq!(fairness.selection_rate["m"], 2.0 / 3.0);
         assert_eq!(fairness.four_fifths_holds, Some(false));
+        assert_eq!(result.intervals["accuracy"].resamples, 50);
         let bad = read_csv(b"default,sex,score\n1,f,1.5\n0,m,0.2\n").unwrap();
         let error = evaluate_predictions(&bad, &schema, &settings).unwrap_err();
         assert_eq!(

@@ -6,6 +6,7 @@
 //! never NaN.
 
 mod binary;
+pub mod bootstrap;
 pub mod dataset;
 pub mod evaluate;
 mod fairness;

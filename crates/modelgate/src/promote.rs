@@ -960,6 +960,8 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                 threshold: Some(threshold),
                 bins: None,
                 minimum_group_size: None,
+                bootstrap_resamples: None,
+                seed: None,
             };
             printer.print(&client.run_evaluation(&request).await?, evaluation_text)
         }

@@ -189,6 +189,8 @@ pub async fn run_evaluation(
         threshold: request.threshold.unwrap_or(0.5),
         bins: request.bins.unwrap_or(10).clamp(2, 100),
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
+        bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200).min(10_000),
+        seed: request.seed.unwrap_or(0),
     };
     if !(0.0..=1.0).contains(&settings.threshold) {
         return Err(ApiError::invalid(

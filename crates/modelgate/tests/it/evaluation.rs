@@ -126,6 +126,19 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
             > 0.9
     );
     assert_eq!(evaluation["inputs"]["predictions_digest"], predictions);
+    let interval = &evaluation["results"]["intervals"]["roc_auc"];
+    assert!(interval["low"].as_f64().unwrap() <= interval["high"].as_f64().unwrap());
+    assert_eq!(evaluation["settings"]["bootstrap_resamples"], 200);
+    // A re-run on the same inputs and settings gives identical numbers (and so the same digest).
+    let again: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
+    })))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(again["results"], evaluation["results"]);
+    assert_eq!(again["digest"], evaluation["digest"]);
     let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "probability",
     }))).await).await;
