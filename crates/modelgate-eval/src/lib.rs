@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod dataset;
 pub mod evaluate;
 mod fairness;
+pub mod other;
 
 pub use binary::{
     BinaryMetrics, ConfusionMatrix, ReliabilityBin, average_precision, binary_metrics, roc_auc,

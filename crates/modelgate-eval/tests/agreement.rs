@@ -190,3 +190,107 @@ fn calibration_error_by_hand() {
     );
     assert_eq!(metrics.confusion_matrix.true_positives, 2.0);
 }
+
+fn other_fixtures() -> Json {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/other.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn strings(value: &Json) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn numbers(value: &Json) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn multiclass_metrics_match_scikit_learn() {
+    let document = other_fixtures();
+    for case in document["multiclass"].as_array().unwrap() {
+        let classes = strings(&case["classes"]);
+        let probabilities: Vec<Vec<f64>> = case["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(numbers)
+            .collect();
+        let metrics = modelgate_eval::other::multiclass_metrics(
+            &strings(&case["labels"]),
+            &strings(&case["predicted"]),
+            &classes,
+            Some(&probabilities),
+        );
+        let expected = &case["expected"];
+        close(
+            "accuracy",
+            "multiclass",
+            &metrics.accuracy,
+            expected["accuracy"].as_f64().unwrap(),
+        );
+        close(
+            "macro_f1",
+            "multiclass",
+            &metrics.macro_f1,
+            expected["macro_f1"].as_f64().unwrap(),
+        );
+        close(
+            "weighted_f1",
+            "multiclass",
+            &metrics.weighted_f1,
+            expected["weighted_f1"].as_f64().unwrap(),
+        );
+        close(
+            "log_loss",
+            "multiclass",
+            &metrics.log_loss,
+            expected["log_loss"].as_f64().unwrap(),
+        );
+        for class in &classes {
+            close(
+                "precision",
+                class,
+                &metrics.per_class[class].precision,
+                expected["precision"][class].as_f64().unwrap(),
+            );
+            close(
+                "recall",
+                class,
+                &metrics.per_class[class].recall,
+                expected["recall"][class].as_f64().unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn regression_metrics_match_scikit_learn() {
+    let document = other_fixtures();
+    for case in document["regression"].as_array().unwrap() {
+        let metrics = modelgate_eval::other::regression_metrics(
+            &numbers(&case["truth"]),
+            &numbers(&case["predicted"]),
+        );
+        let expected = &case["expected"];
+        for (name, actual) in [
+            ("mae", &metrics.mae),
+            ("rmse", &metrics.rmse),
+            ("r2", &metrics.r2),
+            ("mape", &metrics.mape),
+        ] {
+            close(name, "regression", actual, expected[name].as_f64().unwrap());
+        }
+    }
+    let constant = modelgate_eval::other::regression_metrics(&[2.0, 2.0], &[1.0, 3.0]);
+    assert_eq!(constant.r2.value, None);
+}
