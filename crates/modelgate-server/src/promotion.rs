@@ -135,12 +135,53 @@ pub fn evidence(
             else {
                 continue;
             };
-            let mut metrics = serde_json::Map::new();
-            for (metric, value) in results["overall"].as_object().into_iter().flatten() {
-                if let Some(number) = value.get("value").and_then(serde_json::Value::as_f64) {
-                    metrics.insert(metric.clone(), json!(number));
-                }
+            let defined =
+                |section: &serde_json::Value| -> serde_json::Map<String, serde_json::Value> {
+                    section
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(metric, value)| {
+                            let number = value
+                                .get("value")
+                                .and_then(serde_json::Value::as_f64)
+                                .or_else(|| value.as_f64())?;
+                            Some((metric.clone(), json!(number)))
+                        })
+                        .collect()
+                };
+            // eval.<dataset>.<metric>, eval.<dataset>.groups.<attribute>.<group>.<metric>,
+            // eval.<dataset>.fairness.<attribute>.<metric>
+            let mut metrics = defined(&results["overall"]);
+            let mut groups = serde_json::Map::new();
+            for (attribute, segments) in results["by_group"].as_object().into_iter().flatten() {
+                let by_group: serde_json::Map<String, serde_json::Value> = segments
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|segment| {
+                        let name = segment["group"].as_str()?.to_owned();
+                        Some((
+                            name,
+                            serde_json::Value::Object(defined(&segment["metrics"])),
+                        ))
+                    })
+                    .collect();
+                groups.insert(attribute.clone(), serde_json::Value::Object(by_group));
             }
+            let mut fairness_by_attribute = serde_json::Map::new();
+            for (attribute, fairness) in results["fairness"].as_object().into_iter().flatten() {
+                let mut values = defined(fairness);
+                if let Some(holds) = fairness["four_fifths_holds"].as_bool() {
+                    values.insert("four_fifths_holds".to_owned(), json!(holds));
+                }
+                fairness_by_attribute.insert(attribute.clone(), serde_json::Value::Object(values));
+            }
+            metrics.insert("groups".to_owned(), serde_json::Value::Object(groups));
+            metrics.insert(
+                "fairness".to_owned(),
+                serde_json::Value::Object(fairness_by_attribute),
+            );
             by_dataset.insert(
                 evaluation.dataset.clone(),
                 serde_json::Value::Object(metrics),

@@ -231,5 +231,64 @@ async fn the_four_fifths_check_reads_the_server_s_fairness_numbers() {
         .find(|check| check["name"] == "verified_evaluation")
         .unwrap();
     assert_eq!(verified["status"], "passed");
+
+    // Group and fairness metrics are addressable by policy checks, and failures show the values.
+    let policy: Value = call(&app, Method::GET, "/api/v1/policy", &developer, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = policy["text"].as_str().unwrap().replacen(
+        "{ name = \"robustness_evaluated\"",
+        "{ name = \"parity\", expr = \"eval.holdout.fairness.sex.demographic_parity_ratio >= 0.9 && eval.holdout.groups.sex.f.recall >= 0.5\" },\n  { name = \"robustness_evaluated\"",
+        1,
+    );
+    assert_ne!(text, policy["text"].as_str().unwrap());
+    let applied = call(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({ "text": text })),
+    )
+    .await;
+    assert_eq!(
+        applied.status(),
+        StatusCode::OK,
+        "{}",
+        applied.text().await.unwrap()
+    );
+    let changed = app
+        .request(Method::PATCH, "/api/v1/models/credit", &app.admin_token)
+        .json(&json!({ "risk_tier": "critical" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let explanation: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/versions/1/explain?stage=production",
+        &developer,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let parity = explanation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "parity")
+        .unwrap();
+    assert_eq!(parity["status"], "failed", "{parity}");
+    assert!(
+        parity["detail"]
+            .as_str()
+            .unwrap()
+            .contains("eval.holdout.fairness.sex.demographic_parity_ratio = 0."),
+        "{parity}"
+    );
     app.stop().await;
 }
