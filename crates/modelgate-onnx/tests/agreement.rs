@@ -1,0 +1,58 @@
+//! The models in `fixtures/` (scikit-learn pipelines exported with skl2onnx, by `fixtures/make_models.py`)
+//! give the same labels as ONNX Runtime in Python and probabilities within 1e-5. Needs the runtime
+//! library: `scripts/test` fetches it and sets ORT_DYLIB_PATH; without it this test fails and says how to
+//! get it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use modelgate_onnx::{Model, init};
+use std::path::Path;
+
+#[test]
+fn models_agree_with_onnx_runtime_in_python() {
+    init(None).unwrap_or_else(|error| panic!("{error}"));
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap();
+    let rows: Vec<f32> = expected["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let models = expected["models"].as_object().unwrap();
+    assert_eq!(models.len(), 3);
+    for (name, model) in models {
+        let bytes = std::fs::read(folder.join(model["file"].as_str().unwrap())).unwrap();
+        let loaded = Model::load(&bytes).unwrap();
+        let predictions = loaded.classify(&rows, 4).unwrap();
+        let labels: Vec<i64> = model["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(predictions.labels, labels, "{name}: labels");
+        for (row, (actual, wanted)) in predictions
+            .positive_probability
+            .iter()
+            .zip(model["positive_probability"].as_array().unwrap())
+            .enumerate()
+        {
+            let wanted = wanted.as_f64().unwrap();
+            assert!(
+                (actual - wanted).abs() <= 1e-5,
+                "{name} row {row}: {actual} vs {wanted}"
+            );
+        }
+    }
+    assert!(matches!(
+        Model::load(b"not a model"),
+        Err(modelgate_onnx::OnnxError::BadModel(_))
+    ));
+}
