@@ -772,9 +772,13 @@ pub struct RunEvaluation {
     pub version: u32,
     pub dataset: String,
     /// Predictions mode: the digest of the uploaded predictions file (the dataset's label and sensitive
-    /// columns plus the score column).
-    pub predictions_digest: String,
-    pub score_column: String,
+    /// columns plus the score column). Absent: model mode — the server runs the version's ONNX artifact
+    /// on the dataset's feature columns.
+    #[serde(default)]
+    pub predictions_digest: Option<String>,
+    /// The score column of the predictions file (predictions mode).
+    #[serde(default)]
+    pub score_column: Option<String>,
     #[serde(default)]
     pub threshold: Option<f64>,
     #[serde(default)]
@@ -795,7 +799,7 @@ pub struct Evaluation {
     pub model: String,
     pub version: i64,
     pub dataset: String,
-    /// `predictions`.
+    /// `predictions` or `model`.
     pub mode: String,
     pub verified: bool,
     /// Digests of every input.

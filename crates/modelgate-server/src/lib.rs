@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub checkpoint_interval: std::time::Duration,
     /// The clock for records and approvals; the system clock when absent.
     pub clock: Option<Clock>,
+    /// The ONNX Runtime library for model-mode evaluations; else `ORT_DYLIB_PATH`, else next to the binary.
+    pub onnxruntime_library: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -65,6 +67,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("audit_origin", &self.audit_origin)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("clock", &self.clock.as_ref().map(|_| "injected"))
+            .field("onnxruntime_library", &self.onnxruntime_library)
             .finish()
     }
 }
@@ -82,6 +85,7 @@ impl ServeOptions {
             audit_origin: None,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             clock: None,
+            onnxruntime_library: None,
         }
     }
 
@@ -229,6 +233,14 @@ impl PreparedServer {
             &seed,
             options.audit_origin.as_deref(),
         )?);
+        match modelgate_onnx::init(options.onnxruntime_library.as_deref()) {
+            Ok(path) => {
+                tracing::info!(library = %path.display(), "ONNX Runtime loaded for model-mode evaluations")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "model-mode evaluations are unavailable until ONNX Runtime is found")
+            }
+        }
         let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
         let listener =
             TcpListener::bind(&options.listen)

@@ -145,20 +145,22 @@ pub enum DatasetCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
-    /// Evaluate a version on a dataset from a predictions file (the dataset's label and sensitive columns
-    /// plus the score); the server computes every metric
+    /// Evaluate a version on a dataset. With --predictions (the dataset's label and sensitive columns plus
+    /// the score) the server computes the metrics from that file; without it, the server runs the version's
+    /// ONNX artifact on the dataset's features itself
     #[command(
-        after_help = "Example:\n  modelgate eval run credit-default 3 --dataset holdout-2026q3 \\\n    --predictions preds.csv --score-column score --threshold 0.5"
+        after_help = "Examples:\n  modelgate eval run credit-default 3 --dataset holdout-2026q3   # model mode (ONNX)\n  \
+        modelgate eval run credit-default 3 --dataset holdout-2026q3 --predictions preds.csv --score-column score"
     )]
     Run {
         model: String,
         version: u32,
         #[arg(long)]
         dataset: String,
+        #[arg(long, requires = "score_column")]
+        predictions: Option<PathBuf>,
         #[arg(long)]
-        predictions: PathBuf,
-        #[arg(long)]
-        score_column: String,
+        score_column: Option<String>,
         /// Accepted for compatibility; predictions are derived from the score and the threshold
         #[arg(long)]
         prediction_column: Option<String>,
@@ -510,6 +512,10 @@ pub struct ServeArgs {
     /// Seconds between audit checkpoints while the log grows
     #[arg(long, env = "MODELGATE_CHECKPOINT_INTERVAL", default_value_t = 10)]
     pub checkpoint_interval: u64,
+    /// The ONNX Runtime library (libonnxruntime.so.1.x) for model-mode evaluations
+    /// [default: ORT_DYLIB_PATH, else next to the modelgate binary]
+    #[arg(long, env = "MODELGATE_ONNXRUNTIME_LIBRARY")]
+    pub onnxruntime_library: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

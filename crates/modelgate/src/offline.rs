@@ -21,6 +21,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         signing_key: args.signing_key,
         audit_origin: args.audit_origin,
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
+        onnxruntime_library: args.onnxruntime_library,
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;

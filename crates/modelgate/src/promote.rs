@@ -950,12 +950,15 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
             threshold,
             ..
         } => {
-            let (artifact, _) = client.upload_artifact(&predictions, None, None).await?;
+            let predictions_digest = match &predictions {
+                Some(file) => Some(client.upload_artifact(file, None, None).await?.0.digest),
+                None => None,
+            };
             let request = api::RunEvaluation {
                 model,
                 version,
                 dataset,
-                predictions_digest: artifact.digest,
+                predictions_digest,
                 score_column,
                 threshold: Some(threshold),
                 bins: None,

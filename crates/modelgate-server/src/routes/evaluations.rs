@@ -21,6 +21,71 @@ use sha2::{Digest as _, Sha256};
 /// Datasets and predictions files are parsed in memory; larger ones are refused.
 pub const MAX_TABLE_BYTES: u64 = 512 * 1024 * 1024;
 
+/// Model artifacts larger than this are not loaded for evaluation.
+pub const MAX_MODEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The column model mode adds to the dataset for the model's positive-class probability.
+const MODEL_SCORE_COLUMN: &str = "__model_score";
+
+/// Model mode: runs the version's ONNX artifact on the dataset's feature columns (in the declared order)
+/// and returns the dataset with the model's probability of the positive class as a score column.
+async fn run_model(
+    state: &AppState,
+    version: &modelgate_core::Version,
+    dataset: &DatasetRecord,
+    schema: &DatasetSchema,
+) -> Result<Table, ApiError> {
+    if schema.features.is_empty() {
+        return Err(ApiError::invalid(
+            "dataset",
+            "dataset: model mode needs the dataset's feature columns; register it with --features",
+        ));
+    }
+    let dataset_digest =
+        Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
+    let mut table = load_table(state, &dataset_digest, "dataset").await?;
+    let features = schema.features.len();
+    let mut rows = vec![0f32; table.rows.len() * features];
+    for (column_index, feature) in schema.features.iter().enumerate() {
+        let values = table
+            .numbers(feature)
+            .map_err(|error| dataset_error("dataset", error))?;
+        for (row, value) in values.into_iter().enumerate() {
+            rows[row * features + column_index] = value as f32;
+        }
+    }
+    let model_bytes = state
+        .artifacts()
+        .read_to_vec(&version.digest, MAX_MODEL_BYTES)
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the model artifact is too large to evaluate",
+            )
+        })?;
+    let predictions = tokio::task::spawn_blocking(move || {
+        let model = modelgate_onnx::Model::load(&model_bytes)?;
+        model.classify(&rows, features)
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+    .map_err(|error| match error {
+        modelgate_onnx::OnnxError::RuntimeMissing(_) => ApiError::new(ErrorCode::Unavailable, error.to_string()),
+        other => ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!("the version's artifact cannot be run as an ONNX classifier on the dataset's {features} features: {other}"),
+        )
+        .with_details(json!({ "field": "model" })),
+    })?;
+    table.columns.push(MODEL_SCORE_COLUMN.to_owned());
+    for (row, probability) in table.rows.iter_mut().zip(&predictions.positive_probability) {
+        row.push(probability.to_string());
+    }
+    Ok(table)
+}
+
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
     ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {error}"))
         .with_details(json!({ "field": field, "line": error.line, "column": error.column }))
@@ -179,13 +244,8 @@ pub async fn run_evaluation(
     let dataset = state.store().get_dataset(&request.dataset).await?;
     let schema: DatasetSchema =
         serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
-    let predictions_digest =
-        Digest::parse(&request.predictions_digest).map_err(|mut invalid| {
-            invalid.field = "predictions_digest";
-            invalid
-        })?;
-    let settings = Settings {
-        score_column: request.score_column,
+    let mut settings = Settings {
+        score_column: String::new(),
         threshold: request.threshold.unwrap_or(0.5),
         bins: request.bins.unwrap_or(10).clamp(2, 100),
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
@@ -198,14 +258,39 @@ pub async fn run_evaluation(
             "threshold: must be between 0 and 1",
         ));
     }
-    let predictions = load_table(&state, &predictions_digest, "predictions").await?;
-    let result = evaluate_predictions(&predictions, &schema, &settings)
-        .map_err(|error| dataset_error("predictions", error))?;
-    let inputs = json!({
-        "artifact_digest": version.digest.to_string(),
-        "dataset_digest": dataset.digest,
-        "predictions_digest": predictions_digest.to_string(),
-    });
+    let (mode, table, inputs) = match &request.predictions_digest {
+        Some(text) => {
+            let predictions_digest = Digest::parse(text).map_err(|mut invalid| {
+                invalid.field = "predictions_digest";
+                invalid
+            })?;
+            settings.score_column = request.score_column.clone().ok_or_else(|| {
+                ApiError::invalid(
+                    "score_column",
+                    "score_column: name the column of the predictions file that holds the score",
+                )
+            })?;
+            let table = load_table(&state, &predictions_digest, "predictions").await?;
+            let inputs = json!({
+                "artifact_digest": version.digest.to_string(),
+                "dataset_digest": dataset.digest,
+                "predictions_digest": predictions_digest.to_string(),
+            });
+            ("predictions", table, inputs)
+        }
+        None => {
+            let table = run_model(&state, &version, &dataset, &schema).await?;
+            settings.score_column = MODEL_SCORE_COLUMN.to_owned();
+            let inputs = json!({
+                "artifact_digest": version.digest.to_string(),
+                "dataset_digest": dataset.digest,
+                "runtime": "onnxruntime 1.32 via ort 2.0.0-rc.15",
+            });
+            ("model", table, inputs)
+        }
+    };
+    let result = evaluate_predictions(&table, &schema, &settings)
+        .map_err(|error| dataset_error(mode, error))?;
     let results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
     let settings_value =
         serde_json::to_value(&settings).map_err(|error| ApiError::internal(&error))?;
@@ -222,7 +307,7 @@ pub async fn run_evaluation(
             number,
             &NewEvaluation {
                 dataset: dataset.name.clone(),
-                mode: "predictions".to_owned(),
+                mode: mode.to_owned(),
                 inputs_json: inputs.to_string(),
                 settings_json: settings_value.to_string(),
                 engine: ENGINE_VERSION.to_owned(),

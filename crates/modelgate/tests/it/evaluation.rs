@@ -292,3 +292,123 @@ async fn the_four_fifths_check_reads_the_server_s_fairness_numbers() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modelgate-onnx/fixtures");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+    let model = &expected["models"]["gradient_boosting"];
+    // The dataset: the fixture inputs, labels that mostly agree with the model, two groups.
+    let mut csv = String::from("f0,f1,f2,f3,group,label\n");
+    for (index, row) in expected["inputs"].as_array().unwrap().iter().enumerate() {
+        let values: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}", v.as_f64().unwrap() as f32))
+            .collect();
+        let predicted = model["labels"][index].as_i64().unwrap();
+        let label = if index % 7 == 0 {
+            1 - predicted
+        } else {
+            predicted
+        };
+        csv.push_str(&format!(
+            "{},{},{label}\n",
+            values.join(","),
+            if index % 2 == 0 { "a" } else { "b" }
+        ));
+    }
+    let digest = upload_text(&app, &developer, &csv).await;
+    let registered = call(&app, Method::POST, "/api/v1/datasets", &developer, Some(json!({
+        "name": "grid", "digest": digest,
+        "schema": { "label": "label", "features": ["f0", "f1", "f2", "f3"], "sensitive": ["group"], "positive_label": "1" },
+    })))
+    .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    app.create_model(&developer, "onnx-model", "medium").await;
+    let bytes = std::fs::read(fixtures.join("gradient_boosting.onnx")).unwrap();
+    let uploaded: Value = app
+        .upload(&developer, bytes, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let created = call(
+        &app,
+        Method::POST,
+        "/api/v1/models/onnx-model/versions",
+        &developer,
+        Some(json!({ "digest": uploaded["digest"], "format": "onnx" })),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let evaluation = call(
+        &app,
+        Method::POST,
+        "/api/v1/evaluations",
+        &developer,
+        Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid" })),
+    )
+    .await;
+    assert_eq!(
+        evaluation.status(),
+        StatusCode::CREATED,
+        "{}",
+        evaluation.text().await.unwrap()
+    );
+    let evaluation: Value = evaluation.json().await.unwrap();
+    assert_eq!(evaluation["mode"], "model");
+    // The server's numbers equal the metrics of Python ONNX Runtime's probabilities (to its float precision).
+    let labels: Vec<bool> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.ends_with(",1"))
+        .collect();
+    let scores: Vec<f64> = model["positive_probability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let reference = modelgate_eval::binary_metrics(&labels, &scores, None, 0.5, 10);
+    let overall = &evaluation["results"]["overall"];
+    assert_eq!(
+        overall["accuracy"]["value"].as_f64(),
+        reference.accuracy.value
+    );
+    assert!(
+        (overall["roc_auc"]["value"].as_f64().unwrap() - reference.roc_auc.value.unwrap()).abs()
+            < 1e-6
+    );
+    assert!((overall["accuracy"]["value"].as_f64().unwrap() - 6.0 / 7.0).abs() < 0.05);
+
+    // An artifact that is not an ONNX model is a clear error.
+    app.create_model(&developer, "not-onnx", "low").await;
+    app.push_version(&developer, "not-onnx", payload(100)).await;
+    let (status, code, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/evaluations",
+            &developer,
+            Some(json!({ "model": "not-onnx", "version": 1, "dataset": "grid" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_argument")
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("ONNX"),
+        "{body}"
+    );
+    app.stop().await;
+}
