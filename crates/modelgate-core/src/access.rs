@@ -73,6 +73,37 @@ pub fn may_manage_tokens_of(user: &User, token_owner: &str) -> Result<(), Denied
     }
 }
 
+/// Suspending or reinstating a version takes one of the policy's risk-officer roles, or admin.
+pub fn may_suspend(user: &User, risk_officer_roles: &[crate::Role]) -> Result<(), Denied> {
+    if user.is_admin()
+        || risk_officer_roles
+            .iter()
+            .any(|role| user.has_role(role.as_str()))
+    {
+        return Ok(());
+    }
+    let roles: Vec<&str> = risk_officer_roles.iter().map(crate::Role::as_str).collect();
+    Err(Denied(format!(
+        "suspending and reinstating versions needs a risk-officer role ({}) or admin",
+        roles.join(", ")
+    )))
+}
+
+/// A request is withdrawn by whoever opened it, or by an admin.
+pub fn may_withdraw(
+    user: &User,
+    requester: &crate::Username,
+    request_id: i64,
+) -> Result<(), Denied> {
+    if &user.username == requester || user.is_admin() {
+        Ok(())
+    } else {
+        Err(Denied(format!(
+            "only the requester ({requester}) or an admin may withdraw request {request_id}"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +164,22 @@ mod tests {
         assert!(may_manage_tokens_of(&user("ann", &[]), "ann").is_ok());
         assert!(may_manage_tokens_of(&user("ann", &[]), "bob").is_err());
         assert!(may_manage_tokens_of(&user("root", &["admin"]), "bob").is_ok());
+    }
+
+    #[test]
+    fn suspension_and_withdrawal_rules() {
+        let officer_roles = [Role::parse("risk_officer").unwrap()];
+        assert!(may_suspend(&user("ro", &["risk_officer"]), &officer_roles).is_ok());
+        assert!(may_suspend(&user("root", &["admin"]), &officer_roles).is_ok());
+        assert!(
+            may_suspend(&user("dev", &["model_developer"]), &officer_roles)
+                .unwrap_err()
+                .0
+                .contains("risk_officer")
+        );
+        let requester = Username::parse("ann").unwrap();
+        assert!(may_withdraw(&user("ann", &[]), &requester, 1).is_ok());
+        assert!(may_withdraw(&user("root", &["admin"]), &requester, 1).is_ok());
+        assert!(may_withdraw(&user("bob", &["validator"]), &requester, 1).is_err());
     }
 }

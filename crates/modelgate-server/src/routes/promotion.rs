@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use modelgate_api as api;
-use modelgate_core::access::{Denied, require_admin};
+use modelgate_core::access::{may_suspend, may_withdraw, require_admin};
 use modelgate_core::promotion::{
     CountedApproval, NewReview, PromotionRequest, RequestKind, RequestParties, RequestState,
     ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
@@ -415,14 +415,7 @@ pub async fn withdraw_request(
         })?
     };
     let detail = state.store().get_request(id).await?;
-    let may = if detail.request.requester == caller.user().username || caller.user().is_admin() {
-        Ok(())
-    } else {
-        Err(Denied(format!(
-            "only the requester ({}) or an admin may withdraw request {id}",
-            detail.request.requester
-        )))
-    };
+    let may = may_withdraw(caller.user(), &detail.request.requester, id);
     state
         .authorize(&caller, "request.withdraw", &format!("request/{id}"), may)
         .await?;
@@ -663,27 +656,8 @@ async fn change_suspension(
     let name = ModelName::parse(&name)?;
     let number = VersionNumber::parse(&number)?;
     let in_force = policy_in_force(&state).await?;
-    let user = caller.user();
-    let allowed = user.is_admin()
-        || in_force
-            .policy
-            .risk_officer_roles
-            .iter()
-            .any(|role| user.has_role(role.as_str()));
-    let decision = if allowed {
-        Ok(())
-    } else {
-        let roles: Vec<String> = in_force
-            .policy
-            .risk_officer_roles
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        Err(Denied(format!(
-            "suspending and reinstating versions needs a risk-officer role ({}) or admin",
-            roles.join(", ")
-        )))
-    };
+    let roles: Vec<Role> = in_force.policy.risk_officer_roles.iter().cloned().collect();
+    let decision = may_suspend(caller.user(), &roles);
     let action = if reason.is_some() {
         "version.suspend"
     } else {
