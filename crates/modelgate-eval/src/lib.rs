@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod evaluate;
 mod fairness;
 pub mod other;
+pub mod robustness;
 
 pub use binary::{
     BinaryMetrics, ConfusionMatrix, ReliabilityBin, average_precision, binary_metrics, roc_auc,

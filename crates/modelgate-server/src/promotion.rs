@@ -130,6 +130,7 @@ pub fn evidence(
         let mut by_dataset = serde_json::Map::new();
         let mut attributes = 0;
         let mut four_fifths = true;
+        let mut worst_flip_rate: Option<f64> = None;
         for evaluation in &inputs.evaluations {
             let Ok(results) = serde_json::from_str::<serde_json::Value>(&evaluation.results_json)
             else {
@@ -177,6 +178,14 @@ pub fn evidence(
                 }
                 fairness_by_attribute.insert(attribute.clone(), serde_json::Value::Object(values));
             }
+            // eval.<dataset>.robustness.max_noise_flip_rate, model mode only.
+            if let Some(flip_rate) = results["robustness"]["max_noise_flip_rate"].as_f64() {
+                metrics.insert(
+                    "robustness".to_owned(),
+                    json!({ "max_noise_flip_rate": flip_rate }),
+                );
+                worst_flip_rate = Some(worst_flip_rate.unwrap_or(0.0_f64).max(flip_rate));
+            }
             metrics.insert("groups".to_owned(), serde_json::Value::Object(groups));
             metrics.insert(
                 "fairness".to_owned(),
@@ -201,6 +210,13 @@ pub fn evidence(
             json!({ "verified_count": inputs.evaluations.len(), "claimed_count": 0 }),
         );
         sections.insert("eval".to_owned(), serde_json::Value::Object(by_dataset));
+        // `robustness.*`: present once the server has run the model under perturbation (model mode).
+        if let Some(flip_rate) = worst_flip_rate {
+            sections.insert(
+                "robustness".to_owned(),
+                json!({ "evaluated": true, "max_noise_flip_rate": flip_rate }),
+            );
+        }
         if attributes > 0 {
             sections.insert(
                 "fairness".to_owned(),

@@ -15,7 +15,7 @@ use modelgate_core::{Digest, ModelName, VersionNumber};
 use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_csv, validate};
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
 use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 /// Datasets and predictions files are parsed in memory; larger ones are refused.
@@ -34,7 +34,9 @@ async fn run_model(
     version: &modelgate_core::Version,
     dataset: &DatasetRecord,
     schema: &DatasetSchema,
-) -> Result<Table, ApiError> {
+    threshold: f64,
+    seed: u64,
+) -> Result<(Table, Value), ApiError> {
     if schema.features.is_empty() {
         return Err(ApiError::invalid(
             "dataset",
@@ -65,9 +67,23 @@ async fn run_model(
                 "the model artifact is too large to evaluate",
             )
         })?;
-    let predictions = tokio::task::spawn_blocking(move || {
+    let labels = table
+        .binary_labels(schema)
+        .map_err(|error| dataset_error("dataset", error))?;
+    let feature_names = schema.features.clone();
+    let (predictions, robustness) = tokio::task::spawn_blocking(move || {
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        model.classify(&rows, features)
+        let predictions = model.classify(&rows, features)?;
+        let robustness = robustness_report(
+            &model,
+            &rows,
+            &feature_names,
+            &labels,
+            &predictions.positive_probability,
+            threshold,
+            seed,
+        )?;
+        Ok::<_, modelgate_onnx::OnnxError>((predictions, robustness))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?
@@ -83,7 +99,54 @@ async fn run_model(
     for (row, probability) in table.rows.iter_mut().zip(&predictions.positive_probability) {
         row.push(probability.to_string());
     }
-    Ok(table)
+    Ok((table, robustness))
+}
+
+/// Noise levels, as multiples of each feature's standard deviation, at which robustness is measured.
+const NOISE_LEVELS: [f64; 3] = [0.05, 0.1, 0.2];
+
+/// How the model's decisions and headline metrics move under seeded Gaussian noise on every feature, and
+/// when each feature in turn is replaced by its median (a crude importance: what the model loses without it).
+fn robustness_report(
+    model: &modelgate_onnx::Model,
+    rows: &[f32],
+    feature_names: &[String],
+    labels: &[bool],
+    baseline: &[f64],
+    threshold: f64,
+    seed: u64,
+) -> Result<Value, modelgate_onnx::OnnxError> {
+    use modelgate_eval::robustness::{column_statistics, shift, with_column_set, with_noise};
+    let features = feature_names.len();
+    let (stds, medians) = column_statistics(rows, features);
+    let mut noise = Vec::with_capacity(NOISE_LEVELS.len());
+    // One seeded draw, scaled per level, so the levels differ only in size.
+    for level in NOISE_LEVELS {
+        let noisy = with_noise(rows, features, &stds, level, seed);
+        let scores = model.classify(&noisy, features)?.positive_probability;
+        let mut entry =
+            serde_json::to_value(shift(labels, baseline, &scores, threshold)).unwrap_or_default();
+        entry["level"] = json!(level);
+        noise.push(entry);
+    }
+    let mut ablation = Vec::with_capacity(features);
+    for (column, name) in feature_names.iter().enumerate() {
+        let ablated = with_column_set(rows, features, column, medians[column]);
+        let scores = model.classify(&ablated, features)?.positive_probability;
+        let mut entry =
+            serde_json::to_value(shift(labels, baseline, &scores, threshold)).unwrap_or_default();
+        entry["feature"] = json!(name);
+        ablation.push(entry);
+    }
+    let max_noise_flip_rate = noise
+        .iter()
+        .filter_map(|entry| entry["flip_rate"].as_f64())
+        .fold(0.0, f64::max);
+    Ok(json!({
+        "noise": noise,
+        "feature_ablation": ablation,
+        "max_noise_flip_rate": max_noise_flip_rate,
+    }))
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
@@ -258,6 +321,7 @@ pub async fn run_evaluation(
             "threshold: must be between 0 and 1",
         ));
     }
+    let mut model_robustness = None;
     let (mode, table, inputs) = match &request.predictions_digest {
         Some(text) => {
             let predictions_digest = Digest::parse(text).map_err(|mut invalid| {
@@ -279,7 +343,16 @@ pub async fn run_evaluation(
             ("predictions", table, inputs)
         }
         None => {
-            let table = run_model(&state, &version, &dataset, &schema).await?;
+            let (table, robustness) = run_model(
+                &state,
+                &version,
+                &dataset,
+                &schema,
+                settings.threshold,
+                settings.seed,
+            )
+            .await?;
+            model_robustness = Some(robustness);
             settings.score_column = MODEL_SCORE_COLUMN.to_owned();
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
@@ -291,7 +364,10 @@ pub async fn run_evaluation(
     };
     let result = evaluate_predictions(&table, &schema, &settings)
         .map_err(|error| dataset_error(mode, error))?;
-    let results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
+    let mut results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
+    if let Some(robustness) = model_robustness {
+        results["robustness"] = robustness;
+    }
     let settings_value =
         serde_json::to_value(&settings).map_err(|error| ApiError::internal(&error))?;
     let canonical = serde_json_canonicalizer::to_vec(&json!({

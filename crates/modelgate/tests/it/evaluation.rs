@@ -139,6 +139,45 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     .unwrap();
     assert_eq!(again["results"], evaluation["results"]);
     assert_eq!(again["digest"], evaluation["digest"]);
+
+    // The robustness evaluation is evidence: the critical tier's `robustness.evaluated` check is missing
+    // on a version without a model-mode evaluation and passes on the model-mode one.
+    let robustness_check = |version: u32| {
+        let app = &app;
+        let developer = developer.clone();
+        async move {
+            let explanation: Value = call(
+                app,
+                Method::GET,
+                &format!("/api/v1/models/onnx-model/versions/{version}/explain?stage=production"),
+                &developer,
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            explanation["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|check| check["name"] == "robustness_evaluated")
+                .cloned()
+                .unwrap_or_else(|| panic!("{explanation}"))
+        }
+    };
+    call(
+        &app,
+        Method::PATCH,
+        "/api/v1/models/onnx-model",
+        &app.admin_token,
+        Some(json!({ "risk_tier": "critical" })),
+    )
+    .await;
+    assert_eq!(robustness_check(1).await["status"], "passed");
+    app.push_version(&developer, "onnx-model", payload(100))
+        .await;
+    assert_eq!(robustness_check(2).await["status"], "missing");
     let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "probability",
     }))).await).await;
@@ -387,6 +426,89 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
             < 1e-6
     );
     assert!((overall["accuracy"]["value"].as_f64().unwrap() - 6.0 / 7.0).abs() < 0.05);
+
+    // Robustness: seeded noise at three levels, flip rates grow with the noise and are reproducible;
+    // every feature is ablated once.
+    let robustness = &evaluation["results"]["robustness"];
+    let flips: Vec<f64> = robustness["noise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["flip_rate"].as_f64().unwrap())
+        .collect();
+    assert_eq!(flips.len(), 3, "{robustness}");
+    assert!(flips.iter().all(|rate| (0.0..=1.0).contains(rate)));
+    assert!(
+        flips[2] > 0.0,
+        "noise of 0.2 sd moves some decisions: {robustness}"
+    );
+    assert!(flips[0] <= flips[2], "{flips:?}");
+    assert_eq!(
+        robustness["max_noise_flip_rate"].as_f64().unwrap(),
+        flips.iter().copied().fold(0.0, f64::max)
+    );
+    let ablated: Vec<&str> = robustness["feature_ablation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["feature"].as_str().unwrap())
+        .collect();
+    assert_eq!(ablated, ["f0", "f1", "f2", "f3"], "{robustness}");
+    let again: Value = call(
+        &app,
+        Method::POST,
+        "/api/v1/evaluations",
+        &developer,
+        Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid" })),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        again["results"]["robustness"], *robustness,
+        "same seed, same noise"
+    );
+    assert_eq!(again["digest"], evaluation["digest"]);
+
+    // The robustness evaluation is evidence: the critical tier's `robustness.evaluated` check is missing
+    // on a version without a model-mode evaluation and passes on the model-mode one.
+    let robustness_check = |version: u32| {
+        let app = &app;
+        let developer = developer.clone();
+        async move {
+            let explanation: Value = call(
+                app,
+                Method::GET,
+                &format!("/api/v1/models/onnx-model/versions/{version}/explain?stage=production"),
+                &developer,
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            explanation["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|check| check["name"] == "robustness_evaluated")
+                .cloned()
+                .unwrap_or_else(|| panic!("{explanation}"))
+        }
+    };
+    call(
+        &app,
+        Method::PATCH,
+        "/api/v1/models/onnx-model",
+        &app.admin_token,
+        Some(json!({ "risk_tier": "critical" })),
+    )
+    .await;
+    assert_eq!(robustness_check(1).await["status"], "passed");
+    app.push_version(&developer, "onnx-model", payload(100))
+        .await;
+    assert_eq!(robustness_check(2).await["status"], "missing");
 
     // An artifact that is not an ONNX model is a clear error.
     app.create_model(&developer, "not-onnx", "low").await;

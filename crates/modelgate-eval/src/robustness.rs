@@ -1,0 +1,121 @@
+//! Robustness of a model on a dataset: how its decisions and headline metrics move when the inputs get
+//! seeded Gaussian noise (scaled by each feature's standard deviation), and when each feature in turn is
+//! replaced by its median. The model runs elsewhere; this module makes the perturbed inputs and summarises.
+
+use crate::binary_metrics;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// How one perturbation changed the model's behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Shift {
+    /// Share of rows whose decision (`score >= threshold`) changed.
+    pub flip_rate: f64,
+    pub accuracy_delta: Option<f64>,
+    pub roc_auc_delta: Option<f64>,
+}
+
+/// Per-column standard deviation and median of row-major `rows` with `features` columns.
+pub fn column_statistics(rows: &[f32], features: usize) -> (Vec<f64>, Vec<f64>) {
+    let count = rows.len() / features.max(1);
+    let mut stds = Vec::with_capacity(features);
+    let mut medians = Vec::with_capacity(features);
+    for column in 0..features {
+        let mut values: Vec<f64> = (0..count)
+            .map(|row| f64::from(rows[row * features + column]))
+            .collect();
+        let mean = values.iter().sum::<f64>() / count.max(1) as f64;
+        let variance =
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count.max(2) - 1) as f64;
+        stds.push(variance.sqrt());
+        values.sort_by(f64::total_cmp);
+        let median = if count == 0 {
+            0.0
+        } else if count % 2 == 1 {
+            values[count / 2]
+        } else {
+            (values[count / 2 - 1] + values[count / 2]) / 2.0
+        };
+        medians.push(median);
+    }
+    (stds, medians)
+}
+
+/// The rows with Gaussian noise of `level` × each column's standard deviation added, from `seed`.
+pub fn with_noise(rows: &[f32], features: usize, stds: &[f64], level: f64, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rows.iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let sigma = level * stds[index % features];
+            (f64::from(*value) + sigma * standard_normal(&mut rng)) as f32
+        })
+        .collect()
+}
+
+/// A standard normal draw (Box–Muller), so the noise depends only on the seeded ChaCha stream.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    use rand::Rng;
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// The rows with column `column` set to `value` everywhere.
+pub fn with_column_set(rows: &[f32], features: usize, column: usize, value: f64) -> Vec<f32> {
+    rows.iter()
+        .enumerate()
+        .map(|(index, original)| {
+            if index % features == column {
+                value as f32
+            } else {
+                *original
+            }
+        })
+        .collect()
+}
+
+pub fn shift(labels: &[bool], baseline: &[f64], perturbed: &[f64], threshold: f64) -> Shift {
+    let flips = baseline
+        .iter()
+        .zip(perturbed)
+        .filter(|(a, b)| (**a >= threshold) != (**b >= threshold))
+        .count();
+    let before = binary_metrics(labels, baseline, None, threshold, 10);
+    let after = binary_metrics(labels, perturbed, None, threshold, 10);
+    let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+    Shift {
+        flip_rate: flips as f64 / baseline.len().max(1) as f64,
+        accuracy_delta: delta(before.accuracy.value, after.accuracy.value),
+        roc_auc_delta: delta(before.roc_auc.value, after.roc_auc.value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perturbations_are_seeded_and_summaries_count_flips() {
+        let rows = [1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0];
+        let (stds, medians) = column_statistics(&rows, 2);
+        assert!((stds[0] - 1.2909944487358056).abs() < 1e-12);
+        assert_eq!(medians, [2.5, 25.0]);
+        let noisy = with_noise(&rows, 2, &stds, 0.1, 9);
+        assert_eq!(
+            noisy,
+            with_noise(&rows, 2, &stds, 0.1, 9),
+            "same seed, same noise"
+        );
+        assert_ne!(noisy, rows.to_vec());
+        assert_eq!(
+            with_column_set(&rows, 2, 1, 25.0),
+            [1.0, 25.0, 2.0, 25.0, 3.0, 25.0, 4.0, 25.0]
+        );
+        let labels = [true, false, true, false];
+        let summary = shift(&labels, &[0.9, 0.1, 0.8, 0.2], &[0.9, 0.6, 0.3, 0.2], 0.5);
+        assert_eq!(summary.flip_rate, 0.5);
+        assert_eq!(summary.accuracy_delta, Some(-0.5));
+    }
+}
