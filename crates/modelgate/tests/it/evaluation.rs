@@ -140,44 +140,6 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     assert_eq!(again["results"], evaluation["results"]);
     assert_eq!(again["digest"], evaluation["digest"]);
 
-    // The robustness evaluation is evidence: the critical tier's `robustness.evaluated` check is missing
-    // on a version without a model-mode evaluation and passes on the model-mode one.
-    let robustness_check = |version: u32| {
-        let app = &app;
-        let developer = developer.clone();
-        async move {
-            let explanation: Value = call(
-                app,
-                Method::GET,
-                &format!("/api/v1/models/onnx-model/versions/{version}/explain?stage=production"),
-                &developer,
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-            explanation["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|check| check["name"] == "robustness_evaluated")
-                .cloned()
-                .unwrap_or_else(|| panic!("{explanation}"))
-        }
-    };
-    call(
-        &app,
-        Method::PATCH,
-        "/api/v1/models/onnx-model",
-        &app.admin_token,
-        Some(json!({ "risk_tier": "critical" })),
-    )
-    .await;
-    assert_eq!(robustness_check(1).await["status"], "passed");
-    app.push_version(&developer, "onnx-model", payload(100))
-        .await;
-    assert_eq!(robustness_check(2).await["status"], "missing");
     let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "probability",
     }))).await).await;
