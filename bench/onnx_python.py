@@ -1,0 +1,25 @@
+"""Peer for the model-mode benchmark: ONNX Runtime's own Python API on the same fixture models and the
+same rows as `crates/modelgate-onnx/examples/onnx_bench.rs`. Install: `pip install onnxruntime numpy`."""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+folder = Path(__file__).resolve().parent.parent / "crates/modelgate-onnx/fixtures"
+index = np.arange(rows * 4, dtype=np.float64)
+inputs = ((np.modf(index * 0.61803398875)[0]) * 6.0 - 3.0).astype(np.float32).reshape(rows, 4)
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.inter_op_num_threads = 1
+print("model\trows\tseconds\trows_per_s")
+for name in ["logistic", "gradient_boosting", "random_forest_zipmap"]:
+    session = ort.InferenceSession(str(folder / f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: inputs}
+    started = time.perf_counter()
+    outputs = session.run(None, feed)
+    seconds = time.perf_counter() - started
+    assert len(outputs[0]) == rows
+    print(f"{name}\t{rows}\t{seconds:.3f}\t{rows / seconds:.0f}")
