@@ -3,6 +3,7 @@
 //! Prints one tab-separated line per phase for `bench/run`.
 //!
 //! Usage: `cargo run --release -p modelgate-eval --example eval_bench -- [ROWS]` (default 1,000,000).
+#![allow(clippy::expect_used, clippy::unwrap_used)] // A benchmark stops loudly on any surprise.
 
 use modelgate_eval::dataset::{DatasetSchema, read_csv};
 use modelgate_eval::evaluate::{Settings, evaluate_predictions};

@@ -3,6 +3,7 @@
 //! binary). Prints one tab-separated line per model for `bench/run`.
 //!
 //! Usage: `cargo run --release -p modelgate-onnx --example onnx_bench -- [ROWS]` (default 100,000).
+#![allow(clippy::expect_used, clippy::unwrap_used)] // A benchmark stops loudly on any surprise.
 
 use modelgate_onnx::{Model, init};
 use std::path::Path;
