@@ -929,6 +929,49 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
             match fairness["four_fifths_holds"].as_bool() { Some(true) => "holds", Some(false) => "FAILS", None => "undefined" }
         ));
     }
+    let robustness = &evaluation.results["robustness"];
+    if robustness.is_object() {
+        text.push_str("\n\nrobustness (the model rerun on perturbed inputs):\n");
+        let delta = |value: &serde_json::Value| {
+            value
+                .as_f64()
+                .map_or_else(|| "—".to_owned(), |v| format!("{v:+.4}"))
+        };
+        let row = |name: String, entry: &serde_json::Value| {
+            vec![
+                name,
+                entry["flip_rate"]
+                    .as_f64()
+                    .map_or_else(|| "—".to_owned(), |v| format!("{v:.4}")),
+                delta(&entry["accuracy_delta"]),
+                delta(&entry["roc_auc_delta"]),
+            ]
+        };
+        let noise = robustness["noise"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| row(format!("noise {} sd", entry["level"]), entry));
+        let ablation = robustness["feature_ablation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                row(
+                    format!("{} set to median", entry["feature"].as_str().unwrap_or("")),
+                    entry,
+                )
+            });
+        text.push_str(&table(
+            &[
+                "PERTURBATION",
+                "DECISIONS FLIPPED",
+                "ACCURACY Δ",
+                "ROC AUC Δ",
+            ],
+            noise.chain(ablation).collect(),
+        ));
+    }
     for warning in evaluation.results["warnings"]
         .as_array()
         .into_iter()
@@ -971,5 +1014,41 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
         EvalCommand::Show { id } => {
             printer.print(&client.get_evaluation(id).await?, evaluation_text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evaluation_text;
+    use serde_json::json;
+
+    #[test]
+    fn evaluation_text_shows_robustness_rows_when_the_model_was_rerun() {
+        let mut evaluation: modelgate_api::Evaluation = serde_json::from_value(json!({
+            "id": 3, "model": "churn", "version": 1, "dataset": "holdout", "mode": "model", "verified": true,
+            "inputs": {}, "settings": {}, "engine": "modelgate-eval 0.1.0", "digest": "sha256:00",
+            "created_by": "dev", "created_at": "2026-11-27T00:00:00Z",
+            "results": {
+                "overall": { "count": 10 },
+                "robustness": {
+                    "noise": [{ "level": 0.1, "flip_rate": 0.25, "accuracy_delta": -0.05, "roc_auc_delta": null }],
+                    "feature_ablation": [{ "feature": "income", "flip_rate": 0.5, "accuracy_delta": 0.0, "roc_auc_delta": -0.125 }],
+                    "max_noise_flip_rate": 0.25,
+                },
+            },
+        }))
+        .unwrap();
+        let text = evaluation_text(&evaluation);
+        assert!(text.contains("noise 0.1 sd"), "{text}");
+        assert!(
+            text.contains("0.2500") && text.contains("-0.0500"),
+            "{text}"
+        );
+        assert!(
+            text.contains("income set to median") && text.contains("-0.1250"),
+            "{text}"
+        );
+        evaluation.results["robustness"] = serde_json::Value::Null;
+        assert!(!evaluation_text(&evaluation).contains("robustness"));
     }
 }
