@@ -36,6 +36,8 @@ pub struct ServeOptions {
     /// `s3://bucket/prefix` and the like; `data_dir/artifacts` when absent.
     pub artifact_store: Option<String>,
     pub max_upload_bytes: u64,
+    /// Datasets and predictions files larger than this are not evaluated (they are parsed in memory).
+    pub max_dataset_bytes: u64,
     /// The file holding the audit signing key; `data_dir/audit-signing.key` when absent (created on first
     /// start). Replicas sharing one database must share this key.
     pub signing_key: Option<PathBuf>,
@@ -63,6 +65,7 @@ impl std::fmt::Debug for ServeOptions {
             )
             .field("artifact_store", &self.artifact_store)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("max_dataset_bytes", &self.max_dataset_bytes)
             .field("signing_key", &self.signing_key)
             .field("audit_origin", &self.audit_origin)
             .field("checkpoint_interval", &self.checkpoint_interval)
@@ -81,6 +84,7 @@ impl ServeOptions {
             database_url: None,
             artifact_store: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_dataset_bytes: DEFAULT_MAX_DATASET_BYTES,
             signing_key: None,
             audit_origin: None,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
@@ -95,6 +99,9 @@ impl ServeOptions {
             .unwrap_or_else(|| default_signing_key_path(&self.data_dir))
     }
 }
+
+/// Datasets and predictions files up to this size are evaluated (in memory).
+pub const DEFAULT_MAX_DATASET_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A checkpoint is signed at least this often while the log grows.
 pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -253,8 +260,11 @@ impl PreparedServer {
         let state = AppState::new(
             store,
             artifacts,
-            UploadLimits {
-                max_bytes: options.max_upload_bytes,
+            state::Limits {
+                upload: UploadLimits {
+                    max_bytes: options.max_upload_bytes,
+                },
+                max_dataset_bytes: options.max_dataset_bytes,
             },
             shutdown.clone(),
             signer,

@@ -16,10 +16,18 @@ const TOKEN_TOUCH_INTERVAL_MILLIS: i64 = 60_000;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// Size limits the server enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub upload: UploadLimits,
+    /// Datasets and predictions files are parsed in memory; larger ones are refused.
+    pub max_dataset_bytes: u64,
+}
+
 struct Inner {
     store: Store,
     artifacts: ArtifactStore,
-    upload_limits: UploadLimits,
+    limits: Limits,
     shutdown: CancellationToken,
     signer: Arc<NoteSigner>,
     default_policy: Arc<modelgate_policy::Policy>,
@@ -36,7 +44,7 @@ impl AppState {
     pub fn new(
         store: Store,
         artifacts: ArtifactStore,
-        upload_limits: UploadLimits,
+        limits: Limits,
         shutdown: CancellationToken,
         signer: Arc<NoteSigner>,
         default_policy: Arc<modelgate_policy::Policy>,
@@ -45,7 +53,7 @@ impl AppState {
         Self(Arc::new(Inner {
             store,
             artifacts,
-            upload_limits,
+            limits,
             shutdown,
             signer,
             default_policy,
@@ -65,7 +73,11 @@ impl AppState {
     }
 
     pub fn upload_limits(&self) -> UploadLimits {
-        self.0.upload_limits
+        self.0.limits.upload
+    }
+
+    pub fn max_dataset_bytes(&self) -> u64 {
+        self.0.limits.max_dataset_bytes
     }
 
     /// The built-in default policy, in force until one is applied.

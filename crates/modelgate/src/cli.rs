@@ -502,6 +502,9 @@ pub struct ServeArgs {
     /// Largest artifact accepted, in bytes
     #[arg(long, env = "MODELGATE_MAX_UPLOAD_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Largest dataset or predictions file evaluated, in bytes (they are parsed in memory)
+    #[arg(long, env = "MODELGATE_MAX_DATASET_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_DATASET_BYTES)]
+    pub max_dataset_bytes: u64,
     /// File with the Ed25519 key that signs audit checkpoints (created if missing); replicas must share it
     /// [default: DATA_DIR/audit-signing.key]
     #[arg(long, env = "MODELGATE_SIGNING_KEY")]

@@ -18,6 +18,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.storage.database_url,
         artifact_store: args.artifact_store,
         max_upload_bytes: args.max_upload_bytes,
+        max_dataset_bytes: args.max_dataset_bytes,
         signing_key: args.signing_key,
         audit_origin: args.audit_origin,
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),

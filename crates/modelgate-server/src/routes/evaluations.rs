@@ -18,9 +18,6 @@ use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-/// Datasets and predictions files are parsed in memory; larger ones are refused.
-pub const MAX_TABLE_BYTES: u64 = 512 * 1024 * 1024;
-
 /// Model artifacts larger than this are not loaded for evaluation.
 pub const MAX_MODEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -160,14 +157,18 @@ async fn load_table(state: &AppState, digest: &Digest, field: &str) -> Result<Ta
     })?;
     let bytes = state
         .artifacts()
-        .read_to_vec(digest, MAX_TABLE_BYTES)
+        .read_to_vec(digest, state.max_dataset_bytes())
         .await
         .map_err(|error| ApiError::internal(&error))?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::PayloadTooLarge,
-                format!("{field}: files over {MAX_TABLE_BYTES} bytes are not evaluated in memory"),
+                format!(
+                    "{field}: the file is larger than the server's limit of {} bytes for datasets and predictions; split it or start the server with a larger --max-dataset-bytes",
+                    state.max_dataset_bytes()
+                ),
             )
+            .with_details(json!({ "field": field, "limit_bytes": state.max_dataset_bytes() }))
         })?;
     read_csv(&bytes).map_err(|error| dataset_error(field, error))
 }

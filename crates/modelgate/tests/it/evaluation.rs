@@ -46,6 +46,38 @@ async fn register(app: &TestApp, token: &str, name: &str, csv: &str) -> reqwest:
 }
 
 #[tokio::test]
+async fn a_dataset_over_the_configured_limit_is_refused_and_not_registered() {
+    let app = spawn_app_with(AppOptions {
+        max_dataset_bytes: 2048,
+        ..AppOptions::default()
+    })
+    .await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    let csv = holdout(true);
+    assert!(csv.len() > 2048, "the holdout must exceed the limit");
+    let (status, _, body) = error_of(register(&app, &developer, "big", &csv).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2048") && message.contains("--max-dataset-bytes"),
+        "{body}"
+    );
+    let (status, _, _) =
+        error_of(call(&app, Method::GET, "/api/v1/datasets/big", &developer, None).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was registered");
+    // A small one under the same limit is fine.
+    let small: String = csv
+        .lines()
+        .take(40)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(
+        register(&app, &developer, "small", &small).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
 async fn datasets_are_validated_with_column_and_line_and_profiled() {
     let app = spawn_app().await;
     let token = app.admin_token.clone();

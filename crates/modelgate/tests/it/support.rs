@@ -18,6 +18,7 @@ pub struct TestApp {
 
 pub struct AppOptions {
     pub max_upload_bytes: u64,
+    pub max_dataset_bytes: u64,
     pub postgres: bool,
     /// Milliseconds added to the system clock; tests move time by storing into it.
     pub clock_offset: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
@@ -27,6 +28,7 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_dataset_bytes: modelgate_server::DEFAULT_MAX_DATASET_BYTES,
             postgres: false,
             clock_offset: None,
         }
@@ -77,6 +79,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let serve_options = ServeOptions {
         database_url,
         max_upload_bytes: options.max_upload_bytes,
+        max_dataset_bytes: options.max_dataset_bytes,
         clock,
         ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
     };
