@@ -194,6 +194,60 @@ impl Table {
         }
         Ok(labels)
     }
+
+    /// Joins a predictions file to this (registered) dataset by row: the predictions must have as many
+    /// rows, and where they carry the label column its values must equal the dataset's, so labels and
+    /// sensitive attributes always come from the dataset, never from the client. The score column is
+    /// copied in under its own name (replacing a dataset column of that name), so later errors name it and
+    /// its line as the client knows them.
+    pub fn join_predictions(
+        &mut self,
+        predictions: &Table,
+        label: &str,
+        score_column: &str,
+    ) -> Result<(), DatasetError> {
+        if predictions.rows.len() != self.rows.len() {
+            return Err(DatasetError::new(
+                None,
+                None,
+                format!(
+                    "the predictions file has {} rows and the dataset {}; predictions must be row-aligned with the dataset (same rows, same order)",
+                    predictions.rows.len(),
+                    self.rows.len()
+                ),
+            ));
+        }
+        let scores = predictions.column(score_column)?;
+        if predictions.columns.iter().any(|name| name == label) {
+            let theirs = predictions.column(label)?;
+            let ours = self.column(label)?;
+            if let Some(row) = (0..ours.len()).find(|&row| ours[row].trim() != theirs[row].trim()) {
+                return Err(DatasetError::new(
+                    Some(row as u64 + 2),
+                    Some(label),
+                    format!(
+                        "the predictions file has label {:?} where the dataset has {:?}; predictions must be row-aligned with the dataset",
+                        theirs[row], ours[row]
+                    ),
+                ));
+            }
+        }
+        let scores: Vec<String> = scores.into_iter().map(str::to_owned).collect();
+        match self.columns.iter().position(|name| name == score_column) {
+            Some(index) => {
+                for (row, score) in self.rows.iter_mut().zip(scores) {
+                    row[index] = score;
+                }
+            }
+            None => {
+                self.columns.push(score_column.to_owned());
+                for (row, score) in self.rows.iter_mut().zip(scores) {
+                    row.push(score);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks a dataset against its schema: every declared column exists, labels are binary and present,
@@ -320,6 +374,44 @@ pub fn profile(table: &Table) -> Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn predictions_join_the_dataset_by_row_and_may_not_change_its_labels() {
+        let dataset = read_csv(b"income,sex,default\n1,f,1\n2,m,0\n3,f,0\n").unwrap();
+        let mut joined = dataset.clone();
+        let predictions = read_csv(b"default,score\n1,0.9\n0,0.2\n0,0.4\n").unwrap();
+        joined
+            .join_predictions(&predictions, "default", "score")
+            .unwrap();
+        assert_eq!(joined.numbers("score").unwrap(), [0.9, 0.2, 0.4]);
+        assert_eq!(joined.column("sex").unwrap(), ["f", "m", "f"]);
+
+        let short = read_csv(b"score\n0.9\n0.2\n").unwrap();
+        let error = dataset
+            .clone()
+            .join_predictions(&short, "default", "score")
+            .unwrap_err();
+        assert!(
+            error.message.contains("2 rows and the dataset 3"),
+            "{error}"
+        );
+
+        let relabelled = read_csv(b"default,score\n1,0.9\n1,0.2\n0,0.4\n").unwrap();
+        let error = dataset
+            .clone()
+            .join_predictions(&relabelled, "default", "score")
+            .unwrap_err();
+        assert_eq!(
+            (error.line, error.column.as_deref()),
+            (Some(3), Some("default"))
+        );
+
+        let error = dataset
+            .clone()
+            .join_predictions(&predictions, "default", "probability")
+            .unwrap_err();
+        assert_eq!(error.column.as_deref(), Some("probability"));
+    }
 
     fn schema() -> DatasetSchema {
         DatasetSchema {

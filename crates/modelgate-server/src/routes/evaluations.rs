@@ -335,7 +335,13 @@ pub async fn run_evaluation(
                     "score_column: name the column of the predictions file that holds the score",
                 )
             })?;
-            let table = load_table(&state, &predictions_digest, "predictions").await?;
+            let predictions = load_table(&state, &predictions_digest, "predictions").await?;
+            let dataset_digest =
+                Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
+            let mut table = load_table(&state, &dataset_digest, "dataset").await?;
+            table
+                .join_predictions(&predictions, &schema.label, &settings.score_column)
+                .map_err(|error| dataset_error("predictions", error))?;
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
                 "dataset_digest": dataset.digest,

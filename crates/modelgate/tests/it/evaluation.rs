@@ -177,6 +177,35 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     }))).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["details"]["column"], "probability");
+    // Predictions are joined to the registered dataset by row: a file with other rows, or with labels of
+    // its own, is refused, so the client cannot choose the labels it is scored against.
+    let short: String = csv
+        .lines()
+        .take(101)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let short = upload_text(&app, &developer, &short).await;
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": short, "score_column": "score",
+    }))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("100 rows and the dataset 200"), "{body}");
+    let relabelled = csv.replacen("1000,f,1,", "1000,f,0,", 1);
+    assert_ne!(relabelled, csv);
+    let relabelled = upload_text(&app, &developer, &relabelled).await;
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": relabelled, "score_column": "score",
+    }))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (
+            &body["error"]["details"]["line"],
+            &body["error"]["details"]["column"]
+        ),
+        (&json!(2), &json!("default")),
+        "{body}"
+    );
 
     call(
         &app,
