@@ -555,5 +555,43 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
         body["error"]["message"].as_str().unwrap().contains("ONNX"),
         "{body}"
     );
+
+    // A dataset with fewer feature columns than the model's input is a clear error naming the width.
+    let registered = call(
+        &app,
+        Method::POST,
+        "/api/v1/datasets",
+        &developer,
+        Some(json!({
+            "name": "grid-three", "digest": digest,
+            "schema": { "label": "label", "features": ["f0", "f1", "f2"], "positive_label": "1" },
+        })),
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let (status, code, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/evaluations",
+            &developer,
+            Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid-three" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_argument"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 features"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"]["field"], "model");
     app.stop().await;
 }
