@@ -71,7 +71,8 @@ pub fn confusion(
 /// distinct score, from the highest down — ties form one step, as in scikit-learn's `_binary_clf_curve`.
 fn cumulative_counts(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Vec<(f64, f64)> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    // Unstable is enough: rows with equal scores form one step, whatever their order.
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut points = Vec::new();
     let (mut false_positives, mut true_positives) = (0.0, 0.0);
     for (position, &index) in order.iter().enumerate() {
@@ -93,7 +94,10 @@ fn cumulative_counts(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -
 
 /// Area under the ROC curve (trapezoids between distinct thresholds).
 pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    let points = cumulative_counts(labels, scores, weights);
+    roc_auc_of_curve(&cumulative_counts(labels, scores, weights))
+}
+
+fn roc_auc_of_curve(points: &[(f64, f64)]) -> Value {
     let Some(&(negatives, positives)) = points.last() else {
         return Value::undefined("no rows");
     };
@@ -102,7 +106,7 @@ pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Valu
     }
     let mut area = 0.0;
     let (mut previous_fpr, mut previous_tpr) = (0.0, 0.0);
-    for (false_positives, true_positives) in points {
+    for &(false_positives, true_positives) in points {
         let (fpr, tpr) = (false_positives / negatives, true_positives / positives);
         area += (fpr - previous_fpr) * (tpr + previous_tpr) / 2.0;
         previous_fpr = fpr;
@@ -113,7 +117,10 @@ pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Valu
 
 /// Average precision: Σ (Rₙ − Rₙ₋₁) Pₙ over distinct thresholds, without interpolation (scikit-learn).
 pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    let points = cumulative_counts(labels, scores, weights);
+    average_precision_of_curve(&cumulative_counts(labels, scores, weights))
+}
+
+fn average_precision_of_curve(points: &[(f64, f64)]) -> Value {
     let Some(&(_, positives)) = points.last() else {
         return Value::undefined("no rows");
     };
@@ -122,7 +129,7 @@ pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]
     }
     let mut total = 0.0;
     let mut previous_recall = 0.0;
-    for (false_positives, true_positives) in points {
+    for &(false_positives, true_positives) in points {
         let recall = true_positives / positives;
         let precision = if true_positives + false_positives > 0.0 {
             true_positives / (true_positives + false_positives)
@@ -174,21 +181,31 @@ pub fn binary_metrics(
         let y = if label { 1.0 } else { 0.0 };
         brier += w * (score - y) * (score - y);
     }
+    // One pass over the rows into equal-width bins [b/bins, (b+1)/bins), the last one closed.
+    let edge = |bin: usize| bin as f64 / bins as f64;
+    let mut sums = vec![(0.0, 0.0, 0.0); bins];
+    for (index, (&label, &score)) in labels.iter().zip(scores).enumerate() {
+        if bins == 0 || !(0.0..=1.0).contains(&score) {
+            continue;
+        }
+        // The product can round across an edge; settle the bin with the same comparisons as the edges.
+        let mut bin = ((score * bins as f64) as usize).min(bins - 1);
+        while bin > 0 && score < edge(bin) {
+            bin -= 1;
+        }
+        while bin + 1 < bins && score >= edge(bin + 1) {
+            bin += 1;
+        }
+        let w = weight(weights, index);
+        let (count, score_sum, positive_sum) = &mut sums[bin];
+        *count += w;
+        *score_sum += w * score;
+        *positive_sum += if label { w } else { 0.0 };
+    }
     let mut reliability = Vec::with_capacity(bins);
     let mut calibration_error = 0.0;
-    for bin in 0..bins {
-        let lower = bin as f64 / bins as f64;
-        let upper = (bin + 1) as f64 / bins as f64;
-        let (mut count, mut score_sum, mut positive_sum) = (0.0, 0.0, 0.0);
-        for (index, (&label, &score)) in labels.iter().zip(scores).enumerate() {
-            let inside = score >= lower && (score < upper || (bin + 1 == bins && score <= upper));
-            if inside {
-                let w = weight(weights, index);
-                count += w;
-                score_sum += w * score;
-                positive_sum += if label { w } else { 0.0 };
-            }
-        }
+    for (bin, &(count, score_sum, positive_sum)) in sums.iter().enumerate() {
+        let (lower, upper) = (edge(bin), edge(bin + 1));
         let (mean_score, positive_rate) = if count > 0.0 {
             (Some(score_sum / count), Some(positive_sum / count))
         } else {
@@ -205,6 +222,7 @@ pub fn binary_metrics(
             positive_rate,
         });
     }
+    let curve = cumulative_counts(labels, scores, weights);
     BinaryMetrics {
         count: labels.len(),
         accuracy: Value::ratio(tp + tn, total, "no rows"),
@@ -213,8 +231,8 @@ pub fn binary_metrics(
         recall,
         specificity,
         f1,
-        roc_auc: roc_auc(labels, scores, weights),
-        average_precision: average_precision(labels, scores, weights),
+        roc_auc: roc_auc_of_curve(&curve),
+        average_precision: average_precision_of_curve(&curve),
         log_loss: Value::ratio(log_loss, total, "no rows"),
         brier_score: Value::ratio(brier, total, "no rows"),
         selection_rate: Value::ratio(tp + fp, total, "no rows"),
