@@ -144,6 +144,18 @@ impl Table {
             .collect()
     }
 
+    /// The `features` columns as a row-major `f32` matrix, the input of a model.
+    pub fn feature_matrix(&self, features: &[String]) -> Result<Vec<f32>, DatasetError> {
+        let width = features.len();
+        let mut matrix = vec![0f32; self.rows.len() * width];
+        for (column_index, feature) in features.iter().enumerate() {
+            for (row, value) in self.numbers(feature)?.into_iter().enumerate() {
+                matrix[row * width + column_index] = value as f32;
+            }
+        }
+        Ok(matrix)
+    }
+
     /// The label column as booleans (`positive_label` → true); empty/NaN labels and a third class are
     /// errors naming their line.
     pub fn binary_labels(&self, schema: &DatasetSchema) -> Result<Vec<bool>, DatasetError> {

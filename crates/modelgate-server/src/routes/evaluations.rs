@@ -14,6 +14,7 @@ use modelgate_api as api;
 use modelgate_core::{Digest, ModelName, VersionNumber};
 use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_csv, validate};
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
+use modelgate_eval::robustness::robustness_report;
 use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -25,34 +26,29 @@ pub const MAX_MODEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const MODEL_SCORE_COLUMN: &str = "__model_score";
 
 /// Model mode: runs the version's ONNX artifact on the dataset's feature columns (in the declared order)
-/// and returns the dataset with the model's probability of the positive class as a score column.
+/// adding the model's probability of the positive class to the table as a score column, and returns the
+/// robustness report of the reruns on perturbed inputs.
 async fn run_model(
     state: &AppState,
     version: &modelgate_core::Version,
-    dataset: &DatasetRecord,
+    table: &mut Table,
     schema: &DatasetSchema,
     threshold: f64,
     seed: u64,
-) -> Result<(Table, Value), ApiError> {
+) -> Result<Value, ApiError> {
     if schema.features.is_empty() {
         return Err(ApiError::invalid(
             "dataset",
             "dataset: model mode needs the dataset's feature columns; register it with --features",
         ));
     }
-    let dataset_digest =
-        Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
-    let mut table = load_table(state, &dataset_digest, "dataset").await?;
     let features = schema.features.len();
-    let mut rows = vec![0f32; table.rows.len() * features];
-    for (column_index, feature) in schema.features.iter().enumerate() {
-        let values = table
-            .numbers(feature)
-            .map_err(|error| dataset_error("dataset", error))?;
-        for (row, value) in values.into_iter().enumerate() {
-            rows[row * features + column_index] = value as f32;
-        }
-    }
+    let rows = table
+        .feature_matrix(&schema.features)
+        .map_err(|error| dataset_error("dataset", error))?;
+    let labels = table
+        .binary_labels(schema)
+        .map_err(|error| dataset_error("dataset", error))?;
     let model_bytes = state
         .artifacts()
         .read_to_vec(&version.digest, MAX_MODEL_BYTES)
@@ -64,23 +60,25 @@ async fn run_model(
                 "the model artifact is too large to evaluate",
             )
         })?;
-    let labels = table
-        .binary_labels(schema)
-        .map_err(|error| dataset_error("dataset", error))?;
     let feature_names = schema.features.clone();
-    let (predictions, robustness) = tokio::task::spawn_blocking(move || {
+    let (scores, robustness) = tokio::task::spawn_blocking(move || {
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        let predictions = model.classify(&rows, features)?;
+        let score = |rows: &[f32]| {
+            model
+                .classify(rows, features)
+                .map(|predictions| predictions.positive_probability)
+        };
+        let scores = score(&rows)?;
         let robustness = robustness_report(
-            &model,
             &rows,
             &feature_names,
             &labels,
-            &predictions.positive_probability,
+            &scores,
             threshold,
             seed,
+            score,
         )?;
-        Ok::<_, modelgate_onnx::OnnxError>((predictions, robustness))
+        Ok::<_, modelgate_onnx::OnnxError>((scores, robustness))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?
@@ -93,57 +91,10 @@ async fn run_model(
         .with_details(json!({ "field": "model" })),
     })?;
     table.columns.push(MODEL_SCORE_COLUMN.to_owned());
-    for (row, probability) in table.rows.iter_mut().zip(&predictions.positive_probability) {
+    for (row, probability) in table.rows.iter_mut().zip(&scores) {
         row.push(probability.to_string());
     }
-    Ok((table, robustness))
-}
-
-/// Noise levels, as multiples of each feature's standard deviation, at which robustness is measured.
-const NOISE_LEVELS: [f64; 3] = [0.05, 0.1, 0.2];
-
-/// How the model's decisions and headline metrics move under seeded Gaussian noise on every feature, and
-/// when each feature in turn is replaced by its median (a crude importance: what the model loses without it).
-fn robustness_report(
-    model: &modelgate_onnx::Model,
-    rows: &[f32],
-    feature_names: &[String],
-    labels: &[bool],
-    baseline: &[f64],
-    threshold: f64,
-    seed: u64,
-) -> Result<Value, modelgate_onnx::OnnxError> {
-    use modelgate_eval::robustness::{column_statistics, shift, with_column_set, with_noise};
-    let features = feature_names.len();
-    let (stds, medians) = column_statistics(rows, features);
-    let mut noise = Vec::with_capacity(NOISE_LEVELS.len());
-    // One seeded draw, scaled per level, so the levels differ only in size.
-    for level in NOISE_LEVELS {
-        let noisy = with_noise(rows, features, &stds, level, seed);
-        let scores = model.classify(&noisy, features)?.positive_probability;
-        let mut entry =
-            serde_json::to_value(shift(labels, baseline, &scores, threshold)).unwrap_or_default();
-        entry["level"] = json!(level);
-        noise.push(entry);
-    }
-    let mut ablation = Vec::with_capacity(features);
-    for (column, name) in feature_names.iter().enumerate() {
-        let ablated = with_column_set(rows, features, column, medians[column]);
-        let scores = model.classify(&ablated, features)?.positive_probability;
-        let mut entry =
-            serde_json::to_value(shift(labels, baseline, &scores, threshold)).unwrap_or_default();
-        entry["feature"] = json!(name);
-        ablation.push(entry);
-    }
-    let max_noise_flip_rate = noise
-        .iter()
-        .filter_map(|entry| entry["flip_rate"].as_f64())
-        .fold(0.0, f64::max);
-    Ok(json!({
-        "noise": noise,
-        "feature_ablation": ablation,
-        "max_noise_flip_rate": max_noise_flip_rate,
-    }))
+    serde_json::to_value(robustness).map_err(|error| ApiError::internal(&error))
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
@@ -322,8 +273,11 @@ pub async fn run_evaluation(
             "threshold: must be between 0 and 1",
         ));
     }
+    let dataset_digest =
+        Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
+    let mut table = load_table(&state, &dataset_digest, "dataset").await?;
     let mut model_robustness = None;
-    let (mode, table, inputs) = match &request.predictions_digest {
+    let (mode, inputs) = match &request.predictions_digest {
         Some(text) => {
             let predictions_digest = Digest::parse(text).map_err(|mut invalid| {
                 invalid.field = "predictions_digest";
@@ -336,9 +290,6 @@ pub async fn run_evaluation(
                 )
             })?;
             let predictions = load_table(&state, &predictions_digest, "predictions").await?;
-            let dataset_digest =
-                Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
-            let mut table = load_table(&state, &dataset_digest, "dataset").await?;
             table
                 .join_predictions(&predictions, &schema.label, &settings.score_column)
                 .map_err(|error| dataset_error("predictions", error))?;
@@ -347,13 +298,13 @@ pub async fn run_evaluation(
                 "dataset_digest": dataset.digest,
                 "predictions_digest": predictions_digest.to_string(),
             });
-            ("predictions", table, inputs)
+            ("predictions", inputs)
         }
         None => {
-            let (table, robustness) = run_model(
+            let robustness = run_model(
                 &state,
                 &version,
-                &dataset,
+                &mut table,
                 &schema,
                 settings.threshold,
                 settings.seed,
@@ -366,7 +317,7 @@ pub async fn run_evaluation(
                 "dataset_digest": dataset.digest,
                 "runtime": "onnxruntime 1.32 via ort 2.0.0-rc.15",
             });
-            ("model", table, inputs)
+            ("model", inputs)
         }
     };
     let result = evaluate_predictions(&table, &schema, &settings)
