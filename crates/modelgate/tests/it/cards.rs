@@ -367,29 +367,11 @@ async fn a_card_is_diffed_against_the_version_in_production() {
     let app = spawn_app().await;
     let developer = app.user_with_token("dev", &["model_developer"]).await;
     // A policy whose low-risk production gate asks only for a complete card (no evaluations exist yet).
-    let policy: Value = call(&app, Method::GET, "/api/v1/policy", &developer, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let text = policy["text"].as_str().unwrap().replacen(
+    app.edit_policy(
         "  { name = \"verified_evaluation\", expr = \"evaluations.verified_count >= 1\", description = \"at least one evaluation computed by the server\" },\n",
         "",
-        1,
-    );
-    assert_ne!(text, policy["text"].as_str().unwrap());
-    assert_eq!(
-        call(
-            &app,
-            Method::PUT,
-            "/api/v1/policy",
-            &app.admin_token,
-            Some(json!({ "text": text }))
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
+    )
+    .await;
     app.create_model(&developer, "churn", "low").await;
     for number in [1, 2] {
         app.push_version(&developer, "churn", payload(number * 10))

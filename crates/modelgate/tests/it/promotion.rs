@@ -688,24 +688,11 @@ async fn promotion_works_the_same_on_postgresql() {
 async fn rollback_returns_the_previous_still_valid_version_without_new_sign_offs() {
     let app = spawn_app().await;
     let developer = app.user_with_token("rae", &["model_developer"]).await;
-    let policy: Value = call(&app, Method::GET, "/api/v1/policy", &developer, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let single = policy["text"].as_str().unwrap().replace(
+    app.edit_policy(
         "single_occupancy = [\"production\"]",
         "single_occupancy = [\"staging\", \"production\"]",
-    );
-    let applied = call(
-        &app,
-        Method::PUT,
-        "/api/v1/policy",
-        &app.admin_token,
-        Some(json!({"text": single})),
     )
     .await;
-    assert_eq!(applied.status(), StatusCode::OK);
     app.create_model(&developer, "recs", "low").await;
     let first = app.push_version(&developer, "recs", payload(11)).await;
     let second = app.push_version(&developer, "recs", payload(22)).await;

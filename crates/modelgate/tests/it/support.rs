@@ -163,6 +163,34 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Applies the current policy with the first `from` replaced by `to`, as the admin; the text must change
+    /// and the server must accept it.
+    pub async fn edit_policy(&self, from: &str, to: &str) {
+        let policy: Value = self
+            .request(Method::GET, "/api/v1/policy", &self.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let current = policy["text"].as_str().unwrap();
+        let text = current.replacen(from, to, 1);
+        assert_ne!(text, current, "the policy has no {from:?}");
+        let applied = self
+            .request(Method::PUT, "/api/v1/policy", &self.admin_token)
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            applied.status(),
+            StatusCode::OK,
+            "{}",
+            applied.text().await.unwrap()
+        );
+    }
+
     pub async fn create_model(&self, token: &str, name: &str, tier: &str) -> Response {
         self.request(Method::POST, "/api/v1/models", token)
             .json(&json!({ "name": name, "risk_tier": tier, "description": "test model" }))
