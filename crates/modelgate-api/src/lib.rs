@@ -741,7 +741,7 @@ pub struct RegisterDataset {
     pub name: String,
     /// The digest of the uploaded file (`POST /api/v1/artifacts`).
     pub digest: String,
-    /// `csv`.
+    /// `csv` or `parquet`; detected from the file when left out (and checked when given).
     #[serde(default)]
     pub format: Option<String>,
     pub schema: DatasetColumns,
@@ -791,6 +791,10 @@ pub struct RunEvaluation {
     /// Seed of the bootstrap (default 0); recorded, so a re-run gives the same intervals.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Pairs of sensitive attributes to report the intersections of, such as `[["sex", "race"]]`;
+    /// reported under `by_group` and `fairness` as `sex & race`.
+    #[serde(default)]
+    pub intersections: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -2,12 +2,25 @@
 
 use crate::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct ConfusionMatrix {
     pub true_positives: f64,
     pub false_positives: f64,
     pub true_negatives: f64,
     pub false_negatives: f64,
+}
+
+impl ConfusionMatrix {
+    /// Counts a row of weight `w` whose label is `label` and whose decision is `predicted`.
+    #[inline]
+    pub fn add(&mut self, label: bool, predicted: bool, w: f64) {
+        match (label, predicted) {
+            (true, true) => self.true_positives += w,
+            (false, true) => self.false_positives += w,
+            (false, false) => self.true_negatives += w,
+            (true, false) => self.false_negatives += w,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -38,108 +51,261 @@ pub struct BinaryMetrics {
     pub reliability: Vec<ReliabilityBin>,
 }
 
-fn weight(weights: Option<&[f64]>, index: usize) -> f64 {
-    weights.map_or(1.0, |weights| weights[index])
+/// Row indices ordered by descending score: the order every curve is walked in. Sorted once per evaluation
+/// and shared by the overall metrics and every group (a group's rows, in this order, are its own order).
+pub fn descending_order(scores: &[f64]) -> Vec<u32> {
+    // Sorting packed (key, row) integers instead of indices compared through the score slice: the comparison
+    // stays in cache, which makes 10M rows ~3x faster. The key maps f64's total order onto u64.
+    let mut keyed: Vec<u128> = scores
+        .iter()
+        .enumerate()
+        .map(|(row, score)| {
+            let bits = score.to_bits();
+            let ascending = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | 1 << 63
+            };
+            (u128::from(!ascending) << 64) | row as u128
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|packed| packed as u32).collect()
 }
 
-/// The confusion matrix of `score >= threshold` against the labels.
-pub fn confusion(
-    labels: &[bool],
-    scores: &[f64],
-    weights: Option<&[f64]>,
-    threshold: f64,
-) -> ConfusionMatrix {
-    let mut matrix = ConfusionMatrix {
-        true_positives: 0.0,
-        false_positives: 0.0,
-        true_negatives: 0.0,
-        false_negatives: 0.0,
-    };
-    for (index, (&label, &score)) in labels.iter().zip(scores).enumerate() {
-        let w = weight(weights, index);
-        match (label, score >= threshold) {
-            (true, true) => matrix.true_positives += w,
-            (false, true) => matrix.false_positives += w,
-            (false, false) => matrix.true_negatives += w,
-            (true, false) => matrix.false_negatives += w,
+/// Everything the binary metrics need, gathered in one pass over rows in descending score order. Ties are
+/// one step of the ROC and precision-recall curves, as in scikit-learn's `_binary_clf_curve`: a step closes
+/// when a row with a different score arrives (or at the end), so a group's accumulator fed the group's rows
+/// in the shared order draws the group's own curve without sorting again.
+#[derive(Debug, Clone)]
+struct Accumulator {
+    rows: usize,
+    matrix: ConfusionMatrix,
+    log_loss: f64,
+    brier: f64,
+    /// Per equal-width bin: (weight, weighted score sum, weighted positives).
+    bins: Vec<(f64, f64, f64)>,
+    /// Cumulative (false positives, true positives) so far, and at the last closed step.
+    curve: (f64, f64),
+    step: (f64, f64),
+    last_score: f64,
+    /// Trapezoid area in count² units and Σ ΔTP · precision, normalised at the end.
+    roc_area: f64,
+    precision_sum: f64,
+}
+
+impl Accumulator {
+    fn new(bins: usize) -> Self {
+        Self {
+            rows: 0,
+            matrix: ConfusionMatrix::default(),
+            log_loss: 0.0,
+            brier: 0.0,
+            bins: vec![(0.0, 0.0, 0.0); bins],
+            curve: (0.0, 0.0),
+            step: (0.0, 0.0),
+            last_score: f64::NAN,
+            roc_area: 0.0,
+            precision_sum: 0.0,
         }
     }
-    matrix
-}
 
-/// Points of the ROC or precision-recall curve: cumulative (false positives, true positives) after each
-/// distinct score, from the highest down — ties form one step, as in scikit-learn's `_binary_clf_curve`.
-fn cumulative_counts(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Vec<(f64, f64)> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    // Unstable is enough: rows with equal scores form one step, whatever their order.
-    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let mut points = Vec::new();
-    let (mut false_positives, mut true_positives) = (0.0, 0.0);
-    for (position, &index) in order.iter().enumerate() {
-        let w = weight(weights, index);
-        if labels[index] {
-            true_positives += w
+    fn close_step(&mut self) {
+        let (false_positives, true_positives) = self.curve;
+        let (previous_fp, previous_tp) = self.step;
+        self.roc_area += (false_positives - previous_fp) * (true_positives + previous_tp) / 2.0;
+        if true_positives + false_positives > 0.0 {
+            self.precision_sum += (true_positives - previous_tp) * true_positives
+                / (true_positives + false_positives);
+        }
+        self.step = self.curve;
+    }
+
+    #[inline]
+    fn push(&mut self, label: bool, score: f64, w: f64, threshold: f64) {
+        if self.rows > 0 && score != self.last_score {
+            self.close_step();
+        }
+        self.rows += 1;
+        self.last_score = score;
+        self.matrix.add(label, score >= threshold, w);
+        if label {
+            self.curve.1 += w;
         } else {
-            false_positives += w
+            self.curve.0 += w;
         }
-        let last_of_tie = order
-            .get(position + 1)
-            .is_none_or(|&next| scores[next] != scores[index]);
-        if last_of_tie {
-            points.push((false_positives, true_positives));
+        // scikit-learn clips probabilities to [eps, 1 - eps] with eps the float64 machine epsilon.
+        let p = score.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+        self.log_loss -= w * if label { p.ln() } else { (1.0 - p).ln() };
+        let y = if label { 1.0 } else { 0.0 };
+        self.brier += w * (score - y) * (score - y);
+        let bins = self.bins.len();
+        if bins > 0 && (0.0..=1.0).contains(&score) {
+            // Bins [b/bins, (b+1)/bins), the last one closed. The product can round across an edge; settle
+            // the bin with the same comparisons as the edges.
+            let edge = |bin: usize| bin as f64 / bins as f64;
+            let mut bin = ((score * bins as f64) as usize).min(bins - 1);
+            while bin > 0 && score < edge(bin) {
+                bin -= 1;
+            }
+            while bin + 1 < bins && score >= edge(bin + 1) {
+                bin += 1;
+            }
+            let (count, score_sum, positive_sum) = &mut self.bins[bin];
+            *count += w;
+            *score_sum += w * score;
+            *positive_sum += if label { w } else { 0.0 };
         }
     }
-    points
-}
 
-/// Area under the ROC curve (trapezoids between distinct thresholds).
-pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    roc_auc_of_curve(&cumulative_counts(labels, scores, weights))
-}
-
-fn roc_auc_of_curve(points: &[(f64, f64)]) -> Value {
-    let Some(&(negatives, positives)) = points.last() else {
-        return Value::undefined("no rows");
-    };
-    if positives == 0.0 || negatives == 0.0 {
-        return Value::undefined("ROC AUC needs both classes; only one is present");
-    }
-    let mut area = 0.0;
-    let (mut previous_fpr, mut previous_tpr) = (0.0, 0.0);
-    for &(false_positives, true_positives) in points {
-        let (fpr, tpr) = (false_positives / negatives, true_positives / positives);
-        area += (fpr - previous_fpr) * (tpr + previous_tpr) / 2.0;
-        previous_fpr = fpr;
-        previous_tpr = tpr;
-    }
-    Value::defined(area)
-}
-
-/// Average precision: Σ (Rₙ − Rₙ₋₁) Pₙ over distinct thresholds, without interpolation (scikit-learn).
-pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    average_precision_of_curve(&cumulative_counts(labels, scores, weights))
-}
-
-fn average_precision_of_curve(points: &[(f64, f64)]) -> Value {
-    let Some(&(_, positives)) = points.last() else {
-        return Value::undefined("no rows");
-    };
-    if positives == 0.0 {
-        return Value::undefined("average precision needs positive labels; there are none");
-    }
-    let mut total = 0.0;
-    let mut previous_recall = 0.0;
-    for &(false_positives, true_positives) in points {
-        let recall = true_positives / positives;
-        let precision = if true_positives + false_positives > 0.0 {
-            true_positives / (true_positives + false_positives)
-        } else {
-            0.0
+    fn finish(mut self) -> BinaryMetrics {
+        if self.rows > 0 {
+            self.close_step();
+        }
+        let ConfusionMatrix {
+            true_positives: tp,
+            false_positives: fp,
+            true_negatives: tn,
+            false_negatives: fn_,
+        } = self.matrix;
+        let total = tp + fp + tn + fn_;
+        let precision = Value::ratio(tp, tp + fp, "no positive predictions");
+        let recall = Value::ratio(tp, tp + fn_, "no positive labels");
+        let specificity = Value::ratio(tn, tn + fp, "no negative labels");
+        let f1 = match (precision.value, recall.value) {
+            (Some(p), Some(r)) if p + r > 0.0 => Value::defined(2.0 * p * r / (p + r)),
+            (Some(_), Some(_)) => Value::defined(0.0),
+            _ => Value::undefined("precision or recall is undefined"),
         };
-        total += (recall - previous_recall) * precision;
-        previous_recall = recall;
+        let balanced_accuracy = match (recall.value, specificity.value) {
+            (Some(r), Some(s)) => Value::defined((r + s) / 2.0),
+            _ => Value::undefined("balanced accuracy needs both classes"),
+        };
+        let bins = self.bins.len();
+        let edge = |bin: usize| bin as f64 / bins as f64;
+        let mut reliability = Vec::with_capacity(bins);
+        let mut calibration_error = 0.0;
+        for (bin, &(count, score_sum, positive_sum)) in self.bins.iter().enumerate() {
+            let (mean_score, positive_rate) = if count > 0.0 {
+                (Some(score_sum / count), Some(positive_sum / count))
+            } else {
+                (None, None)
+            };
+            if let (Some(mean), Some(rate)) = (mean_score, positive_rate) {
+                calibration_error += count / total * (rate - mean).abs();
+            }
+            reliability.push(ReliabilityBin {
+                lower: edge(bin),
+                upper: edge(bin + 1),
+                count,
+                mean_score,
+                positive_rate,
+            });
+        }
+        let (negatives, positives) = self.curve;
+        let roc_auc = if self.rows == 0 {
+            Value::undefined("no rows")
+        } else if positives == 0.0 || negatives == 0.0 {
+            Value::undefined("ROC AUC needs both classes; only one is present")
+        } else {
+            Value::defined(self.roc_area / (positives * negatives))
+        };
+        let average_precision = if self.rows == 0 {
+            Value::undefined("no rows")
+        } else if positives == 0.0 {
+            Value::undefined("average precision needs positive labels; there are none")
+        } else {
+            Value::defined(self.precision_sum / positives)
+        };
+        BinaryMetrics {
+            count: self.rows,
+            accuracy: Value::ratio(tp + tn, total, "no rows"),
+            balanced_accuracy,
+            precision,
+            recall,
+            specificity,
+            f1,
+            roc_auc,
+            average_precision,
+            log_loss: Value::ratio(self.log_loss, total, "no rows"),
+            brier_score: Value::ratio(self.brier, total, "no rows"),
+            selection_rate: Value::ratio(tp + fp, total, "no rows"),
+            expected_calibration_error: if total > 0.0 {
+                Value::defined(calibration_error)
+            } else {
+                Value::undefined("no rows")
+            },
+            confusion_matrix: self.matrix,
+            reliability,
+        }
     }
-    Value::defined(total)
+}
+
+/// Rows in descending score order, as every pass reads them: sorting once and gathering the columns in
+/// that order makes each later pass (overall, every group, every bootstrap resample) sequential.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    pub labels: Vec<bool>,
+    pub scores: Vec<f64>,
+    pub weights: Option<Vec<f64>>,
+    /// `order[rank]` is the row at that rank, to gather more columns (group codes) the same way.
+    pub order: Vec<u32>,
+}
+
+impl Ranked {
+    pub fn new(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Self {
+        let order = descending_order(scores);
+        Self {
+            labels: order.iter().map(|&row| labels[row as usize]).collect(),
+            scores: order.iter().map(|&row| scores[row as usize]).collect(),
+            weights: weights
+                .map(|weights| order.iter().map(|&row| weights[row as usize]).collect()),
+            order,
+        }
+    }
+
+    /// A per-row column (such as group codes) in rank order.
+    pub fn gather<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        self.order.iter().map(|&row| values[row as usize]).collect()
+    }
+
+    /// All binary metrics at `threshold`; ECE over `bins` equal-width bins.
+    pub fn metrics(&self, threshold: f64, bins: usize) -> BinaryMetrics {
+        self.metrics_weighted(self.weights.as_deref(), threshold, bins)
+    }
+
+    /// As [`Ranked::metrics`] with other weights per rank (a bootstrap resample's multiplicities).
+    pub fn metrics_weighted(
+        &self,
+        weights: Option<&[f64]>,
+        threshold: f64,
+        bins: usize,
+    ) -> BinaryMetrics {
+        let mut accumulator = Accumulator::new(bins);
+        for (rank, (&label, &score)) in self.labels.iter().zip(&self.scores).enumerate() {
+            let w = weights.map_or(1.0, |weights| weights[rank]);
+            if w != 0.0 {
+                accumulator.push(label, score, w, threshold);
+            }
+        }
+        accumulator.finish()
+    }
+
+    /// Every binary metric for each of `group_count` groups at once, `ranked_codes[rank]` naming the
+    /// group: one pass. Unweighted, as fairlearn's per-group frames are here.
+    pub fn grouped_metrics(
+        &self,
+        ranked_codes: &[u32],
+        group_count: usize,
+        threshold: f64,
+        bins: usize,
+    ) -> Vec<BinaryMetrics> {
+        let mut accumulators = vec![Accumulator::new(bins); group_count];
+        for ((&label, &score), &code) in self.labels.iter().zip(&self.scores).zip(ranked_codes) {
+            accumulators[code as usize].push(label, score, 1.0, threshold);
+        }
+        accumulators.into_iter().map(Accumulator::finish).collect()
+    }
 }
 
 /// All binary metrics at `threshold`; ECE over `bins` equal-width bins of the score.
@@ -150,98 +316,15 @@ pub fn binary_metrics(
     threshold: f64,
     bins: usize,
 ) -> BinaryMetrics {
-    let matrix = confusion(labels, scores, weights, threshold);
-    let ConfusionMatrix {
-        true_positives: tp,
-        false_positives: fp,
-        true_negatives: tn,
-        false_negatives: fn_,
-    } = matrix;
-    let total = tp + fp + tn + fn_;
-    let precision = Value::ratio(tp, tp + fp, "no positive predictions");
-    let recall = Value::ratio(tp, tp + fn_, "no positive labels");
-    let specificity = Value::ratio(tn, tn + fp, "no negative labels");
-    let f1 = match (precision.value, recall.value) {
-        (Some(p), Some(r)) if p + r > 0.0 => Value::defined(2.0 * p * r / (p + r)),
-        (Some(_), Some(_)) => Value::defined(0.0),
-        _ => Value::undefined("precision or recall is undefined"),
-    };
-    let balanced_accuracy = match (recall.value, specificity.value) {
-        (Some(r), Some(s)) => Value::defined((r + s) / 2.0),
-        _ => Value::undefined("balanced accuracy needs both classes"),
-    };
-    // scikit-learn clips probabilities to [eps, 1 - eps] with eps the float64 machine epsilon.
-    let epsilon = f64::EPSILON;
-    let mut log_loss = 0.0;
-    let mut brier = 0.0;
-    for (index, (&label, &score)) in labels.iter().zip(scores).enumerate() {
-        let w = weight(weights, index);
-        let p = score.clamp(epsilon, 1.0 - epsilon);
-        log_loss -= w * if label { p.ln() } else { (1.0 - p).ln() };
-        let y = if label { 1.0 } else { 0.0 };
-        brier += w * (score - y) * (score - y);
-    }
-    // One pass over the rows into equal-width bins [b/bins, (b+1)/bins), the last one closed.
-    let edge = |bin: usize| bin as f64 / bins as f64;
-    let mut sums = vec![(0.0, 0.0, 0.0); bins];
-    for (index, (&label, &score)) in labels.iter().zip(scores).enumerate() {
-        if bins == 0 || !(0.0..=1.0).contains(&score) {
-            continue;
-        }
-        // The product can round across an edge; settle the bin with the same comparisons as the edges.
-        let mut bin = ((score * bins as f64) as usize).min(bins - 1);
-        while bin > 0 && score < edge(bin) {
-            bin -= 1;
-        }
-        while bin + 1 < bins && score >= edge(bin + 1) {
-            bin += 1;
-        }
-        let w = weight(weights, index);
-        let (count, score_sum, positive_sum) = &mut sums[bin];
-        *count += w;
-        *score_sum += w * score;
-        *positive_sum += if label { w } else { 0.0 };
-    }
-    let mut reliability = Vec::with_capacity(bins);
-    let mut calibration_error = 0.0;
-    for (bin, &(count, score_sum, positive_sum)) in sums.iter().enumerate() {
-        let (lower, upper) = (edge(bin), edge(bin + 1));
-        let (mean_score, positive_rate) = if count > 0.0 {
-            (Some(score_sum / count), Some(positive_sum / count))
-        } else {
-            (None, None)
-        };
-        if let (Some(mean), Some(rate)) = (mean_score, positive_rate) {
-            calibration_error += count / total * (rate - mean).abs();
-        }
-        reliability.push(ReliabilityBin {
-            lower,
-            upper,
-            count,
-            mean_score,
-            positive_rate,
-        });
-    }
-    let curve = cumulative_counts(labels, scores, weights);
-    BinaryMetrics {
-        count: labels.len(),
-        accuracy: Value::ratio(tp + tn, total, "no rows"),
-        balanced_accuracy,
-        precision,
-        recall,
-        specificity,
-        f1,
-        roc_auc: roc_auc_of_curve(&curve),
-        average_precision: average_precision_of_curve(&curve),
-        log_loss: Value::ratio(log_loss, total, "no rows"),
-        brier_score: Value::ratio(brier, total, "no rows"),
-        selection_rate: Value::ratio(tp + fp, total, "no rows"),
-        expected_calibration_error: if total > 0.0 {
-            Value::defined(calibration_error)
-        } else {
-            Value::undefined("no rows")
-        },
-        confusion_matrix: matrix,
-        reliability,
-    }
+    Ranked::new(labels, scores, weights).metrics(threshold, bins)
+}
+
+/// Area under the ROC curve (trapezoids between distinct thresholds).
+pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
+    binary_metrics(labels, scores, weights, 0.5, 0).roc_auc
+}
+
+/// Average precision: Σ (Rₙ − Rₙ₋₁) Pₙ over distinct thresholds, without interpolation (scikit-learn).
+pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
+    binary_metrics(labels, scores, weights, 0.5, 0).average_precision
 }

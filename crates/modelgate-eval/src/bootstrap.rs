@@ -3,7 +3,7 @@
 //! from the recorded seed, whose stream is fixed across platforms and versions, so a re-run reproduces the
 //! intervals exactly.
 
-use crate::{binary_metrics, fairness_metrics};
+use crate::{ConfusionMatrix, Groups, Ranked, fairness_from_confusion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -24,29 +24,34 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower as f64)
 }
 
-/// 95 % intervals from `resamples` resamples with replacement.
+/// 95 % intervals from `resamples` resamples with replacement. A resample is a multiset of rows, so its
+/// metrics are the metrics with each row weighted by how often it was drawn: every resample is then one
+/// pass over the already ranked rows instead of a new sort (200 resamples of 1M rows: seconds, not minutes).
+/// `attributes` hold group codes in rank order.
 pub fn bootstrap_intervals(
-    labels: &[bool],
-    scores: &[f64],
-    attributes: &BTreeMap<String, Vec<String>>,
+    ranked: &Ranked,
+    attributes: &[(String, Groups)],
     threshold: f64,
     resamples: usize,
     seed: u64,
+    mut progress: impl FnMut(usize) -> bool,
 ) -> BTreeMap<String, Interval> {
-    let n = labels.len();
+    let n = ranked.labels.len();
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     if n == 0 {
         return BTreeMap::new();
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut picked = vec![0usize; n];
-    for _ in 0..resamples {
-        for slot in picked.iter_mut() {
-            *slot = rng.random_range(0..n);
+    let mut drawn = vec![0f64; n];
+    for resample in 0..resamples {
+        if !progress(resample) {
+            break;
         }
-        let sample_labels: Vec<bool> = picked.iter().map(|&i| labels[i]).collect();
-        let sample_scores: Vec<f64> = picked.iter().map(|&i| scores[i]).collect();
-        let metrics = binary_metrics(&sample_labels, &sample_scores, None, threshold, 10);
+        drawn.fill(0.0);
+        for _ in 0..n {
+            drawn[rng.random_range(0..n)] += 1.0;
+        }
+        let metrics = ranked.metrics_weighted(Some(&drawn), threshold, 0);
         for (name, value) in [
             ("roc_auc", metrics.roc_auc.value),
             ("accuracy", metrics.accuracy.value),
@@ -56,9 +61,18 @@ pub fn bootstrap_intervals(
             }
         }
         for (attribute, groups) in attributes {
-            let sample_groups: Vec<String> = picked.iter().map(|&i| groups[i].clone()).collect();
-            let fairness =
-                fairness_metrics(&sample_labels, &sample_scores, &sample_groups, threshold);
+            let mut matrices = vec![ConfusionMatrix::default(); groups.names.len()];
+            for (rank, &code) in groups.codes.iter().enumerate() {
+                let w = drawn[rank];
+                if w != 0.0 {
+                    matrices[code as usize].add(
+                        ranked.labels[rank],
+                        ranked.scores[rank] >= threshold,
+                        w,
+                    );
+                }
+            }
+            let fairness = fairness_from_confusion(&groups.names, &matrices);
             for (name, value) in [
                 (
                     "demographic_parity_difference",
@@ -112,13 +126,20 @@ mod tests {
                 }
             })
             .collect();
-        let attributes = BTreeMap::from([("sex".to_owned(), groups)]);
-        let first = bootstrap_intervals(&labels, &scores, &attributes, 0.5, 200, 42);
-        let again = bootstrap_intervals(&labels, &scores, &attributes, 0.5, 200, 42);
-        let other_seed = bootstrap_intervals(&labels, &scores, &attributes, 0.5, 200, 43);
+        let ranked = Ranked::new(&labels, &scores, None);
+        let groups = Groups::from_values(&groups);
+        let attributes = [(
+            "sex".to_owned(),
+            Groups {
+                codes: ranked.gather(&groups.codes),
+                names: groups.names,
+            },
+        )];
+        let run = |seed| bootstrap_intervals(&ranked, &attributes, 0.5, 200, seed, |_| true);
+        let (first, again, other_seed) = (run(42), run(42), run(43));
         assert_eq!(first, again, "same seed, same intervals");
         assert_ne!(first, other_seed);
-        let estimate = binary_metrics(&labels, &scores, None, 0.5, 10)
+        let estimate = crate::binary_metrics(&labels, &scores, None, 0.5, 10)
             .roc_auc
             .value
             .unwrap();

@@ -1,8 +1,9 @@
 //! Evaluation datasets and predictions files: reading CSV, checking it against its declared schema (each
 //! problem names the column and, for CSV, the line), and profiling every column.
 
+use crate::fairness::Groups;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a dataset's columns mean.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -18,18 +19,14 @@ pub struct DatasetSchema {
     pub positive_label: String,
 }
 
-/// A table read from CSV: a header and rows of text cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
 /// A problem with a file, where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatasetError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The 1-based data row, for formats without lines (Parquet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     pub message: String,
@@ -41,6 +38,8 @@ impl std::fmt::Display for DatasetError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(line) = self.line {
             write!(f, "line {line}: ")?;
+        } else if let Some(row) = self.row {
+            write!(f, "row {row}: ")?;
         }
         if let Some(column) = &self.column {
             write!(f, "column {column:?}: ")?;
@@ -49,20 +48,185 @@ impl std::fmt::Display for DatasetError {
     }
 }
 
+/// The file formats a dataset or predictions file may have; told apart by content, not by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    /// Parquet files start (and end) with the magic `PAR1`; everything else is read as CSV.
+    pub fn detect(bytes: &[u8]) -> Self {
+        if bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1") {
+            Format::Parquet
+        } else {
+            Format::Csv
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// The code of a missing cell in a text column.
+const MISSING: u32 = u32::MAX;
+
+/// One column, typed. Columnar and compact on purpose: a 10M-row file is held as 8 bytes per number and 4
+/// per text cell (a code into the column's distinct values), never as a string per cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Numbers; NaN marks a missing cell (empty, `nan`, `null`, or a Parquet null).
+    Number(Vec<f64>),
+    /// Text: `codes[row]` indexes `dictionary` (first-seen order), [`MISSING`] marks a missing cell.
+    Text {
+        dictionary: Vec<String>,
+        codes: Vec<u32>,
+    },
+}
+
+impl Column {
+    /// A cell as it reads, for messages.
+    fn text(&self, row: usize) -> String {
+        match self {
+            Column::Number(values) if values[row].is_nan() => String::new(),
+            Column::Number(values) => values[row].to_string(),
+            Column::Text { codes, .. } if codes[row] == MISSING => String::new(),
+            Column::Text { dictionary, codes } => dictionary[codes[row] as usize].clone(),
+        }
+    }
+
+    fn is_missing(&self, row: usize) -> bool {
+        match self {
+            Column::Number(values) => values[row].is_nan(),
+            Column::Text { codes, .. } => codes[row] == MISSING,
+        }
+    }
+}
+
+/// Builds a text column's dictionary as cells arrive.
+#[derive(Default)]
+struct TextBuilder {
+    index: HashMap<String, u32>,
+    dictionary: Vec<String>,
+    codes: Vec<u32>,
+}
+
+impl TextBuilder {
+    fn code(&mut self, cell: &str) -> u32 {
+        if let Some(&code) = self.index.get(cell) {
+            return code;
+        }
+        let code = self.dictionary.len() as u32;
+        self.dictionary.push(cell.to_owned());
+        self.index.insert(cell.to_owned(), code);
+        code
+    }
+
+    fn finish(self) -> Column {
+        Column::Text {
+            dictionary: self.dictionary,
+            codes: self.codes,
+        }
+    }
+}
+
+/// A table read from CSV or Parquet: named, typed columns of equal length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    names: Vec<String>,
+    columns: Vec<Column>,
+    rows: usize,
+    format: Format,
+}
+
 impl DatasetError {
     fn new(line: Option<u64>, column: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             line,
+            row: None,
             column: column.map(str::to_owned),
             message: message.into(),
         }
     }
 }
 
+fn is_null(cell: &str) -> bool {
+    let cell = cell.trim();
+    cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell.eq_ignore_ascii_case("null")
+}
+
+/// Reads a dataset or predictions file in either format, keeping only the `wanted` columns (all when
+/// `None`): an evaluation reads the few columns it needs, registration reads all of them to profile them.
+pub fn read_table(bytes: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
+    match Format::detect(&bytes) {
+        Format::Csv => read_csv_columns(&bytes, wanted),
+        Format::Parquet => read_parquet(bytes, wanted),
+    }
+}
+
 /// Reads a CSV file with a header row; rows of a different length are an error naming their line.
 pub fn read_csv(bytes: &[u8]) -> Result<Table, DatasetError> {
+    read_csv_columns(bytes, None)
+}
+
+/// One kept CSV column while reading: its cells back to back, split by `ends`.
+#[derive(Default)]
+struct RawColumn {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RawColumn {
+    fn cells(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            // Checked as UTF-8 when read.
+            let cell = std::str::from_utf8(&self.bytes[start..end]).unwrap_or("");
+            start = end;
+            cell
+        })
+    }
+
+    /// Numbers when every present cell is one; text otherwise.
+    fn into_column(self) -> Column {
+        let numbers: Option<Vec<f64>> = self
+            .cells()
+            .map(|cell| {
+                if is_null(cell) {
+                    Some(f64::NAN)
+                } else {
+                    cell.trim().parse::<f64>().ok()
+                }
+            })
+            .collect();
+        match numbers {
+            Some(values) => Column::Number(values),
+            None => {
+                let mut builder = TextBuilder::default();
+                builder.codes.reserve(self.ends.len());
+                for cell in self.cells() {
+                    let code = if is_null(cell) {
+                        MISSING
+                    } else {
+                        builder.code(cell)
+                    };
+                    builder.codes.push(code);
+                }
+                builder.finish()
+            }
+        }
+    }
+}
+
+fn read_csv_columns(bytes: &[u8], wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let columns: Vec<String> = reader
+    let header: Vec<String> = reader
         .headers()
         .map_err(|error| {
             DatasetError::new(Some(1), None, format!("cannot read the header: {error}"))
@@ -70,131 +234,416 @@ pub fn read_csv(bytes: &[u8]) -> Result<Table, DatasetError> {
         .iter()
         .map(|name| name.trim().to_owned())
         .collect();
-    if columns.is_empty() || columns.iter().all(String::is_empty) {
+    if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(DatasetError::new(
             Some(1),
             None,
             "the file is empty: expected a header row naming the columns",
         ));
     }
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|error| {
-            let line = error.position().map(|position| position.line());
-            let message = match error.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => {
-                    format!("ragged row: {len} fields where the header has {expected_len}")
-                }
-                _ => error.to_string(),
-            };
-            DatasetError::new(line, None, message)
-        })?;
-        rows.push(record.iter().map(str::to_owned).collect());
+    let kept: Vec<usize> = (0..header.len())
+        .filter(|&index| wanted.is_none_or(|wanted| wanted.contains(&header[index].as_str())))
+        .collect();
+    let mut raw: Vec<RawColumn> = kept.iter().map(|_| RawColumn::default()).collect();
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => {
+                let line = error.position().map(|position| position.line());
+                let message = match error.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("ragged row: {len} fields where the header has {expected_len}")
+                    }
+                    _ => error.to_string(),
+                };
+                return Err(DatasetError::new(line, None, message));
+            }
+        }
+        for (column, &index) in raw.iter_mut().zip(&kept) {
+            let cell = &record[index];
+            if std::str::from_utf8(cell).is_err() {
+                return Err(DatasetError::new(
+                    Some(rows as u64 + 2),
+                    Some(&header[index]),
+                    "the cell is not valid UTF-8; save the file as UTF-8",
+                ));
+            }
+            column.bytes.extend_from_slice(cell);
+            column.ends.push(column.bytes.len());
+        }
+        rows += 1;
     }
-    if rows.is_empty() {
+    if rows == 0 {
         return Err(DatasetError::new(
             None,
             None,
             "the file has a header but no rows",
         ));
     }
-    Ok(Table { columns, rows })
+    Ok(Table {
+        names: kept.iter().map(|&index| header[index].clone()).collect(),
+        columns: raw.into_iter().map(RawColumn::into_column).collect(),
+        rows,
+        format: Format::Csv,
+    })
+}
+
+/// A Parquet column while it is read.
+enum Building {
+    Number(Vec<f64>),
+    Text(TextBuilder),
+}
+
+/// Reads the wanted columns of a Parquet file: numbers (floats and integers, as floats) and text (strings,
+/// booleans as `true`/`false`). Strings are asked of the reader as dictionary arrays, so a
+/// dictionary-encoded column (what writers produce for repeated values) becomes codes without hashing
+/// every cell.
+fn read_parquet(data: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+
+    let not_parquet = |error: &dyn std::fmt::Display| {
+        DatasetError::new(None, None, format!("not a readable Parquet file: {error}"))
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone())
+        .map_err(|error| not_parquet(&error))?;
+    let file_schema = builder.schema().clone();
+    let kept: Vec<usize> = (0..file_schema.fields().len())
+        .filter(|&index| {
+            wanted.is_none_or(|wanted| wanted.contains(&file_schema.field(index).name().as_str()))
+        })
+        .collect();
+    // Ask for strings as dictionaries (see above); other types as the file has them.
+    let fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Field::new(
+                field.name(),
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                field.is_nullable(),
+            ),
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)
+        .map_err(|error| not_parquet(&error))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), kept.iter().copied());
+    let rows_total = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|error| not_parquet(&error))?;
+
+    let names: Vec<String> = kept
+        .iter()
+        .map(|&index| file_schema.field(index).name().clone())
+        .collect();
+    let mut building: Vec<Option<Building>> = kept.iter().map(|_| None).collect();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.map_err(|error| not_parquet(&error))?;
+        for (position, array) in batch.columns().iter().enumerate() {
+            let unsupported = || {
+                DatasetError::new(
+                    None,
+                    Some(&names[position]),
+                    format!(
+                        "the column's type {} is not supported; use numbers, strings or booleans",
+                        array.data_type()
+                    ),
+                )
+            };
+            let slot = &mut building[position];
+            if let Some(values) = numbers_of(array.as_ref()) {
+                match slot.get_or_insert_with(|| Building::Number(Vec::with_capacity(rows_total))) {
+                    Building::Number(all) => all.extend(values),
+                    Building::Text(_) => return Err(unsupported()),
+                }
+                continue;
+            }
+            let column = slot.get_or_insert_with(|| {
+                let mut builder = TextBuilder::default();
+                builder.codes.reserve(rows_total);
+                Building::Text(builder)
+            });
+            let Building::Text(builder) = column else {
+                return Err(unsupported());
+            };
+            append_text(builder, array.as_ref()).ok_or_else(unsupported)?;
+        }
+        rows += batch.num_rows();
+    }
+    if rows == 0 {
+        return Err(DatasetError::new(None, None, "the file has no rows"));
+    }
+    let columns = building
+        .into_iter()
+        .map(|column| match column {
+            Some(Building::Number(values)) => Column::Number(values),
+            Some(Building::Text(builder)) => builder.finish(),
+            None => Column::Number(Vec::new()),
+        })
+        .collect();
+    Ok(Table {
+        names,
+        columns,
+        rows,
+        format: Format::Parquet,
+    })
+}
+
+/// A numeric Arrow array as floats, nulls as NaN; `None` for other types.
+fn numbers_of(array: &dyn arrow_array::Array) -> Option<Vec<f64>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
+        Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
+        UInt32Type, UInt64Type,
+    };
+    macro_rules! convert {
+        ($($kind:ty),*) => {
+            $(if let Some(values) = array.as_primitive_opt::<$kind>() {
+                if values.null_count() == 0 {
+                    return Some(values.values().iter().map(|value| *value as f64).collect());
+                }
+                return Some(
+                    (0..values.len())
+                        .map(|row| if values.is_null(row) { f64::NAN } else { values.value(row) as f64 })
+                        .collect(),
+                );
+            })*
+        };
+    }
+    convert!(
+        Float64Type,
+        Float32Type,
+        Int64Type,
+        Int32Type,
+        Int16Type,
+        Int8Type,
+        UInt64Type,
+        UInt32Type,
+        UInt16Type,
+        UInt8Type
+    );
+    None
+}
+
+/// Appends a string, dictionary-of-strings or boolean Arrow array's codes; `None` for other types.
+fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Option<()> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() {
+        let values = dictionary.values().as_string_opt::<i32>()?;
+        // This batch's dictionary mapped onto the column's codes once; then each cell is an array index.
+        let local: Vec<u32> = (0..values.len())
+            .map(|index| builder.code(values.value(index)))
+            .collect();
+        let keys = dictionary.keys();
+        builder.codes.extend((0..keys.len()).map(|row| {
+            if keys.is_null(row) {
+                MISSING
+            } else {
+                local[keys.value(row) as usize]
+            }
+        }));
+        return Some(());
+    }
+    if let Some(strings) = array.as_string_opt::<i32>() {
+        for row in 0..strings.len() {
+            let code = if strings.is_null(row) {
+                MISSING
+            } else {
+                builder.code(strings.value(row))
+            };
+            builder.codes.push(code);
+        }
+        return Some(());
+    }
+    if let Some(booleans) = array.as_boolean_opt() {
+        for row in 0..booleans.len() {
+            let code = if booleans.is_null(row) {
+                MISSING
+            } else {
+                builder.code(if booleans.value(row) { "true" } else { "false" })
+            };
+            builder.codes.push(code);
+        }
+        return Some(());
+    }
+    None
+}
+
+/// Whether a label cell means the declared positive label: the same text, the same number (`1` and
+/// `1.0`), or the same boolean in any case (`True` and `true`).
+fn is_positive(cell: &str, positive: &str) -> bool {
+    let (cell, positive) = (cell.trim(), positive.trim());
+    cell == positive
+        || matches!((cell.parse::<f64>(), positive.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+        || (cell.eq_ignore_ascii_case(positive)
+            && (cell.eq_ignore_ascii_case("true") || cell.eq_ignore_ascii_case("false")))
 }
 
 impl Table {
-    fn index(&self, column: &str) -> Result<usize, DatasetError> {
-        self.columns
+    pub fn column_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.rows
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn has_column(&self, column: &str) -> bool {
+        self.names.iter().any(|name| name == column)
+    }
+
+    /// An error at a data row (0-based): CSV names the file line, Parquet the 1-based row.
+    fn error_at(&self, row: usize, column: &str, message: impl Into<String>) -> DatasetError {
+        let mut error = DatasetError::new(None, Some(column), message);
+        match self.format {
+            Format::Csv => error.line = Some(row as u64 + 2),
+            Format::Parquet => error.row = Some(row as u64 + 1),
+        }
+        error
+    }
+
+    fn get(&self, column: &str) -> Result<&Column, DatasetError> {
+        self.names
             .iter()
             .position(|name| name == column)
+            .map(|index| &self.columns[index])
             .ok_or_else(|| {
+                let line = (self.format == Format::Csv).then_some(1);
                 DatasetError::new(
-                    Some(1),
+                    line,
                     Some(column),
-                    format!("missing column; the file has {}", self.columns.join(", ")),
+                    format!("missing column; the file has {}", self.names.join(", ")),
                 )
             })
     }
 
-    /// The cells of a column.
-    pub fn column(&self, column: &str) -> Result<Vec<&str>, DatasetError> {
-        let index = self.index(column)?;
-        Ok(self.rows.iter().map(|row| row[index].as_str()).collect())
+    /// The cells of a column as text (for tests and messages; evaluations use the typed accessors).
+    pub fn column(&self, column: &str) -> Result<Vec<String>, DatasetError> {
+        let cells = self.get(column)?;
+        Ok((0..self.rows).map(|row| cells.text(row)).collect())
     }
 
-    /// A numeric column; empty, NaN or non-numeric cells are errors naming their line.
-    pub fn numbers(&self, column: &str) -> Result<Vec<f64>, DatasetError> {
-        self.column(column)?
-            .into_iter()
-            .enumerate()
-            .map(|(row, cell)| {
-                cell.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|value| value.is_finite())
-                    .ok_or_else(|| {
-                        DatasetError::new(
-                            Some(row as u64 + 2),
-                            Some(column),
-                            format!("{cell:?} is not a finite number"),
-                        )
+    /// A numeric column; missing, infinite or non-numeric cells are errors naming their line (row).
+    pub fn numbers(&self, column: &str) -> Result<&[f64], DatasetError> {
+        let cells = self.get(column)?;
+        match cells {
+            Column::Number(values) => match values.iter().position(|value| !value.is_finite()) {
+                None => Ok(values),
+                Some(row) if values[row].is_nan() => Err(self.error_at(
+                    row,
+                    column,
+                    "the value is missing (empty, NaN or null); expected a finite number",
+                )),
+                Some(row) => Err(self.error_at(
+                    row,
+                    column,
+                    format!("{} is not a finite number", values[row]),
+                )),
+            },
+            Column::Text { dictionary, codes } => {
+                let row = codes
+                    .iter()
+                    .position(|&code| {
+                        code == MISSING || dictionary[code as usize].trim().parse::<f64>().is_err()
                     })
-            })
-            .collect()
+                    .unwrap_or(0);
+                Err(self.error_at(
+                    row,
+                    column,
+                    format!("{:?} is not a finite number", cells.text(row)),
+                ))
+            }
+        }
     }
 
     /// The `features` columns as a row-major `f32` matrix, the input of a model.
     pub fn feature_matrix(&self, features: &[String]) -> Result<Vec<f32>, DatasetError> {
         let width = features.len();
-        let mut matrix = vec![0f32; self.rows.len() * width];
+        let mut matrix = vec![0f32; self.rows * width];
         for (column_index, feature) in features.iter().enumerate() {
-            for (row, value) in self.numbers(feature)?.into_iter().enumerate() {
-                matrix[row * width + column_index] = value as f32;
+            for (row, value) in self.numbers(feature)?.iter().enumerate() {
+                matrix[row * width + column_index] = *value as f32;
             }
         }
         Ok(matrix)
     }
 
-    /// The label column as booleans (`positive_label` → true); empty/NaN labels and a third class are
+    /// A column's values as groups (a sensitive attribute): text as it reads, numbers as they print,
+    /// missing cells as the group `(missing)`.
+    pub fn groups(&self, column: &str) -> Result<Groups, DatasetError> {
+        match self.get(column)? {
+            Column::Text { dictionary, codes } => {
+                let mut names = dictionary.clone();
+                let missing = names.len() as u32;
+                if codes.contains(&MISSING) {
+                    names.push("(missing)".to_owned());
+                }
+                let codes = codes
+                    .iter()
+                    .map(|&code| if code == MISSING { missing } else { code })
+                    .collect();
+                Ok(Groups::from_codes(names, codes))
+            }
+            Column::Number(values) => {
+                let mut index: HashMap<u64, u32> = HashMap::new();
+                let mut names = Vec::new();
+                let codes = values
+                    .iter()
+                    .map(|value| {
+                        // -0.0 + 0.0 is 0.0: one group for both zeros.
+                        let key = (value + 0.0).to_bits();
+                        *index.entry(key).or_insert_with(|| {
+                            names.push(if value.is_nan() {
+                                "(missing)".to_owned()
+                            } else {
+                                value.to_string()
+                            });
+                            (names.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                Ok(Groups::from_codes(names, codes))
+            }
+        }
+    }
+
+    /// The label column as booleans (`positive_label` → true); missing labels and a third class are
     /// errors naming their line.
     pub fn binary_labels(&self, schema: &DatasetSchema) -> Result<Vec<bool>, DatasetError> {
-        let mut other: Option<String> = None;
-        let mut labels = Vec::with_capacity(self.rows.len());
-        for (row, cell) in self.column(&schema.label)?.into_iter().enumerate() {
-            let cell = cell.trim();
-            let line = Some(row as u64 + 2);
-            if cell.is_empty()
-                || cell.eq_ignore_ascii_case("nan")
-                || cell.eq_ignore_ascii_case("null")
-            {
-                return Err(DatasetError::new(
-                    line,
-                    Some(&schema.label),
-                    "the label is missing (empty or NaN)",
-                ));
-            }
-            if cell == schema.positive_label {
-                labels.push(true);
-                continue;
-            }
-            match &other {
-                Some(seen) if seen != cell => {
-                    return Err(DatasetError::new(
-                        line,
-                        Some(&schema.label),
-                        format!(
-                            "{cell:?} is a third class; a binary label has the positive label {:?} and one other",
-                            schema.positive_label
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => other = Some(cell.to_owned()),
-            }
-            labels.push(false);
+        let column = self.get(&schema.label)?;
+        if let Some(row) = (0..self.rows).find(|&row| column.is_missing(row)) {
+            return Err(self.error_at(
+                row,
+                &schema.label,
+                "the label is missing (empty, NaN or null)",
+            ));
         }
-        if !labels.contains(&true) {
+        let groups = self.groups(&schema.label)?;
+        let positive: Vec<bool> = groups
+            .names
+            .iter()
+            .map(|name| is_positive(name, &schema.positive_label))
+            .collect();
+        if !positive.contains(&true) {
             return Err(DatasetError::new(
                 None,
                 Some(&schema.label),
@@ -204,7 +653,48 @@ impl Table {
                 ),
             ));
         }
-        Ok(labels)
+        if positive.iter().filter(|is| !**is).count() > 1 {
+            // The first row holding a class other than the first negative one seen.
+            let first_negative = groups
+                .codes
+                .iter()
+                .copied()
+                .find(|&code| !positive[code as usize]);
+            let row = groups
+                .codes
+                .iter()
+                .position(|&code| !positive[code as usize] && Some(code) != first_negative)
+                .unwrap_or(0);
+            return Err(self.error_at(
+                row,
+                &schema.label,
+                format!(
+                    "{:?} is a third class; a binary label has the positive label {:?} and one other",
+                    column.text(row),
+                    schema.positive_label
+                ),
+            ));
+        }
+        Ok(groups
+            .codes
+            .iter()
+            .map(|&code| positive[code as usize])
+            .collect())
+    }
+
+    /// Adds (or replaces) a numeric column, such as the scores a model computed.
+    pub fn set_numbers(&mut self, column: &str, values: Vec<f64>) {
+        self.set_column(column, Column::Number(values));
+    }
+
+    fn set_column(&mut self, column: &str, cells: Column) {
+        match self.names.iter().position(|name| name == column) {
+            Some(index) => self.columns[index] = cells,
+            None => {
+                self.names.push(column.to_owned());
+                self.columns.push(cells);
+            }
+        }
     }
 
     /// Joins a predictions file to this (registered) dataset by row: the predictions must have as many
@@ -218,46 +708,39 @@ impl Table {
         label: &str,
         score_column: &str,
     ) -> Result<(), DatasetError> {
-        if predictions.rows.len() != self.rows.len() {
+        if predictions.rows != self.rows {
             return Err(DatasetError::new(
                 None,
                 None,
                 format!(
                     "the predictions file has {} rows and the dataset {}; predictions must be row-aligned with the dataset (same rows, same order)",
-                    predictions.rows.len(),
-                    self.rows.len()
+                    predictions.rows, self.rows
                 ),
             ));
         }
-        let scores = predictions.column(score_column)?;
-        if predictions.columns.iter().any(|name| name == label) {
-            let theirs = predictions.column(label)?;
-            let ours = self.column(label)?;
-            if let Some(row) = (0..ours.len()).find(|&row| ours[row].trim() != theirs[row].trim()) {
-                return Err(DatasetError::new(
-                    Some(row as u64 + 2),
-                    Some(label),
+        let scores = predictions.get(score_column)?.clone();
+        if predictions.has_column(label) {
+            let theirs = predictions.get(label)?;
+            let ours = self.get(label)?;
+            let differs = |row: usize| match (ours, theirs) {
+                (Column::Number(a), Column::Number(b)) => {
+                    !(a[row] == b[row] || (a[row].is_nan() && b[row].is_nan()))
+                }
+                _ => ours.text(row).trim() != theirs.text(row).trim(),
+            };
+            if let Some(row) = (0..self.rows).find(|&row| differs(row)) {
+                return Err(predictions.error_at(
+                    row,
+                    label,
                     format!(
                         "the predictions file has label {:?} where the dataset has {:?}; predictions must be row-aligned with the dataset",
-                        theirs[row], ours[row]
+                        theirs.text(row),
+                        ours.text(row)
                     ),
                 ));
             }
         }
-        let scores: Vec<String> = scores.into_iter().map(str::to_owned).collect();
-        match self.columns.iter().position(|name| name == score_column) {
-            Some(index) => {
-                for (row, score) in self.rows.iter_mut().zip(scores) {
-                    row[index] = score;
-                }
-            }
-            None => {
-                self.columns.push(score_column.to_owned());
-                for (row, score) in self.rows.iter_mut().zip(scores) {
-                    row.push(score);
-                }
-            }
-        }
+        self.set_column(score_column, scores);
         Ok(())
     }
 }
@@ -267,7 +750,7 @@ impl Table {
 pub fn validate(table: &Table, schema: &DatasetSchema) -> Result<(), DatasetError> {
     table.binary_labels(schema)?;
     for column in schema.features.iter().chain(&schema.sensitive) {
-        table.column(column)?;
+        table.get(column)?;
     }
     for column in schema.features.iter().chain(&schema.weight) {
         table.numbers(column)?;
@@ -300,11 +783,6 @@ pub struct Profile {
     pub columns: BTreeMap<String, ColumnProfile>,
 }
 
-fn is_null(cell: &str) -> bool {
-    let cell = cell.trim();
-    cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell.eq_ignore_ascii_case("null")
-}
-
 /// Quantile with linear interpolation between closest ranks (numpy's default).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let position = q * (sorted.len() - 1) as f64;
@@ -315,20 +793,15 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 pub fn profile(table: &Table) -> Profile {
     let mut columns = BTreeMap::new();
-    for (index, name) in table.columns.iter().enumerate() {
-        let cells: Vec<&str> = table.rows.iter().map(|row| row[index].as_str()).collect();
-        let nulls = cells.iter().filter(|cell| is_null(cell)).count();
-        let present: Vec<&str> = cells
-            .iter()
-            .copied()
-            .filter(|cell| !is_null(cell))
-            .collect();
-        let numbers: Option<Vec<f64>> = present
-            .iter()
-            .map(|cell| cell.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
-            .collect();
-        let summary = match numbers {
-            Some(mut values) if !values.is_empty() => {
+    for (name, cells) in table.names.iter().zip(&table.columns) {
+        let summary = match cells {
+            Column::Number(all) if all.iter().any(|value| !value.is_nan()) => {
+                let mut values: Vec<f64> = all
+                    .iter()
+                    .copied()
+                    .filter(|value| !value.is_nan())
+                    .collect();
+                let nulls = all.len() - values.len();
                 values.sort_by(f64::total_cmp);
                 let mean = values.iter().sum::<f64>() / values.len() as f64;
                 let variance = if values.len() > 1 {
@@ -356,16 +829,27 @@ pub fn profile(table: &Table) -> Profile {
                     quantiles,
                 }
             }
-            _ => {
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for cell in &present {
-                    *counts.entry(cell).or_default() += 1;
+            Column::Number(all) => ColumnProfile::String {
+                nulls: all.len(),
+                distinct: 0,
+                top: Vec::new(),
+            },
+            Column::Text { dictionary, codes } => {
+                let mut counts = vec![0usize; dictionary.len()];
+                let mut nulls = 0;
+                for &code in codes {
+                    match counts.get_mut(code as usize) {
+                        Some(count) => *count += 1,
+                        None => nulls += 1,
+                    }
                 }
-                let distinct = counts.len();
-                let mut top: Vec<(String, usize)> = counts
-                    .into_iter()
-                    .map(|(value, count)| (value.to_owned(), count))
+                let mut top: Vec<(String, usize)> = dictionary
+                    .iter()
+                    .cloned()
+                    .zip(counts)
+                    .filter(|(_, count)| *count > 0)
                     .collect();
+                let distinct = top.len();
                 top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 top.truncate(10);
                 ColumnProfile::String {
@@ -378,7 +862,7 @@ pub fn profile(table: &Table) -> Profile {
         columns.insert(name.clone(), summary);
     }
     Profile {
-        rows: table.rows.len(),
+        rows: table.rows,
         columns,
     }
 }
@@ -519,5 +1003,106 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn parquet(columns: Vec<(&str, arrow_array::ArrayRef)>) -> bytes::Bytes {
+        let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+        let mut buffer = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut buffer, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        bytes::Bytes::from(buffer)
+    }
+
+    #[test]
+    fn parquet_reads_numbers_strings_and_booleans_and_names_rows_in_errors() {
+        use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+        use std::sync::Arc;
+        let file = parquet(vec![
+            (
+                "income",
+                Arc::new(Int64Array::from(vec![10, 20, 30])) as ArrayRef,
+            ),
+            (
+                "sex",
+                Arc::new(StringArray::from(vec![Some("f"), Some("m"), None])) as ArrayRef,
+            ),
+            (
+                "default",
+                Arc::new(BooleanArray::from(vec![true, false, false])) as ArrayRef,
+            ),
+            (
+                "score",
+                Arc::new(Float64Array::from(vec![Some(0.9), None, Some(0.1)])) as ArrayRef,
+            ),
+        ]);
+        assert_eq!(Format::detect(&file), Format::Parquet);
+        let table = read_table(file.clone(), None).unwrap();
+        assert_eq!(table.format(), Format::Parquet);
+        assert_eq!(table.row_count(), 3);
+        assert_eq!(table.numbers("income").unwrap(), [10.0, 20.0, 30.0]);
+        let schema = DatasetSchema {
+            positive_label: "True".into(),
+            ..schema()
+        };
+        assert_eq!(table.binary_labels(&schema).unwrap(), [true, false, false]);
+        let groups = table.groups("sex").unwrap();
+        assert_eq!(groups.names, ["(missing)", "f", "m"]);
+        assert_eq!(groups.codes, [1, 2, 0]);
+        let error = table.numbers("score").unwrap_err();
+        assert_eq!((error.line, error.row), (None, Some(2)), "{error}");
+        assert!(
+            error.to_string().starts_with("row 2: column \"score\""),
+            "{error}"
+        );
+
+        let only = read_table(file, Some(&["sex"])).unwrap();
+        assert_eq!(only.column_names(), ["sex"]);
+        assert!(
+            only.numbers("income")
+                .unwrap_err()
+                .message
+                .contains("missing column")
+        );
+
+        let dates = parquet(vec![(
+            "when",
+            Arc::new(arrow_array::Date32Array::from(vec![1, 2])) as ArrayRef,
+        )]);
+        let error = read_table(dates, None).unwrap_err();
+        assert_eq!(error.column.as_deref(), Some("when"));
+        assert!(error.message.contains("not supported"), "{error}");
+
+        let empty = parquet(vec![(
+            "score",
+            Arc::new(Float64Array::from(Vec::<f64>::new())) as ArrayRef,
+        )]);
+        assert!(
+            read_table(empty, None)
+                .unwrap_err()
+                .message
+                .contains("no rows")
+        );
+
+        let mut truncated = parquet(vec![(
+            "score",
+            Arc::new(Float64Array::from(vec![0.5])) as ArrayRef,
+        )])
+        .to_vec();
+        truncated.drain(4..12);
+        let error = read_table(bytes::Bytes::from(truncated), None).unwrap_err();
+        assert!(
+            error.message.contains("not a readable Parquet file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn csv_labels_match_the_positive_label_as_numbers_too() {
+        let table = read_csv(b"income,sex,default\n1,f,1.0\n2,m,0\n").unwrap();
+        assert_eq!(table.binary_labels(&schema()).unwrap(), [true, false]);
+        let groups = table.groups("income").unwrap();
+        assert_eq!(groups.names, ["1", "2"]);
     }
 }

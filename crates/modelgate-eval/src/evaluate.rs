@@ -1,9 +1,9 @@
 //! An evaluation in predictions mode: a predictions file (the dataset's label and sensitive columns plus a
 //! score) turned into overall metrics, per-group metrics and fairness for each sensitive attribute.
 
-use crate::dataset::{DatasetError, DatasetSchema, Table};
+use crate::dataset::{DatasetError, DatasetSchema, Format, Table};
 use crate::{
-    BinaryMetrics, FairnessMetrics, GroupMetrics, binary_metrics, fairness_metrics, per_group,
+    BinaryMetrics, FairnessMetrics, GroupMetrics, Groups, Ranked, fairness_from_confusion, segments,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,6 +20,9 @@ pub struct Settings {
     pub bootstrap_resamples: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Pairs of sensitive attributes whose intersections are reported too (as `a & b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intersections: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,10 +38,14 @@ pub struct EvaluationResult {
 /// The version of the metric definitions, recorded with every evaluation.
 pub const ENGINE_VERSION: &str = concat!("modelgate-eval ", env!("CARGO_PKG_VERSION"));
 
+/// Computes the report from a table holding the label, the score and the sensitive columns. `progress`
+/// is told the share done (0 to 1) as the work goes and answers whether to go on; when it answers no, the
+/// bootstrap stops early and the caller, which asked to stop, discards the result.
 pub fn evaluate_predictions(
     predictions: &Table,
     schema: &DatasetSchema,
     settings: &Settings,
+    progress: &(dyn Fn(f64) -> bool + Sync),
 ) -> Result<EvaluationResult, DatasetError> {
     let labels = predictions.binary_labels(schema)?;
     let scores = predictions.numbers(&settings.score_column)?;
@@ -47,42 +54,97 @@ pub fn evaluate_predictions(
         .enumerate()
         .find(|(_, score)| !(0.0..=1.0).contains(*score))
     {
-        return Err(DatasetError {
-            line: Some(row as u64 + 2),
+        let mut error = DatasetError {
+            line: None,
+            row: None,
             column: Some(settings.score_column.clone()),
             message: format!("{score} is not a probability in [0, 1]"),
-        });
+        };
+        match predictions.format() {
+            Format::Csv => error.line = Some(row as u64 + 2),
+            Format::Parquet => error.row = Some(row as u64 + 1),
+        }
+        return Err(error);
     }
     let weights = match &schema.weight {
-        Some(column) if predictions.columns.contains(column) => Some(predictions.numbers(column)?),
+        Some(column) if predictions.has_column(column) => Some(predictions.numbers(column)?),
         _ => None,
     };
-    let overall = binary_metrics(
-        &labels,
-        &scores,
-        weights.as_deref(),
-        settings.threshold,
-        settings.bins,
-    );
+    let mut attributes: Vec<(String, Groups)> = Vec::new();
+    for attribute in &schema.sensitive {
+        attributes.push((attribute.clone(), predictions.groups(attribute)?));
+    }
+    for (first, second) in &settings.intersections {
+        let find = |name: &str| {
+            attributes
+                .iter()
+                .find(|(attribute, _)| attribute == name)
+                .map(|(_, groups)| groups)
+                .ok_or_else(|| DatasetError {
+                    line: None,
+                    row: None,
+                    column: Some(name.to_owned()),
+                    message: format!(
+                        "an intersection names {name:?}, which is not a sensitive attribute of the dataset ({}); intersect two of those",
+                        schema.sensitive.join(", ")
+                    ),
+                })
+        };
+        let crossed = find(first)?.intersect(find(second)?);
+        attributes.push((format!("{first} & {second}"), crossed));
+    }
+    let _ = progress(0.0);
+    let ranked = Ranked::new(&labels, scores, weights);
+    // Attribute codes in rank order, so every pass below reads memory front to back.
+    let attributes: Vec<(String, Groups)> = attributes
+        .into_iter()
+        .map(|(attribute, groups)| {
+            let codes = ranked.gather(&groups.codes);
+            (
+                attribute,
+                Groups {
+                    names: groups.names,
+                    codes,
+                },
+            )
+        })
+        .collect();
+    // The overall pass and each attribute's grouped pass are independent: run them side by side.
+    let (overall, grouped) = std::thread::scope(|scope| {
+        let passes: Vec<_> = attributes
+            .iter()
+            .map(|(_, groups)| {
+                let ranked = &ranked;
+                scope.spawn(move || {
+                    ranked.grouped_metrics(
+                        &groups.codes,
+                        groups.names.len(),
+                        settings.threshold,
+                        settings.bins,
+                    )
+                })
+            })
+            .collect();
+        let overall = ranked.metrics(settings.threshold, settings.bins);
+        let grouped: Vec<Vec<BinaryMetrics>> = passes
+            .into_iter()
+            .map(|pass| {
+                pass.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        (overall, grouped)
+    });
+    let _ = progress(0.2);
     let mut by_group = BTreeMap::new();
     let mut fairness = BTreeMap::new();
     let mut warnings = Vec::new();
-    let mut attributes = BTreeMap::new();
-    for attribute in &schema.sensitive {
-        let groups: Vec<String> = predictions
-            .column(attribute)?
-            .into_iter()
-            .map(str::to_owned)
+    for ((attribute, groups), metrics) in attributes.iter().zip(grouped) {
+        let matrices: Vec<_> = metrics
+            .iter()
+            .map(|metrics| metrics.confusion_matrix)
             .collect();
-        attributes.insert(attribute.clone(), groups.clone());
-        let segments = per_group(
-            &labels,
-            &scores,
-            &groups,
-            settings.threshold,
-            settings.bins,
-            settings.minimum_group_size,
-        );
+        let segments = segments(groups, metrics, settings.minimum_group_size);
         for segment in segments.iter().filter(|segment| segment.small) {
             warnings.push(format!(
                 "group {attribute}={} has {} rows, fewer than {}: its numbers are uncertain",
@@ -92,17 +154,19 @@ pub fn evaluate_predictions(
         by_group.insert(attribute.clone(), segments);
         fairness.insert(
             attribute.clone(),
-            fairness_metrics(&labels, &scores, &groups, settings.threshold),
+            fairness_from_confusion(&groups.names, &matrices),
         );
     }
+    let resamples = settings.bootstrap_resamples.max(1) as f64;
     let intervals = crate::bootstrap::bootstrap_intervals(
-        &labels,
-        &scores,
+        &ranked,
         &attributes,
         settings.threshold,
         settings.bootstrap_resamples,
         settings.seed,
+        |done| progress(0.2 + 0.8 * done as f64 / resamples),
     );
+    let _ = progress(1.0);
     Ok(EvaluationResult {
         overall,
         by_group,
@@ -135,8 +199,9 @@ mod tests {
             minimum_group_size: 30,
             bootstrap_resamples: 50,
             seed: 7,
+            intersections: Vec::new(),
         };
-        let result = evaluate_predictions(&table, &schema, &settings).unwrap();
+        let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
         assert_eq!(result.overall.count, 6);
         assert_eq!(result.by_group["sex"].len(), 2);
         assert_eq!(result.warnings.len(), 2, "both groups are small");
@@ -146,18 +211,63 @@ mod tests {
         assert_eq!(fairness.four_fifths_holds, Some(false));
         assert_eq!(result.intervals["accuracy"].resamples, 50);
         let bad = read_csv(b"default,sex,score\n1,f,1.5\n0,m,0.2\n").unwrap();
-        let error = evaluate_predictions(&bad, &schema, &settings).unwrap_err();
+        let error = evaluate_predictions(&bad, &schema, &settings, &|_| true).unwrap_err();
         assert_eq!(
             (error.line, error.column.as_deref()),
             (Some(2), Some("score"))
         );
         let missing = read_csv(b"default,score\n1,0.5\n0,0.2\n").unwrap();
         assert_eq!(
-            evaluate_predictions(&missing, &schema, &settings)
+            evaluate_predictions(&missing, &schema, &settings, &|_| true)
                 .unwrap_err()
                 .column
                 .as_deref(),
             Some("sex")
+        );
+    }
+
+    #[test]
+    fn intersections_are_groups_of_two_attributes_and_match_a_subset_evaluation() {
+        let csv_text = "default,sex,region,score\n1,f,n,0.9\n0,f,s,0.2\n1,m,n,0.7\n0,m,n,0.6\n0,m,s,0.1\n1,f,n,0.4\n1,f,s,0.8\n0,m,s,0.3\n";
+        let table = read_csv(csv_text.as_bytes()).unwrap();
+        let schema = DatasetSchema {
+            label: "default".into(),
+            features: vec![],
+            sensitive: vec!["sex".into(), "region".into()],
+            weight: None,
+            positive_label: "1".into(),
+        };
+        let mut settings = Settings {
+            score_column: "score".into(),
+            threshold: 0.5,
+            bins: 10,
+            minimum_group_size: 1,
+            bootstrap_resamples: 0,
+            seed: 0,
+            intersections: vec![("sex".into(), "region".into())],
+        };
+        let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
+        let crossed = &result.by_group["sex & region"];
+        let names: Vec<&str> = crossed.iter().map(|group| group.group.as_str()).collect();
+        assert_eq!(names, ["f & n", "f & s", "m & n", "m & s"]);
+        // The one-pass grouped metrics equal the metrics of the group's rows on their own.
+        let f_n = &crossed[0].metrics;
+        let alone = crate::binary_metrics(&[true, true], &[0.9, 0.4], None, 0.5, 10);
+        assert_eq!(f_n, &alone);
+        let m_s = &crossed[3].metrics;
+        assert_eq!(
+            m_s.roc_auc.value, None,
+            "one class: undefined, with a reason"
+        );
+        assert!(m_s.roc_auc.reason.is_some());
+        assert!(result.fairness.contains_key("sex & region"));
+
+        settings.intersections = vec![("sex".into(), "age".into())];
+        let error = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap_err();
+        assert_eq!(error.column.as_deref(), Some("age"));
+        assert!(
+            error.message.contains("not a sensitive attribute"),
+            "{error}"
         );
     }
 }

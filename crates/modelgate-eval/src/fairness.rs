@@ -1,8 +1,8 @@
 //! Per-group metrics and fairlearn's fairness metrics over one sensitive attribute.
 
 use crate::Value;
-use crate::binary::{BinaryMetrics, binary_metrics, confusion};
-use std::collections::BTreeMap;
+use crate::binary::{BinaryMetrics, ConfusionMatrix, Ranked};
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GroupMetrics {
@@ -11,6 +11,95 @@ pub struct GroupMetrics {
     /// True when the group has fewer rows than the minimum for trustworthy numbers.
     pub small: bool,
     pub metrics: BinaryMetrics,
+}
+
+/// A sensitive attribute's value for every row, as a code into its group names (sorted, so reports list
+/// groups in a stable order). Codes keep a 10M-row attribute at 40 MB and make grouping an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups {
+    pub names: Vec<String>,
+    pub codes: Vec<u32>,
+}
+
+impl Groups {
+    /// From codes into names in any order: renumbers so that names are sorted.
+    pub fn from_codes(names: Vec<String>, codes: Vec<u32>) -> Self {
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut renumber = vec![0u32; names.len()];
+        for (new, &old) in by_name.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        let mut names = names;
+        let sorted_names = by_name
+            .iter()
+            .map(|&old| std::mem::take(&mut names[old as usize]))
+            .collect();
+        Self {
+            names: sorted_names,
+            codes: codes
+                .into_iter()
+                .map(|code| renumber[code as usize])
+                .collect(),
+        }
+    }
+
+    pub fn from_values(values: &[String]) -> Self {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let codes = values
+            .iter()
+            .map(|value| {
+                *index.entry(value.as_str()).or_insert_with(|| {
+                    names.push(value.clone());
+                    (names.len() - 1) as u32
+                })
+            })
+            .collect();
+        Self::from_codes(names, codes)
+    }
+
+    /// Every combination of this attribute's and `other`'s groups that occurs, named `a & b`.
+    pub fn intersect(&self, other: &Groups) -> Groups {
+        let width = other.names.len() as u64;
+        let mut index: HashMap<u64, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let codes = self
+            .codes
+            .iter()
+            .zip(&other.codes)
+            .map(|(&a, &b)| {
+                let key = u64::from(a) * width + u64::from(b);
+                *index.entry(key).or_insert_with(|| {
+                    names.push(format!(
+                        "{} & {}",
+                        self.names[a as usize], other.names[b as usize]
+                    ));
+                    (names.len() - 1) as u32
+                })
+            })
+            .collect();
+        Self::from_codes(names, codes)
+    }
+}
+
+/// Per-group metrics as reported: each group's metrics with its size and the small-group flag.
+pub fn segments(
+    groups: &Groups,
+    metrics: Vec<BinaryMetrics>,
+    minimum_size: usize,
+) -> Vec<GroupMetrics> {
+    groups
+        .names
+        .iter()
+        .zip(metrics)
+        .map(|(group, metrics)| GroupMetrics {
+            group: group.clone(),
+            count: metrics.count,
+            small: metrics.count < minimum_size,
+            metrics,
+        })
+        .collect()
 }
 
 /// Every binary metric per group of the attribute, groups in sorted order.
@@ -22,23 +111,15 @@ pub fn per_group(
     bins: usize,
     minimum_size: usize,
 ) -> Vec<GroupMetrics> {
-    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, group) in groups.iter().enumerate() {
-        members.entry(group.as_str()).or_default().push(index);
-    }
-    members
-        .into_iter()
-        .map(|(group, rows)| {
-            let group_labels: Vec<bool> = rows.iter().map(|&i| labels[i]).collect();
-            let group_scores: Vec<f64> = rows.iter().map(|&i| scores[i]).collect();
-            GroupMetrics {
-                group: group.to_owned(),
-                count: rows.len(),
-                small: rows.len() < minimum_size,
-                metrics: binary_metrics(&group_labels, &group_scores, None, threshold, bins),
-            }
-        })
-        .collect()
+    let groups = Groups::from_values(groups);
+    let ranked = Ranked::new(labels, scores, None);
+    let metrics = ranked.grouped_metrics(
+        &ranked.gather(&groups.codes),
+        groups.names.len(),
+        threshold,
+        bins,
+    );
+    segments(&groups, metrics, minimum_size)
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -72,20 +153,29 @@ pub fn fairness_metrics(
     groups: &[String],
     threshold: f64,
 ) -> FairnessMetrics {
-    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, group) in groups.iter().enumerate() {
-        members.entry(group.as_str()).or_default().push(index);
+    let groups = Groups::from_values(groups);
+    let mut matrices = vec![ConfusionMatrix::default(); groups.names.len()];
+    for ((&label, &score), &code) in labels.iter().zip(scores).zip(&groups.codes) {
+        matrices[code as usize].add(label, score >= threshold, 1.0);
     }
+    fairness_from_confusion(&groups.names, &matrices)
+}
+
+/// fairlearn's between-groups metrics from each group's (unweighted) confusion matrix.
+pub fn fairness_from_confusion(names: &[String], matrices: &[ConfusionMatrix]) -> FairnessMetrics {
     let mut selection_rate = BTreeMap::new();
     let (mut true_positive_rates, mut false_positive_rates) = (Vec::new(), Vec::new());
     let mut rates_defined = true;
-    for (group, rows) in &members {
-        let group_labels: Vec<bool> = rows.iter().map(|&i| labels[i]).collect();
-        let group_scores: Vec<f64> = rows.iter().map(|&i| scores[i]).collect();
-        let matrix = confusion(&group_labels, &group_scores, None, threshold);
-        let total = rows.len() as f64;
+    for (group, matrix) in names.iter().zip(matrices) {
+        let total = matrix.true_positives
+            + matrix.false_positives
+            + matrix.true_negatives
+            + matrix.false_negatives;
+        if total == 0.0 {
+            continue;
+        }
         selection_rate.insert(
-            (*group).to_owned(),
+            group.clone(),
             (matrix.true_positives + matrix.false_positives) / total,
         );
         let positives = matrix.true_positives + matrix.false_negatives;

@@ -14,9 +14,13 @@ pub mod other;
 pub mod robustness;
 
 pub use binary::{
-    BinaryMetrics, ConfusionMatrix, ReliabilityBin, average_precision, binary_metrics, roc_auc,
+    BinaryMetrics, ConfusionMatrix, Ranked, ReliabilityBin, average_precision, binary_metrics,
+    descending_order, roc_auc,
 };
-pub use fairness::{FairnessMetrics, GroupMetrics, fairness_metrics, per_group};
+pub use fairness::{
+    FairnessMetrics, GroupMetrics, Groups, fairness_from_confusion, fairness_metrics, per_group,
+    segments,
+};
 
 /// A metric that may be undefined on the data (a one-class group has no ROC AUC).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -166,6 +166,15 @@ pub enum EvalCommand {
         prediction_column: Option<String>,
         #[arg(long, default_value_t = 0.5)]
         threshold: f64,
+        /// Also report the intersection of two sensitive attributes, as `sex,race` (repeatable)
+        #[arg(long = "intersect", value_name = "A,B")]
+        intersections: Vec<String>,
+        /// Bootstrap resamples for the 95 % intervals (0: none)
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        /// Seed of the bootstrap (and of the robustness noise); recorded with the evaluation
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Evaluations run to completion before the command returns (kept for scripts)
         #[arg(long)]
         wait: bool,

@@ -991,8 +991,22 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
             predictions,
             score_column,
             threshold,
+            intersections,
+            bootstrap,
+            seed,
             ..
         } => {
+            let intersections = intersections
+                .iter()
+                .map(|pair| match pair.split_once(',') {
+                    Some((first, second)) if !first.trim().is_empty() && !second.trim().is_empty() => {
+                        Ok([first.trim().to_owned(), second.trim().to_owned()])
+                    }
+                    _ => Err(anyhow::anyhow!(
+                        "--intersect {pair:?}: name two sensitive attributes separated by a comma, as --intersect sex,race"
+                    )),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let predictions_digest = match &predictions {
                 Some(file) => Some(client.upload_artifact(file, None, None).await?.0.digest),
                 None => None,
@@ -1006,8 +1020,9 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                 threshold: Some(threshold),
                 bins: None,
                 minimum_group_size: None,
-                bootstrap_resamples: None,
-                seed: None,
+                bootstrap_resamples: Some(bootstrap),
+                seed: Some(seed),
+                intersections,
             };
             printer.print(&client.run_evaluation(&request).await?, evaluation_text)
         }

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use modelgate_api as api;
 use modelgate_core::{Digest, ModelName, VersionNumber};
-use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_csv, validate};
+use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_table, validate};
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
 use modelgate_eval::robustness::robustness_report;
 use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
@@ -90,19 +90,23 @@ async fn run_model(
         )
         .with_details(json!({ "field": "model" })),
     })?;
-    table.columns.push(MODEL_SCORE_COLUMN.to_owned());
-    for (row, probability) in table.rows.iter_mut().zip(&scores) {
-        row.push(probability.to_string());
-    }
+    table.set_numbers(MODEL_SCORE_COLUMN, scores);
     serde_json::to_value(robustness).map_err(|error| ApiError::internal(&error))
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
-    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {error}"))
-        .with_details(json!({ "field": field, "line": error.line, "column": error.column }))
+    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {error}")).with_details(
+        json!({ "field": field, "line": error.line, "row": error.row, "column": error.column }),
+    )
 }
 
-async fn load_table(state: &AppState, digest: &Digest, field: &str) -> Result<Table, ApiError> {
+/// Reads an uploaded dataset or predictions file (CSV or Parquet), only the `wanted` columns when given.
+async fn load_table(
+    state: &AppState,
+    digest: &Digest,
+    field: &str,
+    wanted: Option<&[&str]>,
+) -> Result<Table, ApiError> {
     state.store().get_artifact_record(digest).await.map_err(|_| {
         ApiError::invalid(field, format!("{field}: {digest} has not been uploaded; upload the file first (POST /api/v1/artifacts)"))
     })?;
@@ -121,7 +125,18 @@ async fn load_table(state: &AppState, digest: &Digest, field: &str) -> Result<Ta
             )
             .with_details(json!({ "field": field, "limit_bytes": state.max_dataset_bytes() }))
         })?;
-    read_csv(&bytes).map_err(|error| dataset_error(field, error))
+    let wanted: Option<Vec<String>> =
+        wanted.map(|columns| columns.iter().map(|column| (*column).to_owned()).collect());
+    let field_name = field.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let wanted: Option<Vec<&str>> = wanted
+            .as_ref()
+            .map(|columns| columns.iter().map(String::as_str).collect());
+        read_table(bytes::Bytes::from(bytes), wanted.as_deref())
+            .map_err(|error| dataset_error(&field_name, error))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
 }
 
 fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
@@ -183,11 +198,13 @@ pub async fn register_dataset(
         invalid
     })?;
     let digest = Digest::parse(&request.digest)?;
-    let format = request.format.unwrap_or_else(|| "csv".to_owned());
-    if format != "csv" {
+    if let Some(format) = &request.format
+        && format != "csv"
+        && format != "parquet"
+    {
         return Err(ApiError::invalid(
             "format",
-            format!("format: only csv is read for now (got {format:?})"),
+            format!("format: csv or parquet (got {format:?}); or leave it out to detect it"),
         ));
     }
     let schema = DatasetSchema {
@@ -197,7 +214,16 @@ pub async fn register_dataset(
         weight: request.schema.weight,
         positive_label: request.schema.positive_label,
     };
-    let table = load_table(&state, &digest, "dataset").await?;
+    let table = load_table(&state, &digest, "dataset", None).await?;
+    let format = table.format().as_str().to_owned();
+    if let Some(declared) = &request.format
+        && declared != &format
+    {
+        return Err(ApiError::invalid(
+            "format",
+            format!("format: the file is {format}, not {declared}; leave format out to detect it"),
+        ));
+    }
     validate(&table, &schema).map_err(|error| dataset_error("dataset", error))?;
     let profile = profile(&table);
     let record = state
@@ -266,6 +292,11 @@ pub async fn run_evaluation(
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
         bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200).min(10_000),
         seed: request.seed.unwrap_or(0),
+        intersections: request
+            .intersections
+            .iter()
+            .map(|[first, second]| (first.clone(), second.clone()))
+            .collect(),
     };
     if !(0.0..=1.0).contains(&settings.threshold) {
         return Err(ApiError::invalid(
@@ -275,7 +306,19 @@ pub async fn run_evaluation(
     }
     let dataset_digest =
         Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
-    let mut table = load_table(&state, &dataset_digest, "dataset").await?;
+    let predictions_mode = request.predictions_digest.is_some();
+    let dataset_columns: Vec<&str> = std::iter::once(schema.label.as_str())
+        .chain(schema.sensitive.iter().map(String::as_str))
+        .chain(schema.weight.as_deref())
+        .chain(
+            schema
+                .features
+                .iter()
+                .map(String::as_str)
+                .filter(|_| !predictions_mode),
+        )
+        .collect();
+    let mut table = load_table(&state, &dataset_digest, "dataset", Some(&dataset_columns)).await?;
     let mut model_robustness = None;
     let (mode, inputs) = match &request.predictions_digest {
         Some(text) => {
@@ -289,7 +332,13 @@ pub async fn run_evaluation(
                     "score_column: name the column of the predictions file that holds the score",
                 )
             })?;
-            let predictions = load_table(&state, &predictions_digest, "predictions").await?;
+            let predictions = load_table(
+                &state,
+                &predictions_digest,
+                "predictions",
+                Some(&[schema.label.as_str(), settings.score_column.as_str()]),
+            )
+            .await?;
             table
                 .join_predictions(&predictions, &schema.label, &settings.score_column)
                 .map_err(|error| dataset_error("predictions", error))?;
@@ -320,7 +369,7 @@ pub async fn run_evaluation(
             ("model", inputs)
         }
     };
-    let result = evaluate_predictions(&table, &schema, &settings)
+    let result = evaluate_predictions(&table, &schema, &settings, &|_| true)
         .map_err(|error| dataset_error(mode, error))?;
     let mut results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
     if let Some(robustness) = model_robustness {
