@@ -795,6 +795,38 @@ pub struct RunEvaluation {
     /// reported under `by_group` and `fairness` as `sex & race`.
     #[serde(default)]
     pub intersections: Vec<[String; 2]>,
+    /// Answer when the evaluation has finished (201 with the evaluation, or its error) instead of at once
+    /// (202 with the job to follow). For scripts and small datasets.
+    #[serde(default)]
+    pub wait: bool,
+}
+
+/// An evaluation running (or run) in the background.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationJob {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub dataset: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// 0 to 100.
+    pub percent: f64,
+    /// What it is doing: `loading data`, `running the model`, `robustness`, `metrics`, `bootstrap`, `saving`.
+    pub phase: String,
+    /// Why it failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The error as the API would have answered it, when the job failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    pub cancel_requested: bool,
+    /// The evaluation it produced, once succeeded (`GET /api/v1/evaluations/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_id: Option<i64>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -806,12 +806,26 @@ impl Client {
         self.get("/api/v1/datasets").await
     }
 
-    pub async fn run_evaluation(
+    /// Queues an evaluation (the request's `wait` must be false) and returns its job.
+    pub async fn start_evaluation(
         &self,
         request: &api::RunEvaluation,
-    ) -> Result<api::Evaluation, ClientError> {
+    ) -> Result<api::EvaluationJob, ClientError> {
         self.with_body(Method::POST, "/api/v1/evaluations", request)
             .await
+    }
+
+    pub async fn get_evaluation_job(&self, id: i64) -> Result<api::EvaluationJob, ClientError> {
+        self.get(&format!("/api/v1/evaluation-jobs/{id}")).await
+    }
+
+    pub async fn cancel_evaluation_job(&self, id: i64) -> Result<api::EvaluationJob, ClientError> {
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/evaluation-jobs/{id}/cancel"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     pub async fn get_evaluation(&self, id: i64) -> Result<api::Evaluation, ClientError> {

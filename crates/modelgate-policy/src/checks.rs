@@ -259,7 +259,10 @@ mod tests {
     #[test]
     fn checks_pass_fail_and_miss_on_evidence() {
         let evidence = json!({
-            "eval": { "holdout": { "roc_auc": 0.81, "accuracy": 0.9 } },
+            "eval": { "holdout": {
+                "roc_auc": 0.81, "accuracy": 0.9,
+                "fairness": { "sex & region": { "demographic_parity_ratio": 0.85 } },
+            } },
             "evaluations": { "verified_count": 2 },
             "version": { "tags": { "approved": "yes" } },
         });
@@ -282,6 +285,10 @@ mod tests {
                 CheckStatus::Missing("no evidence for eval.validation yet".to_owned()),
             ),
             ("version.tags.approved == 'yes'", CheckStatus::Passed),
+            (
+                "eval.holdout.fairness['sex & region'].demographic_parity_ratio >= 0.8",
+                CheckStatus::Passed,
+            ),
         ];
         for (expression, expected) in cases {
             let outcome = evaluate_checks(&[check(expression)], &evidence).remove(0);

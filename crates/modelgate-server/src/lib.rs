@@ -249,6 +249,7 @@ impl PreparedServer {
             }
         }
         let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
+        routes::evaluations::fail_abandoned_jobs(&store, system_now()).await;
         let listener =
             TcpListener::bind(&options.listen)
                 .await

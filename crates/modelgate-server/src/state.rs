@@ -38,6 +38,8 @@ struct Inner {
     signature_failures: Mutex<HashMap<String, Vec<i64>>>,
     /// Token id → when this process last recorded its use.
     token_touches: Mutex<HashMap<String, i64>>,
+    /// Evaluations running at once in this process; the others wait their turn (each uses every core).
+    evaluation_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             policy_cache: Mutex::new(None),
             signature_failures: Mutex::new(HashMap::new()),
             token_touches: Mutex::new(HashMap::new()),
+            evaluation_slots: tokio::sync::Semaphore::new(1),
         }))
     }
 
@@ -74,6 +77,10 @@ impl AppState {
 
     pub fn upload_limits(&self) -> UploadLimits {
         self.0.limits.upload
+    }
+
+    pub fn evaluation_slots(&self) -> &tokio::sync::Semaphore {
+        &self.0.evaluation_slots
     }
 
     pub fn max_dataset_bytes(&self) -> u64 {

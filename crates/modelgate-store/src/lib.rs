@@ -11,7 +11,9 @@ pub use artifacts::{
 };
 pub use db::audit::{AuditFilter, StoredAuditRow, StoredCheckpoint, StoredLogReport};
 pub use db::cards::CardRevision;
-pub use db::evaluations::{DatasetRecord, EvaluationRecord, NewEvaluation};
+pub use db::evaluations::{
+    DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
+};
 pub use db::promotion::{RequestDetail, RequestFilter};
 pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate, redact_url};
 pub use error::StoreError;

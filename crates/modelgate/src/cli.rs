@@ -150,7 +150,8 @@ pub enum EvalCommand {
     /// ONNX artifact on the dataset's features itself
     #[command(
         after_help = "Examples:\n  modelgate eval run credit-default 3 --dataset holdout-2026q3   # model mode (ONNX)\n  \
-        modelgate eval run credit-default 3 --dataset holdout-2026q3 --predictions preds.csv --score-column score"
+        modelgate eval run credit-default 3 --dataset holdout-2026q3 --predictions preds.parquet --score-column score --wait\n  \
+        modelgate eval run credit-default 3 --dataset holdout-2026q3 --intersect sex,age_band --bootstrap 1000 --wait"
     )]
     Run {
         model: String,
@@ -175,13 +176,23 @@ pub enum EvalCommand {
         /// Seed of the bootstrap (and of the robustness noise); recorded with the evaluation
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Evaluations run to completion before the command returns (kept for scripts)
+        /// Wait for the evaluation to finish, with a progress bar, and print it (Ctrl-C cancels it).
+        /// Without --wait the command prints the queued job and returns
         #[arg(long)]
         wait: bool,
     },
     /// Show an evaluation: overall, per group, fairness
     #[command(after_help = "Example:\n  modelgate eval show 7 --output json")]
     Show { id: i64 },
+    /// Show an evaluation job: state, percent done, phase, and its evaluation once it succeeded
+    #[command(after_help = "Example:\n  modelgate eval job 12")]
+    Job { id: i64 },
+    /// Wait for an evaluation job to finish, with a progress bar, and print its evaluation
+    #[command(after_help = "Example:\n  modelgate eval wait 12 --output json")]
+    Wait { id: i64 },
+    /// Cancel a queued or running evaluation job; nothing of it is saved
+    #[command(after_help = "Example:\n  modelgate eval cancel 12")]
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

@@ -781,7 +781,7 @@ pub async fn dataset(
             let request = api::RegisterDataset {
                 name,
                 digest: artifact.digest,
-                format: Some("csv".to_owned()),
+                format: None,
                 schema: api::DatasetColumns {
                     label,
                     features,
@@ -994,6 +994,7 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
             intersections,
             bootstrap,
             seed,
+            wait,
             ..
         } => {
             let intersections = intersections
@@ -1023,12 +1024,100 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                 bootstrap_resamples: Some(bootstrap),
                 seed: Some(seed),
                 intersections,
+                wait: false,
             };
-            printer.print(&client.run_evaluation(&request).await?, evaluation_text)
+            let job = client.start_evaluation(&request).await?;
+            if wait {
+                wait_for_evaluation(client, printer, job.id).await
+            } else {
+                printer.print(&job, job_text)
+            }
         }
         EvalCommand::Show { id } => {
             printer.print(&client.get_evaluation(id).await?, evaluation_text)
         }
+        EvalCommand::Job { id } => printer.print(&client.get_evaluation_job(id).await?, job_text),
+        EvalCommand::Wait { id } => wait_for_evaluation(client, printer, id).await,
+        EvalCommand::Cancel { id } => {
+            printer.print(&client.cancel_evaluation_job(id).await?, job_text)
+        }
+    }
+}
+
+fn job_text(job: &api::EvaluationJob) -> String {
+    let mut text = format!(
+        "evaluation job {}: {} ({:.0} %, {}) — {} {} on {}",
+        job.id, job.state, job.percent, job.phase, job.model, job.version, job.dataset
+    );
+    if let Some(message) = &job.message {
+        text.push_str(&format!("\n{message}"));
+    }
+    match (job.state.as_str(), job.evaluation_id) {
+        (_, Some(evaluation)) => {
+            text.push_str(&format!("\nshow it: modelgate eval show {evaluation}"))
+        }
+        ("queued" | "running", None) => text.push_str(&format!(
+            "\nfollow it: modelgate eval wait {id}   (or cancel it: modelgate eval cancel {id})",
+            id = job.id
+        )),
+        _ => {}
+    }
+    text
+}
+
+/// Polls a job until it ends, drawing its progress on a terminal; Ctrl-C cancels the job. Prints the
+/// evaluation when it succeeded; a failed job is the command's error, as the API stated it.
+async fn wait_for_evaluation(client: &Client, printer: &Printer, id: i64) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(1000);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "evaluation [{bar:30}] {percent:>3}% {msg} ({elapsed})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    });
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let job = loop {
+        let job = client.get_evaluation_job(id).await?;
+        if let Some(bar) = &bar {
+            bar.set_position((job.percent * 10.0) as u64);
+            bar.set_message(job.phase.clone());
+        }
+        if !matches!(job.state.as_str(), "queued" | "running") {
+            break job;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = &mut interrupted => {
+                if let Some(bar) = &bar {
+                    bar.abandon();
+                }
+                client.cancel_evaluation_job(id).await?;
+                anyhow::bail!("interrupted: asked the server to cancel evaluation job {id}");
+            }
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match (job.state.as_str(), job.evaluation_id, job.error) {
+        ("succeeded", Some(evaluation), _) => {
+            printer.print(&client.get_evaluation(evaluation).await?, evaluation_text)
+        }
+        (_, _, Some(error)) => Err(modelgate_client::ClientError::Api {
+            status: 400,
+            code: error.code,
+            message: error.message,
+            details: error.details,
+        }
+        .into()),
+        (state, _, None) => anyhow::bail!(
+            "evaluation job {id} {state}: {}",
+            job.message.unwrap_or_default()
+        ),
     }
 }
 

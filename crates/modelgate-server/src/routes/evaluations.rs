@@ -10,14 +10,19 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use modelgate_api as api;
-use modelgate_core::{Digest, ModelName, VersionNumber};
+use modelgate_core::{Digest, ModelName, Timestamp, VersionNumber};
 use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_table, validate};
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
 use modelgate_eval::robustness::robustness_report;
-use modelgate_store::{DatasetRecord, EvaluationRecord, NewEvaluation};
+use modelgate_store::{
+    DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
+};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Model artifacts larger than this are not loaded for evaluation.
 pub const MAX_MODEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -35,6 +40,7 @@ async fn run_model(
     schema: &DatasetSchema,
     threshold: f64,
     seed: u64,
+    progress: &Arc<JobProgress>,
 ) -> Result<Value, ApiError> {
     if schema.features.is_empty() {
         return Err(ApiError::invalid(
@@ -61,9 +67,20 @@ async fn run_model(
             )
         })?;
     let feature_names = schema.features.clone();
+    let watched = progress.clone();
+    let progress = progress.clone();
+    // The model runs once on the dataset, then once per noise level and per feature for robustness.
+    let runs = (1 + modelgate_eval::robustness::NOISE_LEVELS.len() + features) as f64;
     let (scores, robustness) = tokio::task::spawn_blocking(move || {
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        let score = |rows: &[f32]| {
+        let mut done = 0.0;
+        let mut score = |rows: &[f32]| {
+            if progress.is_cancelled() {
+                return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
+            }
+            let phase = if done == 0.0 { "running the model" } else { "robustness" };
+            progress.set(0.05 + 0.45 * done / runs, phase);
+            done += 1.0;
             model
                 .classify(rows, features)
                 .map(|predictions| predictions.positive_probability)
@@ -83,6 +100,7 @@ async fn run_model(
     .await
     .map_err(|error| ApiError::internal(&error))?
     .map_err(|error| match error {
+        _ if watched.is_cancelled() => cancelled_error(),
         modelgate_onnx::OnnxError::RuntimeMissing(_) => ApiError::new(ErrorCode::Unavailable, error.to_string()),
         other => ApiError::new(
             ErrorCode::InvalidArgument,
@@ -268,25 +286,102 @@ pub async fn list_datasets(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluation", request_body = api::RunEvaluation,
-    responses((status = 201, body = api::Evaluation), (status = 400, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
-pub async fn run_evaluation(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(request): ApiJson<api::RunEvaluation>,
-) -> Result<(StatusCode, Json<api::Evaluation>), ApiError> {
+/// How long a queued or running job may go without a heartbeat before it counts as abandoned (its server
+/// stopped). Heartbeats come every [`HEARTBEAT`].
+const ABANDONED_AFTER_MILLIS: i64 = 30_000;
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A running job's progress, shared between the work (which sets it) and the heartbeat (which stores it
+/// and brings back a stop request made through any replica).
+struct JobProgress {
+    share_bits: AtomicU64,
+    phase: Mutex<&'static str>,
+    running: AtomicBool,
+    cancelled: AtomicBool,
+}
+
+impl JobProgress {
+    fn new() -> Self {
+        Self {
+            share_bits: AtomicU64::new(0f64.to_bits()),
+            phase: Mutex::new("queued"),
+            running: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    fn set(&self, share: f64, phase: &'static str) {
+        self.share_bits.store(share.to_bits(), Ordering::Relaxed);
+        if let Ok(mut current) = self.phase.lock() {
+            *current = phase;
+        }
+    }
+
+    /// The share done and the phase, as last set.
+    fn snapshot(&self) -> (f64, &'static str) {
+        let share = f64::from_bits(self.share_bits.load(Ordering::Relaxed));
+        let phase = self.phase.lock().map(|phase| *phase).unwrap_or("running");
+        (share, phase)
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Stops the work between steps when someone asked it to.
+    fn check(&self) -> Result<(), ApiError> {
+        if self.is_cancelled() {
+            Err(cancelled_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn cancelled_error() -> ApiError {
+    ApiError::new(
+        ErrorCode::FailedPrecondition,
+        "the evaluation was cancelled; nothing of it was saved",
+    )
+}
+
+/// Everything an evaluation needs, checked before its job is queued, so that mistakes in the request are
+/// answered at once and only the work itself runs in the background.
+struct PreparedEvaluation {
+    name: ModelName,
+    number: VersionNumber,
+    version: modelgate_core::Version,
+    dataset: DatasetRecord,
+    schema: DatasetSchema,
+    settings: Settings,
+    predictions: Option<Digest>,
+}
+
+async fn prepare_evaluation(
+    state: &AppState,
+    caller: &Caller,
+    request: &api::RunEvaluation,
+) -> Result<PreparedEvaluation, ApiError> {
     let name = ModelName::parse(&request.model).map_err(|mut invalid| {
         invalid.field = "model";
         invalid
     })?;
     let number = VersionNumber::new(i64::from(request.version))?;
-    maintained_model(&state, &caller, &name, "evaluation.record").await?;
+    maintained_model(state, caller, &name, "evaluation.record").await?;
     let version = state.store().get_version(&name, number).await?;
     let dataset = state.store().get_dataset(&request.dataset).await?;
     let schema: DatasetSchema =
         serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
-    let mut settings = Settings {
-        score_column: String::new(),
+    let settings = Settings {
+        score_column: match &request.predictions_digest {
+            Some(_) => request.score_column.clone().ok_or_else(|| {
+                ApiError::invalid(
+                    "score_column",
+                    "score_column: name the column of the predictions file that holds the score",
+                )
+            })?,
+            None => MODEL_SCORE_COLUMN.to_owned(),
+        },
         threshold: request.threshold.unwrap_or(0.5),
         bins: request.bins.unwrap_or(10).clamp(2, 100),
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
@@ -304,9 +399,180 @@ pub async fn run_evaluation(
             "threshold: must be between 0 and 1",
         ));
     }
+    if let Some(unknown) = settings
+        .intersections
+        .iter()
+        .flat_map(|(first, second)| [first, second])
+        .find(|attribute| !schema.sensitive.contains(attribute))
+    {
+        return Err(ApiError::invalid(
+            "intersections",
+            format!(
+                "intersections: {unknown:?} is not a sensitive attribute of dataset {} (it has: {}); intersect two of those",
+                dataset.name,
+                schema.sensitive.join(", ")
+            ),
+        ));
+    }
+    let predictions = match &request.predictions_digest {
+        Some(text) => {
+            let digest = Digest::parse(text).map_err(|mut invalid| {
+                invalid.field = "predictions_digest";
+                invalid
+            })?;
+            state.store().get_artifact_record(&digest).await.map_err(|_| {
+                ApiError::invalid("predictions_digest", format!("predictions_digest: {digest} has not been uploaded; upload the file first (POST /api/v1/artifacts)"))
+            })?;
+            Some(digest)
+        }
+        None => None,
+    };
+    Ok(PreparedEvaluation {
+        name,
+        number,
+        version,
+        dataset,
+        schema,
+        settings,
+        predictions,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluation", request_body = api::RunEvaluation,
+    responses((status = 202, body = api::EvaluationJob, description = "Queued; follow it at /api/v1/evaluation-jobs/{id}"),
+        (status = 201, body = api::Evaluation, description = "With `wait`: the finished evaluation"),
+        (status = 400, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+pub async fn run_evaluation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::RunEvaluation>,
+) -> Result<Response, ApiError> {
+    let prepared = prepare_evaluation(&state, &caller, &request).await?;
+    let job = state
+        .store()
+        .create_job(
+            &caller.attribution(state.now()),
+            &NewJob {
+                model_name: prepared.name.to_string(),
+                version: i64::from(prepared.number.get()),
+                dataset: prepared.dataset.name.clone(),
+                request_json: serde_json::to_string(&request)
+                    .map_err(|error| ApiError::internal(&error))?,
+            },
+        )
+        .await?;
+    let runner = tokio::spawn(run_job(state.clone(), caller, job.id, prepared));
+    if request.wait {
+        let record = runner.await.map_err(|error| ApiError::internal(&error))??;
+        return Ok((StatusCode::CREATED, Json(evaluation_wire(&record)?)).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(job_wire(&job)?)).into_response())
+}
+
+/// Runs a queued job to its end: one evaluation at a time per server (the work uses both cores), a
+/// heartbeat with the progress every half second, and exactly one outcome — the evaluation and the job's
+/// success in one transaction, or the job failed or cancelled with nothing saved.
+async fn run_job(
+    state: AppState,
+    caller: Caller,
+    job: i64,
+    prepared: PreparedEvaluation,
+) -> Result<EvaluationRecord, ApiError> {
+    let progress = Arc::new(JobProgress::new());
+    let heartbeat = tokio::spawn({
+        let state = state.clone();
+        let progress = progress.clone();
+        async move {
+            let mut ticks = tokio::time::interval(HEARTBEAT);
+            loop {
+                ticks.tick().await;
+                let (share, phase) = progress.snapshot();
+                let running = progress.running.load(Ordering::Relaxed);
+                match state
+                    .store()
+                    .job_heartbeat(job, running, share, phase, state.now())
+                    .await
+                {
+                    Ok(true) => progress.cancelled.store(true, Ordering::Relaxed),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(job, %error, "could not record a job's progress"),
+                }
+            }
+        }
+    });
+    let outcome = async {
+        let _slot = state
+            .evaluation_slots()
+            .acquire()
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        progress.check()?;
+        progress.running.store(true, Ordering::Relaxed);
+        let evaluation = compute_evaluation(&state, &prepared, &progress).await?;
+        progress.check()?;
+        progress.set(0.99, "saving");
+        let record = state
+            .store()
+            .create_evaluation(
+                &caller.attribution(state.now()),
+                &prepared.name,
+                prepared.number,
+                &evaluation,
+                Some(job),
+            )
+            .await?;
+        Ok::<_, ApiError>(record)
+    }
+    .await;
+    heartbeat.abort();
+    if let Err(error) = &outcome {
+        let cancelled = progress.is_cancelled();
+        let (wire_code, _) = error.code.describe();
+        let error_json =
+            json!({ "code": wire_code, "message": error.message, "details": error.details });
+        let (job_state, message) = if cancelled {
+            (
+                JobState::Cancelled,
+                "cancelled on request; nothing was saved".to_owned(),
+            )
+        } else {
+            (JobState::Failed, error.message.clone())
+        };
+        if let Err(store_error) = state
+            .store()
+            .finish_job(
+                job,
+                job_state,
+                &message,
+                (!cancelled).then(|| error_json.to_string()).as_deref(),
+                state.now(),
+            )
+            .await
+        {
+            tracing::error!(job, error = %store_error, "could not record a job's end");
+        }
+    }
+    outcome
+}
+
+/// The evaluation itself: reads the dataset (and the predictions, or runs the model), computes every
+/// metric, and assembles the record with the digests of every input.
+async fn compute_evaluation(
+    state: &AppState,
+    prepared: &PreparedEvaluation,
+    progress: &Arc<JobProgress>,
+) -> Result<NewEvaluation, ApiError> {
+    let PreparedEvaluation {
+        version,
+        dataset,
+        schema,
+        settings,
+        predictions,
+        ..
+    } = prepared;
+    progress.set(0.0, "loading data");
     let dataset_digest =
         Digest::parse(&dataset.digest).map_err(|error| ApiError::internal(&error))?;
-    let predictions_mode = request.predictions_digest.is_some();
     let dataset_columns: Vec<&str> = std::iter::once(schema.label.as_str())
         .chain(schema.sensitive.iter().map(String::as_str))
         .chain(schema.weight.as_deref())
@@ -315,26 +581,17 @@ pub async fn run_evaluation(
                 .features
                 .iter()
                 .map(String::as_str)
-                .filter(|_| !predictions_mode),
+                .filter(|_| predictions.is_none()),
         )
         .collect();
-    let mut table = load_table(&state, &dataset_digest, "dataset", Some(&dataset_columns)).await?;
+    let mut table = load_table(state, &dataset_digest, "dataset", Some(&dataset_columns)).await?;
+    progress.check()?;
     let mut model_robustness = None;
-    let (mode, inputs) = match &request.predictions_digest {
-        Some(text) => {
-            let predictions_digest = Digest::parse(text).map_err(|mut invalid| {
-                invalid.field = "predictions_digest";
-                invalid
-            })?;
-            settings.score_column = request.score_column.clone().ok_or_else(|| {
-                ApiError::invalid(
-                    "score_column",
-                    "score_column: name the column of the predictions file that holds the score",
-                )
-            })?;
+    let (mode, inputs, metrics_from) = match predictions {
+        Some(predictions_digest) => {
             let predictions = load_table(
-                &state,
-                &predictions_digest,
+                state,
+                predictions_digest,
                 "predictions",
                 Some(&[schema.label.as_str(), settings.score_column.as_str()]),
             )
@@ -347,59 +604,154 @@ pub async fn run_evaluation(
                 "dataset_digest": dataset.digest,
                 "predictions_digest": predictions_digest.to_string(),
             });
-            ("predictions", inputs)
+            ("predictions", inputs, 0.05)
         }
         None => {
             let robustness = run_model(
-                &state,
-                &version,
+                state,
+                version,
                 &mut table,
-                &schema,
+                schema,
                 settings.threshold,
                 settings.seed,
+                progress,
             )
             .await?;
             model_robustness = Some(robustness);
-            settings.score_column = MODEL_SCORE_COLUMN.to_owned();
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
                 "dataset_digest": dataset.digest,
                 "runtime": "onnxruntime 1.32 via ort 2.0.0-rc.15",
             });
-            ("model", inputs)
+            ("model", inputs, 0.5)
         }
     };
-    let result = evaluate_predictions(&table, &schema, &settings, &|_| true)
-        .map_err(|error| dataset_error(mode, error))?;
+    progress.set(metrics_from, "metrics");
+    let result = {
+        let (schema, settings, progress) = (schema.clone(), settings.clone(), progress.clone());
+        tokio::task::spawn_blocking(move || {
+            let report = |done: f64| {
+                let share = metrics_from + (0.99 - metrics_from) * done;
+                progress.set(share, if done < 0.2 { "metrics" } else { "bootstrap" });
+                !progress.is_cancelled()
+            };
+            evaluate_predictions(&table, &schema, &settings, &report)
+        })
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|error| dataset_error(mode, error))?
+    };
+    progress.check()?;
     let mut results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
     if let Some(robustness) = model_robustness {
         results["robustness"] = robustness;
     }
     let settings_value =
-        serde_json::to_value(&settings).map_err(|error| ApiError::internal(&error))?;
+        serde_json::to_value(settings).map_err(|error| ApiError::internal(&error))?;
     let canonical = serde_json_canonicalizer::to_vec(&json!({
         "inputs": inputs, "settings": settings_value, "engine": ENGINE_VERSION, "results": results,
     }))
     .map_err(|error| ApiError::internal(&error))?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(canonical)));
-    let record = state
-        .store()
-        .create_evaluation(
-            &caller.attribution(state.now()),
-            &name,
-            number,
-            &NewEvaluation {
-                dataset: dataset.name.clone(),
-                mode: mode.to_owned(),
-                inputs_json: inputs.to_string(),
-                settings_json: settings_value.to_string(),
-                engine: ENGINE_VERSION.to_owned(),
-                results_json: results.to_string(),
-                digest,
-            },
+    Ok(NewEvaluation {
+        dataset: dataset.name.clone(),
+        mode: mode.to_owned(),
+        inputs_json: inputs.to_string(),
+        settings_json: settings_value.to_string(),
+        engine: ENGINE_VERSION.to_owned(),
+        results_json: results.to_string(),
+        digest,
+    })
+}
+
+fn job_wire(job: &JobRecord) -> Result<api::EvaluationJob, ApiError> {
+    let error = job
+        .error_json
+        .as_deref()
+        .map(serde_json::from_str::<api::ErrorDetail>)
+        .transpose()
+        .map_err(|error| ApiError::internal(&error))?;
+    Ok(api::EvaluationJob {
+        id: job.id,
+        model: job.model_name.clone(),
+        version: job.version,
+        dataset: job.dataset.clone(),
+        state: job.state.as_str().to_owned(),
+        percent: (job.progress * 1000.0).round() / 10.0,
+        phase: job.phase.clone(),
+        message: job.message.clone(),
+        error,
+        cancel_requested: job.cancel_requested,
+        evaluation_id: job.evaluation_id,
+        created_by: job.created_by.clone(),
+        created_at: format_time(job.created_at),
+        updated_at: format_time(job.updated_at),
+    })
+}
+
+/// A job, with an abandoned one (no heartbeat for [`ABANDONED_AFTER_MILLIS`]: its server stopped) marked
+/// failed first.
+async fn current_job(state: &AppState, id: i64) -> Result<JobRecord, ApiError> {
+    let job = state.store().get_job(id).await?;
+    let now = state.now();
+    if !job.state.is_finished()
+        && job.updated_at.unix_millis() < now.unix_millis() - ABANDONED_AFTER_MILLIS
+    {
+        state
+            .store()
+            .fail_abandoned_jobs(
+                Timestamp::from_unix_millis(now.unix_millis() - ABANDONED_AFTER_MILLIS),
+                now,
+            )
+            .await?;
+        return Ok(state.store().get_job(id).await?);
+    }
+    Ok(job)
+}
+
+/// Marks failed the jobs whose server stopped while they ran; called when a server starts.
+pub async fn fail_abandoned_jobs(store: &modelgate_store::Store, now: Timestamp) {
+    match store
+        .fail_abandoned_jobs(
+            Timestamp::from_unix_millis(now.unix_millis() - ABANDONED_AFTER_MILLIS),
+            now,
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(evaluation_wire(&record)?)))
+        .await
+    {
+        Ok(0) => {}
+        Ok(failed) => tracing::warn!(
+            failed,
+            "marked evaluation jobs failed: their server stopped while they ran"
+        ),
+        Err(error) => tracing::warn!(%error, "could not check for abandoned evaluation jobs"),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/evaluation-jobs/{id}", tag = "evaluation",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = api::EvaluationJob), (status = 404, body = api::ErrorBody)))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<api::EvaluationJob>, ApiError> {
+    Ok(Json(job_wire(&current_job(&state, id).await?)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/evaluation-jobs/{id}/cancel", tag = "evaluation",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = api::EvaluationJob, description = "Asked to stop; it stops at its next step"),
+        (status = 404, body = api::ErrorBody), (status = 409, body = api::ErrorBody, description = "Already finished")))]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<api::EvaluationJob>, ApiError> {
+    let job = current_job(&state, id).await?;
+    let name = ModelName::parse(&job.model_name).map_err(|error| ApiError::internal(&error))?;
+    maintained_model(&state, &caller, &name, "evaluation.cancel").await?;
+    let job = state.store().request_job_cancel(id, state.now()).await?;
+    Ok(Json(job_wire(&job)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/evaluations/{id}", tag = "evaluation",

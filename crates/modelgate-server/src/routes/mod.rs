@@ -52,6 +52,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         cards::import_card, cards::export_card,
         evaluations::register_dataset, evaluations::get_dataset, evaluations::list_datasets,
         evaluations::run_evaluation, evaluations::get_evaluation, evaluations::list_version_evaluations,
+        evaluations::get_job, evaluations::cancel_job,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -177,6 +178,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/datasets/{name}", get(evaluations::get_dataset))
         .route("/api/v1/evaluations", post(evaluations::run_evaluation))
         .route("/api/v1/evaluations/{id}", get(evaluations::get_evaluation))
+        .route("/api/v1/evaluation-jobs/{id}", get(evaluations::get_job))
+        .route(
+            "/api/v1/evaluation-jobs/{id}/cancel",
+            post(evaluations::cancel_job),
+        )
         .route(
             "/api/v1/models/{name}/versions/{version}/evaluations",
             get(evaluations::list_version_evaluations),

@@ -49,6 +49,99 @@ pub struct NewEvaluation {
     pub digest: String,
 }
 
+/// Where an evaluation job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            other => return Err(StoreError::corrupt(format!("job state {other:?}"))),
+        })
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: i64,
+    pub model_name: String,
+    pub version: i64,
+    pub dataset: String,
+    pub request_json: String,
+    pub state: JobState,
+    /// Share done, 0 to 1.
+    pub progress: f64,
+    pub phase: String,
+    pub message: Option<String>,
+    /// The error as the API would have answered it (code, message, details), when the job failed.
+    pub error_json: Option<String>,
+    pub cancel_requested: bool,
+    pub evaluation_id: Option<i64>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A job to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub model_name: String,
+    pub version: i64,
+    pub dataset: String,
+    pub request_json: String,
+}
+
+fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        id: rows::get(row, "id")?,
+        model_name: rows::get(row, "model_name")?,
+        version: rows::get(row, "version_number")?,
+        dataset: rows::get(row, "dataset")?,
+        request_json: rows::get(row, "request_json")?,
+        state: JobState::parse(&rows::get::<String>(row, "state")?)?,
+        progress: rows::get(row, "progress")?,
+        phase: rows::get(row, "phase")?,
+        message: rows::get(row, "message")?,
+        error_json: rows::get(row, "error_json")?,
+        cancel_requested: rows::get::<i64>(row, "cancel_requested")? != 0,
+        evaluation_id: rows::get(row, "evaluation_id")?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::timestamp(row, "created_at")?,
+        updated_at: rows::timestamp(row, "updated_at")?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, model_name, version_number, dataset, request_json, state, progress, phase, message, \
+     error_json, cancel_requested, evaluation_id, created_by, created_at, updated_at";
+
 fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
     Ok(DatasetRecord {
         name: rows::get(row, "name")?,
@@ -154,12 +247,15 @@ impl Store {
     }
 
     /// Records an evaluation of a version (computed by the server).
+    /// When `job` is given, the job is marked succeeded in the same transaction, so an evaluation and its
+    /// job's outcome are written together or not at all.
     pub async fn create_evaluation(
         &self,
         attribution: &Attribution,
         model_name: &ModelName,
         number: VersionNumber,
         evaluation: &NewEvaluation,
+        job: Option<i64>,
     ) -> Result<EvaluationRecord, StoreError> {
         let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
         let dataset_row = sqlx::query("SELECT id FROM datasets WHERE name = $1")
@@ -199,6 +295,16 @@ impl Store {
             },
         )
         .await?;
+        if let Some(job) = job {
+            sqlx::query(
+                "UPDATE evaluation_jobs SET state = 'succeeded', progress = 1.0, phase = 'done', evaluation_id = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(id)
+            .bind(attribution.at.unix_millis())
+            .bind(job)
+            .execute(&mut *transaction)
+            .await?;
+        }
         self.commit(transaction).await?;
         self.get_evaluation(id).await
     }
@@ -230,5 +336,143 @@ impl Store {
         .iter()
         .map(evaluation_from_row)
         .collect()
+    }
+
+    /// Queues an evaluation job.
+    pub async fn create_job(
+        &self,
+        attribution: &Attribution,
+        job: &NewJob,
+    ) -> Result<JobRecord, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let at = attribution.at.unix_millis();
+        let id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO evaluation_jobs (model_name, version_number, dataset, request_json, state, progress, phase, cancel_requested, created_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', 0.0, 'queued', 0, $5, $6, $7) RETURNING id",
+            )
+            .bind(job.model_name.as_str())
+            .bind(job.version)
+            .bind(job.dataset.as_str())
+            .bind(job.request_json.as_str())
+            .bind(attribution.actor.display_name().to_owned())
+            .bind(at)
+            .bind(at)
+            .fetch_one(&mut *transaction)
+            .await?,
+            "id",
+        )?;
+        self.commit(transaction).await?;
+        self.get_job(id).await
+    }
+
+    pub async fn get_job(&self, id: i64) -> Result<JobRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM evaluation_jobs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("evaluation job", id))?;
+        job_from_row(&row)
+    }
+
+    /// Records a running job's progress (its heartbeat) and answers whether someone asked it to stop.
+    /// A finished job is left as it is.
+    pub async fn job_heartbeat(
+        &self,
+        id: i64,
+        running: bool,
+        progress: f64,
+        phase: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE evaluation_jobs SET state = $1, progress = $2, phase = $3, updated_at = $4
+             WHERE id = $5 AND state IN ('queued', 'running') RETURNING cancel_requested",
+        )
+        .bind(if running { "running" } else { "queued" })
+        .bind(progress)
+        .bind(phase)
+        .bind(at.unix_millis())
+        .bind(id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(match row {
+            Some(row) => rows::get::<i64>(&row, "cancel_requested")? != 0,
+            None => true,
+        })
+    }
+
+    /// Asks a queued or running job to stop; the runner notices at its next heartbeat.
+    pub async fn request_job_cancel(
+        &self,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<JobRecord, StoreError> {
+        let job = self.get_job(id).await?;
+        if job.state.is_finished() {
+            return Err(StoreError::FailedPrecondition(format!(
+                "evaluation job {id} has already {}; there is nothing to cancel",
+                job.state.as_str()
+            )));
+        }
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE evaluation_jobs SET cancel_requested = 1, updated_at = $1 WHERE id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(at.unix_millis())
+        .bind(id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        self.get_job(id).await
+    }
+
+    /// Ends a job without an evaluation: failed (with the reason and the API error) or cancelled.
+    pub async fn finish_job(
+        &self,
+        id: i64,
+        state: JobState,
+        message: &str,
+        error_json: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE evaluation_jobs SET state = $1, message = $2, error_json = $3, updated_at = $4
+             WHERE id = $5 AND state IN ('queued', 'running')",
+        )
+        .bind(state.as_str())
+        .bind(message)
+        .bind(error_json)
+        .bind(at.unix_millis())
+        .bind(id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Marks failed every queued or running job whose heartbeat stopped before `stale_before`: its
+    /// server stopped while it ran (nothing of it was saved). Returns how many.
+    pub async fn fail_abandoned_jobs(
+        &self,
+        stale_before: Timestamp,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE evaluation_jobs SET state = 'failed', message = 'the server stopped while the evaluation ran; nothing of it was saved: run it again', updated_at = $1
+             WHERE state IN ('queued', 'running') AND updated_at < $2",
+        )
+        .bind(at.unix_millis())
+        .bind(stale_before.unix_millis())
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(done.rows_affected())
     }
 }

@@ -35,6 +35,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "evaluations",
         sql: include_str!("../../migrations/sqlite/0004_evaluations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "evaluation_jobs",
+        sql: include_str!("../../migrations/sqlite/0005_evaluation_jobs.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -57,6 +62,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "evaluations",
         sql: include_str!("../../migrations/postgres/0004_evaluations.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "evaluation_jobs",
+        sql: include_str!("../../migrations/postgres/0005_evaluation_jobs.sql"),
     },
 ];
 

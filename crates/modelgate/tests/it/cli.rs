@@ -924,4 +924,60 @@ fn datasets_and_evaluations_from_the_command_line() {
         text.contains("roc_auc") && text.contains("by sex:") && text.contains("four-fifths rule"),
         "{text}"
     );
+
+    // Without --wait the job is queued and printed; `eval wait` follows it to its evaluation.
+    let job = server.json(&[
+        "eval",
+        "run",
+        "scored",
+        "1",
+        "--dataset",
+        "holdout",
+        "--predictions",
+        path(&file),
+        "--score-column",
+        "score",
+        "--bootstrap",
+        "0",
+    ]);
+    assert!(
+        matches!(
+            job["state"].as_str(),
+            Some("queued" | "running" | "succeeded")
+        ),
+        "{job}"
+    );
+    let job_id = job["id"].to_string();
+    let waited = server.json(&["eval", "wait", &job_id]);
+    assert_eq!(waited["results"]["overall"]["accuracy"]["value"], 1.0);
+    assert!(
+        waited["results"]["intervals"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(server.json(&["eval", "job", &job_id])["state"], "succeeded");
+    let refused = server.run(&["eval", "cancel", &job_id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("nothing to cancel"),
+        "{}",
+        stderr(&refused)
+    );
+    let malformed = server.run(&[
+        "eval",
+        "run",
+        "scored",
+        "1",
+        "--dataset",
+        "holdout",
+        "--intersect",
+        "sex",
+    ]);
+    assert_ne!(malformed.status.code(), Some(0));
+    assert!(
+        stderr(&malformed).contains("--intersect sex,race"),
+        "{}",
+        stderr(&malformed)
+    );
 }

@@ -143,7 +143,7 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
         StatusCode::CREATED
     );
     let predictions = upload_text(&app, &developer, &csv).await;
-    let evaluation = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let evaluation = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
     })))
     .await;
@@ -162,7 +162,7 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     assert!(interval["low"].as_f64().unwrap() <= interval["high"].as_f64().unwrap());
     assert_eq!(evaluation["settings"]["bootstrap_resamples"], 200);
     // A re-run on the same inputs and settings gives identical numbers (and so the same digest).
-    let again: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let again: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
     })))
     .await
@@ -172,7 +172,7 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     assert_eq!(again["results"], evaluation["results"]);
     assert_eq!(again["digest"], evaluation["digest"]);
 
-    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "probability",
     }))).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -185,7 +185,7 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
         .map(|line| format!("{line}\n"))
         .collect();
     let short = upload_text(&app, &developer, &short).await;
-    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": short, "score_column": "score",
     }))).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -194,7 +194,7 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     let relabelled = csv.replacen("1000,f,1,", "1000,f,0,", 1);
     assert_ne!(relabelled, csv);
     let relabelled = upload_text(&app, &developer, &relabelled).await;
-    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": relabelled, "score_column": "score",
     }))).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -260,7 +260,7 @@ async fn the_four_fifths_check_reads_the_server_s_fairness_numbers() {
     let csv = holdout(false);
     register(&app, &developer, "holdout", &csv).await;
     let predictions = upload_text(&app, &developer, &csv).await;
-    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
         "model": "credit", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
     }))).await.json().await.unwrap();
     assert_eq!(
@@ -395,7 +395,7 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
         Method::POST,
         "/api/v1/evaluations",
         &developer,
-        Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid" })),
+        Some(json!({ "wait": true, "model": "onnx-model", "version": 1, "dataset": "grid" })),
     )
     .await;
     assert_eq!(
@@ -462,7 +462,7 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
         Method::POST,
         "/api/v1/evaluations",
         &developer,
-        Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid" })),
+        Some(json!({ "wait": true, "model": "onnx-model", "version": 1, "dataset": "grid" })),
     )
     .await
     .json()
@@ -522,7 +522,7 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
             Method::POST,
             "/api/v1/evaluations",
             &developer,
-            Some(json!({ "model": "not-onnx", "version": 1, "dataset": "grid" })),
+            Some(json!({ "wait": true, "model": "not-onnx", "version": 1, "dataset": "grid" })),
         )
         .await,
     )
@@ -555,7 +555,7 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
             Method::POST,
             "/api/v1/evaluations",
             &developer,
-            Some(json!({ "model": "onnx-model", "version": 1, "dataset": "grid-three" })),
+            Some(json!({ "wait": true, "model": "onnx-model", "version": 1, "dataset": "grid-three" })),
         )
         .await,
     )

@@ -7,5 +7,6 @@ mod audit;
 mod cards;
 mod cli;
 mod evaluation;
+mod jobs;
 mod promotion;
 mod support;
