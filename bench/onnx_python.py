@@ -15,7 +15,7 @@ options = ort.SessionOptions()
 options.intra_op_num_threads = 1
 options.inter_op_num_threads = 1
 print("model\trows\tseconds\trows_per_s")
-for name in ["logistic", "gradient_boosting", "random_forest_zipmap"]:
+for name in ["logistic", "gradient_boosting", "random_forest_zipmap", "mlp", "sigmoid_network"]:
     session = ort.InferenceSession(str(folder / f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: inputs}
     started = time.perf_counter()

@@ -725,6 +725,9 @@ pub struct CardImport {
 /// What a dataset's columns mean.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DatasetColumns {
+    /// `binary` (default), `multiclass` or `regression`: which metrics apply.
+    #[serde(default)]
+    pub task: Option<String>,
     pub label: String,
     #[serde(default)]
     pub features: Vec<String>,
@@ -732,7 +735,8 @@ pub struct DatasetColumns {
     pub sensitive: Vec<String>,
     #[serde(default)]
     pub weight: Option<String>,
-    /// The label value that counts as positive.
+    /// The label value that counts as positive (binary only).
+    #[serde(default)]
     pub positive_label: String,
 }
 
@@ -779,6 +783,10 @@ pub struct RunEvaluation {
     /// The score column of the predictions file (predictions mode).
     #[serde(default)]
     pub score_column: Option<String>,
+    /// Multiclass: the predictions file's column of predicted classes (`score_column` is then the prefix
+    /// of its per-class probability columns, `<prefix><class>`, when it has them).
+    #[serde(default)]
+    pub prediction_column: Option<String>,
     #[serde(default)]
     pub threshold: Option<f64>,
     #[serde(default)]

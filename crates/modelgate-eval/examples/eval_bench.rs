@@ -60,6 +60,7 @@ fn main() {
 
 fn report(read_phase: &str, bytes: bytes::Bytes) {
     let schema = DatasetSchema {
+        task: Default::default(),
         label: "label".to_owned(),
         features: Vec::new(),
         sensitive: vec!["region".to_owned(), "age_band".to_owned()],
@@ -73,6 +74,7 @@ fn report(read_phase: &str, bytes: bytes::Bytes) {
         minimum_group_size: 30,
         bootstrap_resamples: 0,
         seed: 0,
+        prediction_column: None,
         intersections: Vec::new(),
     };
     let file_megabytes = bytes.len() as f64 / 1e6;

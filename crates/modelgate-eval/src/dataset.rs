@@ -5,9 +5,43 @@ use crate::fairness::Groups;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// What a dataset's label is, and so which metrics apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Two classes, one of them `positive_label`; a score per row.
+    #[default]
+    Binary,
+    /// Any number of classes; a predicted class per row, and optionally a probability per class.
+    Multiclass,
+    /// A number; a predicted number per row.
+    Regression,
+}
+
+impl Task {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "binary" => Some(Task::Binary),
+            "multiclass" => Some(Task::Multiclass),
+            "regression" => Some(Task::Regression),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        }
+    }
+}
+
 /// What a dataset's columns mean.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DatasetSchema {
+    #[serde(default)]
+    pub task: Task,
     pub label: String,
     #[serde(default)]
     pub features: Vec<String>,
@@ -15,7 +49,8 @@ pub struct DatasetSchema {
     pub sensitive: Vec<String>,
     #[serde(default)]
     pub weight: Option<String>,
-    /// The label value that counts as positive.
+    /// The label value that counts as positive (binary only).
+    #[serde(default)]
     pub positive_label: String,
 }
 
@@ -682,6 +717,27 @@ impl Table {
             .collect())
     }
 
+    /// A multiclass label column as classes; missing labels are errors naming their line, and there must
+    /// be at least two classes.
+    pub fn class_labels(&self, column: &str) -> Result<Groups, DatasetError> {
+        let cells = self.get(column)?;
+        if let Some(row) = (0..self.rows).find(|&row| cells.is_missing(row)) {
+            return Err(self.error_at(row, column, "the label is missing (empty, NaN or null)"));
+        }
+        let classes = self.groups(column)?;
+        if classes.names.len() < 2 {
+            return Err(DatasetError::new(
+                None,
+                Some(column),
+                format!(
+                    "only one class ({:?}) occurs; a multiclass label needs at least two",
+                    classes.names.first().cloned().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(classes)
+    }
+
     /// Adds (or replaces) a numeric column, such as the scores a model computed.
     pub fn set_numbers(&mut self, column: &str, values: Vec<f64>) {
         self.set_column(column, Column::Number(values));
@@ -708,6 +764,17 @@ impl Table {
         label: &str,
         score_column: &str,
     ) -> Result<(), DatasetError> {
+        self.join_prediction_columns(predictions, label, &[score_column])
+    }
+
+    /// [`Table::join_predictions`] copying several columns (a multiclass file's predicted class and
+    /// per-class probabilities).
+    pub fn join_prediction_columns(
+        &mut self,
+        predictions: &Table,
+        label: &str,
+        columns: &[&str],
+    ) -> Result<(), DatasetError> {
         if predictions.rows != self.rows {
             return Err(DatasetError::new(
                 None,
@@ -718,7 +785,10 @@ impl Table {
                 ),
             ));
         }
-        let scores = predictions.get(score_column)?.clone();
+        let copied: Vec<(String, Column)> = columns
+            .iter()
+            .map(|column| Ok(((*column).to_owned(), predictions.get(column)?.clone())))
+            .collect::<Result<_, DatasetError>>()?;
         if predictions.has_column(label) {
             let theirs = predictions.get(label)?;
             let ours = self.get(label)?;
@@ -740,15 +810,28 @@ impl Table {
                 ));
             }
         }
-        self.set_column(score_column, scores);
+        for (name, cells) in copied {
+            self.set_column(&name, cells);
+        }
         Ok(())
     }
 }
 
-/// Checks a dataset against its schema: every declared column exists, labels are binary and present,
-/// features and the weight are numeric.
+/// Checks a dataset against its schema: every declared column exists, labels are present and fit the task
+/// (two classes with the positive one, two or more classes, or numbers), features and the weight are
+/// numeric.
 pub fn validate(table: &Table, schema: &DatasetSchema) -> Result<(), DatasetError> {
-    table.binary_labels(schema)?;
+    match schema.task {
+        Task::Binary => {
+            table.binary_labels(schema)?;
+        }
+        Task::Multiclass => {
+            table.class_labels(&schema.label)?;
+        }
+        Task::Regression => {
+            table.numbers(&schema.label)?;
+        }
+    }
     for column in schema.features.iter().chain(&schema.sensitive) {
         table.get(column)?;
     }
@@ -911,6 +994,7 @@ mod tests {
 
     fn schema() -> DatasetSchema {
         DatasetSchema {
+            task: Default::default(),
             label: "default".into(),
             features: vec!["income".into()],
             sensitive: vec!["sex".into()],

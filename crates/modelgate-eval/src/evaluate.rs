@@ -1,7 +1,8 @@
 //! An evaluation in predictions mode: a predictions file (the dataset's label and sensitive columns plus a
 //! score) turned into overall metrics, per-group metrics and fairness for each sensitive attribute.
 
-use crate::dataset::{DatasetError, DatasetSchema, Format, Table};
+use crate::dataset::{DatasetError, DatasetSchema, Format, Table, Task};
+use crate::other::{MulticlassMetrics, RegressionMetrics, multiclass_metrics, regression_metrics};
 use crate::{
     BinaryMetrics, FairnessMetrics, GroupMetrics, Groups, Ranked, fairness_from_confusion, segments,
 };
@@ -20,6 +21,10 @@ pub struct Settings {
     pub bootstrap_resamples: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Multiclass: the column of predicted classes (`score_column`, when set, is then the prefix of the
+    /// per-class probability columns, `<prefix><class>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_column: Option<String>,
     /// Pairs of sensitive attributes whose intersections are reported too (as `a & b`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intersections: Vec<(String, String)>,
@@ -27,6 +32,7 @@ pub struct Settings {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationResult {
+    pub task: Task,
     pub overall: BinaryMetrics,
     pub by_group: BTreeMap<String, Vec<GroupMetrics>>,
     pub fairness: BTreeMap<String, FairnessMetrics>,
@@ -37,6 +43,234 @@ pub struct EvaluationResult {
 
 /// The version of the metric definitions, recorded with every evaluation.
 pub const ENGINE_VERSION: &str = concat!("modelgate-eval ", env!("CARGO_PKG_VERSION"));
+
+/// One group's multiclass or regression metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment<M> {
+    pub group: String,
+    pub count: usize,
+    pub small: bool,
+    pub metrics: M,
+}
+
+/// The report of a multiclass or regression evaluation: overall and per group (fairlearn's between-group
+/// metrics are defined for binary decisions, so there is no fairness section).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtherResult<M> {
+    pub task: Task,
+    pub overall: M,
+    pub by_group: BTreeMap<String, Vec<Segment<M>>>,
+    pub warnings: Vec<String>,
+}
+
+/// The report for the dataset's task, as JSON: [`evaluate_predictions`] for binary labels, multiclass
+/// (accuracy, macro and weighted F1, per-class precision and recall, log loss when the file has a
+/// probability per class) or regression (MAE, RMSE, R², MAPE) otherwise.
+pub fn evaluate(
+    table: &Table,
+    schema: &DatasetSchema,
+    settings: &Settings,
+    progress: &(dyn Fn(f64) -> bool + Sync),
+) -> Result<serde_json::Value, DatasetError> {
+    let value = match schema.task {
+        Task::Binary => {
+            serde_json::to_value(evaluate_predictions(table, schema, settings, progress)?)
+        }
+        Task::Multiclass => serde_json::to_value(evaluate_multiclass(table, schema, settings)?),
+        Task::Regression => serde_json::to_value(evaluate_regression(table, schema, settings)?),
+    };
+    value.map_err(|error| DatasetError {
+        line: None,
+        row: None,
+        column: None,
+        message: format!("the report cannot be written: {error}"),
+    })
+}
+
+/// An attribute's name and, per group, the group's name and rows.
+type AttributeRows = (String, Vec<(String, Vec<usize>)>);
+
+/// The rows of each group of each sensitive attribute (and of each asked-for intersection).
+fn group_rows(
+    table: &Table,
+    schema: &DatasetSchema,
+    settings: &Settings,
+) -> Result<Vec<AttributeRows>, DatasetError> {
+    let mut attributes: Vec<(String, Groups)> = Vec::new();
+    for attribute in &schema.sensitive {
+        attributes.push((attribute.clone(), table.groups(attribute)?));
+    }
+    for (first, second) in &settings.intersections {
+        let find = |name: &str| {
+            attributes
+                .iter()
+                .find(|(attribute, _)| attribute == name)
+                .map(|(_, groups)| groups.clone())
+                .ok_or_else(|| not_sensitive(name, schema))
+        };
+        let crossed = find(first)?.intersect(&find(second)?);
+        attributes.push((format!("{first} & {second}"), crossed));
+    }
+    Ok(attributes
+        .into_iter()
+        .map(|(attribute, groups)| {
+            let mut rows = vec![Vec::new(); groups.names.len()];
+            for (row, &code) in groups.codes.iter().enumerate() {
+                rows[code as usize].push(row);
+            }
+            (attribute, groups.names.into_iter().zip(rows).collect())
+        })
+        .collect())
+}
+
+fn not_sensitive(name: &str, schema: &DatasetSchema) -> DatasetError {
+    DatasetError {
+        line: None,
+        row: None,
+        column: Some(name.to_owned()),
+        message: format!(
+            "an intersection names {name:?}, which is not a sensitive attribute of the dataset ({}); intersect two of those",
+            schema.sensitive.join(", ")
+        ),
+    }
+}
+
+/// Computes `metrics` per group, with the small-group warnings.
+fn other_report<M>(
+    task: Task,
+    overall: M,
+    groups: Vec<AttributeRows>,
+    minimum_size: usize,
+    metrics: impl Fn(&[usize]) -> M,
+) -> OtherResult<M> {
+    let mut warnings = Vec::new();
+    let mut by_group = BTreeMap::new();
+    for (attribute, members) in groups {
+        let segments: Vec<Segment<M>> = members
+            .into_iter()
+            .map(|(group, rows)| {
+                if rows.len() < minimum_size {
+                    warnings.push(format!(
+                        "group {attribute}={group} has {} rows, fewer than {minimum_size}: its numbers are uncertain",
+                        rows.len()
+                    ));
+                }
+                Segment {
+                    count: rows.len(),
+                    small: rows.len() < minimum_size,
+                    metrics: metrics(&rows),
+                    group,
+                }
+            })
+            .collect();
+        by_group.insert(attribute, segments);
+    }
+    OtherResult {
+        task,
+        overall,
+        by_group,
+        warnings,
+    }
+}
+
+fn evaluate_multiclass(
+    table: &Table,
+    schema: &DatasetSchema,
+    settings: &Settings,
+) -> Result<OtherResult<MulticlassMetrics>, DatasetError> {
+    let missing_prediction = || {
+        DatasetError {
+        line: None,
+        row: None,
+        column: None,
+        message: "a multiclass evaluation needs the column of predicted classes (prediction_column, --prediction-column)".to_owned(),
+    }
+    };
+    let prediction_column = settings
+        .prediction_column
+        .as_deref()
+        .ok_or_else(missing_prediction)?;
+    let classes = table.class_labels(&schema.label)?;
+    let labels: Vec<String> = classes
+        .codes
+        .iter()
+        .map(|&code| classes.names[code as usize].clone())
+        .collect();
+    let predicted = table.column(prediction_column)?;
+    // Probabilities: one column per class named `<prefix><class>`, all or none.
+    let prefix = settings.score_column.as_str();
+    let probability_columns: Vec<String> = classes
+        .names
+        .iter()
+        .map(|class| format!("{prefix}{class}"))
+        .collect();
+    let probabilities: Option<Vec<Vec<f64>>> = if !prefix.is_empty()
+        && probability_columns
+            .iter()
+            .all(|column| table.has_column(column))
+    {
+        let columns: Vec<&[f64]> = probability_columns
+            .iter()
+            .map(|column| table.numbers(column))
+            .collect::<Result<_, _>>()?;
+        Some(
+            (0..table.row_count())
+                .map(|row| columns.iter().map(|column| column[row]).collect())
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let overall = multiclass_metrics(
+        &labels,
+        &predicted,
+        &classes.names,
+        probabilities.as_deref(),
+    );
+    let groups = group_rows(table, schema, settings)?;
+    Ok(other_report(
+        Task::Multiclass,
+        overall,
+        groups,
+        settings.minimum_group_size,
+        |rows| {
+            let pick = |values: &[String]| -> Vec<String> {
+                rows.iter().map(|&row| values[row].clone()).collect()
+            };
+            let group_probabilities: Option<Vec<Vec<f64>>> = probabilities
+                .as_ref()
+                .map(|all| rows.iter().map(|&row| all[row].clone()).collect());
+            multiclass_metrics(
+                &pick(&labels),
+                &pick(&predicted),
+                &classes.names,
+                group_probabilities.as_deref(),
+            )
+        },
+    ))
+}
+
+fn evaluate_regression(
+    table: &Table,
+    schema: &DatasetSchema,
+    settings: &Settings,
+) -> Result<OtherResult<RegressionMetrics>, DatasetError> {
+    let truth = table.numbers(&schema.label)?;
+    let predicted = table.numbers(&settings.score_column)?;
+    let overall = regression_metrics(truth, predicted);
+    let groups = group_rows(table, schema, settings)?;
+    Ok(other_report(
+        Task::Regression,
+        overall,
+        groups,
+        settings.minimum_group_size,
+        |rows| {
+            let truth: Vec<f64> = rows.iter().map(|&row| truth[row]).collect();
+            let predicted: Vec<f64> = rows.iter().map(|&row| predicted[row]).collect();
+            regression_metrics(&truth, &predicted)
+        },
+    ))
+}
 
 /// Computes the report from a table holding the label, the score and the sensitive columns. `progress`
 /// is told the share done (0 to 1) as the work goes and answers whether to go on; when it answers no, the
@@ -80,15 +314,7 @@ pub fn evaluate_predictions(
                 .iter()
                 .find(|(attribute, _)| attribute == name)
                 .map(|(_, groups)| groups)
-                .ok_or_else(|| DatasetError {
-                    line: None,
-                    row: None,
-                    column: Some(name.to_owned()),
-                    message: format!(
-                        "an intersection names {name:?}, which is not a sensitive attribute of the dataset ({}); intersect two of those",
-                        schema.sensitive.join(", ")
-                    ),
-                })
+                .ok_or_else(|| not_sensitive(name, schema))
         };
         let crossed = find(first)?.intersect(find(second)?);
         attributes.push((format!("{first} & {second}"), crossed));
@@ -168,6 +394,7 @@ pub fn evaluate_predictions(
     );
     let _ = progress(1.0);
     Ok(EvaluationResult {
+        task: Task::Binary,
         overall,
         by_group,
         fairness,
@@ -186,6 +413,7 @@ mod tests {
         let csv_text = "default,sex,score\n1,f,0.9\n0,f,0.2\n1,m,0.7\n0,m,0.6\n0,m,0.1\n1,f,0.4\n";
         let table = read_csv(csv_text.as_bytes()).unwrap();
         let schema = DatasetSchema {
+            task: Default::default(),
             label: "default".into(),
             features: vec![],
             sensitive: vec!["sex".into()],
@@ -199,6 +427,7 @@ mod tests {
             minimum_group_size: 30,
             bootstrap_resamples: 50,
             seed: 7,
+            prediction_column: None,
             intersections: Vec::new(),
         };
         let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
@@ -231,6 +460,7 @@ mod tests {
         let csv_text = "default,sex,region,score\n1,f,n,0.9\n0,f,s,0.2\n1,m,n,0.7\n0,m,n,0.6\n0,m,s,0.1\n1,f,n,0.4\n1,f,s,0.8\n0,m,s,0.3\n";
         let table = read_csv(csv_text.as_bytes()).unwrap();
         let schema = DatasetSchema {
+            task: Default::default(),
             label: "default".into(),
             features: vec![],
             sensitive: vec!["sex".into(), "region".into()],
@@ -244,6 +474,7 @@ mod tests {
             minimum_group_size: 1,
             bootstrap_resamples: 0,
             seed: 0,
+            prediction_column: None,
             intersections: vec![("sex".into(), "region".into())],
         };
         let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
@@ -269,5 +500,71 @@ mod tests {
             error.message.contains("not a sensitive attribute"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn multiclass_and_regression_datasets_get_their_own_metrics_overall_and_per_group() {
+        let csv_text = "species,sex,predicted,p_a,p_b,p_c\na,f,a,0.7,0.2,0.1\nb,f,b,0.1,0.8,0.1\nc,m,b,0.2,0.5,0.3\na,m,a,0.6,0.3,0.1\nc,f,c,0.1,0.1,0.8\n";
+        let table = read_csv(csv_text.as_bytes()).unwrap();
+        let schema = DatasetSchema {
+            task: Task::Multiclass,
+            label: "species".into(),
+            features: vec![],
+            sensitive: vec!["sex".into()],
+            weight: None,
+            positive_label: String::new(),
+        };
+        let mut settings = Settings {
+            score_column: "p_".into(),
+            threshold: 0.5,
+            bins: 10,
+            minimum_group_size: 30,
+            bootstrap_resamples: 0,
+            seed: 0,
+            prediction_column: Some("predicted".into()),
+            intersections: Vec::new(),
+        };
+        let report = evaluate(&table, &schema, &settings, &|_| true).unwrap();
+        assert_eq!(report["task"], "multiclass");
+        assert_eq!(report["overall"]["accuracy"]["value"], 0.8);
+        assert!(
+            report["overall"]["log_loss"]["value"].is_number(),
+            "{report}"
+        );
+        assert_eq!(report["by_group"]["sex"][0]["group"], "f");
+        assert_eq!(
+            report["by_group"]["sex"][0]["metrics"]["accuracy"]["value"],
+            1.0
+        );
+        assert_eq!(
+            report["by_group"]["sex"][1]["metrics"]["accuracy"]["value"],
+            0.5
+        );
+        settings.score_column = String::new();
+        let without = evaluate(&table, &schema, &settings, &|_| true).unwrap();
+        assert!(without["overall"]["log_loss"]["value"].is_null());
+        settings.prediction_column = None;
+        let error = evaluate(&table, &schema, &settings, &|_| true).unwrap_err();
+        assert!(error.message.contains("prediction_column"), "{error}");
+
+        let csv_text = "price,region,estimate\n10,n,12\n20,n,18\n30,s,33\n40,s,40\n";
+        let table = read_csv(csv_text.as_bytes()).unwrap();
+        let schema = DatasetSchema {
+            task: Task::Regression,
+            label: "price".into(),
+            sensitive: vec!["region".into()],
+            ..schema
+        };
+        settings.score_column = "estimate".into();
+        let report = evaluate(&table, &schema, &settings, &|_| true).unwrap();
+        assert_eq!(report["task"], "regression");
+        assert_eq!(report["overall"]["mae"]["value"], 1.75);
+        assert_eq!(
+            report["by_group"]["region"][1]["metrics"]["mae"]["value"],
+            1.5
+        );
+        let text_label = read_csv(b"price,region,estimate\nhigh,n,12\n").unwrap();
+        let error = evaluate(&text_label, &schema, &settings, &|_| true).unwrap_err();
+        assert_eq!(error.column.as_deref(), Some("price"));
     }
 }

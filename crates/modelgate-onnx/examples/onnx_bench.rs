@@ -28,7 +28,13 @@ fn main() {
         .map(|index| (((index as f64) * 0.618_033_988_75).fract() * 6.0 - 3.0) as f32)
         .collect();
     println!("model\trows\tseconds\trows_per_s");
-    for name in ["logistic", "gradient_boosting", "random_forest_zipmap"] {
+    for name in [
+        "logistic",
+        "gradient_boosting",
+        "random_forest_zipmap",
+        "mlp",
+        "sigmoid_network",
+    ] {
         let bytes = std::fs::read(folder.join(format!("{name}.onnx"))).expect("fixture exists");
         let model = Model::load(&bytes).expect("the fixture loads");
         let started = Instant::now();

@@ -122,9 +122,13 @@ pub enum DatasetCommand {
     )]
     Register {
         name: String,
+        /// A CSV or Parquet file (told apart by content)
         file: PathBuf,
         #[arg(long)]
         label: String,
+        /// What the label is: two classes (binary), more (multiclass) or a number (regression)
+        #[arg(long, default_value = "binary", value_parser = ["binary", "multiclass", "regression"])]
+        task: String,
         /// Comma-separated feature columns
         #[arg(long, value_delimiter = ',')]
         features: Vec<String>,
@@ -133,6 +137,7 @@ pub enum DatasetCommand {
         sensitive: Vec<String>,
         #[arg(long)]
         weight: Option<String>,
+        /// The label value that counts as positive (binary)
         #[arg(long, default_value = "1")]
         positive_label: String,
     },
@@ -158,11 +163,13 @@ pub enum EvalCommand {
         version: u32,
         #[arg(long)]
         dataset: String,
-        #[arg(long, requires = "score_column")]
+        #[arg(long)]
         predictions: Option<PathBuf>,
         #[arg(long)]
         score_column: Option<String>,
-        /// Accepted for compatibility; predictions are derived from the score and the threshold
+        /// Multiclass: the column of predicted classes (--score-column is then the prefix of the per-class
+        /// probability columns, as `proba_` for proba_a, proba_b …). Binary decisions come from the score
+        /// and the threshold
         #[arg(long)]
         prediction_column: Option<String>,
         #[arg(long, default_value_t = 0.5)]

@@ -772,6 +772,7 @@ pub async fn dataset(
             name,
             file,
             label,
+            task,
             features,
             sensitive,
             weight,
@@ -783,6 +784,7 @@ pub async fn dataset(
                 digest: artifact.digest,
                 format: None,
                 schema: api::DatasetColumns {
+                    task: Some(task),
                     label,
                     features,
                     sensitive,
@@ -852,27 +854,56 @@ fn number(value: &serde_json::Value) -> String {
 
 fn evaluation_text(evaluation: &api::Evaluation) -> String {
     let overall = &evaluation.results["overall"];
-    let names = [
-        "accuracy",
-        "balanced_accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "average_precision",
-        "log_loss",
-        "brier_score",
-        "expected_calibration_error",
-    ];
+    let task = evaluation.results["task"].as_str().unwrap_or("binary");
+    let names: &[&str] = match task {
+        "multiclass" => &["accuracy", "macro_f1", "weighted_f1", "log_loss"],
+        "regression" => &["mae", "rmse", "r2", "mape"],
+        _ => &[
+            "accuracy",
+            "balanced_accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "average_precision",
+            "log_loss",
+            "brier_score",
+            "expected_calibration_error",
+        ],
+    };
+    let rows = evaluation.results["by_group"]
+        .as_object()
+        .and_then(|groups| groups.values().next())
+        .and_then(|segments| segments.as_array())
+        .map_or(0, |segments| {
+            segments
+                .iter()
+                .filter_map(|segment| segment["count"].as_u64())
+                .sum::<u64>()
+        });
     let mut text = format!(
         "evaluation {} of {} version {} on {} ({} rows, verified, {})\n\n",
         evaluation.id,
         evaluation.model,
         evaluation.version,
         evaluation.dataset,
-        overall["count"],
+        overall["count"].as_u64().unwrap_or(rows),
         evaluation.engine
     );
+    let group_columns: &[(&str, &str)] = match task {
+        "multiclass" => &[
+            ("ACCURACY", "accuracy"),
+            ("MACRO F1", "macro_f1"),
+            ("LOG LOSS", "log_loss"),
+        ],
+        "regression" => &[("MAE", "mae"), ("RMSE", "rmse"), ("R2", "r2")],
+        _ => &[
+            ("ACCURACY", "accuracy"),
+            ("RECALL", "recall"),
+            ("ROC AUC", "roc_auc"),
+            ("SELECTION RATE", "selection_rate"),
+        ],
+    };
     text.push_str(&table(
         &["METRIC", "VALUE"],
         names
@@ -886,41 +917,42 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
         .flatten()
     {
         text.push_str(&format!("\n\nby {attribute}:\n"));
+        let headers: Vec<&str> = ["GROUP", "ROWS"]
+            .into_iter()
+            .chain(group_columns.iter().map(|(header, _)| *header))
+            .collect();
         text.push_str(&table(
-            &[
-                "GROUP",
-                "ROWS",
-                "ACCURACY",
-                "RECALL",
-                "ROC AUC",
-                "SELECTION RATE",
-            ],
+            &headers,
             groups
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(|group| {
                     let metrics = &group["metrics"];
-                    vec![
-                        format!(
-                            "{}{}",
-                            group["group"].as_str().unwrap_or(""),
-                            if group["small"] == true {
-                                " (small)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        group["count"].to_string(),
-                        number(&metrics["accuracy"]),
-                        number(&metrics["recall"]),
-                        number(&metrics["roc_auc"]),
-                        number(&metrics["selection_rate"]),
-                    ]
+                    let name = format!(
+                        "{}{}",
+                        group["group"].as_str().unwrap_or(""),
+                        if group["small"] == true {
+                            " (small)"
+                        } else {
+                            ""
+                        }
+                    );
+                    [name, group["count"].to_string()]
+                        .into_iter()
+                        .chain(
+                            group_columns
+                                .iter()
+                                .map(|(_, metric)| number(&metrics[*metric])),
+                        )
+                        .collect()
                 })
                 .collect(),
         ));
         let fairness = &evaluation.results["fairness"][attribute];
+        if fairness.is_null() {
+            continue;
+        }
         text.push_str(&format!(
             "\nfairness by {attribute}: demographic parity difference {}, ratio {}; equalized odds difference {}; four-fifths rule {}",
             number(&fairness["demographic_parity_difference"]),
@@ -990,12 +1022,12 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
             dataset,
             predictions,
             score_column,
+            prediction_column,
             threshold,
             intersections,
             bootstrap,
             seed,
             wait,
-            ..
         } => {
             let intersections = intersections
                 .iter()
@@ -1018,6 +1050,7 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                 dataset,
                 predictions_digest,
                 score_column,
+                prediction_column,
                 threshold: Some(threshold),
                 bins: None,
                 minimum_group_size: None,

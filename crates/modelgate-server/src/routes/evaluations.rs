@@ -13,8 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelgate_api as api;
 use modelgate_core::{Digest, ModelName, Timestamp, VersionNumber};
-use modelgate_eval::dataset::{DatasetError, DatasetSchema, Table, profile, read_table, validate};
-use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate_predictions};
+use modelgate_eval::dataset::{
+    DatasetError, DatasetSchema, Table, Task, profile, read_table, validate,
+};
+use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate};
 use modelgate_eval::robustness::robustness_report;
 use modelgate_store::{
     DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
@@ -159,6 +161,7 @@ async fn load_table(
 
 fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
     api::DatasetColumns {
+        task: Some(schema.task.as_str().to_owned()),
         label: schema.label.clone(),
         features: schema.features.clone(),
         sensitive: schema.sensitive.clone(),
@@ -225,7 +228,23 @@ pub async fn register_dataset(
             format!("format: csv or parquet (got {format:?}); or leave it out to detect it"),
         ));
     }
+    let task = match request.schema.task.as_deref() {
+        None => Task::Binary,
+        Some(text) => Task::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "schema.task",
+                format!("schema.task: binary, multiclass or regression (got {text:?})"),
+            )
+        })?,
+    };
+    if task == Task::Binary && request.schema.positive_label.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "schema.positive_label",
+            "schema.positive_label: a binary label needs the value that counts as positive (--positive-label)",
+        ));
+    }
     let schema = DatasetSchema {
+        task,
         label: request.schema.label,
         features: request.schema.features,
         sensitive: request.schema.sensitive,
@@ -374,19 +393,37 @@ async fn prepare_evaluation(
         serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
     let settings = Settings {
         score_column: match &request.predictions_digest {
+            Some(_) if schema.task == Task::Multiclass => {
+                request.score_column.clone().unwrap_or_default()
+            }
             Some(_) => request.score_column.clone().ok_or_else(|| {
                 ApiError::invalid(
                     "score_column",
                     "score_column: name the column of the predictions file that holds the score",
                 )
             })?,
-            None => MODEL_SCORE_COLUMN.to_owned(),
+            None if schema.task == Task::Binary => MODEL_SCORE_COLUMN.to_owned(),
+            None => {
+                return Err(ApiError::invalid(
+                    "predictions_digest",
+                    format!("predictions_digest: dataset {} is {}; model mode runs binary classifiers only, so upload the version's predictions (--predictions)", dataset.name, schema.task.as_str()),
+                ));
+            }
         },
         threshold: request.threshold.unwrap_or(0.5),
         bins: request.bins.unwrap_or(10).clamp(2, 100),
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
         bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200).min(10_000),
         seed: request.seed.unwrap_or(0),
+        prediction_column: match schema.task {
+            Task::Multiclass => Some(request.prediction_column.clone().ok_or_else(|| {
+                ApiError::invalid(
+                    "prediction_column",
+                    format!("prediction_column: dataset {} is multiclass; name the predictions file's column of predicted classes (--prediction-column)", dataset.name),
+                )
+            })?),
+            _ => None,
+        },
         intersections: request
             .intersections
             .iter()
@@ -589,15 +626,32 @@ async fn compute_evaluation(
     let mut model_robustness = None;
     let (mode, inputs, metrics_from) = match predictions {
         Some(predictions_digest) => {
+            // A multiclass file's probability columns are named after classes: read every column.
+            let wanted = [schema.label.as_str(), settings.score_column.as_str()];
             let predictions = load_table(
                 state,
                 predictions_digest,
                 "predictions",
-                Some(&[schema.label.as_str(), settings.score_column.as_str()]),
+                (schema.task != Task::Multiclass).then_some(&wanted[..]),
             )
             .await?;
+            let copied: Vec<&str> = match &settings.prediction_column {
+                Some(prediction_column) => std::iter::once(prediction_column.as_str())
+                    .chain(
+                        predictions
+                            .column_names()
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|name| {
+                                !settings.score_column.is_empty()
+                                    && name.starts_with(settings.score_column.as_str())
+                            }),
+                    )
+                    .collect(),
+                None => vec![settings.score_column.as_str()],
+            };
             table
-                .join_predictions(&predictions, &schema.label, &settings.score_column)
+                .join_prediction_columns(&predictions, &schema.label, &copied)
                 .map_err(|error| dataset_error("predictions", error))?;
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
@@ -635,14 +689,14 @@ async fn compute_evaluation(
                 progress.set(share, if done < 0.2 { "metrics" } else { "bootstrap" });
                 !progress.is_cancelled()
             };
-            evaluate_predictions(&table, &schema, &settings, &report)
+            evaluate(&table, &schema, &settings, &report)
         })
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(|error| dataset_error(mode, error))?
     };
     progress.check()?;
-    let mut results = serde_json::to_value(&result).map_err(|error| ApiError::internal(&error))?;
+    let mut results = result;
     if let Some(robustness) = model_robustness {
         results["robustness"] = robustness;
     }

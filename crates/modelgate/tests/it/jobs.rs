@@ -391,3 +391,151 @@ async fn parquet_datasets_and_predictions_give_the_same_numbers_as_csv_with_inte
     assert_eq!(body["error"]["details"]["field"], "format", "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "scored", "low").await;
+    app.push_version(&developer, "scored", payload(64)).await;
+    let mut species = String::from("species,sex,width\n");
+    let mut predictions = String::from("predicted,proba_a,proba_b,proba_c\n");
+    let mut prices = String::from("price,sex,estimate\n");
+    for index in 0..90 {
+        let class = ["a", "b", "c"][index % 3];
+        let predicted = if index % 10 == 0 { "a" } else { class };
+        let sex = if index % 2 == 0 { "f" } else { "m" };
+        species.push_str(&format!("{class},{sex},{}\n", index % 7));
+        let p = |c: &str| if c == predicted { 0.8 } else { 0.1 };
+        predictions.push_str(&format!("{predicted},{},{},{}\n", p("a"), p("b"), p("c")));
+        prices.push_str(&format!(
+            "{},{sex},{}\n",
+            100 + index,
+            100 + index + index % 3
+        ));
+    }
+    for (name, task, csv) in [
+        ("species", "multiclass", &species),
+        ("prices", "regression", &prices),
+    ] {
+        let digest = upload(&app, &developer, csv.clone().into_bytes()).await;
+        let label = if task == "multiclass" {
+            "species"
+        } else {
+            "price"
+        };
+        let response = call(
+            &app,
+            Method::POST,
+            "/api/v1/datasets",
+            &developer,
+            Some(json!({
+                "name": name, "digest": digest,
+                "schema": { "task": task, "label": label, "sensitive": ["sex"] },
+            })),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{task}");
+        let dataset: Value = response.json().await.unwrap();
+        assert_eq!(dataset["schema"]["task"], task);
+    }
+
+    let digest = upload(&app, &developer, predictions.into_bytes()).await;
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/evaluations",
+            &developer,
+            Some(json!({
+                "model": "scored", "version": 1, "dataset": "species", "predictions_digest": digest,
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["details"]["field"], "prediction_column",
+        "{body}"
+    );
+    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "wait": true, "model": "scored", "version": 1, "dataset": "species", "predictions_digest": digest,
+        "prediction_column": "predicted", "score_column": "proba_",
+    })))
+    .await
+    .json()
+    .await
+    .unwrap();
+    let overall = &evaluation["results"]["overall"];
+    assert_eq!(evaluation["results"]["task"], "multiclass", "{evaluation}");
+    assert!((overall["accuracy"]["value"].as_f64().unwrap() - 84.0 / 90.0).abs() < 1e-12);
+    assert!(overall["log_loss"]["value"].as_f64().unwrap() > 0.0);
+    assert_eq!(overall["per_class"]["a"]["recall"]["value"], 1.0);
+    assert_eq!(
+        evaluation["results"]["by_group"]["sex"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let digest = upload(&app, &developer, prices.into_bytes()).await;
+    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+        "wait": true, "model": "scored", "version": 1, "dataset": "prices", "predictions_digest": digest,
+        "score_column": "estimate",
+    })))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(evaluation["results"]["task"], "regression", "{evaluation}");
+    assert!(
+        (evaluation["results"]["overall"]["mae"]["value"]
+            .as_f64()
+            .unwrap()
+            - 1.0)
+            .abs()
+            < 1e-12
+    );
+
+    // Model mode runs binary classifiers only; a binary dataset needs its positive label.
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/evaluations",
+            &developer,
+            Some(json!({
+                "model": "scored", "version": 1, "dataset": "prices",
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["details"]["field"], "predictions_digest",
+        "{body}"
+    );
+    let digest = upload(&app, &developer, species.into_bytes()).await;
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/datasets",
+            &developer,
+            Some(json!({
+                "name": "no-positive", "digest": digest, "schema": { "label": "species" },
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["details"]["field"], "schema.positive_label",
+        "{body}"
+    );
+    app.stop().await;
+}
