@@ -3,6 +3,8 @@
 //! The runtime library is loaded at run time (`load-dynamic`): nothing downloads at build time, and a
 //! missing library is a clear error, not a panic.
 
+mod zipmap;
+
 use ort::session::Session;
 use ort::value::{DynMap, Tensor, ValueType};
 use std::path::{Path, PathBuf};
@@ -97,8 +99,10 @@ impl Model {
             .map_err(|error| bad(error.to_string()))?
             .with_inter_threads(1)
             .map_err(|error| bad(error.to_string()))?;
+        // Probabilities as the tensor that feeds ZipMap, not as one map per row (see `zipmap`).
+        let edited = zipmap::without_zipmap(bytes);
         let session = builder
-            .commit_from_memory(bytes)
+            .commit_from_memory(edited.as_deref().unwrap_or(bytes))
             .map_err(|error| bad(error.to_string()))?;
         let input = session
             .inputs()
