@@ -1,5 +1,5 @@
 """Peer for the model-mode benchmark: ONNX Runtime's own Python API on the same fixture models and the
-same rows as `crates/modelgate-onnx/examples/onnx_bench.rs`. Install: `pip install onnxruntime numpy`."""
+same rows as `crates/modelgate-onnx/examples/onnx_bench.rs`. Install: `pip install onnxruntime numpy onnx`."""
 import sys
 import time
 from pathlib import Path
