@@ -81,21 +81,27 @@ async fn register(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> Val
     response.json().await.unwrap()
 }
 
+/// A server with model `scored` version 1, and a developer's token.
+async fn app_with_a_version() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "scored", "low").await;
+    app.push_version(&developer, "scored", payload(64)).await;
+    (app, developer)
+}
+
 /// Polls a job until it is no longer queued or running; returns it and every percent seen.
 async fn follow(app: &TestApp, token: &str, id: i64) -> (Value, Vec<f64>) {
     let mut seen = Vec::new();
     for _ in 0..1200 {
-        let job: Value = call(
+        let job: Value = call_json(
             app,
             Method::GET,
             &format!("/api/v1/evaluation-jobs/{id}"),
             token,
             None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         seen.push(job["percent"].as_f64().unwrap());
         if !matches!(job["state"].as_str(), Some("queued" | "running")) {
             return (job, seen);
@@ -112,26 +118,20 @@ async fn start(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 async fn evaluations_of_version(app: &TestApp, token: &str) -> usize {
-    let list: Value = call(
+    let list: Value = call_json(
         app,
         Method::GET,
         "/api/v1/models/scored/versions/1/evaluations",
         token,
         None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     list["evaluations"].as_array().unwrap().len()
 }
 
 #[tokio::test]
 async fn an_evaluation_runs_as_a_job_that_reports_progress_and_fails_with_the_clients_error() {
-    let app = spawn_app().await;
-    let developer = app.user_with_token("dev", &["model_developer"]).await;
-    app.create_model(&developer, "scored", "low").await;
-    app.push_version(&developer, "scored", payload(64)).await;
+    let (app, developer) = app_with_a_version().await;
     let data = rows(300);
     register(&app, &developer, "holdout", as_csv(&data).into_bytes()).await;
     let predictions = upload(&app, &developer, as_csv(&data).into_bytes()).await;
@@ -156,17 +156,14 @@ async fn an_evaluation_runs_as_a_job_that_reports_progress_and_fails_with_the_cl
         seen.windows(2).all(|pair| pair[0] <= pair[1]),
         "progress only grows: {seen:?}"
     );
-    let evaluation: Value = call(
+    let evaluation: Value = call_json(
         &app,
         Method::GET,
         &format!("/api/v1/evaluations/{}", done["evaluation_id"]),
         &developer,
         None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         evaluation["results"]["intervals"]["roc_auc"]["resamples"],
         300
@@ -258,11 +255,7 @@ async fn a_cancelled_job_saves_nothing_and_a_finished_one_cannot_be_cancelled() 
         (StatusCode::FORBIDDEN, "permission_denied"),
         "only the model's maintainers cancel its evaluations"
     );
-    let cancelled: Value = call(&app, Method::POST, &path, &developer, Some(json!({})))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cancelled: Value = call_json(&app, Method::POST, &path, &developer, Some(json!({}))).await;
     assert_eq!(cancelled["cancel_requested"], true, "{cancelled}");
     let (ended, _) = follow(&app, &developer, id).await;
     assert_eq!(ended["state"], "cancelled", "{ended}");
@@ -306,17 +299,14 @@ async fn a_job_whose_server_stopped_is_marked_failed() {
         )
         .await
         .unwrap();
-    let seen: Value = call(
+    let seen: Value = call_json(
         &app,
         Method::GET,
         &format!("/api/v1/evaluation-jobs/{}", job.id),
         &developer,
         None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(seen["state"], "failed", "{seen}");
     assert!(
         seen["message"]
@@ -330,10 +320,7 @@ async fn a_job_whose_server_stopped_is_marked_failed() {
 
 #[tokio::test]
 async fn parquet_datasets_and_predictions_give_the_same_numbers_as_csv_with_intersections() {
-    let app = spawn_app().await;
-    let developer = app.user_with_token("dev", &["model_developer"]).await;
-    app.create_model(&developer, "scored", "low").await;
-    app.push_version(&developer, "scored", payload(64)).await;
+    let (app, developer) = app_with_a_version().await;
     let data = rows(500);
     let dataset = register(&app, &developer, "as-parquet", as_parquet(&data)).await;
     assert_eq!(dataset["format"], "parquet");
@@ -394,10 +381,7 @@ async fn parquet_datasets_and_predictions_give_the_same_numbers_as_csv_with_inte
 
 #[tokio::test]
 async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
-    let app = spawn_app().await;
-    let developer = app.user_with_token("dev", &["model_developer"]).await;
-    app.create_model(&developer, "scored", "low").await;
-    app.push_version(&developer, "scored", payload(64)).await;
+    let (app, developer) = app_with_a_version().await;
     let mut species = String::from("species,sex,width\n");
     let mut predictions = String::from("predicted,proba_a,proba_b,proba_c\n");
     let mut prices = String::from("price,sex,estimate\n");
@@ -459,14 +443,11 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
         body["error"]["details"]["field"], "prediction_column",
         "{body}"
     );
-    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let evaluation: Value = call_json(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
         "wait": true, "model": "scored", "version": 1, "dataset": "species", "predictions_digest": digest,
         "prediction_column": "predicted", "score_column": "proba_",
     })))
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let overall = &evaluation["results"]["overall"];
     assert_eq!(evaluation["results"]["task"], "multiclass", "{evaluation}");
     assert!((overall["accuracy"]["value"].as_f64().unwrap() - 84.0 / 90.0).abs() < 1e-12);
@@ -481,14 +462,11 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
     );
 
     let digest = upload(&app, &developer, prices.into_bytes()).await;
-    let evaluation: Value = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
+    let evaluation: Value = call_json(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({
         "wait": true, "model": "scored", "version": 1, "dataset": "prices", "predictions_digest": digest,
         "score_column": "estimate",
     })))
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(evaluation["results"]["task"], "regression", "{evaluation}");
     assert!(
         (evaluation["results"]["overall"]["mae"]["value"]

@@ -249,6 +249,23 @@ pub async fn call(
     request.send().await.unwrap()
 }
 
+/// Sends a request as `token` and reads a successful response's JSON body.
+pub async fn call_json(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let response = call(app, method, path, token, body).await;
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.expect("the body is JSON")
+}
+
 /// Reads an error response and checks its shape: `{"error": {"code", "message", ...}}`.
 pub async fn error_of(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();
