@@ -83,7 +83,11 @@ async fn register(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> Val
 
 /// A server with model `scored` version 1, and a developer's token.
 async fn app_with_a_version() -> (TestApp, String) {
-    let app = spawn_app().await;
+    app_with_a_version_on(AppOptions::default()).await
+}
+
+async fn app_with_a_version_on(options: AppOptions) -> (TestApp, String) {
+    let app = spawn_app_with(options).await;
     let developer = app.user_with_token("dev", &["model_developer"]).await;
     app.create_model(&developer, "scored", "low").await;
     app.push_version(&developer, "scored", payload(64)).await;
@@ -515,5 +519,61 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
         body["error"]["details"]["field"], "schema.positive_label",
         "{body}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn evaluation_jobs_work_the_same_on_postgresql() {
+    let (app, developer) = app_with_a_version_on(AppOptions {
+        postgres: true,
+        ..AppOptions::default()
+    })
+    .await;
+    let data = rows(400);
+    register(&app, &developer, "holdout", as_parquet(&data)).await;
+    let predictions = upload(&app, &developer, as_csv(&data).into_bytes()).await;
+    let job = start(
+        &app,
+        &developer,
+        json!({
+            "model": "scored", "version": 1, "dataset": "holdout",
+            "predictions_digest": predictions, "score_column": "score", "bootstrap_resamples": 100,
+            "intersections": [["sex", "region"]],
+        }),
+    )
+    .await;
+    let id = job["id"].as_i64().unwrap();
+    let (done, _) = follow(&app, &developer, id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["percent"], 100.0);
+    let evaluation = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/evaluations/{}", done["evaluation_id"]),
+        &developer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        evaluation["results"]["intervals"]["roc_auc"]["resamples"],
+        100
+    );
+    assert!(evaluation["results"]["by_group"]["sex & region"].is_array());
+    let (status, code, _) = error_of(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/evaluation-jobs/{id}/cancel"),
+            &developer,
+            Some(json!({})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "failed_precondition")
+    );
+    assert_eq!(evaluations_of_version(&app, &developer).await, 1);
     app.stop().await;
 }
