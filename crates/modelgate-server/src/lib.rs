@@ -322,6 +322,7 @@ impl PreparedServer {
         )
         .with_graceful_shutdown(graceful)
         .await?;
+        routes::evaluations::fail_jobs_at_shutdown(&self.state).await;
         let _ = checkpointer.await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.
         if let Err(error) =

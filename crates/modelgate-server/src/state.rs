@@ -40,6 +40,8 @@ struct Inner {
     token_touches: Mutex<HashMap<String, i64>>,
     /// Evaluations running at once in this process; the others wait their turn (each uses every core).
     evaluation_slots: tokio::sync::Semaphore,
+    /// Evaluation jobs this process has queued or is running, failed at shutdown.
+    evaluation_jobs: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             signature_failures: Mutex::new(HashMap::new()),
             token_touches: Mutex::new(HashMap::new()),
             evaluation_slots: tokio::sync::Semaphore::new(1),
+            evaluation_jobs: Mutex::new(std::collections::HashSet::new()),
         }))
     }
 
@@ -81,6 +84,26 @@ impl AppState {
 
     pub fn evaluation_slots(&self) -> &tokio::sync::Semaphore {
         &self.0.evaluation_slots
+    }
+
+    /// Records that this process runs (`true`) or no longer runs (`false`) an evaluation job.
+    pub fn track_evaluation_job(&self, job: i64, running: bool) {
+        if let Ok(mut jobs) = self.0.evaluation_jobs.lock() {
+            if running {
+                jobs.insert(job);
+            } else {
+                jobs.remove(&job);
+            }
+        }
+    }
+
+    /// The evaluation jobs this process still runs.
+    pub fn evaluation_jobs(&self) -> Vec<i64> {
+        self.0
+            .evaluation_jobs
+            .lock()
+            .map(|jobs| jobs.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn max_dataset_bytes(&self) -> u64 {

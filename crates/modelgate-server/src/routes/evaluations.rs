@@ -498,9 +498,19 @@ pub async fn run_evaluation(
             },
         )
         .await?;
+    state.track_evaluation_job(job.id, true);
     let runner = tokio::spawn(run_job(state.clone(), caller, job.id, prepared));
     if request.wait {
-        let record = runner.await.map_err(|error| ApiError::internal(&error))??;
+        // A waiting request must not hold up a shutdown: the job is then failed, and the client told so.
+        let record = tokio::select! {
+            finished = runner => finished.map_err(|error| ApiError::internal(&error))??,
+            () = state.shutdown().cancelled() => {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("the server is shutting down; evaluation job {} is stopped with nothing saved: run it again", job.id),
+                ));
+            }
+        };
         return Ok((StatusCode::CREATED, Json(evaluation_wire(&record)?)).into_response());
     }
     Ok((StatusCode::ACCEPTED, Json(job_wire(&job)?)).into_response())
@@ -562,8 +572,14 @@ async fn run_job(
     }
     .await;
     heartbeat.abort();
+    state.track_evaluation_job(job, false);
     if let Err(error) = &outcome {
-        let cancelled = progress.is_cancelled();
+        let cancelled = progress.is_cancelled()
+            || state
+                .store()
+                .get_job(job)
+                .await
+                .is_ok_and(|record| record.cancel_requested);
         let (wire_code, _) = error.code.describe();
         let error_json =
             json!({ "code": wire_code, "message": error.message, "details": error.details });
@@ -761,6 +777,25 @@ async fn current_job(state: &AppState, id: i64) -> Result<JobRecord, ApiError> {
         return Ok(state.store().get_job(id).await?);
     }
     Ok(job)
+}
+
+/// Fails the jobs this server still runs as it stops, so that nobody waits for them.
+pub async fn fail_jobs_at_shutdown(state: &AppState) {
+    for job in state.evaluation_jobs() {
+        if let Err(error) = state
+            .store()
+            .finish_job(
+                job,
+                JobState::Failed,
+                "the server was stopped while the evaluation ran; nothing of it was saved: run it again",
+                None,
+                state.now(),
+            )
+            .await
+        {
+            tracing::warn!(job, %error, "could not mark an evaluation job failed at shutdown");
+        }
+    }
 }
 
 /// Marks failed the jobs whose server stopped while they ran; called when a server starts.

@@ -296,14 +296,21 @@ impl Store {
         )
         .await?;
         if let Some(job) = job {
-            sqlx::query(
-                "UPDATE evaluation_jobs SET state = 'succeeded', progress = 1.0, phase = 'done', evaluation_id = $1, updated_at = $2 WHERE id = $3",
+            // Only a job still running, and not asked to stop, succeeds; otherwise nothing is saved.
+            let done = sqlx::query(
+                "UPDATE evaluation_jobs SET state = 'succeeded', progress = 1.0, phase = 'done', evaluation_id = $1, updated_at = $2
+                 WHERE id = $3 AND state IN ('queued', 'running') AND cancel_requested = 0",
             )
             .bind(id)
             .bind(attribution.at.unix_millis())
             .bind(job)
             .execute(&mut *transaction)
             .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "evaluation job {job} was cancelled or has ended meanwhile; its evaluation was not saved"
+                )));
+            }
         }
         self.commit(transaction).await?;
         self.get_evaluation(id).await

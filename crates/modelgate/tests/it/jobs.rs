@@ -577,3 +577,35 @@ async fn evaluation_jobs_work_the_same_on_postgresql() {
     assert_eq!(evaluations_of_version(&app, &developer).await, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stopping_the_server_fails_its_running_jobs() {
+    let (app, developer) = app_with_a_version().await;
+    let data = rows(20_000);
+    register(&app, &developer, "big", as_csv(&data).into_bytes()).await;
+    let predictions = upload(&app, &developer, as_csv(&data).into_bytes()).await;
+    let job = start(&app, &developer, json!({
+        "model": "scored", "version": 1, "dataset": "big",
+        "predictions_digest": predictions, "score_column": "score", "bootstrap_resamples": 10_000,
+    }))
+    .await;
+    let store = modelgate_store::Store::open_data_dir(app.data_dir.path())
+        .await
+        .unwrap();
+    app.stop().await;
+    let stopped = store.get_job(job["id"].as_i64().unwrap()).await.unwrap();
+    assert_eq!(
+        stopped.state,
+        modelgate_store::JobState::Failed,
+        "{stopped:?}"
+    );
+    assert!(
+        stopped
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("server was stopped"),
+        "{stopped:?}"
+    );
+    assert_eq!(stopped.evaluation_id, None);
+}
