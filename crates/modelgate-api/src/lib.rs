@@ -738,6 +738,9 @@ pub struct DatasetColumns {
     /// The label value that counts as positive (binary only).
     #[serde(default)]
     pub positive_label: String,
+    /// Multiclass: the classes the label may take; a label outside them is refused (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

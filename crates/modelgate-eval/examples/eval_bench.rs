@@ -66,6 +66,7 @@ fn report(read_phase: &str, bytes: bytes::Bytes) {
         sensitive: vec!["region".to_owned(), "age_band".to_owned()],
         weight: None,
         positive_label: "1".to_owned(),
+        classes: Vec::new(),
     };
     let settings = Settings {
         score_column: "score".to_owned(),

@@ -52,6 +52,9 @@ pub struct DatasetSchema {
     /// The label value that counts as positive (binary only).
     #[serde(default)]
     pub positive_label: String,
+    /// The classes a multiclass label may take (empty: whatever occurs); a label outside them is an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 /// A problem with a file, where it is.
@@ -519,8 +522,8 @@ fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Opt
     None
 }
 
-/// Whether a label cell means the declared positive label: the same text, the same number (`1` and
-/// `1.0`), or the same boolean in any case (`True` and `true`).
+/// Whether a label cell means a declared label (the positive label, a declared class): the same text, the
+/// same number (`1` and `1.0`), or the same boolean in any case (`True` and `true`).
 fn is_positive(cell: &str, positive: &str) -> bool {
     let (cell, positive) = (cell.trim(), positive.trim());
     cell == positive
@@ -826,7 +829,26 @@ pub fn validate(table: &Table, schema: &DatasetSchema) -> Result<(), DatasetErro
             table.binary_labels(schema)?;
         }
         Task::Multiclass => {
-            table.class_labels(&schema.label)?;
+            let classes = table.class_labels(&schema.label)?;
+            if !schema.classes.is_empty() {
+                let labels = table.get(&schema.label)?;
+                let declared = |class: &str| schema.classes.iter().any(|c| is_positive(class, c));
+                if let Some(row) = classes
+                    .codes
+                    .iter()
+                    .position(|&code| !declared(&classes.names[code as usize]))
+                {
+                    return Err(table.error_at(
+                        row,
+                        &schema.label,
+                        format!(
+                            "{:?} is not one of the declared classes ({}); fix the row or declare the class",
+                            labels.text(row),
+                            schema.classes.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         Task::Regression => {
             table.numbers(&schema.label)?;
@@ -1000,6 +1022,7 @@ mod tests {
             sensitive: vec!["sex".into()],
             weight: None,
             positive_label: "1".into(),
+            classes: Vec::new(),
         }
     }
 

@@ -419,6 +419,7 @@ mod tests {
             sensitive: vec!["sex".into()],
             weight: None,
             positive_label: "1".into(),
+            classes: Vec::new(),
         };
         let settings = Settings {
             score_column: "score".into(),
@@ -466,6 +467,7 @@ mod tests {
             sensitive: vec!["sex".into(), "region".into()],
             weight: None,
             positive_label: "1".into(),
+            classes: Vec::new(),
         };
         let mut settings = Settings {
             score_column: "score".into(),
@@ -513,6 +515,7 @@ mod tests {
             sensitive: vec!["sex".into()],
             weight: None,
             positive_label: String::new(),
+            classes: Vec::new(),
         };
         let mut settings = Settings {
             score_column: "p_".into(),

@@ -140,6 +140,9 @@ pub enum DatasetCommand {
         /// The label value that counts as positive (binary)
         #[arg(long, default_value = "1")]
         positive_label: String,
+        /// Multiclass: the classes the label may take, comma-separated; other labels are refused
+        #[arg(long, value_delimiter = ',')]
+        classes: Vec<String>,
     },
     /// Show a dataset with its schema and profile
     #[command(after_help = "Example:\n  modelgate dataset show holdout-2026q3 --output json")]

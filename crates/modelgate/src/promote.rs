@@ -777,6 +777,7 @@ pub async fn dataset(
             sensitive,
             weight,
             positive_label,
+            classes,
         } => {
             let (artifact, _) = client.upload_artifact(&file, None, None).await?;
             let request = api::RegisterDataset {
@@ -790,6 +791,7 @@ pub async fn dataset(
                     sensitive,
                     weight,
                     positive_label,
+                    classes,
                 },
             };
             printer.print(&client.register_dataset(&request).await?, dataset_text)

@@ -167,6 +167,7 @@ fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
         sensitive: schema.sensitive.clone(),
         weight: schema.weight.clone(),
         positive_label: schema.positive_label.clone(),
+        classes: schema.classes.clone(),
     }
 }
 
@@ -250,6 +251,7 @@ pub async fn register_dataset(
         sensitive: request.schema.sensitive,
         weight: request.schema.weight,
         positive_label: request.schema.positive_label,
+        classes: request.schema.classes,
     };
     let table = load_table(&state, &digest, "dataset", None).await?;
     let format = table.format().as_str().to_owned();

@@ -428,6 +428,32 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
         assert_eq!(dataset["schema"]["task"], task);
     }
 
+    // Declared classes: a label outside them is refused with its line.
+    let digest = upload(&app, &developer, species.clone().into_bytes()).await;
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/datasets",
+            &developer,
+            Some(json!({
+                "name": "two-species", "digest": digest,
+                "schema": { "task": "multiclass", "label": "species", "classes": ["a", "b"] },
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["details"]["line"], 4, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the declared classes (a, b)"),
+        "{body}"
+    );
+
     let digest = upload(&app, &developer, predictions.into_bytes()).await;
     let (status, _, body) = error_of(
         call(
