@@ -4,8 +4,9 @@
 //!
 //! Usage (release build; `bench/run` does all three):
 //! - `eval_bench --write FILE ROWS`: writes ROWS synthetic predictions as Parquet (Snappy) to FILE;
-//! - `eval_bench FILE`: reads FILE (Parquet or CSV) and computes the report, in a fresh process so that
-//!   its peak memory is the evaluation's alone; prints the size of the columns read, for comparison;
+//! - `eval_bench FILE [--bootstrap N]`: reads FILE (Parquet or CSV) and computes the report (with N
+//!   bootstrap resamples), in a fresh process so that its peak memory is the evaluation's alone; prints the
+//!   size of the columns read, for comparison;
 //! - `eval_bench --csv ROWS`: the same on CSV generated in memory;
 //! - `eval_bench --write-csv FILE ROWS`: the same rows as CSV, for the Python peer (`bench/eval_python.py`).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // A benchmark stops loudly on any surprise.
@@ -45,12 +46,17 @@ fn main() {
             .expect("the output file can be written"),
         ["--csv", rows] => {
             let rows = parse_rows(rows);
-            report("read_csv", bytes::Bytes::from(synthetic_csv(rows)));
+            report("read_csv", bytes::Bytes::from(synthetic_csv(rows)), 0);
         }
         [path] => {
             let bytes = bytes::Bytes::from(std::fs::read(path).expect("the file is readable"));
             let phase = format!("read_{}", Format::detect(&bytes).as_str());
-            report(&phase, bytes);
+            report(&phase, bytes, 0);
+        }
+        [path, "--bootstrap", resamples] => {
+            let bytes = bytes::Bytes::from(std::fs::read(path).expect("the file is readable"));
+            let phase = format!("read_{}", Format::detect(&bytes).as_str());
+            report(&phase, bytes, parse_rows(resamples));
         }
         _ => {
             panic!("usage: eval_bench --write FILE ROWS | eval_bench FILE | eval_bench --csv ROWS")
@@ -58,7 +64,7 @@ fn main() {
     }
 }
 
-fn report(read_phase: &str, bytes: bytes::Bytes) {
+fn report(read_phase: &str, bytes: bytes::Bytes, bootstrap_resamples: usize) {
     let schema = DatasetSchema {
         task: Default::default(),
         label: "label".to_owned(),
@@ -73,7 +79,7 @@ fn report(read_phase: &str, bytes: bytes::Bytes) {
         threshold: 0.5,
         bins: 10,
         minimum_group_size: 30,
-        bootstrap_resamples: 0,
+        bootstrap_resamples,
         seed: 0,
         prediction_column: None,
         intersections: Vec::new(),
@@ -114,8 +120,13 @@ fn report(read_phase: &str, bytes: bytes::Bytes) {
         "{read_phase}\t{rows}\t{read_seconds:.3}\t{:.0}\t{file_megabytes:.0} MB file; needed columns {column_megabytes:.0} MB",
         rows as f64 / read_seconds
     );
+    let with = if bootstrap_resamples > 0 {
+        format!("compute_report+{bootstrap_resamples}_resamples")
+    } else {
+        "compute_report".to_owned()
+    };
     println!(
-        "compute_report\t{rows}\t{compute_seconds:.3}\t{:.0}\troc_auc {auc:.4}",
+        "{with}\t{rows}\t{compute_seconds:.3}\t{:.0}\troc_auc {auc:.4}",
         rows as f64 / compute_seconds
     );
     println!(

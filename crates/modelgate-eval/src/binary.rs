@@ -92,6 +92,9 @@ struct Accumulator {
     /// Trapezoid area in count² units and Σ ΔTP · precision, normalised at the end.
     roc_area: f64,
     precision_sum: f64,
+    /// False: only the confusion matrix and the curves (a bootstrap resample needs no more), skipping the
+    /// logarithm of log loss, the Brier score and the calibration bins.
+    full: bool,
 }
 
 impl Accumulator {
@@ -107,6 +110,7 @@ impl Accumulator {
             last_score: f64::NAN,
             roc_area: 0.0,
             precision_sum: 0.0,
+            full: true,
         }
     }
 
@@ -133,6 +137,9 @@ impl Accumulator {
             self.curve.1 += w;
         } else {
             self.curve.0 += w;
+        }
+        if !self.full {
+            return;
         }
         // scikit-learn clips probabilities to [eps, 1 - eps] with eps the float64 machine epsilon.
         let p = score.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
@@ -274,7 +281,25 @@ impl Ranked {
         self.metrics_weighted(self.weights.as_deref(), threshold, bins)
     }
 
-    /// As [`Ranked::metrics`] with other weights per rank (a bootstrap resample's multiplicities).
+    /// Accuracy, the confusion-matrix rates, ROC AUC and average precision with other weights per rank (a
+    /// bootstrap resample's multiplicities); log loss, Brier score and calibration are left out (undefined).
+    pub fn headline_metrics_weighted(&self, weights: &[f64], threshold: f64) -> BinaryMetrics {
+        let mut accumulator = Accumulator::new(0);
+        accumulator.full = false;
+        for ((&label, &score), &w) in self.labels.iter().zip(&self.scores).zip(weights) {
+            if w != 0.0 {
+                accumulator.push(label, score, w, threshold);
+            }
+        }
+        let mut metrics = accumulator.finish();
+        let left_out = || Value::undefined("not computed for bootstrap resamples");
+        metrics.log_loss = left_out();
+        metrics.brier_score = left_out();
+        metrics.expected_calibration_error = left_out();
+        metrics
+    }
+
+    /// As [`Ranked::metrics`] with other weights per rank.
     pub fn metrics_weighted(
         &self,
         weights: Option<&[f64]>,

@@ -390,7 +390,7 @@ pub fn evaluate_predictions(
         settings.threshold,
         settings.bootstrap_resamples,
         settings.seed,
-        |done| progress(0.2 + 0.8 * done as f64 / resamples),
+        &|done| progress(0.2 + 0.8 * done as f64 / resamples),
     );
     let _ = progress(1.0);
     Ok(EvaluationResult {

@@ -331,8 +331,11 @@ impl JobProgress {
         }
     }
 
+    /// Moves the share done forward (never back: bootstrap workers report out of order) and names the phase.
     fn set(&self, share: f64, phase: &'static str) {
-        self.share_bits.store(share.to_bits(), Ordering::Relaxed);
+        // Non-negative floats order as their bits do.
+        self.share_bits
+            .fetch_max(share.max(0.0).to_bits(), Ordering::Relaxed);
         if let Ok(mut current) = self.phase.lock() {
             *current = phase;
         }
