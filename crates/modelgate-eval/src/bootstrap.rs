@@ -87,7 +87,9 @@ pub fn bootstrap_intervals(
     progress: &(dyn Fn(usize) -> bool + Sync),
 ) -> BTreeMap<String, Interval> {
     let workers = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    intervals_on(ranked, attributes, threshold, resamples, seed, progress, workers)
+    intervals_on(
+        ranked, attributes, threshold, resamples, seed, progress, workers,
+    )
 }
 
 fn intervals_on(

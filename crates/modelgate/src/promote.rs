@@ -1190,4 +1190,37 @@ mod tests {
         evaluation.results["robustness"] = serde_json::Value::Null;
         assert!(!evaluation_text(&evaluation).contains("robustness"));
     }
+
+    #[test]
+    fn evaluation_text_shows_the_metrics_of_the_task() {
+        let evaluation: modelgate_api::Evaluation = serde_json::from_value(json!({
+            "id": 4, "model": "iris", "version": 2, "dataset": "species", "mode": "predictions", "verified": true,
+            "inputs": {}, "settings": {}, "engine": "modelgate-eval 0.1.0", "digest": "sha256:00",
+            "created_by": "dev", "created_at": "2026-11-27T00:00:00Z",
+            "results": {
+                "task": "multiclass",
+                "overall": { "accuracy": { "value": 0.9 }, "macro_f1": { "value": 0.875 }, "weighted_f1": { "value": 0.88 }, "log_loss": { "value": null, "reason": "no probabilities" } },
+                "by_group": { "site": [
+                    { "group": "north", "count": 12, "small": true, "metrics": { "accuracy": { "value": 1.0 }, "macro_f1": { "value": 1.0 } } },
+                    { "group": "south", "count": 40, "small": false, "metrics": { "accuracy": { "value": 0.85 }, "macro_f1": { "value": 0.8 } } },
+                ] },
+                "warnings": [],
+            },
+        }))
+        .unwrap();
+        let text = evaluation_text(&evaluation);
+        assert!(text.contains("(52 rows"), "{text}");
+        assert!(
+            text.contains("macro_f1") && text.contains("0.8750"),
+            "{text}"
+        );
+        assert!(
+            text.contains("MACRO F1") && text.contains("north (small)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("roc_auc") && !text.contains("fairness"),
+            "{text}"
+        );
+    }
 }
