@@ -68,6 +68,9 @@ pub struct DatasetError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     pub message: String,
+    /// The file is within the size limit but decodes to more than the server accepts.
+    #[serde(skip)]
+    pub too_large: bool,
 }
 
 impl std::error::Error for DatasetError {}
@@ -184,12 +187,13 @@ pub struct Table {
 }
 
 impl DatasetError {
-    fn new(line: Option<u64>, column: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(line: Option<u64>, column: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             line,
             row: None,
             column: column.map(str::to_owned),
             message: message.into(),
+            too_large: false,
         }
     }
 }
@@ -202,9 +206,20 @@ fn is_null(cell: &str) -> bool {
 /// Reads a dataset or predictions file in either format, keeping only the `wanted` columns (all when
 /// `None`): an evaluation reads the few columns it needs, registration reads all of them to profile them.
 pub fn read_table(bytes: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
+    read_table_within(bytes, wanted, u64::MAX)
+}
+
+/// [`read_table`], refusing a Parquet file whose wanted columns would take more than `max_decoded_bytes`
+/// in memory (rows × columns × 8, from the file's metadata, before reading): a small, highly compressed
+/// file must not exhaust the server's memory.
+pub fn read_table_within(
+    bytes: bytes::Bytes,
+    wanted: Option<&[&str]>,
+    max_decoded_bytes: u64,
+) -> Result<Table, DatasetError> {
     match Format::detect(&bytes) {
         Format::Csv => read_csv_columns(&bytes, wanted),
-        Format::Parquet => read_parquet(bytes, wanted),
+        Format::Parquet => read_parquet(bytes, wanted, max_decoded_bytes),
     }
 }
 
@@ -341,7 +356,11 @@ enum Building {
 /// booleans as `true`/`false`). Strings are asked of the reader as dictionary arrays, so a
 /// dictionary-encoded column (what writers produce for repeated values) becomes codes without hashing
 /// every cell.
-fn read_parquet(data: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
+fn read_parquet(
+    data: bytes::Bytes,
+    wanted: Option<&[&str]>,
+    max_decoded_bytes: u64,
+) -> Result<Table, DatasetError> {
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
@@ -373,6 +392,23 @@ fn read_parquet(data: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, Da
     let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)));
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)
         .map_err(|error| not_parquet(&error))?;
+    // What the table will hold: 8 bytes per number or 4 per text code, per row and wanted column (a
+    // column's encoded size says little: one value repeated run-length encodes to a few bytes).
+    let rows_declared = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let decoded = rows_declared
+        .saturating_mul(8)
+        .saturating_mul(kept.len() as u64);
+    if decoded > max_decoded_bytes {
+        let mut error = DatasetError::new(
+            None,
+            None,
+            format!(
+                "the file's {rows_declared} rows decode to about {decoded} bytes in the wanted columns, more than the server's limit of {max_decoded_bytes}; split the file, or raise the limit (--max-dataset-bytes)"
+            ),
+        );
+        error.too_large = true;
+        return Err(error);
+    }
     let mask = ProjectionMask::roots(builder.parquet_schema(), kept.iter().copied());
     let rows_total = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let reader = builder
@@ -550,7 +586,12 @@ impl Table {
     }
 
     /// An error at a data row (0-based): CSV names the file line, Parquet the 1-based row.
-    fn error_at(&self, row: usize, column: &str, message: impl Into<String>) -> DatasetError {
+    pub(crate) fn error_at(
+        &self,
+        row: usize,
+        column: &str,
+        message: impl Into<String>,
+    ) -> DatasetError {
         let mut error = DatasetError::new(None, Some(column), message);
         match self.format {
             Format::Csv => error.line = Some(row as u64 + 2),

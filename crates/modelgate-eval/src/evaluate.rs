@@ -1,7 +1,7 @@
 //! An evaluation in predictions mode: a predictions file (the dataset's label and sensitive columns plus a
 //! score) turned into overall metrics, per-group metrics and fairness for each sensitive attribute.
 
-use crate::dataset::{DatasetError, DatasetSchema, Format, Table, Task};
+use crate::dataset::{DatasetError, DatasetSchema, Table, Task};
 use crate::other::{MulticlassMetrics, RegressionMetrics, multiclass_metrics, regression_metrics};
 use crate::{
     BinaryMetrics, FairnessMetrics, GroupMetrics, Groups, Ranked, fairness_from_confusion, segments,
@@ -79,11 +79,8 @@ pub fn evaluate(
         Task::Multiclass => serde_json::to_value(evaluate_multiclass(table, schema, settings)?),
         Task::Regression => serde_json::to_value(evaluate_regression(table, schema, settings)?),
     };
-    value.map_err(|error| DatasetError {
-        line: None,
-        row: None,
-        column: None,
-        message: format!("the report cannot be written: {error}"),
+    value.map_err(|error| {
+        DatasetError::new(None, None, format!("the report cannot be written: {error}"))
     })
 }
 
@@ -124,15 +121,14 @@ fn group_rows(
 }
 
 fn not_sensitive(name: &str, schema: &DatasetSchema) -> DatasetError {
-    DatasetError {
-        line: None,
-        row: None,
-        column: Some(name.to_owned()),
-        message: format!(
+    DatasetError::new(
+        None,
+        Some(name),
+        format!(
             "an intersection names {name:?}, which is not a sensitive attribute of the dataset ({}); intersect two of those",
             schema.sensitive.join(", ")
         ),
-    }
+    )
 }
 
 /// Computes `metrics` per group, with the small-group warnings.
@@ -179,12 +175,11 @@ fn evaluate_multiclass(
     settings: &Settings,
 ) -> Result<OtherResult<MulticlassMetrics>, DatasetError> {
     let missing_prediction = || {
-        DatasetError {
-        line: None,
-        row: None,
-        column: None,
-        message: "a multiclass evaluation needs the column of predicted classes (prediction_column, --prediction-column)".to_owned(),
-    }
+        DatasetError::new(
+            None,
+            None,
+            "a multiclass evaluation needs the column of predicted classes (prediction_column, --prediction-column)",
+        )
     };
     let prediction_column = settings
         .prediction_column
@@ -288,17 +283,11 @@ pub fn evaluate_predictions(
         .enumerate()
         .find(|(_, score)| !(0.0..=1.0).contains(*score))
     {
-        let mut error = DatasetError {
-            line: None,
-            row: None,
-            column: Some(settings.score_column.clone()),
-            message: format!("{score} is not a probability in [0, 1]"),
-        };
-        match predictions.format() {
-            Format::Csv => error.line = Some(row as u64 + 2),
-            Format::Parquet => error.row = Some(row as u64 + 1),
-        }
-        return Err(error);
+        return Err(predictions.error_at(
+            row,
+            &settings.score_column,
+            format!("{score} is not a probability in [0, 1]"),
+        ));
     }
     let weights = match &schema.weight {
         Some(column) if predictions.has_column(column) => Some(predictions.numbers(column)?),

@@ -532,7 +532,8 @@ pub struct ServeArgs {
     /// Largest artifact accepted, in bytes
     #[arg(long, env = "MODELGATE_MAX_UPLOAD_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
-    /// Largest dataset or predictions file evaluated, in bytes (they are parsed in memory)
+    /// Largest dataset or predictions file evaluated, in bytes (they are parsed in memory); a Parquet file's
+    /// columns may decode to at most 4 times as much
     #[arg(long, env = "MODELGATE_MAX_DATASET_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_DATASET_BYTES)]
     pub max_dataset_bytes: u64,
     /// File with the Ed25519 key that signs audit checkpoints (created if missing); replicas must share it

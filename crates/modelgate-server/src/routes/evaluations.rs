@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use modelgate_api as api;
 use modelgate_core::{Digest, ModelName, Timestamp, VersionNumber};
 use modelgate_eval::dataset::{
-    DatasetError, DatasetSchema, Table, Task, profile, read_table, validate,
+    DatasetError, DatasetSchema, Table, Task, profile, read_table_within, validate,
 };
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate};
 use modelgate_eval::robustness::robustness_report;
@@ -28,6 +28,9 @@ use std::sync::{Arc, Mutex};
 
 /// Model artifacts larger than this are not loaded for evaluation.
 pub const MAX_MODEL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How much larger than the file limit a Parquet file's columns may be once decoded.
+const PARQUET_EXPANSION: u64 = 4;
 
 /// The column model mode adds to the dataset for the model's positive-class probability.
 const MODEL_SCORE_COLUMN: &str = "__model_score";
@@ -115,7 +118,12 @@ async fn run_model(
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
-    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {error}")).with_details(
+    let code = if error.too_large {
+        ErrorCode::PayloadTooLarge
+    } else {
+        ErrorCode::InvalidArgument
+    };
+    ApiError::new(code, format!("{field}: {error}")).with_details(
         json!({ "field": field, "line": error.line, "row": error.row, "column": error.column }),
     )
 }
@@ -148,12 +156,17 @@ async fn load_table(
     let wanted: Option<Vec<String>> =
         wanted.map(|columns| columns.iter().map(|column| (*column).to_owned()).collect());
     let field_name = field.to_owned();
+    let max_bytes = state.max_dataset_bytes();
     tokio::task::spawn_blocking(move || {
         let wanted: Option<Vec<&str>> = wanted
             .as_ref()
             .map(|columns| columns.iter().map(String::as_str).collect());
-        read_table(bytes::Bytes::from(bytes), wanted.as_deref())
-            .map_err(|error| dataset_error(&field_name, error))
+        read_table_within(
+            bytes::Bytes::from(bytes),
+            wanted.as_deref(),
+            max_bytes.saturating_mul(PARQUET_EXPANSION),
+        )
+        .map_err(|error| dataset_error(&field_name, error))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?

@@ -635,3 +635,45 @@ async fn stopping_the_server_fails_its_running_jobs() {
     );
     assert_eq!(stopped.evaluation_id, None);
 }
+
+#[tokio::test]
+async fn a_small_parquet_file_that_decodes_past_the_limit_is_refused() {
+    let app = spawn_app_with(AppOptions {
+        max_dataset_bytes: 100_000,
+        ..AppOptions::default()
+    })
+    .await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    // One row repeated compresses to almost nothing, and decodes to megabytes.
+    let repeated = vec![(1, 0.5, "f", "north", 1000); 60_000];
+    let file = as_parquet(&repeated);
+    assert!(file.len() < 100_000, "{} bytes", file.len());
+    let digest = upload(&app, &developer, file).await;
+    let (status, code, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/datasets",
+            &developer,
+            Some(json!({
+                "name": "bomb", "digest": digest,
+                "schema": { "label": "default", "positive_label": "1" },
+            })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decode to"),
+        "{body}"
+    );
+    app.stop().await;
+}
