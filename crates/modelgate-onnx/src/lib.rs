@@ -6,7 +6,7 @@
 mod zipmap;
 
 use ort::session::Session;
-use ort::value::{DynMap, Tensor, ValueType};
+use ort::value::{DynMap, TensorRef, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -118,7 +118,8 @@ impl Model {
     /// Runs a binary classifier on `rows` (row-major, `features` per row).
     pub fn classify(&self, rows: &[f32], features: usize) -> Result<Predictions, OnnxError> {
         let count = rows.len() / features.max(1);
-        let tensor = Tensor::from_array((vec![count, features], rows.to_vec()))
+        // A view of the rows, not a copy: the runtime reads them where they are.
+        let tensor = TensorRef::from_array_view(([count, features], rows))
             .map_err(|error| OnnxError::Run(error.to_string()))?;
         let mut session = self
             .session
