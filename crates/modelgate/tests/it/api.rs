@@ -23,10 +23,17 @@ async fn health_openapi_and_docs_need_no_token_and_everything_else_does() {
         .await
         .unwrap();
     assert_eq!(document["openapi"], "3.1.0");
+    assert!(
+        document["components"]["schemas"]["EvaluationJob"].is_object(),
+        "the job's schema is described"
+    );
     for path in [
         "/api/v1/models",
         "/api/v1/models/{name}/versions",
         "/api/v1/artifacts",
+        "/api/v1/evaluations",
+        "/api/v1/evaluation-jobs/{id}",
+        "/api/v1/evaluation-jobs/{id}/cancel",
     ] {
         assert!(
             document["paths"][path].is_object(),
