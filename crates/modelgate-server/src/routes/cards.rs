@@ -399,6 +399,10 @@ pub async fn export_card(
             });
         }
     }
+    // The metrics the server computed for this version join the card's claimed ones, marked verified.
+    let evaluations = state.store().evaluations_for_version(&name, number).await?;
+    let mut card = card;
+    card.metrics.extend(verified_metrics(&evaluations));
     let (content_type, body) = match query.format.as_str() {
         "hf" => (
             "text/markdown; charset=utf-8",
@@ -427,4 +431,74 @@ pub async fn export_card(
         }
     };
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// The headline numbers of a version's latest evaluation on each dataset, as verified card metrics: the
+/// overall metrics (with the bootstrap interval where there is one, and the row count), and each sensitive
+/// attribute's fairness differences and ratios (the attribute as the slice).
+fn verified_metrics(
+    evaluations: &[modelgate_store::EvaluationRecord],
+) -> Vec<modelgate_card::Metric> {
+    let mut latest: std::collections::BTreeMap<&str, &modelgate_store::EvaluationRecord> =
+        std::collections::BTreeMap::new();
+    for evaluation in evaluations {
+        latest.insert(evaluation.dataset.as_str(), evaluation);
+    }
+    let mut metrics = Vec::new();
+    for (dataset, evaluation) in latest {
+        let Ok(results) = serde_json::from_str::<serde_json::Value>(&evaluation.results_json)
+        else {
+            continue;
+        };
+        let count = results["overall"]["count"].as_u64();
+        let defined = |section: &serde_json::Value| -> Vec<(String, f64)> {
+            section
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, value)| Some((name.clone(), value.get("value")?.as_f64()?)))
+                .collect()
+        };
+        for (metric, value) in defined(&results["overall"]) {
+            let interval = results["intervals"][&metric]
+                .as_object()
+                .and_then(|interval| {
+                    Some([
+                        interval.get("low")?.as_f64()?,
+                        interval.get("high")?.as_f64()?,
+                    ])
+                });
+            metrics.push(modelgate_card::Metric {
+                dataset: dataset.to_owned(),
+                metric,
+                slice: None,
+                value,
+                interval,
+                sample_size: count,
+                verified: true,
+            });
+        }
+        for (attribute, fairness) in results["fairness"].as_object().into_iter().flatten() {
+            for (metric, value) in defined(fairness) {
+                let interval = results["intervals"][format!("{attribute}.{metric}")]
+                    .as_object()
+                    .and_then(|interval| {
+                        Some([
+                            interval.get("low")?.as_f64()?,
+                            interval.get("high")?.as_f64()?,
+                        ])
+                    });
+                metrics.push(modelgate_card::Metric {
+                    dataset: dataset.to_owned(),
+                    metric,
+                    slice: Some(attribute.clone()),
+                    value,
+                    interval,
+                    sample_size: count,
+                    verified: true,
+                });
+            }
+        }
+    }
+    metrics
 }

@@ -248,6 +248,38 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     .await
     .unwrap();
     assert_eq!(gate["allowed"], true);
+
+    // The card's exports carry the server's numbers, marked verified, next to the claimed ones.
+    let readme = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/churn/versions/1/card/export?format=hf",
+        &developer,
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        readme.contains("roc_auc") && readme.contains("verified: true"),
+        "{readme}"
+    );
+    let page = call(
+        &app,
+        Method::GET,
+        "/api/v1/models/churn/versions/1/card/export?format=markdown",
+        &developer,
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains("demographic_parity_ratio") && page.contains("verified"),
+        "{page}"
+    );
     app.stop().await;
 }
 
