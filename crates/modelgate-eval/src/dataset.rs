@@ -787,6 +787,13 @@ impl Table {
         self.set_column(column, Column::Number(values));
     }
 
+    /// Adds (or replaces) a text column, such as the classes a model predicted.
+    pub fn set_text(&mut self, column: &str, values: Vec<String>) {
+        let mut builder = TextBuilder::default();
+        builder.codes = values.iter().map(|value| builder.code(value)).collect();
+        self.set_column(column, builder.finish());
+    }
+
     fn set_column(&mut self, column: &str, cells: Column) {
         match self.names.iter().position(|name| name == column) {
             Some(index) => self.columns[index] = cells,

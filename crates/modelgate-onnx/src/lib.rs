@@ -6,7 +6,7 @@
 mod zipmap;
 
 use ort::session::Session;
-use ort::value::{DynMap, TensorRef, ValueType};
+use ort::value::{DynMap, TensorElementType, TensorRef, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -84,6 +84,33 @@ pub struct Predictions {
     pub positive_probability: Vec<f64>,
 }
 
+/// Predicted labels as the model gives them.
+enum Labels {
+    Numbers(Vec<i64>),
+    Text(Vec<String>),
+}
+
+/// A float output, row-major with `columns` per row.
+struct Scores {
+    values: Vec<f64>,
+    columns: usize,
+}
+
+#[derive(Default)]
+struct RawOutputs {
+    labels: Option<Labels>,
+    scores: Option<Scores>,
+}
+
+/// What a classifier of any number of classes said for each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassPredictions {
+    /// The predicted class, as text (`2`, `setosa`).
+    pub labels: Vec<String>,
+    /// Row-major probabilities and the number of columns (classes), in the model's class order.
+    pub probabilities: Option<(Vec<f64>, usize)>,
+}
+
 impl Model {
     pub fn load(bytes: &[u8]) -> Result<Self, OnnxError> {
         init(None)?;
@@ -115,8 +142,9 @@ impl Model {
         })
     }
 
-    /// Runs a binary classifier on `rows` (row-major, `features` per row).
-    pub fn classify(&self, rows: &[f32], features: usize) -> Result<Predictions, OnnxError> {
+    /// Runs the model on `rows` (row-major, `features` per row) and collects its outputs: the first
+    /// integer or string tensor as labels, the first float tensor (or ZipMap's maps, by key) as scores.
+    fn run(&self, rows: &[f32], features: usize) -> Result<RawOutputs, OnnxError> {
         let count = rows.len() / features.max(1);
         // A view of the rows, not a copy: the runtime reads them where they are.
         let tensor = TensorRef::from_array_view(([count, features], rows))
@@ -128,58 +156,126 @@ impl Model {
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(|error| OnnxError::Run(error.to_string()))?;
-        let mut labels = None;
-        let mut probabilities = None;
+        let unreadable = |error: ort::Error| OnnxError::Outputs(error.to_string());
+        let mut raw = RawOutputs::default();
         for (_, value) in outputs.iter() {
             match value.dtype() {
                 ValueType::Tensor { ty, .. }
-                    if *ty == ort::value::TensorElementType::Int64 && labels.is_none() =>
+                    if *ty == TensorElementType::Int64 && raw.labels.is_none() =>
                 {
-                    let (_, data) = value
-                        .try_extract_tensor::<i64>()
-                        .map_err(|error| OnnxError::Outputs(error.to_string()))?;
-                    labels = Some(data.to_vec());
+                    let (_, data) = value.try_extract_tensor::<i64>().map_err(unreadable)?;
+                    raw.labels = Some(Labels::Numbers(data.to_vec()));
                 }
-                ValueType::Tensor { ty, .. } if *ty == ort::value::TensorElementType::Float32 => {
-                    let (shape, data) = value
-                        .try_extract_tensor::<f32>()
-                        .map_err(|error| OnnxError::Outputs(error.to_string()))?;
-                    let columns = shape.last().copied().unwrap_or(1).max(1) as usize;
-                    let positive: Vec<f64> = data
-                        .chunks(columns)
-                        .map(|row| f64::from(*row.last().unwrap_or(&0.0)))
-                        .collect();
-                    probabilities = Some(positive);
+                ValueType::Tensor { ty, .. }
+                    if *ty == TensorElementType::String && raw.labels.is_none() =>
+                {
+                    let (_, data) = value.try_extract_strings().map_err(unreadable)?;
+                    raw.labels = Some(Labels::Text(data));
                 }
-                ValueType::Sequence(_) => {
-                    // ZipMap: one map from class to probability per row.
+                ValueType::Tensor { ty, .. }
+                    if *ty == TensorElementType::Float32 && raw.scores.is_none() =>
+                {
+                    let (shape, data) = value.try_extract_tensor::<f32>().map_err(unreadable)?;
+                    let columns = if shape.len() < 2 {
+                        1
+                    } else {
+                        usize::try_from(shape[shape.len() - 1]).unwrap_or(1).max(1)
+                    };
+                    raw.scores = Some(Scores {
+                        values: data.iter().map(|value| f64::from(*value)).collect(),
+                        columns,
+                    });
+                }
+                ValueType::Sequence(_) if raw.scores.is_none() => {
+                    // ZipMap kept (the edit did not apply): one map from class to probability per row.
                     let maps = value
                         .try_extract_sequence::<ort::value::DynMapValueType>()
-                        .map_err(|error| OnnxError::Outputs(error.to_string()))?;
-                    let positive = maps
-                        .iter()
-                        .map(|map: &DynMap| {
-                            map.try_extract_map::<i64, f32>()
-                                .map(|entries| f64::from(entries.get(&1).copied().unwrap_or(0.0)))
-                                .map_err(|error| OnnxError::Outputs(error.to_string()))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    probabilities = Some(positive);
+                        .map_err(unreadable)?;
+                    let mut values = Vec::new();
+                    let mut columns = 0;
+                    for map in maps.iter() {
+                        let map: &DynMap = map;
+                        let mut entries: Vec<(i64, f32)> = map
+                            .try_extract_map::<i64, f32>()
+                            .map_err(unreadable)?
+                            .into_iter()
+                            .collect();
+                        entries.sort_by_key(|(class, _)| *class);
+                        columns = entries.len();
+                        values.extend(entries.into_iter().map(|(_, p)| f64::from(p)));
+                    }
+                    raw.scores = Some(Scores {
+                        values,
+                        columns: columns.max(1),
+                    });
                 }
                 _ => {}
             }
         }
-        let positive_probability =
-            probabilities.ok_or_else(|| OnnxError::Outputs("no probability output".to_owned()))?;
-        let labels = labels.unwrap_or_else(|| {
-            positive_probability
+        Ok(raw)
+    }
+
+    /// Runs a binary classifier on `rows` (row-major, `features` per row).
+    pub fn classify(&self, rows: &[f32], features: usize) -> Result<Predictions, OnnxError> {
+        let raw = self.run(rows, features)?;
+        let scores = raw
+            .scores
+            .ok_or_else(|| OnnxError::Outputs("no probability output".to_owned()))?;
+        // The last column is the probability of the positive class (class 1 of two; a single column is it).
+        let positive_probability: Vec<f64> = scores
+            .values
+            .chunks(scores.columns)
+            .map(|row| row.last().copied().unwrap_or(0.0))
+            .collect();
+        let labels = match raw.labels {
+            Some(Labels::Numbers(labels)) => labels,
+            _ => positive_probability
                 .iter()
                 .map(|p| i64::from(*p >= 0.5))
-                .collect()
-        });
+                .collect(),
+        };
         Ok(Predictions {
             labels,
             positive_probability,
         })
+    }
+
+    /// Runs a classifier of any number of classes: the predicted class of each row as text, and the
+    /// probabilities (one column per class, in the model's class order) when the model gives them.
+    pub fn classify_classes(
+        &self,
+        rows: &[f32],
+        features: usize,
+    ) -> Result<ClassPredictions, OnnxError> {
+        let raw = self.run(rows, features)?;
+        let labels = match raw.labels {
+            Some(Labels::Numbers(labels)) => labels.iter().map(i64::to_string).collect(),
+            Some(Labels::Text(labels)) => labels,
+            None => {
+                return Err(OnnxError::Outputs(
+                    "no label output: a classifier must give the predicted class of each row"
+                        .to_owned(),
+                ));
+            }
+        };
+        Ok(ClassPredictions {
+            labels,
+            probabilities: raw.scores.map(|scores| (scores.values, scores.columns)),
+        })
+    }
+
+    /// Runs a regressor: one number per row.
+    pub fn regress(&self, rows: &[f32], features: usize) -> Result<Vec<f64>, OnnxError> {
+        let raw = self.run(rows, features)?;
+        let scores = raw.scores.ok_or_else(|| {
+            OnnxError::Outputs("no float output: a regressor gives one number per row".to_owned())
+        })?;
+        if scores.columns != 1 {
+            return Err(OnnxError::Outputs(format!(
+                "the model gives {} numbers per row; a regressor gives one",
+                scores.columns
+            )));
+        }
+        Ok(scores.values)
     }
 }

@@ -58,3 +58,79 @@ fn models_agree_with_onnx_runtime_in_python() {
         Err(modelgate_onnx::OnnxError::BadModel(_))
     ));
 }
+
+fn fixture_rows(expected: &serde_json::Value) -> Vec<f32> {
+    expected["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn multiclass_classifiers_and_regressors_agree_with_onnx_runtime_in_python() {
+    init(None).unwrap_or_else(|error| panic!("{error}"));
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap();
+    let rows = fixture_rows(&expected);
+    let classifiers = expected["multiclass_models"].as_object().unwrap();
+    assert_eq!(classifiers.len(), 2);
+    for (name, model) in classifiers {
+        let bytes = std::fs::read(folder.join(model["file"].as_str().unwrap())).unwrap();
+        let predictions = Model::load(&bytes)
+            .unwrap()
+            .classify_classes(&rows, 4)
+            .unwrap();
+        let labels: Vec<String> = model["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap().to_string())
+            .collect();
+        assert_eq!(predictions.labels, labels, "{name}: labels");
+        let (probabilities, columns) = predictions.probabilities.expect("probabilities");
+        assert_eq!(columns, 3, "{name}");
+        let wanted: Vec<f64> = model["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(probabilities.len(), wanted.len());
+        for (index, (actual, wanted)) in probabilities.iter().zip(&wanted).enumerate() {
+            assert!(
+                (actual - wanted).abs() <= 1e-5,
+                "{name} value {index}: {actual} vs {wanted}"
+            );
+        }
+    }
+    let regressors = expected["regression_models"].as_object().unwrap();
+    assert_eq!(regressors.len(), 1);
+    for (name, model) in regressors {
+        let bytes = std::fs::read(folder.join(model["file"].as_str().unwrap())).unwrap();
+        let loaded = Model::load(&bytes).unwrap();
+        let values = loaded.regress(&rows, 4).unwrap();
+        for (row, (actual, wanted)) in values
+            .iter()
+            .zip(model["values"].as_array().unwrap())
+            .enumerate()
+        {
+            let wanted = wanted.as_f64().unwrap();
+            assert!(
+                (actual - wanted).abs() <= 1e-5 * wanted.abs().max(1.0),
+                "{name} row {row}: {actual} vs {wanted}"
+            );
+        }
+        // A regressor is not a classifier: asking it for classes is a clear error.
+        let error = loaded.classify_classes(&rows, 4).unwrap_err();
+        assert!(error.to_string().contains("no label output"), "{error}");
+    }
+}

@@ -34,31 +34,26 @@ const PARQUET_EXPANSION: u64 = 4;
 
 /// The column model mode adds to the dataset for the model's positive-class probability.
 const MODEL_SCORE_COLUMN: &str = "__model_score";
+/// Model mode, multiclass: the predicted class, and the prefix of the per-class probability columns.
+const MODEL_PREDICTION_COLUMN: &str = "__model_prediction";
+const MODEL_PROBABILITY_PREFIX: &str = "__model_proba_";
 
-/// Model mode: runs the version's ONNX artifact on the dataset's feature columns (in the declared order)
-/// adding the model's probability of the positive class to the table as a score column, and returns the
-/// robustness report of the reruns on perturbed inputs.
-async fn run_model(
+/// The model's inputs: the dataset's feature columns as a row-major matrix (in the declared order), their
+/// count, and the version's artifact.
+async fn model_inputs(
     state: &AppState,
     version: &modelgate_core::Version,
-    table: &mut Table,
+    table: &Table,
     schema: &DatasetSchema,
-    threshold: f64,
-    seed: u64,
-    progress: &Arc<JobProgress>,
-) -> Result<Value, ApiError> {
+) -> Result<(Vec<f32>, usize, Vec<u8>), ApiError> {
     if schema.features.is_empty() {
         return Err(ApiError::invalid(
             "dataset",
             "dataset: model mode needs the dataset's feature columns; register it with --features",
         ));
     }
-    let features = schema.features.len();
     let rows = table
         .feature_matrix(&schema.features)
-        .map_err(|error| dataset_error("dataset", error))?;
-    let labels = table
-        .binary_labels(schema)
         .map_err(|error| dataset_error("dataset", error))?;
     let model_bytes = state
         .artifacts()
@@ -71,6 +66,51 @@ async fn run_model(
                 "the model artifact is too large to evaluate",
             )
         })?;
+    Ok((rows, schema.features.len(), model_bytes))
+}
+
+/// A model that would not load or run, as the API reports it.
+fn model_error(
+    error: modelgate_onnx::OnnxError,
+    task: Task,
+    features: usize,
+    progress: &JobProgress,
+) -> ApiError {
+    match error {
+        _ if progress.is_cancelled() => cancelled_error(),
+        modelgate_onnx::OnnxError::RuntimeMissing(_) => {
+            ApiError::new(ErrorCode::Unavailable, error.to_string())
+        }
+        other => {
+            let kind = match task {
+                Task::Binary | Task::Multiclass => "classifier",
+                Task::Regression => "regressor",
+            };
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("the version's artifact cannot be run as an ONNX {kind} on the dataset's {features} features: {other}"),
+            )
+            .with_details(json!({ "field": "model" }))
+        }
+    }
+}
+
+/// Model mode for a binary dataset: runs the version's ONNX artifact on the feature columns, adding the
+/// model's probability of the positive class to the table as a score column, and returns the robustness
+/// report of the reruns on perturbed inputs.
+async fn run_model(
+    state: &AppState,
+    version: &modelgate_core::Version,
+    table: &mut Table,
+    schema: &DatasetSchema,
+    threshold: f64,
+    seed: u64,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, ApiError> {
+    let (rows, features, model_bytes) = model_inputs(state, version, table, schema).await?;
+    let labels = table
+        .binary_labels(schema)
+        .map_err(|error| dataset_error("dataset", error))?;
     let feature_names = schema.features.clone();
     let watched = progress.clone();
     let progress = progress.clone();
@@ -83,7 +123,11 @@ async fn run_model(
             if progress.is_cancelled() {
                 return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
             }
-            let phase = if done == 0.0 { "running the model" } else { "robustness" };
+            let phase = if done == 0.0 {
+                "running the model"
+            } else {
+                "robustness"
+            };
             progress.set(0.05 + 0.45 * done / runs, phase);
             done += 1.0;
             model
@@ -104,17 +148,66 @@ async fn run_model(
     })
     .await
     .map_err(|error| ApiError::internal(&error))?
-    .map_err(|error| match error {
-        _ if watched.is_cancelled() => cancelled_error(),
-        modelgate_onnx::OnnxError::RuntimeMissing(_) => ApiError::new(ErrorCode::Unavailable, error.to_string()),
-        other => ApiError::new(
-            ErrorCode::InvalidArgument,
-            format!("the version's artifact cannot be run as an ONNX classifier on the dataset's {features} features: {other}"),
-        )
-        .with_details(json!({ "field": "model" })),
-    })?;
+    .map_err(|error| model_error(error, Task::Binary, features, &watched))?;
     table.set_numbers(MODEL_SCORE_COLUMN, scores);
     serde_json::to_value(robustness).map_err(|error| ApiError::internal(&error))
+}
+
+/// Model mode for a multiclass or regression dataset: runs the version's ONNX artifact once and adds its
+/// predictions to the table — the predicted class (and, when the model gives one probability per class of
+/// the dataset, those as `__model_proba_<class>`, in scikit-learn's class order: sorted, numerically when
+/// the classes are numbers), or the predicted value. No robustness: decision flips are a classifier's.
+async fn run_other_model(
+    state: &AppState,
+    version: &modelgate_core::Version,
+    table: &mut Table,
+    schema: &DatasetSchema,
+    progress: &Arc<JobProgress>,
+) -> Result<(), ApiError> {
+    let (rows, features, model_bytes) = model_inputs(state, version, table, schema).await?;
+    progress.set(0.05, "running the model");
+    let task = schema.task;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let model = modelgate_onnx::Model::load(&model_bytes)?;
+        match task {
+            Task::Regression => model.regress(&rows, features).map(Err),
+            _ => model.classify_classes(&rows, features).map(Ok),
+        }
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+    .map_err(|error| model_error(error, task, features, progress))?;
+    match outcome {
+        Err(values) => table.set_numbers(MODEL_SCORE_COLUMN, values),
+        Ok(predictions) => {
+            let mut classes = table
+                .class_labels(&schema.label)
+                .map_err(|error| dataset_error("dataset", error))?
+                .names;
+            let numeric: Option<Vec<f64>> = classes
+                .iter()
+                .map(|class| class.parse::<f64>().ok())
+                .collect();
+            if let Some(numbers) = numeric {
+                let mut paired: Vec<(f64, String)> = numbers.into_iter().zip(classes).collect();
+                paired.sort_by(|a, b| a.0.total_cmp(&b.0));
+                classes = paired.into_iter().map(|(_, class)| class).collect();
+            }
+            if let Some((probabilities, columns)) = predictions.probabilities
+                && columns == classes.len()
+            {
+                for (column, class) in classes.iter().enumerate() {
+                    let values = probabilities
+                        .chunks(columns)
+                        .map(|row| row[column])
+                        .collect();
+                    table.set_numbers(&format!("{MODEL_PROBABILITY_PREFIX}{class}"), values);
+                }
+            }
+            table.set_text(MODEL_PREDICTION_COLUMN, predictions.labels);
+        }
+    }
+    Ok(())
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
@@ -409,6 +502,15 @@ async fn prepare_evaluation(
     let dataset = state.store().get_dataset(&request.dataset).await?;
     let schema: DatasetSchema =
         serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
+    if request.predictions_digest.is_none() && schema.features.is_empty() {
+        return Err(ApiError::invalid(
+            "dataset",
+            format!(
+                "dataset: model mode runs the version on the dataset's feature columns, and {} declares none; register it with --features, or evaluate uploaded predictions (--predictions)",
+                dataset.name
+            ),
+        ));
+    }
     let settings = Settings {
         score_column: match &request.predictions_digest {
             Some(_) if schema.task == Task::Multiclass => {
@@ -420,13 +522,8 @@ async fn prepare_evaluation(
                     "score_column: name the column of the predictions file that holds the score",
                 )
             })?,
-            None if schema.task == Task::Binary => MODEL_SCORE_COLUMN.to_owned(),
-            None => {
-                return Err(ApiError::invalid(
-                    "predictions_digest",
-                    format!("predictions_digest: dataset {} is {}; model mode runs binary classifiers only, so upload the version's predictions (--predictions)", dataset.name, schema.task.as_str()),
-                ));
-            }
+            None if schema.task == Task::Multiclass => MODEL_PROBABILITY_PREFIX.to_owned(),
+            None => MODEL_SCORE_COLUMN.to_owned(),
         },
         threshold: request.threshold.unwrap_or(0.5),
         bins: request.bins.unwrap_or(10).clamp(2, 100),
@@ -434,6 +531,9 @@ async fn prepare_evaluation(
         bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200).min(10_000),
         seed: request.seed.unwrap_or(0),
         prediction_column: match schema.task {
+            Task::Multiclass if request.predictions_digest.is_none() => {
+                Some(MODEL_PREDICTION_COLUMN.to_owned())
+            }
             Task::Multiclass => Some(request.prediction_column.clone().ok_or_else(|| {
                 ApiError::invalid(
                     "prediction_column",
@@ -695,17 +795,21 @@ async fn compute_evaluation(
             ("predictions", inputs, 0.05)
         }
         None => {
-            let robustness = run_model(
-                state,
-                version,
-                &mut table,
-                schema,
-                settings.threshold,
-                settings.seed,
-                progress,
-            )
-            .await?;
-            model_robustness = Some(robustness);
+            if schema.task == Task::Binary {
+                let robustness = run_model(
+                    state,
+                    version,
+                    &mut table,
+                    schema,
+                    settings.threshold,
+                    settings.seed,
+                    progress,
+                )
+                .await?;
+                model_robustness = Some(robustness);
+            } else {
+                run_other_model(state, version, &mut table, schema, progress).await?;
+            }
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
                 "dataset_digest": dataset.digest,

@@ -607,3 +607,116 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
     assert_eq!(body["error"]["details"]["field"], "model");
     app.stop().await;
 }
+
+/// The ONNX fixtures' inputs as CSV feature columns, with `label(index)` as the label column.
+fn fixture_dataset(expected: &Value, label: impl Fn(usize) -> String) -> String {
+    let mut csv = String::from("f0,f1,f2,f3,group,label\n");
+    for (index, row) in expected["inputs"].as_array().unwrap().iter().enumerate() {
+        let values: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}", v.as_f64().unwrap() as f32))
+            .collect();
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            values.join(","),
+            if index % 2 == 0 { "a" } else { "b" },
+            label(index)
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn model_mode_runs_multiclass_classifiers_and_regressors() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modelgate-onnx/fixtures");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+    let classifier = &expected["multiclass_models"]["multiclass_logistic"];
+    let regressor = &expected["regression_models"]["gradient_boosting_regressor"];
+    // Labels: the classifier's own answers except every tenth row; the regressor's values plus one.
+    let classes = fixture_dataset(&expected, |index| {
+        let predicted = classifier["labels"][index].as_i64().unwrap();
+        if index % 10 == 0 {
+            (predicted + 1) % 3
+        } else {
+            predicted
+        }
+        .to_string()
+    });
+    let values = fixture_dataset(&expected, |index| {
+        format!("{}", regressor["values"][index].as_f64().unwrap() + 1.0)
+    });
+    let mut evaluations = Vec::new();
+    for (name, task, csv, file) in [
+        ("classes", "multiclass", classes, "multiclass_logistic.onnx"),
+        (
+            "values",
+            "regression",
+            values,
+            "gradient_boosting_regressor.onnx",
+        ),
+    ] {
+        let digest = upload_text(&app, &developer, &csv).await;
+        let registered = call(&app, Method::POST, "/api/v1/datasets", &developer, Some(json!({
+            "name": name, "digest": digest,
+            "schema": { "task": task, "label": "label", "features": ["f0", "f1", "f2", "f3"], "sensitive": ["group"] },
+        })))
+        .await;
+        assert_eq!(registered.status(), StatusCode::CREATED, "{task}");
+        app.create_model(&developer, name, "medium").await;
+        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+        app.push_version(&developer, name, bytes).await;
+        let evaluation: Value = call(
+            &app,
+            Method::POST,
+            "/api/v1/evaluations",
+            &developer,
+            Some(json!({
+                "wait": true, "model": name, "version": 1, "dataset": name,
+            })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(evaluation["mode"], "model", "{evaluation}");
+        evaluations.push(evaluation);
+    }
+    let overall = &evaluations[0]["results"]["overall"];
+    assert_eq!(evaluations[0]["results"]["task"], "multiclass");
+    assert!(
+        (overall["accuracy"]["value"].as_f64().unwrap() - 0.9).abs() < 1e-12,
+        "{overall}"
+    );
+    // Log loss from the model's probabilities, as Python ONNX Runtime gave them.
+    let mut log_loss = 0.0;
+    for index in 0..100 {
+        let predicted = classifier["labels"][index].as_i64().unwrap();
+        let label = if index % 10 == 0 {
+            (predicted + 1) % 3
+        } else {
+            predicted
+        } as usize;
+        let p = classifier["probabilities"][index][label].as_f64().unwrap();
+        log_loss -= p.clamp(f64::EPSILON, 1.0 - f64::EPSILON).ln();
+    }
+    let measured = overall["log_loss"]["value"].as_f64().unwrap();
+    assert!(
+        (measured - log_loss / 100.0).abs() < 1e-5,
+        "{measured} vs {}",
+        log_loss / 100.0
+    );
+    let overall = &evaluations[1]["results"]["overall"];
+    assert_eq!(evaluations[1]["results"]["task"], "regression");
+    assert!(
+        (overall["mae"]["value"].as_f64().unwrap() - 1.0).abs() < 1e-5,
+        "{overall}"
+    );
+    assert!(evaluations[1]["results"]["robustness"].is_null());
+    app.stop().await;
+}

@@ -507,7 +507,7 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
             < 1e-12
     );
 
-    // Model mode runs binary classifiers only; a binary dataset needs its positive label.
+    // Model mode needs feature columns; a binary dataset needs its positive label.
     let (status, _, body) = error_of(
         call(
             &app,
@@ -522,10 +522,7 @@ async fn multiclass_and_regression_datasets_are_evaluated_from_predictions() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body["error"]["details"]["field"], "predictions_digest",
-        "{body}"
-    );
+    assert_eq!(body["error"]["details"]["field"], "dataset", "{body}");
     let digest = upload(&app, &developer, species.into_bytes()).await;
     let (status, _, body) = error_of(
         call(
