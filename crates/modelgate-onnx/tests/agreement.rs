@@ -134,3 +134,19 @@ fn multiclass_classifiers_and_regressors_agree_with_onnx_runtime_in_python() {
         assert!(error.to_string().contains("no label output"), "{error}");
     }
 }
+
+#[test]
+fn an_operator_the_runtime_cannot_run_is_named_in_the_error() {
+    init(None).unwrap_or_else(|error| panic!("{error}"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/unknown_operator.onnx");
+    let bytes = std::fs::read(path).unwrap();
+    let error = match Model::load(&bytes) {
+        Ok(_) => panic!("a model with an unknown operator loaded"),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, modelgate_onnx::OnnxError::BadModel(_)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("FrobnicateRows"), "{error}");
+}
