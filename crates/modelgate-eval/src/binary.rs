@@ -317,7 +317,7 @@ impl Ranked {
     }
 
     /// Every binary metric for each of `group_count` groups at once, `ranked_codes[rank]` naming the
-    /// group: one pass. Unweighted, as fairlearn's per-group frames are here.
+    /// group: one pass, with the rows' weights when there are (fairlearn's `sample_params`).
     pub fn grouped_metrics(
         &self,
         ranked_codes: &[u32],
@@ -326,8 +326,15 @@ impl Ranked {
         bins: usize,
     ) -> Vec<BinaryMetrics> {
         let mut accumulators = vec![Accumulator::new(bins); group_count];
-        for ((&label, &score), &code) in self.labels.iter().zip(&self.scores).zip(ranked_codes) {
-            accumulators[code as usize].push(label, score, 1.0, threshold);
+        for (rank, ((&label, &score), &code)) in self
+            .labels
+            .iter()
+            .zip(&self.scores)
+            .zip(ranked_codes)
+            .enumerate()
+        {
+            let w = self.weights.as_ref().map_or(1.0, |weights| weights[rank]);
+            accumulators[code as usize].push(label, score, w, threshold);
         }
         accumulators.into_iter().map(Accumulator::finish).collect()
     }

@@ -128,6 +128,12 @@ fn intervals_on(
                         for _ in 0..n {
                             drawn[rng.random_range(0..n)] += 1.0;
                         }
+                        // A drawn row counts with its own weight as many times as it was drawn.
+                        if let Some(weights) = &ranked.weights {
+                            for (count, weight) in drawn.iter_mut().zip(weights) {
+                                *count *= weight;
+                            }
+                        }
                         resample_values(ranked, attributes, threshold, &drawn, &mut found);
                     }
                     found

@@ -559,4 +559,42 @@ mod tests {
         let error = evaluate(&text_label, &schema, &settings, &|_| true).unwrap_err();
         assert_eq!(error.column.as_deref(), Some("price"));
     }
+
+    #[test]
+    fn weights_count_overall_per_group_and_in_fairness() {
+        let csv_text = "default,sex,w,score\n1,f,2,0.9\n0,f,1,0.6\n1,m,1,0.7\n0,m,3,0.6\n0,m,1,0.1\n1,f,1,0.4\n";
+        let table = read_csv(csv_text.as_bytes()).unwrap();
+        let schema = DatasetSchema {
+            task: Default::default(),
+            label: "default".into(),
+            features: vec![],
+            sensitive: vec!["sex".into()],
+            weight: Some("w".into()),
+            positive_label: "1".into(),
+            classes: Vec::new(),
+        };
+        let settings = Settings {
+            score_column: "score".into(),
+            threshold: 0.5,
+            bins: 10,
+            minimum_group_size: 1,
+            bootstrap_resamples: 20,
+            seed: 1,
+            prediction_column: None,
+            intersections: Vec::new(),
+        };
+        let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
+        let f = crate::binary_metrics(
+            &[true, false, true],
+            &[0.9, 0.6, 0.4],
+            Some(&[2.0, 1.0, 1.0]),
+            0.5,
+            10,
+        );
+        assert_eq!(result.by_group["sex"][0].metrics, f);
+        assert_eq!(result.by_group["sex"][0].count, 3, "rows, not weight");
+        // Selection rate of m: rows scored >= 0.5 weigh 1 + 3 of 5.
+        assert_eq!(result.fairness["sex"].selection_rate["m"], 4.0 / 5.0);
+        assert_eq!(result.fairness["sex"].selection_rate["f"], 3.0 / 4.0);
+    }
 }

@@ -146,22 +146,26 @@ fn spread(values: &[f64]) -> (Value, Value) {
     )
 }
 
-/// fairlearn's between-groups metrics for predictions `score >= threshold`.
+/// fairlearn's between-groups metrics for predictions `score >= threshold`, each row counting with its
+/// weight when there are weights.
 pub fn fairness_metrics(
     labels: &[bool],
     scores: &[f64],
     groups: &[String],
+    weights: Option<&[f64]>,
     threshold: f64,
 ) -> FairnessMetrics {
     let groups = Groups::from_values(groups);
     let mut matrices = vec![ConfusionMatrix::default(); groups.names.len()];
-    for ((&label, &score), &code) in labels.iter().zip(scores).zip(&groups.codes) {
-        matrices[code as usize].add(label, score >= threshold, 1.0);
+    for (row, ((&label, &score), &code)) in labels.iter().zip(scores).zip(&groups.codes).enumerate()
+    {
+        let w = weights.map_or(1.0, |weights| weights[row]);
+        matrices[code as usize].add(label, score >= threshold, w);
     }
     fairness_from_confusion(&groups.names, &matrices)
 }
 
-/// fairlearn's between-groups metrics from each group's (unweighted) confusion matrix.
+/// fairlearn's between-groups metrics from each group's confusion matrix (weighted when the rows are).
 pub fn fairness_from_confusion(names: &[String], matrices: &[ConfusionMatrix]) -> FairnessMetrics {
     let mut selection_rate = BTreeMap::new();
     let (mut true_positive_rates, mut false_positive_rates) = (Vec::new(), Vec::new());

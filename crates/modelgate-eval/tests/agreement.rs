@@ -94,10 +94,14 @@ fn fairness_metrics_match_fairlearn() {
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
             .collect();
+        let weights: Option<Vec<f64>> = case["weights"]
+            .as_array()
+            .map(|w| w.iter().map(|v| v.as_f64().unwrap()).collect());
         let fairness = fairness_metrics(
             &labels,
             &scores,
             &groups,
+            weights.as_deref(),
             case["threshold"].as_f64().unwrap(),
         );
         for (group, rate) in expected["selection_rate"].as_object().unwrap() {
@@ -136,7 +140,10 @@ fn fairness_metrics_match_fairlearn() {
         );
         checked += 1;
     }
-    assert!(checked >= 2, "the fixtures hold fairness cases");
+    assert!(
+        checked >= 3,
+        "the fixtures hold fairness cases, one of them weighted"
+    );
 }
 
 #[test]
@@ -161,7 +168,7 @@ fn undefined_metrics_are_none_with_a_reason_and_small_groups_are_flagged() {
             .contains("both classes")
     );
     assert_eq!(x.metrics.specificity.value, None);
-    let fairness = fairness_metrics(&labels, &scores, &groups, 0.5);
+    let fairness = fairness_metrics(&labels, &scores, &groups, None, 0.5);
     assert_eq!(
         fairness.equalized_odds_difference.value, None,
         "group y has no positives"
