@@ -96,29 +96,131 @@ pub fn shift(labels: &[bool], baseline: &[f64], perturbed: &[f64], threshold: f6
 pub const NOISE_LEVELS: [f64; 3] = [0.05, 0.1, 0.2];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NoiseShift {
+pub struct NoiseShift<S = Shift> {
     pub level: f64,
     #[serde(flatten)]
-    pub shift: Shift,
+    pub shift: S,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AblationShift {
+pub struct AblationShift<S = Shift> {
     pub feature: String,
     #[serde(flatten)]
-    pub shift: Shift,
+    pub shift: S,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RobustnessReport {
-    pub noise: Vec<NoiseShift>,
-    pub feature_ablation: Vec<AblationShift>,
-    pub max_noise_flip_rate: f64,
+pub struct RobustnessReport<S = Shift> {
+    pub noise: Vec<NoiseShift<S>>,
+    pub feature_ablation: Vec<AblationShift<S>>,
+    /// The worst share of changed decisions under noise (classifiers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_noise_flip_rate: Option<f64>,
 }
 
-/// How a model's decisions and headline metrics move under seeded Gaussian noise on every feature (one draw
-/// scaled per level, so the levels differ only in size), and when each feature in turn is replaced by its
-/// median (a crude importance: what the model loses without it). `score` runs the model on row-major rows.
+/// How a multiclass classifier moved under one perturbation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassShift {
+    /// Share of rows whose predicted class changed.
+    pub flip_rate: f64,
+    pub accuracy_delta: Option<f64>,
+    pub macro_f1_delta: Option<f64>,
+}
+
+/// How a regressor moved under one perturbation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValueShift {
+    /// Mean absolute change of the prediction.
+    pub mean_absolute_change: f64,
+    pub mae_delta: Option<f64>,
+    pub rmse_delta: Option<f64>,
+    pub r2_delta: Option<f64>,
+}
+
+fn delta(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    before.zip(after).map(|(before, after)| after - before)
+}
+
+/// A multiclass classifier's shift: `labels` are the true classes, `baseline` and `perturbed` its
+/// predictions before and after.
+pub fn class_shift(
+    labels: &[String],
+    classes: &[String],
+    baseline: &[String],
+    perturbed: &[String],
+) -> ClassShift {
+    let flips = baseline
+        .iter()
+        .zip(perturbed)
+        .filter(|(a, b)| a != b)
+        .count();
+    let before = crate::other::multiclass_metrics(labels, baseline, classes, None);
+    let after = crate::other::multiclass_metrics(labels, perturbed, classes, None);
+    ClassShift {
+        flip_rate: flips as f64 / baseline.len().max(1) as f64,
+        accuracy_delta: delta(before.accuracy.value, after.accuracy.value),
+        macro_f1_delta: delta(before.macro_f1.value, after.macro_f1.value),
+    }
+}
+
+/// A regressor's shift: `truth` the true values, `baseline` and `perturbed` its predictions.
+pub fn value_shift(truth: &[f64], baseline: &[f64], perturbed: &[f64]) -> ValueShift {
+    let change = baseline
+        .iter()
+        .zip(perturbed)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f64>()
+        / baseline.len().max(1) as f64;
+    let before = crate::other::regression_metrics(truth, baseline);
+    let after = crate::other::regression_metrics(truth, perturbed);
+    ValueShift {
+        mean_absolute_change: change,
+        mae_delta: delta(before.mae.value, after.mae.value),
+        rmse_delta: delta(before.rmse.value, after.rmse.value),
+        r2_delta: delta(before.r2.value, after.r2.value),
+    }
+}
+
+/// Reruns a model on perturbed inputs: seeded Gaussian noise on every feature (one draw scaled per level,
+/// so the levels differ only in size), then each feature in turn replaced by its median (a crude
+/// importance: what the model loses without it). `measure` runs the model on row-major rows and says how
+/// it moved; `flip_rate` reads the share of changed decisions from that, when the task has decisions.
+pub fn perturbation_report<S, E>(
+    rows: &[f32],
+    feature_names: &[String],
+    seed: u64,
+    mut measure: impl FnMut(&[f32]) -> Result<S, E>,
+    flip_rate: impl Fn(&S) -> Option<f64>,
+) -> Result<RobustnessReport<S>, E> {
+    let features = feature_names.len();
+    let (stds, medians) = column_statistics(rows, features);
+    let mut noise = Vec::with_capacity(NOISE_LEVELS.len());
+    for level in NOISE_LEVELS {
+        let shift = measure(&with_noise(rows, features, &stds, level, seed))?;
+        noise.push(NoiseShift { level, shift });
+    }
+    let mut feature_ablation = Vec::with_capacity(features);
+    for (column, name) in feature_names.iter().enumerate() {
+        let shift = measure(&with_column_set(rows, features, column, medians[column]))?;
+        feature_ablation.push(AblationShift {
+            feature: name.clone(),
+            shift,
+        });
+    }
+    let max_noise_flip_rate = noise
+        .iter()
+        .map(|entry| flip_rate(&entry.shift))
+        .reduce(|a, b| a.zip(b).map(|(a, b)| a.max(b)))
+        .flatten();
+    Ok(RobustnessReport {
+        noise,
+        feature_ablation,
+        max_noise_flip_rate,
+    })
+}
+
+/// The binary classifier's report: decision flips at `threshold` and the change in accuracy and ROC AUC.
+/// `score` runs the model on row-major rows and gives the positive-class probability.
 pub fn robustness_report<E>(
     rows: &[f32],
     feature_names: &[String],
@@ -128,32 +230,13 @@ pub fn robustness_report<E>(
     seed: u64,
     mut score: impl FnMut(&[f32]) -> Result<Vec<f64>, E>,
 ) -> Result<RobustnessReport, E> {
-    let features = feature_names.len();
-    let (stds, medians) = column_statistics(rows, features);
-    let mut noise = Vec::with_capacity(NOISE_LEVELS.len());
-    for level in NOISE_LEVELS {
-        let scores = score(&with_noise(rows, features, &stds, level, seed))?;
-        let shift = shift(labels, baseline, &scores, threshold);
-        noise.push(NoiseShift { level, shift });
-    }
-    let mut feature_ablation = Vec::with_capacity(features);
-    for (column, name) in feature_names.iter().enumerate() {
-        let scores = score(&with_column_set(rows, features, column, medians[column]))?;
-        let shift = shift(labels, baseline, &scores, threshold);
-        feature_ablation.push(AblationShift {
-            feature: name.clone(),
-            shift,
-        });
-    }
-    let max_noise_flip_rate = noise
-        .iter()
-        .map(|entry| entry.shift.flip_rate)
-        .fold(0.0, f64::max);
-    Ok(RobustnessReport {
-        noise,
-        feature_ablation,
-        max_noise_flip_rate,
-    })
+    perturbation_report(
+        rows,
+        feature_names,
+        seed,
+        |rows| Ok(shift(labels, baseline, &score(rows)?, threshold)),
+        |shift| Some(shift.flip_rate),
+    )
 }
 
 #[cfg(test)]
@@ -181,11 +264,13 @@ mod tests {
         assert_eq!(report.feature_ablation[1].shift.accuracy_delta, Some(0.0));
         assert_eq!(
             report.max_noise_flip_rate,
-            report
-                .noise
-                .iter()
-                .map(|n| n.shift.flip_rate)
-                .fold(0.0, f64::max)
+            Some(
+                report
+                    .noise
+                    .iter()
+                    .map(|n| n.shift.flip_rate)
+                    .fold(0.0, f64::max)
+            )
         );
         let failing = robustness_report(&rows, &names, &labels, &baseline, 0.5, 3, |_| Err("boom"));
         assert_eq!(failing.unwrap_err(), "boom");
@@ -212,5 +297,37 @@ mod tests {
         let summary = shift(&labels, &[0.9, 0.1, 0.8, 0.2], &[0.9, 0.6, 0.3, 0.2], 0.5);
         assert_eq!(summary.flip_rate, 0.5);
         assert_eq!(summary.accuracy_delta, Some(-0.5));
+    }
+
+    #[test]
+    fn multiclass_and_regression_shifts_compare_predictions_before_and_after() {
+        let classes = ["a".to_owned(), "b".to_owned()];
+        let labels = ["a", "b", "a", "b"].map(str::to_owned);
+        let baseline = ["a", "b", "a", "a"].map(str::to_owned);
+        let perturbed = ["a", "a", "a", "a"].map(str::to_owned);
+        let shift = class_shift(&labels, &classes, &baseline, &perturbed);
+        assert_eq!(shift.flip_rate, 0.25);
+        assert_eq!(shift.accuracy_delta, Some(-0.25));
+        let values = value_shift(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.5], &[1.5, 2.0, 3.5]);
+        assert!((values.mean_absolute_change - 0.5 / 3.0).abs() < 1e-12);
+        assert!((values.mae_delta.unwrap() - 0.5 / 3.0).abs() < 1e-12);
+        // A regressor has no decisions: its report has no flip rate.
+        let rows: Vec<f32> = (0..20).flat_map(|i| [i as f32, 1.0]).collect();
+        let names = ["x".to_owned(), "constant".to_owned()];
+        let truth: Vec<f64> = (0..20).map(f64::from).collect();
+        let report = perturbation_report(
+            &rows,
+            &names,
+            5,
+            |rows| {
+                let predicted: Vec<f64> = rows.chunks(2).map(|row| f64::from(row[0])).collect();
+                Ok::<_, ()>(value_shift(&truth, &truth, &predicted))
+            },
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(report.max_noise_flip_rate, None);
+        assert!(report.feature_ablation[0].shift.mean_absolute_change > 1.0);
+        assert_eq!(report.feature_ablation[1].shift.mean_absolute_change, 0.0);
     }
 }

@@ -971,15 +971,37 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
                 .as_f64()
                 .map_or_else(|| "—".to_owned(), |v| format!("{v:+.4}"))
         };
-        let row = |name: String, entry: &serde_json::Value| {
-            vec![
-                name,
-                entry["flip_rate"]
-                    .as_f64()
-                    .map_or_else(|| "—".to_owned(), |v| format!("{v:.4}")),
-                delta(&entry["accuracy_delta"]),
-                delta(&entry["roc_auc_delta"]),
-            ]
+        // (header, field, shown as a change): per task, what the perturbations moved.
+        let columns: &[(&str, &str, bool)] = match task {
+            "regression" => &[
+                ("MEAN |Δ PREDICTION|", "mean_absolute_change", false),
+                ("MAE Δ", "mae_delta", true),
+                ("RMSE Δ", "rmse_delta", true),
+                ("R2 Δ", "r2_delta", true),
+            ],
+            "multiclass" => &[
+                ("CLASSES CHANGED", "flip_rate", false),
+                ("ACCURACY Δ", "accuracy_delta", true),
+                ("MACRO F1 Δ", "macro_f1_delta", true),
+            ],
+            _ => &[
+                ("DECISIONS FLIPPED", "flip_rate", false),
+                ("ACCURACY Δ", "accuracy_delta", true),
+                ("ROC AUC Δ", "roc_auc_delta", true),
+            ],
+        };
+        let row = |name: String, entry: &serde_json::Value| -> Vec<String> {
+            std::iter::once(name)
+                .chain(columns.iter().map(|(_, field, is_delta)| {
+                    if *is_delta {
+                        delta(&entry[*field])
+                    } else {
+                        entry[*field]
+                            .as_f64()
+                            .map_or_else(|| "—".to_owned(), |v| format!("{v:.4}"))
+                    }
+                }))
+                .collect()
         };
         let noise = robustness["noise"]
             .as_array()
@@ -996,15 +1018,10 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
                     entry,
                 )
             });
-        text.push_str(&table(
-            &[
-                "PERTURBATION",
-                "DECISIONS FLIPPED",
-                "ACCURACY Δ",
-                "ROC AUC Δ",
-            ],
-            noise.chain(ablation).collect(),
-        ));
+        let headers: Vec<&str> = std::iter::once("PERTURBATION")
+            .chain(columns.iter().map(|(header, _, _)| *header))
+            .collect();
+        text.push_str(&table(&headers, noise.chain(ablation).collect()));
     }
     for warning in evaluation.results["warnings"]
         .as_array()

@@ -17,7 +17,9 @@ use modelgate_eval::dataset::{
     DatasetError, DatasetSchema, Table, Task, profile, read_table_within, validate,
 };
 use modelgate_eval::evaluate::{ENGINE_VERSION, Settings, evaluate};
-use modelgate_eval::robustness::robustness_report;
+use modelgate_eval::robustness::{
+    class_shift, perturbation_report, robustness_report, value_shift,
+};
 use modelgate_store::{
     DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
 };
@@ -153,37 +155,107 @@ async fn run_model(
     serde_json::to_value(robustness).map_err(|error| ApiError::internal(&error))
 }
 
-/// Model mode for a multiclass or regression dataset: runs the version's ONNX artifact once and adds its
+/// Model mode for a multiclass or regression dataset: runs the version's ONNX artifact and adds its
 /// predictions to the table — the predicted class (and, when the model gives one probability per class of
 /// the dataset, those as `__model_proba_<class>`, in scikit-learn's class order: sorted, numerically when
-/// the classes are numbers), or the predicted value. No robustness: decision flips are a classifier's.
+/// the classes are numbers), or the predicted value — then reruns it on perturbed inputs and returns that
+/// report (changed classes and accuracy/macro-F1 deltas; prediction change and MAE/RMSE/R² deltas).
 async fn run_other_model(
     state: &AppState,
     version: &modelgate_core::Version,
     table: &mut Table,
     schema: &DatasetSchema,
+    seed: u64,
     progress: &Arc<JobProgress>,
-) -> Result<(), ApiError> {
+) -> Result<Value, ApiError> {
     let (rows, features, model_bytes) = model_inputs(state, version, table, schema).await?;
-    progress.set(0.05, "running the model");
     let task = schema.task;
-    let outcome = tokio::task::spawn_blocking(move || {
+    let (truth, mut classes): (Vec<f64>, Vec<String>) = match task {
+        Task::Regression => (
+            table
+                .numbers(&schema.label)
+                .map_err(|error| dataset_error("dataset", error))?
+                .to_vec(),
+            Vec::new(),
+        ),
+        _ => (
+            Vec::new(),
+            table
+                .class_labels(&schema.label)
+                .map_err(|error| dataset_error("dataset", error))?
+                .names,
+        ),
+    };
+    let labels = match task {
+        Task::Regression => Vec::new(),
+        _ => table
+            .column(&schema.label)
+            .map_err(|error| dataset_error("dataset", error))?,
+    };
+    let feature_names = schema.features.clone();
+    let watched = progress.clone();
+    let progress = progress.clone();
+    let runs = (1 + modelgate_eval::robustness::NOISE_LEVELS.len() + features) as f64;
+    let class_names = classes.clone();
+    let (outcome, robustness) = tokio::task::spawn_blocking(move || {
+        let classes = class_names;
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        match task {
-            Task::Regression => model.regress(&rows, features).map(Err),
-            _ => model.classify_classes(&rows, features).map(Ok),
+        let mut done = 0.0;
+        let mut step = || {
+            if progress.is_cancelled() {
+                return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
+            }
+            let phase = if done == 0.0 {
+                "running the model"
+            } else {
+                "robustness"
+            };
+            progress.set(0.05 + 0.45 * done / runs, phase);
+            done += 1.0;
+            Ok(())
+        };
+        if task == Task::Regression {
+            step()?;
+            let values = model.regress(&rows, features)?;
+            let report = perturbation_report(
+                &rows,
+                &feature_names,
+                seed,
+                |perturbed| {
+                    step()?;
+                    Ok(value_shift(
+                        &truth,
+                        &values,
+                        &model.regress(perturbed, features)?,
+                    ))
+                },
+                |_| None,
+            )?;
+            let report = serde_json::to_value(report).unwrap_or_default();
+            return Ok((Err(values), report));
         }
+        step()?;
+        let predictions = model.classify_classes(&rows, features)?;
+        let report = perturbation_report(
+            &rows,
+            &feature_names,
+            seed,
+            |perturbed| {
+                step()?;
+                let moved = model.classify_classes(perturbed, features)?.labels;
+                Ok(class_shift(&labels, &classes, &predictions.labels, &moved))
+            },
+            |shift| Some(shift.flip_rate),
+        )?;
+        let report = serde_json::to_value(report).unwrap_or_default();
+        Ok::<_, modelgate_onnx::OnnxError>((Ok(predictions), report))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?
-    .map_err(|error| model_error(error, task, features, progress))?;
+    .map_err(|error| model_error(error, task, features, &watched))?;
     match outcome {
         Err(values) => table.set_numbers(MODEL_SCORE_COLUMN, values),
         Ok(predictions) => {
-            let mut classes = table
-                .class_labels(&schema.label)
-                .map_err(|error| dataset_error("dataset", error))?
-                .names;
             let numeric: Option<Vec<f64>> = classes
                 .iter()
                 .map(|class| class.parse::<f64>().ok())
@@ -207,7 +279,7 @@ async fn run_other_model(
             table.set_text(MODEL_PREDICTION_COLUMN, predictions.labels);
         }
     }
-    Ok(())
+    Ok(robustness)
 }
 
 fn dataset_error(field: &str, error: DatasetError) -> ApiError {
@@ -808,7 +880,10 @@ async fn compute_evaluation(
                 .await?;
                 model_robustness = Some(robustness);
             } else {
-                run_other_model(state, version, &mut table, schema, progress).await?;
+                let robustness =
+                    run_other_model(state, version, &mut table, schema, settings.seed, progress)
+                        .await?;
+                model_robustness = Some(robustness);
             }
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),

@@ -717,6 +717,27 @@ async fn model_mode_runs_multiclass_classifiers_and_regressors() {
         (overall["mae"]["value"].as_f64().unwrap() - 1.0).abs() < 1e-5,
         "{overall}"
     );
-    assert!(evaluations[1]["results"]["robustness"].is_null());
+    // Both were rerun on perturbed inputs: changed classes for the classifier, moved values for the
+    // regressor (which has no decisions, so no flip rate).
+    let robustness = &evaluations[0]["results"]["robustness"];
+    assert!(
+        robustness["max_noise_flip_rate"].as_f64().is_some(),
+        "{robustness}"
+    );
+    assert_eq!(robustness["feature_ablation"].as_array().unwrap().len(), 4);
+    assert!(
+        robustness["noise"][0]["macro_f1_delta"].is_number(),
+        "{robustness}"
+    );
+    let robustness = &evaluations[1]["results"]["robustness"];
+    assert!(
+        robustness.get("max_noise_flip_rate").is_none(),
+        "{robustness}"
+    );
+    let moved = robustness["noise"][2]["mean_absolute_change"]
+        .as_f64()
+        .unwrap();
+    assert!(moved > 0.0, "{robustness}");
+    assert!(robustness["feature_ablation"][0]["mae_delta"].is_number());
     app.stop().await;
 }
