@@ -87,12 +87,12 @@ pub fn evaluate(
 /// An attribute's name and, per group, the group's name and rows.
 type AttributeRows = (String, Vec<(String, Vec<usize>)>);
 
-/// The rows of each group of each sensitive attribute (and of each asked-for intersection).
-fn group_rows(
+/// Each sensitive attribute's groups, then each asked-for intersection's (named `a & b`).
+fn attribute_groups(
     table: &Table,
     schema: &DatasetSchema,
     settings: &Settings,
-) -> Result<Vec<AttributeRows>, DatasetError> {
+) -> Result<Vec<(String, Groups)>, DatasetError> {
     let mut attributes: Vec<(String, Groups)> = Vec::new();
     for attribute in &schema.sensitive {
         attributes.push((attribute.clone(), table.groups(attribute)?));
@@ -102,12 +102,22 @@ fn group_rows(
             attributes
                 .iter()
                 .find(|(attribute, _)| attribute == name)
-                .map(|(_, groups)| groups.clone())
+                .map(|(_, groups)| groups)
                 .ok_or_else(|| not_sensitive(name, schema))
         };
-        let crossed = find(first)?.intersect(&find(second)?);
+        let crossed = find(first)?.intersect(find(second)?);
         attributes.push((format!("{first} & {second}"), crossed));
     }
+    Ok(attributes)
+}
+
+/// The rows of each group of each sensitive attribute (and of each asked-for intersection).
+fn group_rows(
+    table: &Table,
+    schema: &DatasetSchema,
+    settings: &Settings,
+) -> Result<Vec<AttributeRows>, DatasetError> {
+    let attributes = attribute_groups(table, schema, settings)?;
     Ok(attributes
         .into_iter()
         .map(|(attribute, groups)| {
@@ -293,21 +303,7 @@ pub fn evaluate_predictions(
         Some(column) if predictions.has_column(column) => Some(predictions.numbers(column)?),
         _ => None,
     };
-    let mut attributes: Vec<(String, Groups)> = Vec::new();
-    for attribute in &schema.sensitive {
-        attributes.push((attribute.clone(), predictions.groups(attribute)?));
-    }
-    for (first, second) in &settings.intersections {
-        let find = |name: &str| {
-            attributes
-                .iter()
-                .find(|(attribute, _)| attribute == name)
-                .map(|(_, groups)| groups)
-                .ok_or_else(|| not_sensitive(name, schema))
-        };
-        let crossed = find(first)?.intersect(find(second)?);
-        attributes.push((format!("{first} & {second}"), crossed));
-    }
+    let attributes = attribute_groups(predictions, schema, settings)?;
     let _ = progress(0.0);
     let ranked = Ranked::new(&labels, scores, weights);
     // Attribute codes in rank order, so every pass below reads memory front to back.

@@ -15,18 +15,7 @@ fn models_agree_with_onnx_runtime_in_python() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap();
-    let rows: Vec<f32> = expected["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let rows = fixture_rows(&expected);
     let models = expected["models"].as_object().unwrap();
     assert_eq!(models.len(), 5);
     for (name, model) in models {

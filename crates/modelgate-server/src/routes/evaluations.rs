@@ -97,6 +97,29 @@ fn model_error(
     }
 }
 
+/// Before each run of the model (once on the dataset, then once per perturbation): stops when the job was
+/// cancelled, and moves the progress through the model's half of the job.
+fn model_run_steps(
+    progress: Arc<JobProgress>,
+    features: usize,
+) -> impl FnMut() -> Result<(), modelgate_onnx::OnnxError> {
+    let runs = (1 + modelgate_eval::robustness::NOISE_LEVELS.len() + features) as f64;
+    let mut done = 0.0;
+    move || {
+        if progress.is_cancelled() {
+            return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
+        }
+        let phase = if done == 0.0 {
+            "running the model"
+        } else {
+            "robustness"
+        };
+        progress.set(0.05 + 0.45 * done / runs, phase);
+        done += 1.0;
+        Ok(())
+    }
+}
+
 /// Model mode for a binary dataset: runs the version's ONNX artifact on the feature columns, adding the
 /// model's probability of the positive class to the table as a score column, and returns the robustness
 /// report of the reruns on perturbed inputs.
@@ -115,23 +138,11 @@ async fn run_model(
         .map_err(|error| dataset_error("dataset", error))?;
     let feature_names = schema.features.clone();
     let watched = progress.clone();
-    let progress = progress.clone();
-    // The model runs once on the dataset, then once per noise level and per feature for robustness.
-    let runs = (1 + modelgate_eval::robustness::NOISE_LEVELS.len() + features) as f64;
+    let mut step = model_run_steps(progress.clone(), features);
     let (scores, robustness) = tokio::task::spawn_blocking(move || {
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        let mut done = 0.0;
         let mut score = |rows: &[f32]| {
-            if progress.is_cancelled() {
-                return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
-            }
-            let phase = if done == 0.0 {
-                "running the model"
-            } else {
-                "robustness"
-            };
-            progress.set(0.05 + 0.45 * done / runs, phase);
-            done += 1.0;
+            step()?;
             model
                 .classify(rows, features)
                 .map(|predictions| predictions.positive_probability)
@@ -194,26 +205,11 @@ async fn run_other_model(
     };
     let feature_names = schema.features.clone();
     let watched = progress.clone();
-    let progress = progress.clone();
-    let runs = (1 + modelgate_eval::robustness::NOISE_LEVELS.len() + features) as f64;
+    let mut step = model_run_steps(progress.clone(), features);
     let class_names = classes.clone();
     let (outcome, robustness) = tokio::task::spawn_blocking(move || {
         let classes = class_names;
         let model = modelgate_onnx::Model::load(&model_bytes)?;
-        let mut done = 0.0;
-        let mut step = || {
-            if progress.is_cancelled() {
-                return Err(modelgate_onnx::OnnxError::Run("cancelled".to_owned()));
-            }
-            let phase = if done == 0.0 {
-                "running the model"
-            } else {
-                "robustness"
-            };
-            progress.set(0.05 + 0.45 * done / runs, phase);
-            done += 1.0;
-            Ok(())
-        };
         if task == Task::Regression {
             step()?;
             let values = model.regress(&rows, features)?;
