@@ -433,6 +433,11 @@ pub async fn export_card(
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
+/// A bootstrap interval `{low, high}` as `[low, high]`.
+fn interval_of(interval: &serde_json::Value) -> Option<[f64; 2]> {
+    Some([interval["low"].as_f64()?, interval["high"].as_f64()?])
+}
+
 /// The headline numbers of a version's latest evaluation on each dataset, as verified card metrics: the
 /// overall metrics (with the bootstrap interval where there is one, and the row count), and each sensitive
 /// attribute's fairness differences and ratios (the attribute as the slice).
@@ -460,14 +465,7 @@ fn verified_metrics(
                 .collect()
         };
         for (metric, value) in defined(&results["overall"]) {
-            let interval = results["intervals"][&metric]
-                .as_object()
-                .and_then(|interval| {
-                    Some([
-                        interval.get("low")?.as_f64()?,
-                        interval.get("high")?.as_f64()?,
-                    ])
-                });
+            let interval = interval_of(&results["intervals"][&metric]);
             metrics.push(modelgate_card::Metric {
                 dataset: dataset.to_owned(),
                 metric,
@@ -480,14 +478,7 @@ fn verified_metrics(
         }
         for (attribute, fairness) in results["fairness"].as_object().into_iter().flatten() {
             for (metric, value) in defined(fairness) {
-                let interval = results["intervals"][format!("{attribute}.{metric}")]
-                    .as_object()
-                    .and_then(|interval| {
-                        Some([
-                            interval.get("low")?.as_f64()?,
-                            interval.get("high")?.as_f64()?,
-                        ])
-                    });
+                let interval = interval_of(&results["intervals"][format!("{attribute}.{metric}")]);
                 metrics.push(modelgate_card::Metric {
                     dataset: dataset.to_owned(),
                     metric,
