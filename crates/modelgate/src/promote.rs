@@ -884,7 +884,7 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
                 .sum::<u64>()
         });
     let mut text = format!(
-        "evaluation {} of {} version {} on {} ({} rows, verified, {})\n\n",
+        "evaluation {} of {} version {} on {} ({} rows, verified, {})\n",
         evaluation.id,
         evaluation.model,
         evaluation.version,
@@ -892,6 +892,34 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
         overall["count"].as_u64().unwrap_or(rows),
         evaluation.engine
     );
+    // What it was computed from, so anyone can recompute it.
+    for (name, value) in evaluation.inputs.as_object().into_iter().flatten() {
+        text.push_str(&format!(
+            "  {name}: {}\n",
+            value.as_str().unwrap_or_default()
+        ));
+    }
+    let settings: Vec<String> = evaluation
+        .settings
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, value)| !value.is_string() || value.as_str() != Some(""))
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    text.push_str(&format!(
+        "  settings: {}\n  evaluation digest: {}\n\n",
+        settings.join(", "),
+        evaluation.digest
+    ));
+    let intervals = &evaluation.results["intervals"];
+    let interval = |name: &str| {
+        let interval = &intervals[name];
+        match (interval["low"].as_f64(), interval["high"].as_f64()) {
+            (Some(low), Some(high)) => format!("[{low:.4}, {high:.4}]"),
+            _ => String::new(),
+        }
+    };
     let group_columns: &[(&str, &str)] = match task {
         "multiclass" => &[
             ("ACCURACY", "accuracy"),
@@ -907,10 +935,10 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
         ],
     };
     text.push_str(&table(
-        &["METRIC", "VALUE"],
+        &["METRIC", "VALUE", "95% INTERVAL"],
         names
             .iter()
-            .map(|name| vec![(*name).to_owned(), number(&overall[*name])])
+            .map(|name| vec![(*name).to_owned(), number(&overall[*name]), interval(name)])
             .collect(),
     ));
     for (attribute, groups) in evaluation.results["by_group"]
@@ -955,11 +983,19 @@ fn evaluation_text(evaluation: &api::Evaluation) -> String {
         if fairness.is_null() {
             continue;
         }
+        let with_interval = |metric: &str| {
+            let bounds = interval(&format!("{attribute}.{metric}"));
+            if bounds.is_empty() {
+                number(&fairness[metric])
+            } else {
+                format!("{} {bounds}", number(&fairness[metric]))
+            }
+        };
         text.push_str(&format!(
             "\nfairness by {attribute}: demographic parity difference {}, ratio {}; equalized odds difference {}; four-fifths rule {}",
-            number(&fairness["demographic_parity_difference"]),
+            with_interval("demographic_parity_difference"),
             number(&fairness["demographic_parity_ratio"]),
-            number(&fairness["equalized_odds_difference"]),
+            with_interval("equalized_odds_difference"),
             match fairness["four_fifths_holds"].as_bool() { Some(true) => "holds", Some(false) => "FAILS", None => "undefined" }
         ));
     }
@@ -1196,6 +1232,7 @@ mod tests {
         .unwrap();
         let text = evaluation_text(&evaluation);
         assert!(text.contains("noise 0.1 sd"), "{text}");
+        assert!(text.contains("evaluation digest: sha256:00"), "{text}");
         assert!(
             text.contains("0.2500") && text.contains("-0.0500"),
             "{text}"

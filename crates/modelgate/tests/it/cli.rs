@@ -924,6 +924,15 @@ fn datasets_and_evaluations_from_the_command_line() {
         text.contains("roc_auc") && text.contains("by sex:") && text.contains("four-fifths rule"),
         "{text}"
     );
+    // With the intervals, and the digests and settings it was computed from.
+    assert!(
+        text.contains("95% INTERVAL")
+            && text.contains("dataset_digest: sha256:")
+            && text.contains("predictions_digest: sha256:")
+            && text.contains("evaluation digest: sha256:")
+            && text.contains("bootstrap_resamples 200"),
+        "{text}"
+    );
 
     // Without --wait the job is queued and printed; `eval wait` follows it to its evaluation.
     let job = server.json(&[
