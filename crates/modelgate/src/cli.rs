@@ -106,24 +106,29 @@ pub enum Command {
     /// Model cards: show, set (each write a new revision), diff
     #[command(subcommand)]
     Card(CardCommand),
-    /// Evaluation datasets: register (validated and profiled), show, list
+    /// Evaluation datasets (CSV or Parquet): register (validated and profiled), show, list
     #[command(subcommand)]
     Dataset(DatasetCommand),
-    /// Server-side evaluation: run (predictions mode), show
+    /// Server-side evaluation as background jobs: run (from predictions or the ONNX model), show, job, wait,
+    /// cancel
     #[command(subcommand)]
     Eval(EvalCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
-    /// Upload a CSV dataset and register it with its schema; problems name the column and the line
+    /// Upload a CSV or Parquet dataset and register it with its schema; problems name the column and the
+    /// CSV line or Parquet row
     #[command(
-        after_help = "Example:\n  modelgate dataset register holdout-2026q3 holdout.csv --label default \\\n    --features income,age --sensitive sex --sensitive age_band --positive-label 1"
+        after_help = "Examples:\n  modelgate dataset register holdout-2026q3 holdout.csv --label default \\\n    --features income,age --sensitive sex --sensitive age_band --positive-label 1\n  \
+        modelgate dataset register species species.parquet --task multiclass --label species --classes a,b,c"
     )]
     Register {
+        /// The dataset's name, used by `eval run --dataset`
         name: String,
         /// A CSV or Parquet file (told apart by content)
         file: PathBuf,
+        /// The label column
         #[arg(long)]
         label: String,
         /// What the label is: two classes (binary), more (multiclass) or a number (regression)
@@ -135,6 +140,7 @@ pub enum DatasetCommand {
         /// A sensitive-attribute column (repeatable)
         #[arg(long)]
         sensitive: Vec<String>,
+        /// A column of row weights (counted in every metric, per group and in fairness)
         #[arg(long)]
         weight: Option<String>,
         /// The label value that counts as positive (binary)
@@ -162,12 +168,19 @@ pub enum EvalCommand {
         modelgate eval run credit-default 3 --dataset holdout-2026q3 --intersect sex,age_band --bootstrap 1000 --wait"
     )]
     Run {
+        /// The model's name
         model: String,
+        /// The version number to evaluate
         version: u32,
+        /// The registered dataset to evaluate on (`modelgate dataset list`)
         #[arg(long)]
         dataset: String,
+        /// Predictions mode: a CSV or Parquet file with one row per dataset row, in the dataset's order
+        /// (uploaded, then joined to the dataset by row). Without it: model mode
         #[arg(long)]
         predictions: Option<PathBuf>,
+        /// The predictions file's column with the score (binary: the probability of the positive label;
+        /// regression: the predicted value)
         #[arg(long)]
         score_column: Option<String>,
         /// Multiclass: the column of predicted classes (--score-column is then the prefix of the per-class
@@ -175,6 +188,7 @@ pub enum EvalCommand {
         /// and the threshold
         #[arg(long)]
         prediction_column: Option<String>,
+        /// Binary: a score at or above it is a positive decision
         #[arg(long, default_value_t = 0.5)]
         threshold: f64,
         /// Also report the intersection of two sensitive attributes, as `sex,race` (repeatable)
