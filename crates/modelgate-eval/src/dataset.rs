@@ -1,5 +1,6 @@
-//! Evaluation datasets and predictions files: reading CSV, checking it against its declared schema (each
-//! problem names the column and, for CSV, the line), and profiling every column.
+//! Evaluation datasets and predictions files: reading CSV or Parquet into a columnar table, checking it
+//! against its declared schema (each problem names the column and the CSV line or Parquet row), and
+//! profiling every column.
 
 use crate::fairness::Groups;
 use serde::Serialize;

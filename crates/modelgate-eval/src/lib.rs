@@ -1,9 +1,11 @@
-//! Metric kernels for server-side evaluation: binary classification metrics with scikit-learn's
-//! definitions (ties in ROC AUC and average precision handled as scikit-learn does), calibration, per-group
-//! segments and fairlearn's fairness metrics. Written here rather than bound from Python: the server must
-//! compute verified numbers itself, and the fixtures in `fixtures/` (made once with scikit-learn and
-//! fairlearn by `fixtures/make_fixtures.py`) hold them to 1e-9. An undefined metric is `None` with a reason,
-//! never NaN.
+//! Server-side evaluation: datasets and predictions files read from CSV or Parquet bytes into a columnar
+//! table (`dataset`), and the metric kernels — binary classification with scikit-learn's definitions (ties
+//! in ROC AUC and average precision handled as scikit-learn does), calibration, per-group segments and
+//! intersections, fairlearn's fairness metrics, seeded bootstrap intervals, multiclass and regression
+//! metrics, and robustness summaries. Written here rather than bound from Python: the server must compute
+//! verified numbers itself, and the fixtures in `fixtures/` (made once with scikit-learn and fairlearn by
+//! `fixtures/make_fixtures.py`) hold them to 1e-9. An undefined metric is `None` with a reason, never NaN.
+//! No files, no network: callers hand in bytes.
 
 mod binary;
 pub mod bootstrap;
