@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod contract;
+mod evaluations;
 mod promotion;
 mod support;
 mod tamper;

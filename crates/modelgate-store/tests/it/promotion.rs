@@ -40,8 +40,8 @@ fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) ->
     }
 }
 
-/// A model owned by `owner` with `versions` versions registered by `dev`.
-async fn setup(store: &TestStore, versions: u32) -> (User, User, ModelName) {
+/// A model `scorer` owned by `owner` with `versions` versions registered by `dev`.
+pub(crate) async fn setup(store: &TestStore, versions: u32) -> (User, User, ModelName) {
     let owner = create_user(store, "owner", &[]).await;
     let dev = create_user(store, "dev", &["model_developer"]).await;
     let name = ModelName::parse("scorer").unwrap();
