@@ -206,6 +206,30 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
         (&json!(2), &json!("default")),
         "{body}"
     );
+    // A score that is not a probability is refused with its line.
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    let cells: Vec<&str> = lines[5].split(',').collect();
+    lines[5] = format!("{},{},{},1.5", cells[0], cells[1], cells[2]);
+    let out_of_range = upload_text(&app, &developer, &(lines.join("\n") + "\n")).await;
+    let (status, _, body) = error_of(call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": out_of_range, "score_column": "score",
+    }))).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (
+            &body["error"]["details"]["line"],
+            &body["error"]["details"]["column"]
+        ),
+        (&json!(6), &json!("score")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a probability in [0, 1]"),
+        "{body}"
+    );
 
     call(
         &app,
