@@ -734,11 +734,15 @@ async fn run_job(
         }
     });
     let outcome = async {
-        let _slot = state
-            .evaluation_slots()
-            .acquire()
-            .await
-            .map_err(|error| ApiError::internal(&error))?;
+        // Wait for the slot, but notice a cancel request while queued.
+        let _slot = loop {
+            progress.check()?;
+            if let Ok(slot) =
+                tokio::time::timeout(HEARTBEAT, state.evaluation_slots().acquire()).await
+            {
+                break slot.map_err(|error| ApiError::internal(&error))?;
+            }
+        };
         progress.check()?;
         progress.running.store(true, Ordering::Relaxed);
         let evaluation = compute_evaluation(&state, &prepared, &progress).await?;

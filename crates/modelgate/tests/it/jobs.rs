@@ -241,16 +241,50 @@ async fn a_cancelled_job_saves_nothing_and_a_finished_one_cannot_be_cancelled() 
     let outsider = app.user_with_token("outsider", &["validator"]).await;
     app.create_model(&developer, "scored", "low").await;
     app.push_version(&developer, "scored", payload(64)).await;
-    let data = rows(20_000);
+    let data = rows(50_000);
     register(&app, &developer, "big", as_csv(&data).into_bytes()).await;
     let predictions = upload(&app, &developer, as_csv(&data).into_bytes()).await;
-    // 10,000 resamples of 20,000 rows: long enough to be cancelled while it runs.
+    // 10,000 resamples of 50,000 rows: long enough to be cancelled while it runs.
     let job = start(&app, &developer, json!({
         "model": "scored", "version": 1, "dataset": "big",
         "predictions_digest": predictions, "score_column": "score", "bootstrap_resamples": 10_000,
     }))
     .await;
     let id = job["id"].as_i64().unwrap();
+    // A second job queues behind it (one evaluation runs at a time) and can be cancelled while queued.
+    let queued = start(
+        &app,
+        &developer,
+        json!({
+            "model": "scored", "version": 1, "dataset": "big",
+            "predictions_digest": predictions, "score_column": "score", "bootstrap_resamples": 0,
+        }),
+    )
+    .await;
+    let queued_id = queued["id"].as_i64().unwrap();
+    call_json(
+        &app,
+        Method::POST,
+        &format!("/api/v1/evaluation-jobs/{queued_id}/cancel"),
+        &developer,
+        Some(json!({})),
+    )
+    .await;
+    let (ended, _) = follow(&app, &developer, queued_id).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    let running: Value = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/evaluation-jobs/{id}"),
+        &developer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        running["state"], "running",
+        "the first job still runs: {running}"
+    );
+
     let path = format!("/api/v1/evaluation-jobs/{id}/cancel");
     let (status, code, _) =
         error_of(call(&app, Method::POST, &path, &outsider, Some(json!({}))).await).await;
