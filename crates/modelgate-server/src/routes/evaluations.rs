@@ -227,7 +227,8 @@ async fn run_other_model(
                 },
                 |_| None,
             )?;
-            let report = serde_json::to_value(report).unwrap_or_default();
+            let report = serde_json::to_value(report)
+                .map_err(|error| modelgate_onnx::OnnxError::Outputs(error.to_string()))?;
             return Ok((Err(values), report));
         }
         step()?;
@@ -243,7 +244,8 @@ async fn run_other_model(
             },
             |shift| Some(shift.flip_rate),
         )?;
-        let report = serde_json::to_value(report).unwrap_or_default();
+        let report = serde_json::to_value(report)
+            .map_err(|error| modelgate_onnx::OnnxError::Outputs(error.to_string()))?;
         Ok::<_, modelgate_onnx::OnnxError>((Ok(predictions), report))
     })
     .await
