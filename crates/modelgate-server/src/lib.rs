@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod auth;
 mod convert;
 pub mod error;
+mod evaluation;
 mod extract;
 pub mod promotion;
 pub mod routes;
@@ -249,7 +250,7 @@ impl PreparedServer {
             }
         }
         let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
-        routes::evaluations::fail_abandoned_jobs(&store, system_now()).await;
+        evaluation::fail_abandoned_jobs(&store, system_now()).await;
         let listener =
             TcpListener::bind(&options.listen)
                 .await
@@ -322,7 +323,7 @@ impl PreparedServer {
         )
         .with_graceful_shutdown(graceful)
         .await?;
-        routes::evaluations::fail_jobs_at_shutdown(&self.state).await;
+        evaluation::fail_jobs_at_shutdown(&self.state).await;
         let _ = checkpointer.await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.
         if let Err(error) =

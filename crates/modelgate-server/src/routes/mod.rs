@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod audit;
 pub mod cards;
+pub mod datasets;
 pub mod evaluations;
 pub mod health;
 pub mod models;
@@ -50,7 +51,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         promotion::get_keys, promotion::get_attestation, promotion::rollback,
         cards::get_card_schema, cards::get_card, cards::set_card, cards::list_card_revisions, cards::diff_card,
         cards::import_card, cards::export_card,
-        evaluations::register_dataset, evaluations::get_dataset, evaluations::list_datasets,
+        datasets::register_dataset, datasets::get_dataset, datasets::list_datasets,
         evaluations::run_evaluation, evaluations::get_evaluation, evaluations::list_version_evaluations,
         evaluations::get_job, evaluations::cancel_job,
     ),
@@ -173,9 +174,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/models/{name}/rollback", post(promotion::rollback))
         .route(
             "/api/v1/datasets",
-            get(evaluations::list_datasets).post(evaluations::register_dataset),
+            get(datasets::list_datasets).post(datasets::register_dataset),
         )
-        .route("/api/v1/datasets/{name}", get(evaluations::get_dataset))
+        .route("/api/v1/datasets/{name}", get(datasets::get_dataset))
         .route("/api/v1/evaluations", post(evaluations::run_evaluation))
         .route("/api/v1/evaluations/{id}", get(evaluations::get_evaluation))
         .route("/api/v1/evaluation-jobs/{id}", get(evaluations::get_job))
