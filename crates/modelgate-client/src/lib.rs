@@ -828,6 +828,19 @@ impl Client {
         .await
     }
 
+    /// A version's evaluations, oldest first.
+    pub async fn list_evaluations(
+        &self,
+        model: &str,
+        version: u32,
+    ) -> Result<api::EvaluationList, ClientError> {
+        self.get(&format!(
+            "/api/v1/models/{}/versions/{version}/evaluations",
+            segment(model)
+        ))
+        .await
+    }
+
     pub async fn get_evaluation(&self, id: i64) -> Result<api::Evaluation, ClientError> {
         self.get(&format!("/api/v1/evaluations/{id}")).await
     }

@@ -208,6 +208,14 @@ pub enum EvalCommand {
     /// Show an evaluation: overall, per group, fairness
     #[command(after_help = "Example:\n  modelgate eval show 7 --output json")]
     Show { id: i64 },
+    /// List a version's evaluations, oldest first: dataset, mode, headline numbers and digest
+    #[command(after_help = "Example:\n  modelgate eval list credit-default 3")]
+    List {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: u32,
+    },
     /// Show an evaluation job: state, percent done, phase, and its evaluation once it succeeded
     #[command(after_help = "Example:\n  modelgate eval job 12")]
     Job { id: i64 },

@@ -1124,6 +1124,36 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
         EvalCommand::Show { id } => {
             printer.print(&client.get_evaluation(id).await?, evaluation_text)
         }
+        EvalCommand::List { model, version } => {
+            printer.print(&client.list_evaluations(&model, version).await?, |list| {
+                table(
+                    &[
+                        "ID", "DATASET", "MODE", "TASK", "HEADLINE", "CREATED", "DIGEST",
+                    ],
+                    list.evaluations
+                        .iter()
+                        .map(|evaluation| {
+                            let results = &evaluation.results;
+                            let task = results["task"].as_str().unwrap_or("binary");
+                            let metric = match task {
+                                "regression" => "mae",
+                                "multiclass" => "macro_f1",
+                                _ => "roc_auc",
+                            };
+                            vec![
+                                evaluation.id.to_string(),
+                                evaluation.dataset.clone(),
+                                evaluation.mode.clone(),
+                                task.to_owned(),
+                                format!("{metric} {}", number(&results["overall"][metric])),
+                                evaluation.created_at.clone(),
+                                evaluation.digest.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            })
+        }
         EvalCommand::Job { id } => printer.print(&client.get_evaluation_job(id).await?, job_text),
         EvalCommand::Wait { id } => wait_for_evaluation(client, printer, id).await,
         EvalCommand::Cancel { id } => {

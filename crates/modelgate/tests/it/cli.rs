@@ -966,6 +966,18 @@ fn datasets_and_evaluations_from_the_command_line() {
             .is_empty()
     );
     assert_eq!(server.json(&["eval", "job", &job_id])["state"], "succeeded");
+    let listed = server.json(&["eval", "list", "scored", "1"]);
+    assert_eq!(
+        listed["evaluations"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    let table = server.run(&["eval", "list", "scored", "1"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("roc_auc 1.0000") && text.contains("holdout"),
+        "{text}"
+    );
     let refused = server.run(&["eval", "cancel", &job_id]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
