@@ -820,24 +820,68 @@ pub async fn dataset(
 }
 
 fn dataset_text(dataset: &api::Dataset) -> String {
+    let schema = &dataset.schema;
+    let task = schema.task.as_deref().unwrap_or("binary");
+    let label = match task {
+        "binary" => format!("{} (positive: {})", schema.label, schema.positive_label),
+        "multiclass" if !schema.classes.is_empty() => {
+            format!("{} (classes: {})", schema.label, schema.classes.join(", "))
+        }
+        _ => schema.label.clone(),
+    };
     let mut text = fields(&[
         ("name", dataset.name.clone()),
+        ("format", dataset.format.clone()),
+        ("task", task.to_owned()),
         ("rows", dataset.rows.to_string()),
         ("digest", dataset.digest.clone()),
-        (
-            "label",
-            format!(
-                "{} (positive: {})",
-                dataset.schema.label, dataset.schema.positive_label
-            ),
-        ),
-        ("features", dataset.schema.features.join(", ")),
-        ("sensitive", dataset.schema.sensitive.join(", ")),
+        ("label", label),
+        ("features", schema.features.join(", ")),
+        ("sensitive", schema.sensitive.join(", ")),
+        ("weight", schema.weight.clone().unwrap_or_default()),
     ]);
+    // The profile, one row per column: the reference reviewers (and, later, drift monitoring) compare with.
+    let figure = |value: &serde_json::Value| {
+        value
+            .as_f64()
+            .map_or_else(String::new, |number| format!("{number:.4}"))
+    };
+    let rows = dataset.profile["columns"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(column, summary)| {
+            let top = summary["top"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .take(3)
+                .filter_map(|entry| Some(format!("{} ({})", entry[0].as_str()?, entry[1])))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                column.clone(),
+                summary["type"].as_str().unwrap_or_default().to_owned(),
+                summary["nulls"].to_string(),
+                figure(&summary["min"]),
+                figure(&summary["mean"]),
+                figure(&summary["quantiles"]["p50"]),
+                figure(&summary["max"]),
+                figure(&summary["std"]),
+                summary["distinct"]
+                    .as_u64()
+                    .map_or_else(String::new, |distinct| distinct.to_string()),
+                top,
+            ]
+        })
+        .collect();
     text.push_str("\n\nprofile:\n");
-    for (column, summary) in dataset.profile["columns"].as_object().into_iter().flatten() {
-        text.push_str(&format!("  {column}: {summary}\n"));
-    }
+    text.push_str(&table(
+        &[
+            "COLUMN", "TYPE", "NULLS", "MIN", "MEAN", "MEDIAN", "MAX", "STD", "DISTINCT", "TOP",
+        ],
+        rows,
+    ));
     text
 }
 

@@ -890,6 +890,15 @@ fn datasets_and_evaluations_from_the_command_line() {
         "1",
     ]);
     assert_eq!(registered["rows"], 60);
+    let shown = server.run(&["dataset", "show", "holdout"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("format:    csv")
+            && text.contains("label:     default (positive: 1)")
+            && text.contains("MEDIAN")
+            && text.contains("f (30), m (30)"),
+        "{text}"
+    );
     let bad = write_file(work.path(), "bad.csv", b"income,sex,default\n1,f,1\n2,m\n");
     let refused = server.run(&[
         "dataset",
