@@ -790,13 +790,15 @@ pub struct RunEvaluation {
     /// of its per-class probability columns, `<prefix><class>`, when it has them).
     #[serde(default)]
     pub prediction_column: Option<String>,
+    /// Binary: a score at or above it is a positive decision (default 0.5).
     #[serde(default)]
     pub threshold: Option<f64>,
+    /// Equal-width bins of the calibration table (2 to 100, default 10).
     #[serde(default)]
     pub bins: Option<usize>,
     #[serde(default)]
     pub minimum_group_size: Option<usize>,
-    /// Resamples for the bootstrap intervals (default 200; 0 for none).
+    /// Resamples for the bootstrap intervals (default 200, at most 10,000; 0 for none).
     #[serde(default)]
     pub bootstrap_resamples: Option<usize>,
     /// Seed of the bootstrap (default 0); recorded, so a re-run gives the same intervals.

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 /// How long a queued or running job may go without a heartbeat before it counts as abandoned (its server
 /// stopped). Heartbeats come every [`HEARTBEAT`].
 const ABANDONED_AFTER_MILLIS: i64 = 30_000;
+/// More resamples than this add time, not precision.
+const MAX_BOOTSTRAP_RESAMPLES: usize = 10_000;
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A running job's progress, shared between the work (which sets it) and the heartbeat (which stores it
@@ -137,9 +139,9 @@ pub(crate) async fn prepare_evaluation(
             None => MODEL_SCORE_COLUMN.to_owned(),
         },
         threshold: request.threshold.unwrap_or(0.5),
-        bins: request.bins.unwrap_or(10).clamp(2, 100),
+        bins: request.bins.unwrap_or(10),
         minimum_group_size: request.minimum_group_size.unwrap_or(30),
-        bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200).min(10_000),
+        bootstrap_resamples: request.bootstrap_resamples.unwrap_or(200),
         seed: request.seed.unwrap_or(0),
         prediction_column: match schema.task {
             Task::Multiclass if request.predictions_digest.is_none() => {
@@ -159,6 +161,24 @@ pub(crate) async fn prepare_evaluation(
             .map(|[first, second]| (first.clone(), second.clone()))
             .collect(),
     };
+    if !(2..=100).contains(&settings.bins) {
+        return Err(ApiError::invalid(
+            "bins",
+            format!(
+                "bins: the calibration table has 2 to 100 bins (got {})",
+                settings.bins
+            ),
+        ));
+    }
+    if settings.bootstrap_resamples > MAX_BOOTSTRAP_RESAMPLES {
+        return Err(ApiError::invalid(
+            "bootstrap_resamples",
+            format!(
+                "bootstrap_resamples: at most {MAX_BOOTSTRAP_RESAMPLES} (got {}); 200 to 2,000 give stable 95 % intervals",
+                settings.bootstrap_resamples
+            ),
+        ));
+    }
     if !(0.0..=1.0).contains(&settings.threshold) {
         return Err(ApiError::invalid(
             "threshold",

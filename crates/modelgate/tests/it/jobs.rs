@@ -216,6 +216,24 @@ async fn an_evaluation_runs_as_a_job_that_reports_progress_and_fails_with_the_cl
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["details"]["field"], "intersections");
+    for (field, value) in [("bins", 1), ("bins", 500), ("bootstrap_resamples", 50_000)] {
+        let (status, _, body) = error_of(
+            call(
+                &app,
+                Method::POST,
+                "/api/v1/evaluations",
+                &developer,
+                Some(json!({
+                    "model": "scored", "version": 1, "dataset": "holdout",
+                    "predictions_digest": predictions, "score_column": "score", field: value,
+                })),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {value}");
+        assert_eq!(body["error"]["details"]["field"], field, "{body}");
+    }
     let (status, code, _) = error_of(
         call(
             &app,
