@@ -796,6 +796,7 @@ pub struct RunEvaluation {
     /// Equal-width bins of the calibration table (2 to 100, default 10).
     #[serde(default)]
     pub bins: Option<usize>,
+    /// Groups with fewer rows are flagged `small`, with a warning (default 30).
     #[serde(default)]
     pub minimum_group_size: Option<usize>,
     /// Resamples for the bootstrap intervals (default 200, at most 10,000; 0 for none).
