@@ -870,3 +870,23 @@ pub struct Evaluation {
 pub struct EvaluationList {
     pub evaluations: Vec<Evaluation>,
 }
+
+/// Which evaluation jobs to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobListQuery {
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`; all when absent.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Only the jobs of this model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// At most this many, newest first (default 50, at most 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationJobList {
+    pub jobs: Vec<EvaluationJob>,
+}

@@ -815,6 +815,18 @@ impl Client {
             .await
     }
 
+    /// Evaluation jobs, newest first.
+    pub async fn list_evaluation_jobs(
+        &self,
+        query: &api::JobListQuery,
+    ) -> Result<api::EvaluationJobList, ClientError> {
+        self.json(
+            self.request(Method::GET, "/api/v1/evaluation-jobs")
+                .query(query),
+        )
+        .await
+    }
+
     pub async fn get_evaluation_job(&self, id: i64) -> Result<api::EvaluationJob, ClientError> {
         self.get(&format!("/api/v1/evaluation-jobs/{id}")).await
     }

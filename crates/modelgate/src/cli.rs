@@ -216,6 +216,21 @@ pub enum EvalCommand {
         /// The version number
         version: u32,
     },
+    /// List evaluation jobs, newest first: what is queued, running, or how recent ones ended
+    #[command(
+        after_help = "Examples:\n  modelgate eval jobs --state running\n  modelgate eval jobs --model credit-default --limit 10"
+    )]
+    Jobs {
+        /// Only jobs in this state
+        #[arg(long, value_parser = ["queued", "running", "succeeded", "failed", "cancelled"])]
+        state: Option<String>,
+        /// Only the jobs of this model
+        #[arg(long)]
+        model: Option<String>,
+        /// At most this many (1 to 500)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Show an evaluation job: state, percent done, phase, and its evaluation once it succeeded
     #[command(after_help = "Example:\n  modelgate eval job 12")]
     Job { id: i64 },

@@ -1198,6 +1198,51 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                 )
             })
         }
+        EvalCommand::Jobs {
+            state,
+            model,
+            limit,
+        } => printer.print(
+            &client
+                .list_evaluation_jobs(&api::JobListQuery {
+                    state,
+                    model,
+                    limit: Some(limit),
+                })
+                .await?,
+            |list| {
+                table(
+                    &[
+                        "JOB",
+                        "STATE",
+                        "PERCENT",
+                        "PHASE",
+                        "MODEL",
+                        "VERSION",
+                        "DATASET",
+                        "EVALUATION",
+                        "CREATED",
+                    ],
+                    list.jobs
+                        .iter()
+                        .map(|job| {
+                            vec![
+                                job.id.to_string(),
+                                job.state.clone(),
+                                format!("{:.0}", job.percent),
+                                job.phase.clone(),
+                                job.model.clone(),
+                                job.version.to_string(),
+                                job.dataset.clone(),
+                                job.evaluation_id
+                                    .map_or_else(String::new, |id| id.to_string()),
+                                job.created_at.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            },
+        ),
         EvalCommand::Job { id } => printer.print(&client.get_evaluation_job(id).await?, job_text),
         EvalCommand::Wait { id } => wait_for_evaluation(client, printer, id).await,
         EvalCommand::Cancel { id } => {

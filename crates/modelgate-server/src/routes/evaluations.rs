@@ -6,7 +6,7 @@ use crate::auth::Caller;
 use crate::convert::format_time;
 use crate::error::{ApiError, ErrorCode};
 use crate::evaluation::{current_job, prepare_evaluation, run_job};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelgate_api as api;
 use modelgate_core::{ModelName, VersionNumber};
-use modelgate_store::{EvaluationRecord, JobRecord, NewJob};
+use modelgate_store::{EvaluationRecord, JobRecord, JobState, NewJob};
 
 pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, ApiError> {
     let parse = |text: &str| {
@@ -112,6 +112,35 @@ pub async fn get_job(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<api::EvaluationJob>, ApiError> {
     Ok(Json(job_wire(&current_job(&state, id).await?)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/evaluation-jobs", tag = "evaluation", params(api::JobListQuery),
+    responses((status = 200, body = api::EvaluationJobList), (status = 400, body = api::ErrorBody)))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<api::JobListQuery>,
+) -> Result<Json<api::EvaluationJobList>, ApiError> {
+    let job_state = match query.state.as_deref() {
+        None => None,
+        Some(text) => Some(JobState::named(text).ok_or_else(|| {
+            ApiError::invalid(
+                "state",
+                format!("state: queued, running, succeeded, failed or cancelled (got {text:?})"),
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit: 1 to 500"));
+    }
+    let jobs = state
+        .store()
+        .list_jobs(job_state, query.model.as_deref(), limit)
+        .await?;
+    Ok(Json(api::EvaluationJobList {
+        jobs: jobs.iter().map(job_wire).collect::<Result<_, _>>()?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/evaluation-jobs/{id}/cancel", tag = "evaluation",

@@ -70,15 +70,20 @@ impl JobState {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Ok(match text {
+    /// The state named `text`, if it is one.
+    pub fn named(text: &str) -> Option<Self> {
+        Some(match text {
             "queued" => JobState::Queued,
             "running" => JobState::Running,
             "succeeded" => JobState::Succeeded,
             "failed" => JobState::Failed,
             "cancelled" => JobState::Cancelled,
-            other => return Err(StoreError::corrupt(format!("job state {other:?}"))),
+            _ => return None,
         })
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Self::named(text).ok_or_else(|| StoreError::corrupt(format!("job state {text:?}")))
     }
 
     pub fn is_finished(self) -> bool {
@@ -382,6 +387,28 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found("evaluation job", id))?;
         job_from_row(&row)
+    }
+
+    /// Jobs newest first, optionally only in one state and of one model.
+    pub async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        model_name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM evaluation_jobs
+             WHERE ($1 = '' OR state = $1) AND ($2 = '' OR model_name = $2)
+             ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(state.map_or("", JobState::as_str))
+        .bind(model_name.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
     }
 
     /// Records a running job's progress (its heartbeat) and answers whether someone asked it to stop.

@@ -32,6 +32,7 @@ async fn health_openapi_and_docs_need_no_token_and_everything_else_does() {
         "/api/v1/models/{name}/versions",
         "/api/v1/artifacts",
         "/api/v1/evaluations",
+        "/api/v1/evaluation-jobs",
         "/api/v1/evaluation-jobs/{id}",
         "/api/v1/evaluation-jobs/{id}/cancel",
     ] {

@@ -975,6 +975,11 @@ fn datasets_and_evaluations_from_the_command_line() {
             .is_empty()
     );
     assert_eq!(server.json(&["eval", "job", &job_id])["state"], "succeeded");
+    let jobs = server.json(&["eval", "jobs", "--state", "succeeded", "--model", "scored"]);
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "{jobs}");
+    assert_eq!(jobs["jobs"][0]["id"].to_string(), job_id, "newest first");
+    let none = server.json(&["eval", "jobs", "--state", "running"]);
+    assert!(none["jobs"].as_array().unwrap().is_empty(), "{none}");
     let listed = server.json(&["eval", "list", "scored", "1"]);
     assert_eq!(
         listed["evaluations"].as_array().unwrap().len(),

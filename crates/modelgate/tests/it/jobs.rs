@@ -234,6 +234,32 @@ async fn an_evaluation_runs_as_a_job_that_reports_progress_and_fails_with_the_cl
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {value}");
         assert_eq!(body["error"]["details"]["field"], field, "{body}");
     }
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::GET,
+            "/api/v1/evaluation-jobs?state=done",
+            &developer,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["details"]["field"], "state", "{body}");
+    let failed_jobs = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/evaluation-jobs?state=failed&model=scored",
+        &developer,
+        None,
+    )
+    .await;
+    assert_eq!(
+        failed_jobs["jobs"].as_array().unwrap().len(),
+        1,
+        "{failed_jobs}"
+    );
     let (status, code, _) = error_of(
         call(
             &app,
