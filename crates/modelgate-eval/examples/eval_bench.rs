@@ -8,6 +8,8 @@
 //!   bootstrap resamples), in a fresh process so that its peak memory is the evaluation's alone; prints the
 //!   size of the columns read, for comparison;
 //! - `eval_bench --csv ROWS`: the same on CSV generated in memory;
+//! - `eval_bench FILE --register`: what registering FILE as a dataset costs: read every column, validate
+//!   it against its schema, profile every column;
 //! - `eval_bench --write-csv FILE ROWS`: the same rows as CSV, for the Python peer (`bench/eval_python.py`).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // A benchmark stops loudly on any surprise.
 
@@ -53,6 +55,7 @@ fn main() {
             let phase = format!("read_{}", Format::detect(&bytes).as_str());
             report(&phase, bytes, 0);
         }
+        [path, "--register"] => register(path),
         [path, "--bootstrap", resamples] => {
             let bytes = bytes::Bytes::from(std::fs::read(path).expect("the file is readable"));
             let phase = format!("read_{}", Format::detect(&bytes).as_str());
@@ -61,6 +64,38 @@ fn main() {
         _ => {
             panic!("usage: eval_bench --write FILE ROWS | eval_bench FILE | eval_bench --csv ROWS")
         }
+    }
+}
+
+fn register(path: &str) {
+    let bytes = bytes::Bytes::from(std::fs::read(path).expect("the file is readable"));
+    let schema = DatasetSchema {
+        task: Default::default(),
+        label: "label".to_owned(),
+        features: vec!["score".to_owned()],
+        sensitive: vec!["region".to_owned(), "age_band".to_owned()],
+        weight: None,
+        positive_label: "1".to_owned(),
+        classes: Vec::new(),
+    };
+    let started = Instant::now();
+    let table = read_table(bytes, None).expect("the synthetic file reads");
+    let read_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    modelgate_eval::dataset::validate(&table, &schema).expect("the synthetic file is valid");
+    let validate_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let profile = modelgate_eval::dataset::profile(&table);
+    let profile_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(profile.columns.len(), 4);
+    let rows = table.row_count();
+    println!("phase\trows\tseconds\trows_per_s\tnote");
+    for (phase, seconds) in [
+        ("register_read", read_seconds),
+        ("register_validate", validate_seconds),
+        ("register_profile", profile_seconds),
+    ] {
+        println!("{phase}\t{rows}\t{seconds:.3}\t{:.0}\t", rows as f64 / seconds);
     }
 }
 
