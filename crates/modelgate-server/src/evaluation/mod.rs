@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 /// How long a queued or running job may go without a heartbeat before it counts as abandoned (its server
 /// stopped). Heartbeats come every [`HEARTBEAT`].
 const ABANDONED_AFTER_MILLIS: i64 = 30_000;
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// More resamples than this add time, not precision.
 const MAX_BOOTSTRAP_RESAMPLES: usize = 10_000;
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A running job's progress, shared between the work (which sets it) and the heartbeat (which stores it
 /// and brings back a stop request made through any replica).
