@@ -95,7 +95,10 @@ fn register(path: &str) {
         ("register_validate", validate_seconds),
         ("register_profile", profile_seconds),
     ] {
-        println!("{phase}\t{rows}\t{seconds:.3}\t{:.0}\t", rows as f64 / seconds);
+        println!(
+            "{phase}\t{rows}\t{seconds:.3}\t{:.0}\t",
+            rows as f64 / seconds
+        );
     }
 }
 

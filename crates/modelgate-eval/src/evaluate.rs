@@ -393,6 +393,20 @@ mod tests {
     use super::*;
     use crate::dataset::read_csv;
 
+    /// Default settings scoring `score_column`: threshold 0.5, 10 bins, groups of 30, no bootstrap.
+    fn settings(score_column: &str) -> Settings {
+        Settings {
+            score_column: score_column.to_owned(),
+            threshold: 0.5,
+            bins: 10,
+            minimum_group_size: 30,
+            bootstrap_resamples: 0,
+            seed: 0,
+            prediction_column: None,
+            intersections: Vec::new(),
+        }
+    }
+
     #[test]
     fn a_predictions_file_yields_overall_group_and_fairness_metrics() {
         let csv_text = "default,sex,score\n1,f,0.9\n0,f,0.2\n1,m,0.7\n0,m,0.6\n0,m,0.1\n1,f,0.4\n";
@@ -407,14 +421,9 @@ mod tests {
             classes: Vec::new(),
         };
         let settings = Settings {
-            score_column: "score".into(),
-            threshold: 0.5,
-            bins: 10,
-            minimum_group_size: 30,
             bootstrap_resamples: 50,
             seed: 7,
-            prediction_column: None,
-            intersections: Vec::new(),
+            ..settings("score")
         };
         let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
         assert_eq!(result.overall.count, 6);
@@ -455,14 +464,9 @@ mod tests {
             classes: Vec::new(),
         };
         let mut settings = Settings {
-            score_column: "score".into(),
-            threshold: 0.5,
-            bins: 10,
             minimum_group_size: 1,
-            bootstrap_resamples: 0,
-            seed: 0,
-            prediction_column: None,
             intersections: vec![("sex".into(), "region".into())],
+            ..settings("score")
         };
         let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
         let crossed = &result.by_group["sex & region"];
@@ -503,14 +507,8 @@ mod tests {
             classes: Vec::new(),
         };
         let mut settings = Settings {
-            score_column: "p_".into(),
-            threshold: 0.5,
-            bins: 10,
-            minimum_group_size: 30,
-            bootstrap_resamples: 0,
-            seed: 0,
             prediction_column: Some("predicted".into()),
-            intersections: Vec::new(),
+            ..settings("p_")
         };
         let report = evaluate(&table, &schema, &settings, &|_| true).unwrap();
         assert_eq!(report["task"], "multiclass");
@@ -570,14 +568,10 @@ mod tests {
             classes: Vec::new(),
         };
         let settings = Settings {
-            score_column: "score".into(),
-            threshold: 0.5,
-            bins: 10,
             minimum_group_size: 1,
             bootstrap_resamples: 20,
             seed: 1,
-            prediction_column: None,
-            intersections: Vec::new(),
+            ..settings("score")
         };
         let result = evaluate_predictions(&table, &schema, &settings, &|_| true).unwrap();
         let f = crate::binary_metrics(
