@@ -82,8 +82,8 @@ impl JobState {
         })
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Self::named(text).ok_or_else(|| StoreError::corrupt(format!("job state {text:?}")))
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::named(text).ok_or_else(|| "not a job state".to_owned())
     }
 
     pub fn is_finished(self) -> bool {
@@ -131,7 +131,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
         version: rows::get(row, "version_number")?,
         dataset: rows::get(row, "dataset")?,
         request_json: rows::get(row, "request_json")?,
-        state: JobState::parse(&rows::get::<String>(row, "state")?)?,
+        state: rows::parsed_column(row, "state", JobState::parse)?,
         progress: rows::get(row, "progress")?,
         phase: rows::get(row, "phase")?,
         message: rows::get(row, "message")?,

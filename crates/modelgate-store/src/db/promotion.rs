@@ -9,7 +9,7 @@
 
 use super::audit::{self, AuditRecord};
 use super::models::fetch_model;
-use super::rows::{self, parsed};
+use super::rows;
 use super::users::{USER_COLUMNS, users_from_rows};
 use super::versions::version_target;
 use super::{Attribution, Backend, Store};
@@ -52,36 +52,16 @@ pub struct RequestFilter {
 fn request_from_row(row: &AnyRow) -> Result<PromotionRequest, StoreError> {
     Ok(PromotionRequest {
         id: rows::get(row, "id")?,
-        model_name: parsed(
-            "model",
-            ModelName::parse,
-            &rows::get::<String>(row, "model_name")?,
-        )?,
+        model_name: rows::parsed_column(row, "model_name", ModelName::parse)?,
         version: VersionNumber::new(rows::get(row, "version_number")?)?,
         digest: rows::get(row, "digest")?,
-        from_stage: parsed(
-            "from_stage",
-            Stage::parse,
-            &rows::get::<String>(row, "from_stage")?,
-        )?,
-        target_stage: parsed(
-            "target_stage",
-            Stage::parse,
-            &rows::get::<String>(row, "target_stage")?,
-        )?,
+        from_stage: rows::parsed_column(row, "from_stage", Stage::parse)?,
+        target_stage: rows::parsed_column(row, "target_stage", Stage::parse)?,
         kind: RequestKind::parse(&rows::get::<String>(row, "kind")?)
             .ok_or_else(|| StoreError::corrupt("promotion_requests.kind"))?,
-        requester: parsed(
-            "requester",
-            Username::parse,
-            &rows::get::<String>(row, "requester")?,
-        )?,
+        requester: rows::parsed_column(row, "requester", Username::parse)?,
         justification: rows::get(row, "justification")?,
-        state: parsed(
-            "state",
-            RequestState::parse,
-            &rows::get::<String>(row, "state")?,
-        )?,
+        state: rows::parsed_column(row, "state", RequestState::parse)?,
         policy_digest: rows::get(row, "policy_digest")?,
         evidence_digest: rows::get(row, "evidence_digest")?,
         created_at: rows::timestamp(row, "created_at")?,
@@ -94,18 +74,10 @@ fn review_from_row(row: &AnyRow) -> Result<Review, StoreError> {
     Ok(Review {
         id: rows::get(row, "id")?,
         request_id: rows::get(row, "request_id")?,
-        reviewer: parsed(
-            "reviewer",
-            Username::parse,
-            &rows::get::<String>(row, "username")?,
-        )?,
+        reviewer: rows::parsed_column(row, "username", Username::parse)?,
         printed_name: rows::get(row, "printed_name")?,
-        role: parsed("role", Role::parse, &rows::get::<String>(row, "role")?)?,
-        decision: parsed(
-            "decision",
-            ReviewDecision::parse,
-            &rows::get::<String>(row, "decision")?,
-        )?,
+        role: rows::parsed_column(row, "role", Role::parse)?,
+        decision: rows::parsed_column(row, "decision", ReviewDecision::parse)?,
         comment: rows::get(row, "comment")?,
         meaning: rows::get(row, "meaning")?,
         evidence_digest: rows::get(row, "evidence_digest")?,
@@ -241,7 +213,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("version", format!("{model_name}/{number}")))?;
         let version_id: i64 = rows::get(&row, "id")?;
-        let from = parsed("stage", Stage::parse, &rows::get::<String>(&row, "stage")?)?;
+        let from = rows::parsed_column(&row, "stage", Stage::parse)?;
         let id: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO promotion_requests
@@ -516,11 +488,7 @@ impl Store {
         .map(|row| {
             Ok(RequestComment {
                 id: rows::get(row, "id")?,
-                author: parsed(
-                    "author",
-                    Username::parse,
-                    &rows::get::<String>(row, "username")?,
-                )?,
+                author: rows::parsed_column(row, "username", Username::parse)?,
                 body: rows::get(row, "body")?,
                 created_at: rows::timestamp(row, "created_at")?,
             })
@@ -690,11 +658,7 @@ impl Store {
         Ok(RequestParties {
             version_creator: rows::get(&row, "created_by")?,
             requester: request.requester.clone(),
-            model_owner: parsed(
-                "owner",
-                Username::parse,
-                &rows::get::<String>(&row, "owner")?,
-            )?,
+            model_owner: rows::parsed_column(&row, "owner", Username::parse)?,
         })
     }
 
@@ -845,12 +809,8 @@ async fn counted_approvals(
     .iter()
     .map(|row| {
         Ok(CountedApproval {
-            reviewer: parsed(
-                "reviewer",
-                Username::parse,
-                &rows::get::<String>(row, "username")?,
-            )?,
-            role: parsed("role", Role::parse, &rows::get::<String>(row, "role")?)?,
+            reviewer: rows::parsed_column(row, "username", Username::parse)?,
+            role: rows::parsed_column(row, "role", Role::parse)?,
         })
     })
     .collect()

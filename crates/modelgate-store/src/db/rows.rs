@@ -37,14 +37,19 @@ pub(crate) fn parsed<T, E: std::fmt::Display>(
     parse(text).map_err(|error| StoreError::corrupt(format!("{column} {text:?}: {error}")))
 }
 
+/// Reads a text column and parses it into its domain type, naming the column when it does not parse.
+pub(crate) fn parsed_column<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parsed(column, parse, &get::<String>(row, column)?)
+}
+
 pub(crate) fn user_from_row(row: &AnyRow, roles: Vec<Role>) -> Result<User, StoreError> {
     Ok(User {
         id: get(row, "user_id")?,
-        username: parsed(
-            "username",
-            Username::parse,
-            &get::<String>(row, "username")?,
-        )?,
+        username: parsed_column(row, "username", Username::parse)?,
         printed_name: get(row, "printed_name")?,
         email: get(row, "email")?,
         roles,
@@ -58,16 +63,8 @@ pub(crate) fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         id: get(row, "token_id")?,
         user_id: get(row, "user_id")?,
-        username: parsed(
-            "username",
-            Username::parse,
-            &get::<String>(row, "username")?,
-        )?,
-        name: parsed(
-            "token name",
-            TokenName::parse,
-            &get::<String>(row, "token_name")?,
-        )?,
+        username: parsed_column(row, "username", Username::parse)?,
+        name: parsed_column(row, "token_name", TokenName::parse)?,
         created_at: timestamp(row, "token_created_at")?,
         expires_at: optional_timestamp(row, "expires_at")?,
         last_used_at: optional_timestamp(row, "last_used_at")?,
@@ -81,13 +78,9 @@ pub(crate) fn model_from_row(
 ) -> Result<Model, StoreError> {
     Ok(Model {
         id: get(row, "id")?,
-        name: parsed("model name", ModelName::parse, &get::<String>(row, "name")?)?,
-        owner: parsed("owner", Username::parse, &get::<String>(row, "owner")?)?,
-        risk_tier: parsed(
-            "risk tier",
-            RiskTier::parse,
-            &get::<String>(row, "risk_tier")?,
-        )?,
+        name: parsed_column(row, "name", ModelName::parse)?,
+        owner: parsed_column(row, "owner", Username::parse)?,
+        risk_tier: parsed_column(row, "risk_tier", RiskTier::parse)?,
         description: get(row, "description")?,
         intended_use: get(row, "intended_use")?,
         tags,
@@ -112,17 +105,13 @@ pub(crate) fn version_from_row(
         .transpose()?;
     Ok(Version {
         id: get(row, "id")?,
-        model_name: parsed(
-            "model name",
-            ModelName::parse,
-            &get::<String>(row, "model_name")?,
-        )?,
+        model_name: parsed_column(row, "model_name", ModelName::parse)?,
         number: parsed(
             "number",
             |n: &str| VersionNumber::parse(n),
             &get::<i64>(row, "number")?.to_string(),
         )?,
-        digest: parsed("digest", Digest::parse, &get::<String>(row, "digest")?)?,
+        digest: parsed_column(row, "digest", Digest::parse)?,
         size_bytes: u64::try_from(get::<i64>(row, "size_bytes")?)
             .map_err(|_| StoreError::corrupt("negative size_bytes"))?,
         format: get(row, "format")?,
@@ -137,7 +126,7 @@ pub(crate) fn version_from_row(
         },
         description: get(row, "description")?,
         tags,
-        stage: parsed("stage", Stage::parse, &get::<String>(row, "stage")?)?,
+        stage: parsed_column(row, "stage", Stage::parse)?,
         created_by: get(row, "created_by")?,
         created_at: timestamp(row, "created_at")?,
         approval: match (
@@ -163,7 +152,7 @@ pub(crate) fn tags_by_owner(
     let mut grouped: BTreeMap<i64, BTreeMap<TagKey, String>> = BTreeMap::new();
     for row in rows {
         let owner: i64 = get(row, "owner_id")?;
-        let key = parsed("tag key", TagKey::parse, &get::<String>(row, "key")?)?;
+        let key = parsed_column(row, "key", TagKey::parse)?;
         grouped
             .entry(owner)
             .or_default()

@@ -375,11 +375,7 @@ where
 
 fn artifact_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactRecord, StoreError> {
     Ok(ArtifactRecord {
-        digest: rows::parsed(
-            "digest",
-            Digest::parse,
-            &rows::get::<String>(row, "digest")?,
-        )?,
+        digest: rows::parsed_column(row, "digest", Digest::parse)?,
         size_bytes: u64::try_from(rows::get::<i64>(row, "size_bytes")?)
             .map_err(|_| StoreError::corrupt("negative artifact size"))?,
         created_at: Timestamp::from_unix_millis(rows::get(row, "created_at")?),
