@@ -53,7 +53,7 @@ pub struct BinaryMetrics {
 
 /// Row indices ordered by descending score: the order every curve is walked in. Sorted once per evaluation
 /// and shared by the overall metrics and every group (a group's rows, in this order, are its own order).
-pub fn descending_order(scores: &[f64]) -> Vec<u32> {
+fn descending_order(scores: &[f64]) -> Vec<u32> {
     // Sorting packed (key, row) integers instead of indices compared through the score slice: the comparison
     // stays in cache, which makes 10M rows ~3x faster. The key maps f64's total order onto u64.
     let mut keyed: Vec<u128> = scores
@@ -278,20 +278,16 @@ impl Ranked {
 
     /// All binary metrics at `threshold`; ECE over `bins` equal-width bins.
     pub fn metrics(&self, threshold: f64, bins: usize) -> BinaryMetrics {
-        self.metrics_weighted(self.weights.as_deref(), threshold, bins)
+        self.accumulate(self.weights.as_deref(), threshold, Accumulator::new(bins))
+            .finish()
     }
 
     /// Accuracy, the confusion-matrix rates, ROC AUC and average precision with other weights per rank (a
     /// bootstrap resample's multiplicities); log loss, Brier score and calibration are left out (undefined).
     pub fn headline_metrics_weighted(&self, weights: &[f64], threshold: f64) -> BinaryMetrics {
-        let mut accumulator = Accumulator::new(0);
-        accumulator.full = false;
-        for ((&label, &score), &w) in self.labels.iter().zip(&self.scores).zip(weights) {
-            if w != 0.0 {
-                accumulator.push(label, score, w, threshold);
-            }
-        }
-        let mut metrics = accumulator.finish();
+        let mut headline = Accumulator::new(0);
+        headline.full = false;
+        let mut metrics = self.accumulate(Some(weights), threshold, headline).finish();
         let left_out = || Value::undefined("not computed for bootstrap resamples");
         metrics.log_loss = left_out();
         metrics.brier_score = left_out();
@@ -299,21 +295,20 @@ impl Ranked {
         metrics
     }
 
-    /// As [`Ranked::metrics`] with other weights per rank.
-    pub fn metrics_weighted(
+    /// Feeds every ranked row of non-zero weight to `accumulator`.
+    fn accumulate(
         &self,
         weights: Option<&[f64]>,
         threshold: f64,
-        bins: usize,
-    ) -> BinaryMetrics {
-        let mut accumulator = Accumulator::new(bins);
+        mut accumulator: Accumulator,
+    ) -> Accumulator {
         for (rank, (&label, &score)) in self.labels.iter().zip(&self.scores).enumerate() {
             let w = weights.map_or(1.0, |weights| weights[rank]);
             if w != 0.0 {
                 accumulator.push(label, score, w, threshold);
             }
         }
-        accumulator.finish()
+        accumulator
     }
 
     /// Every binary metric for each of `group_count` groups at once, `ranked_codes[rank]` naming the
@@ -349,14 +344,4 @@ pub fn binary_metrics(
     bins: usize,
 ) -> BinaryMetrics {
     Ranked::new(labels, scores, weights).metrics(threshold, bins)
-}
-
-/// Area under the ROC curve (trapezoids between distinct thresholds).
-pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    binary_metrics(labels, scores, weights, 0.5, 0).roc_auc
-}
-
-/// Average precision: Σ (Rₙ − Rₙ₋₁) Pₙ over distinct thresholds, without interpolation (scikit-learn).
-pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Value {
-    binary_metrics(labels, scores, weights, 0.5, 0).average_precision
 }

@@ -15,10 +15,7 @@ mod fairness;
 pub mod other;
 pub mod robustness;
 
-pub use binary::{
-    BinaryMetrics, ConfusionMatrix, Ranked, ReliabilityBin, average_precision, binary_metrics,
-    descending_order, roc_auc,
-};
+pub use binary::{BinaryMetrics, ConfusionMatrix, Ranked, ReliabilityBin, binary_metrics};
 pub use fairness::{
     FairnessMetrics, GroupMetrics, Groups, fairness_from_confusion, fairness_metrics, per_group,
     segments,
