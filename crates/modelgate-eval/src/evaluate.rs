@@ -30,6 +30,57 @@ pub struct Settings {
     pub intersections: Vec<(String, String)>,
 }
 
+/// More resamples than this add time, not precision.
+pub const MAX_BOOTSTRAP_RESAMPLES: usize = 10_000;
+
+/// A setting out of its range: the field and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// Checks the settings against their ranges and the dataset's schema, before any data is read.
+    pub fn check(&self, schema: &DatasetSchema) -> Result<(), SettingsError> {
+        let refuse = |field, message: String| Err(SettingsError { field, message });
+        if !(2..=100).contains(&self.bins) {
+            return refuse(
+                "bins",
+                format!(
+                    "the calibration table has 2 to 100 bins (got {})",
+                    self.bins
+                ),
+            );
+        }
+        if self.bootstrap_resamples > MAX_BOOTSTRAP_RESAMPLES {
+            return refuse(
+                "bootstrap_resamples",
+                format!(
+                    "at most {MAX_BOOTSTRAP_RESAMPLES} (got {}); 200 to 2,000 give stable 95 % intervals",
+                    self.bootstrap_resamples
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return refuse("threshold", "must be between 0 and 1".to_owned());
+        }
+        if let Some(unknown) = self.unknown_intersected(schema) {
+            return refuse("intersections", not_sensitive(unknown, schema).message);
+        }
+        Ok(())
+    }
+
+    /// The first attribute an intersection names that is not one of the dataset's sensitive attributes.
+    fn unknown_intersected<'a>(&'a self, schema: &DatasetSchema) -> Option<&'a str> {
+        self.intersections
+            .iter()
+            .flat_map(|(first, second)| [first, second])
+            .find(|attribute| !schema.sensitive.contains(attribute))
+            .map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationResult {
     pub task: Task,
@@ -135,7 +186,7 @@ fn not_sensitive(name: &str, schema: &DatasetSchema) -> DatasetError {
         None,
         Some(name),
         format!(
-            "an intersection names {name:?}, which is not a sensitive attribute of the dataset ({}); intersect two of those",
+            "an intersection names {name:?}, which is not a sensitive attribute of the dataset (it has: {}); intersect two of those",
             schema.sensitive.join(", ")
         ),
     )
@@ -586,5 +637,55 @@ mod tests {
         // Selection rate of m: rows scored >= 0.5 weigh 1 + 3 of 5.
         assert_eq!(result.fairness["sex"].selection_rate["m"], 4.0 / 5.0);
         assert_eq!(result.fairness["sex"].selection_rate["f"], 3.0 / 4.0);
+    }
+
+    #[test]
+    fn settings_out_of_range_name_their_field() {
+        let schema = DatasetSchema {
+            task: Default::default(),
+            label: "default".into(),
+            features: vec![],
+            sensitive: vec!["sex".into(), "region".into()],
+            weight: None,
+            positive_label: "1".into(),
+            classes: Vec::new(),
+        };
+        assert_eq!(settings("score").check(&schema), Ok(()));
+        let field = |settings: Settings| settings.check(&schema).unwrap_err().field;
+        assert_eq!(
+            field(Settings {
+                bins: 1,
+                ..settings("score")
+            }),
+            "bins"
+        );
+        assert_eq!(
+            field(Settings {
+                bins: 101,
+                ..settings("score")
+            }),
+            "bins"
+        );
+        assert_eq!(
+            field(Settings {
+                bootstrap_resamples: MAX_BOOTSTRAP_RESAMPLES + 1,
+                ..settings("score")
+            }),
+            "bootstrap_resamples"
+        );
+        assert_eq!(
+            field(Settings {
+                threshold: 1.5,
+                ..settings("score")
+            }),
+            "threshold"
+        );
+        let crossed = Settings {
+            intersections: vec![("sex".into(), "age".into())],
+            ..settings("score")
+        };
+        let error = crossed.check(&schema).unwrap_err();
+        assert_eq!(error.field, "intersections");
+        assert!(error.message.contains("\"age\""), "{error:?}");
     }
 }

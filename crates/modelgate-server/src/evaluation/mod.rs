@@ -29,9 +29,6 @@ use std::sync::{Arc, Mutex};
 const ABANDONED_AFTER_MILLIS: i64 = 30_000;
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// More resamples than this add time, not precision.
-const MAX_BOOTSTRAP_RESAMPLES: usize = 10_000;
-
 /// A running job's progress, shared between the work (which sets it) and the heartbeat (which stores it
 /// and brings back a stop request made through any replica).
 pub(crate) struct JobProgress {
@@ -162,45 +159,9 @@ pub(crate) async fn prepare_evaluation(
             .map(|[first, second]| (first.clone(), second.clone()))
             .collect(),
     };
-    if !(2..=100).contains(&settings.bins) {
-        return Err(ApiError::invalid(
-            "bins",
-            format!(
-                "bins: the calibration table has 2 to 100 bins (got {})",
-                settings.bins
-            ),
-        ));
-    }
-    if settings.bootstrap_resamples > MAX_BOOTSTRAP_RESAMPLES {
-        return Err(ApiError::invalid(
-            "bootstrap_resamples",
-            format!(
-                "bootstrap_resamples: at most {MAX_BOOTSTRAP_RESAMPLES} (got {}); 200 to 2,000 give stable 95 % intervals",
-                settings.bootstrap_resamples
-            ),
-        ));
-    }
-    if !(0.0..=1.0).contains(&settings.threshold) {
-        return Err(ApiError::invalid(
-            "threshold",
-            "threshold: must be between 0 and 1",
-        ));
-    }
-    if let Some(unknown) = settings
-        .intersections
-        .iter()
-        .flat_map(|(first, second)| [first, second])
-        .find(|attribute| !schema.sensitive.contains(attribute))
-    {
-        return Err(ApiError::invalid(
-            "intersections",
-            format!(
-                "intersections: {unknown:?} is not a sensitive attribute of dataset {} (it has: {}); intersect two of those",
-                dataset.name,
-                schema.sensitive.join(", ")
-            ),
-        ));
-    }
+    settings.check(&schema).map_err(|error| {
+        ApiError::invalid(error.field, format!("{}: {}", error.field, error.message))
+    })?;
     let predictions = match &request.predictions_digest {
         Some(text) => {
             let digest = Digest::parse(text).map_err(|mut invalid| {

@@ -23,19 +23,13 @@ pub(crate) const MODEL_PREDICTION_COLUMN: &str = "__model_prediction";
 pub(crate) const MODEL_PROBABILITY_PREFIX: &str = "__model_proba_";
 
 /// The model's inputs: the dataset's feature columns as a row-major matrix (in the declared order), their
-/// count, and the version's artifact.
+/// count, and the version's artifact. (`prepare_evaluation` refused datasets without feature columns.)
 async fn model_inputs(
     state: &AppState,
     version: &modelgate_core::Version,
     table: &Table,
     schema: &DatasetSchema,
 ) -> Result<(Vec<f32>, usize, Vec<u8>), ApiError> {
-    if schema.features.is_empty() {
-        return Err(ApiError::invalid(
-            "dataset",
-            "dataset: model mode needs the dataset's feature columns; register it with --features",
-        ));
-    }
     let rows = table
         .feature_matrix(&schema.features)
         .map_err(|error| dataset_error("dataset", error))?;
