@@ -844,9 +844,43 @@ impl Table {
         if predictions.has_column(label) {
             let theirs = predictions.get(label)?;
             let ours = self.get(label)?;
+            // Two text columns compare by code: each dictionary entry mapped once to a shared id of its
+            // trimmed text, instead of two strings built per row.
+            let (ours_canon, theirs_canon, empty) = match (ours, theirs) {
+                (Column::Text { dictionary: a, .. }, Column::Text { dictionary: b, .. }) => {
+                    fn canon<'a>(
+                        ids: &mut HashMap<&'a str, u32>,
+                        dictionary: &'a [String],
+                    ) -> Vec<u32> {
+                        dictionary
+                            .iter()
+                            .map(|text| {
+                                let next = ids.len() as u32;
+                                *ids.entry(text.trim()).or_insert(next)
+                            })
+                            .collect()
+                    }
+                    let mut ids: HashMap<&str, u32> = HashMap::new();
+                    let (a, b) = (canon(&mut ids, a), canon(&mut ids, b));
+                    let missing = ids.len() as u32;
+                    let empty = ids.get("").copied().unwrap_or(missing);
+                    (a, b, empty)
+                }
+                _ => (Vec::new(), Vec::new(), 0),
+            };
             let differs = |row: usize| match (ours, theirs) {
                 (Column::Number(a), Column::Number(b)) => {
                     !(a[row] == b[row] || (a[row].is_nan() && b[row].is_nan()))
+                }
+                (Column::Text { codes: a, .. }, Column::Text { codes: b, .. }) => {
+                    let id = |canon: &[u32], code: u32| {
+                        if code == MISSING {
+                            empty
+                        } else {
+                            canon[code as usize]
+                        }
+                    };
+                    id(&ours_canon, a[row]) != id(&theirs_canon, b[row])
                 }
                 _ => ours.text(row).trim() != theirs.text(row).trim(),
             };
@@ -1260,5 +1294,29 @@ mod tests {
         assert_eq!(table.binary_labels(&schema()).unwrap(), [true, false]);
         let groups = table.groups("income").unwrap();
         assert_eq!(groups.names, ["1", "2"]);
+    }
+
+    #[test]
+    fn text_labels_join_by_their_trimmed_text() {
+        let mut dataset = read_csv(b"sex,outcome\nf,yes\nm,no\nf,yes\n").unwrap();
+        let same = read_csv(b"outcome,score\n yes,0.9\nno ,0.2\nyes,0.4\n").unwrap();
+        dataset
+            .clone()
+            .join_predictions(&same, "outcome", "score")
+            .unwrap();
+        let changed = read_csv(b"outcome,score\nyes,0.9\nno,0.2\nno,0.4\n").unwrap();
+        let error = dataset
+            .clone()
+            .join_predictions(&changed, "outcome", "score")
+            .unwrap_err();
+        assert_eq!(
+            (error.line, error.column.as_deref()),
+            (Some(4), Some("outcome"))
+        );
+        let missing = read_csv(b"outcome,score\nyes,0.9\n,0.2\nyes,0.4\n").unwrap();
+        let error = dataset
+            .join_predictions(&missing, "outcome", "score")
+            .unwrap_err();
+        assert_eq!(error.line, Some(3));
     }
 }
