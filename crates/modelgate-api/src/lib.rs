@@ -154,11 +154,18 @@ pub struct Version {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionApproval {
+    /// The stage the approval is for.
+    pub stage: String,
     pub approved_at: String,
     pub not_after: String,
     pub request: i64,
-    /// `active`, `review_due` (expiry is near), `expired` or `suspended`.
+    /// `active`, `review_due` (expiry is near, or the evidence changed after approval), `expired` or
+    /// `suspended`.
     pub status: String,
+    /// What changed in the evidence after the approval (when the policy let it through): the approval is
+    /// `review_due` until the version is approved again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_changed_after_approval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension: Option<String>,
 }

@@ -317,7 +317,13 @@ pub fn export_hugging_face(card: &ModelCard) -> String {
                 .metrics
                 .iter()
                 .filter(|metric| metric.dataset == dataset)
-                .map(|metric| json!({ "type": metric.metric, "value": metric.value, "verified": metric.verified }))
+                .map(|metric| {
+                    let mut entry = json!({ "type": metric.metric, "value": metric.value, "verified": metric.verified });
+                    if let Some(method) = &metric.method {
+                        entry["method"] = json!(method);
+                    }
+                    entry
+                })
                 .collect();
             results.push(json!({ "task": { "type": "tabular-classification" }, "dataset": { "name": dataset, "type": dataset }, "metrics": metrics }));
         }
@@ -598,7 +604,11 @@ pub fn render_markdown(card: &ModelCard, signatures: &[Signature]) -> String {
                         m.metric,
                         m.dataset,
                         m.value,
-                        if m.verified { "verified" } else { "claimed" }
+                        match (m.verified, m.method.as_deref()) {
+                            (true, Some(method)) => format!("verified, {method} mode"),
+                            (true, None) => "verified".to_owned(),
+                            (false, _) => "claimed".to_owned(),
+                        }
                     )
                 })
                 .collect::<Vec<_>>()

@@ -126,6 +126,10 @@ pub struct Metric {
     /// True only for metrics the server computed; typed-in metrics are claimed.
     #[serde(default)]
     pub verified: bool,
+    /// How a verified number was obtained: `model` (the server ran the version's own artifact) or
+    /// `predictions` (the server computed it from scores a client supplied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -12,8 +12,9 @@ mod timestamp;
 pub use digest::Digest;
 pub use names::{ModelName, Role, TagKey, TokenName, Username};
 pub use records::{
-    Actor, ArtifactRecord, Lineage, Model, ModelFilter, NewModel, NewUser, NewVersion, Page,
-    PageRequest, Principal, TokenRecord, User, Version, VersionApproval, VersionFilter,
+    Actor, ArtifactRecord, EvaluationMode, Lineage, Model, ModelFilter, NewModel, NewUser,
+    NewVersion, Page, PageRequest, Principal, TokenRecord, User, Version, VersionApproval,
+    VersionFilter,
 };
 pub use tiers::{RiskTier, Stage, VersionNumber};
 pub use timestamp::Timestamp;

@@ -86,7 +86,11 @@ pub struct RequestParties {
     pub version_creator: String,
     /// Who opened the request.
     pub requester: Username,
+    /// The model's owner now.
     pub model_owner: Username,
+    /// The model's owner when the request was opened (a later change of owner does not let the former
+    /// owner approve).
+    pub owner_at_open: Option<Username>,
 }
 
 /// An approval that still counts (given for the current evidence).
@@ -96,14 +100,25 @@ pub struct CountedApproval {
     pub role: Role,
 }
 
+/// What the policy lets the parties of a request do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeparationRules {
+    /// The model's owner may count as an approver.
+    pub owner_may_approve: bool,
+    /// An account holding `admin` may count as an approver (an admin can make accounts and grant roles,
+    /// so by default their signature never counts).
+    pub admins_may_approve: bool,
+}
+
 /// Decides whether `reviewer` may review in `role`: they must hold the role and the gate must ask for it;
-/// for an approval, separation of duties applies too. An admin is not exempt from any of it.
+/// for an approval, separation of duties applies too. An admin is not exempt from any of it, and by
+/// default an admin's approval does not count at all.
 pub fn check_reviewer(
     reviewer: &User,
     role: &Role,
     decision: ReviewDecision,
     parties: &RequestParties,
-    owner_may_approve: bool,
+    rules: SeparationRules,
     required: &[RoleQuota],
     counted: &[CountedApproval],
 ) -> Result<(), Denied> {
@@ -140,9 +155,18 @@ pub fn check_reviewer(
             "separation of duties: {name:?} opened this request and may not approve it"
         )));
     }
-    if !owner_may_approve && parties.model_owner == reviewer.username {
+    let owned = parties.model_owner == reviewer.username
+        || parties.owner_at_open.as_ref() == Some(&reviewer.username);
+    if !rules.owner_may_approve && owned {
         return Err(Denied(format!(
-            "separation of duties: {name:?} owns the model, and the policy does not let owners approve"
+            "separation of duties: {name:?} owns the model (or owned it when the request was opened), \
+             and the policy does not let owners approve"
+        )));
+    }
+    if !rules.admins_may_approve && reviewer.is_admin() {
+        return Err(Denied(format!(
+            "separation of duties: {name:?} holds admin, and the policy does not let admins approve \
+             (admins_may_approve = false); approve from an account without admin"
         )));
     }
     if let Some(previous) = counted
@@ -209,8 +233,13 @@ pub fn check_stage_step(stages: &[Stage], from: Stage, target: Stage) -> Result<
 pub struct StageOccupant {
     pub version: VersionNumber,
     pub digest: String,
+    /// The stage the version's approval is for (`None`: it never was approved, or is in its stage by
+    /// registration).
+    pub approved_for: Option<Stage>,
     pub not_after: Option<Timestamp>,
     pub suspended: Option<String>,
+    /// The evidence changed after the approval (a policy that lets edits through flags them).
+    pub evidence_changed: Option<String>,
 }
 
 /// The standing of an approval at a point in time.
@@ -241,6 +270,11 @@ pub fn approval_status(
     if occupant.suspended.is_some() {
         return ApprovalStatus::Suspended;
     }
+    if occupant.evidence_changed.is_some()
+        && occupant.not_after.is_some_and(|not_after| now < not_after)
+    {
+        return ApprovalStatus::ReviewDue;
+    }
     match occupant.not_after {
         Some(not_after) if now >= not_after => ApprovalStatus::Expired,
         Some(not_after) if now >= not_after.plus_seconds(-i64::from(review_due_days) * 86_400) => {
@@ -265,6 +299,14 @@ pub fn gate_decision(
     digest: &str,
     now: Timestamp,
 ) -> GateAnswer {
+    if stage == Stage::Archived {
+        return GateAnswer {
+            allowed: false,
+            version: None,
+            reasons: vec!["archived is not a deployable stage; nothing may run from it".to_owned()],
+            not_after: None,
+        };
+    }
     let Some(occupant) = occupants.iter().find(|occupant| occupant.digest == digest) else {
         let reason = if occupants.is_empty() {
             format!("no version is approved for {stage}")
@@ -286,6 +328,13 @@ pub fn gate_decision(
         };
     };
     let mut reasons = Vec::new();
+    if occupant.approved_for != Some(stage) || occupant.not_after.is_none() {
+        reasons.push(format!(
+            "version {} is in {stage} without an approval for it; only a promotion approves a version \
+             for a stage",
+            occupant.version
+        ));
+    }
     if let Some(reason) = &occupant.suspended {
         reasons.push(format!(
             "version {} is suspended: {reason}",
@@ -363,6 +412,7 @@ mod tests {
             version_creator: "dev".to_owned(),
             requester: Username::parse("req").unwrap(),
             model_owner: Username::parse("owner").unwrap(),
+            owner_at_open: Some(Username::parse("former").unwrap()),
         };
         let required = [quota("validator", 1), quota("risk_board", 2)];
         let approve = ReviewDecision::Approve;
@@ -432,6 +482,22 @@ mod tests {
                 Some("registered"),
             ),
             (
+                user("root", &["validator", "admin"]),
+                "validator",
+                approve,
+                false,
+                vec![],
+                Some("holds admin"),
+            ),
+            (
+                user("former", &["validator"]),
+                "validator",
+                approve,
+                false,
+                vec![],
+                Some("owned it when the request was opened"),
+            ),
+            (
                 user("both", &["validator", "risk_board"]),
                 "risk_board",
                 approve,
@@ -478,7 +544,10 @@ mod tests {
                 &role(role_name),
                 decision,
                 &parties,
-                owner_may_approve,
+                SeparationRules {
+                    owner_may_approve,
+                    admins_may_approve: false,
+                },
                 &required,
                 &counted,
             );
@@ -546,8 +615,10 @@ mod tests {
         let occupant = StageOccupant {
             version: VersionNumber::new(3).unwrap(),
             digest: "sha256:aa".to_owned(),
+            approved_for: Some(Stage::Production),
             not_after: Some(Timestamp::from_unix_millis(100 * day)),
             suspended: None,
+            evidence_changed: None,
         };
         let at = |days: i64| Timestamp::from_unix_millis(days * day);
         let yes = gate_decision(
@@ -583,6 +654,34 @@ mod tests {
         );
         assert!(!answer.allowed && answer.reasons[0].contains("suspended: drift"));
         assert!(!gate_decision(Stage::Staging, &[], "sha256:aa", at(1)).allowed);
+        // Archived is never deployable; a stage held by registration, not approval, says no.
+        let archived = gate_decision(
+            Stage::Archived,
+            std::slice::from_ref(&occupant),
+            "sha256:aa",
+            at(10),
+        );
+        assert!(!archived.allowed && archived.reasons[0].contains("not a deployable stage"));
+        let registered = StageOccupant {
+            approved_for: None,
+            not_after: None,
+            ..occupant.clone()
+        };
+        let answer = gate_decision(
+            Stage::Development,
+            std::slice::from_ref(&registered),
+            "sha256:aa",
+            at(10),
+        );
+        assert!(!answer.allowed && answer.reasons[0].contains("without an approval"));
+        let changed = StageOccupant {
+            evidence_changed: Some("card revision 4".to_owned()),
+            ..occupant.clone()
+        };
+        assert_eq!(
+            approval_status(&changed, at(10), 30),
+            ApprovalStatus::ReviewDue
+        );
         assert_eq!(
             approval_status(&occupant, at(10), 30),
             ApprovalStatus::Active
@@ -691,14 +790,641 @@ pub struct NewReview {
     pub signature: Option<String>,
 }
 
-/// What the policy demands of one request, computed by the server from the policy and the evidence.
+/// What the policy demands of one request, computed by the server from the policy in force and the
+/// version's evidence — and what they were computed from (the policy revision and the evidence revision),
+/// so that the store can refuse to apply a decision made on terms that have since changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateTerms {
     pub signoffs: Vec<RoleQuota>,
-    pub owner_may_approve: bool,
+    pub rules: SeparationRules,
     pub checks_pass: bool,
     pub valid_for_days: u32,
     pub single_occupancy: bool,
+    /// The gate lets a previous still-valid approved version return without new sign-offs.
+    pub rollback_without_signoffs: bool,
+    pub policy_revision: i64,
     pub policy_digest: String,
+    pub evidence_revision: i64,
     pub evidence_digest: String,
+}
+
+/// The approval that holds a version in its stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldApproval {
+    pub stage: Stage,
+    pub not_after: Timestamp,
+}
+
+/// Where a version stands when a decision about it is applied: read by the store inside the write
+/// transaction, under the lock, so a decision is never applied to a situation it was not made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionState {
+    pub stage: Stage,
+    pub model_archived: bool,
+    pub suspended: Option<String>,
+    pub approval: Option<HeldApproval>,
+    /// Bumped by every write to the version's evidence (card revision, evaluation).
+    pub evidence_revision: i64,
+    /// What the last evidence write was ("card revision 3", "evaluation 12").
+    pub last_evidence_change: Option<String>,
+    /// The policy revision in force (0: the built-in default).
+    pub policy_revision: i64,
+}
+
+/// Why a decision cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller may not do this (403, recorded as denied).
+    Denied(Denied),
+    /// The request, the version or its evidence changed since the decision was prepared, or the request
+    /// no longer applies (409 `conflict`); nothing is written.
+    Conflict(String),
+}
+
+impl From<Denied> for Refusal {
+    fn from(denied: Denied) -> Self {
+        Self::Denied(denied)
+    }
+}
+
+/// What applying a decision does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request is (or stays) open; a review, if any, is recorded.
+    Open,
+    /// The request is rejected.
+    Reject { reason: String },
+    /// The request is approved and the version moves into the target stage; `archive_occupants`: the
+    /// stage is single-occupancy, so its other occupants are archived.
+    Promote {
+        not_after: Timestamp,
+        archive_occupants: bool,
+        reason: String,
+    },
+}
+
+/// The standing of the version and the terms against a request: the version must be where the request
+/// found it, in a model that is not archived, not suspended, and judged on the evidence and policy the
+/// terms were computed from.
+fn check_preconditions(
+    from_stage: Stage,
+    kind: RequestKind,
+    target: Stage,
+    state: &VersionState,
+    terms: &GateTerms,
+) -> Result<(), Refusal> {
+    if state.model_archived {
+        return Err(Refusal::Conflict(
+            "the model is archived; its requests no longer apply".to_owned(),
+        ));
+    }
+    if state.stage != from_stage {
+        return Err(Refusal::Conflict(format!(
+            "the version moved from {from_stage} to {} since the request was opened; open a new request",
+            state.stage
+        )));
+    }
+    if kind == RequestKind::Promotion && state.stage == Stage::Archived {
+        return Err(Refusal::Conflict(
+            "the version is archived; archived versions are not promoted".to_owned(),
+        ));
+    }
+    if let Some(reason) = &state.suspended {
+        return Err(Refusal::Conflict(format!(
+            "the version is suspended ({reason}); only reinstatement lifts a suspension, and a suspended \
+             version cannot be promoted into {target}"
+        )));
+    }
+    if state.policy_revision != terms.policy_revision {
+        return Err(Refusal::Conflict(format!(
+            "the policy in force changed (revision {} → {}) while the decision was being made; try again",
+            terms.policy_revision, state.policy_revision
+        )));
+    }
+    if state.evidence_revision != terms.evidence_revision {
+        let what = state
+            .last_evidence_change
+            .as_deref()
+            .unwrap_or("an evidence write");
+        return Err(Refusal::Conflict(format!(
+            "the version's evidence changed ({what}) while the decision was being made; review the new \
+             evidence and try again"
+        )));
+    }
+    Ok(())
+}
+
+/// A rollback returns a version whose approval for the stage still holds: the named exemption from new
+/// sign-offs and checks, when the gate allows it. The version keeps that approval's expiry.
+fn rollback_approval(
+    target: Stage,
+    state: &VersionState,
+    now: Timestamp,
+) -> Result<Timestamp, Refusal> {
+    match &state.approval {
+        Some(approval) if approval.stage == target && now < approval.not_after => {
+            Ok(approval.not_after)
+        }
+        Some(approval) if approval.stage == target => Err(Refusal::Conflict(format!(
+            "the version's approval for {target} expired at {}; a rollback needs a valid approval",
+            approval.not_after.to_rfc3339()
+        ))),
+        _ => Err(Refusal::Conflict(format!(
+            "the version holds no approval for {target} to roll back to"
+        ))),
+    }
+}
+
+fn promotion(terms: &GateTerms, now: Timestamp, reason: &str) -> Outcome {
+    Outcome::Promote {
+        not_after: now.plus_seconds(i64::from(terms.valid_for_days) * 86_400),
+        archive_occupants: terms.single_occupancy,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Decides what opening a request does: stays open for sign-offs, or — when the gate needs none and its
+/// checks pass, or for a rollback the gate exempts — promotes at once.
+pub fn decide_opening(
+    kind: RequestKind,
+    from_stage: Stage,
+    target: Stage,
+    state: &VersionState,
+    terms: &GateTerms,
+    now: Timestamp,
+) -> Result<Outcome, Refusal> {
+    check_preconditions(from_stage, kind, target, state, terms)?;
+    if target == Stage::Archived {
+        return Err(Refusal::Denied(Denied(
+            "archived is not a stage a version is promoted into; archive it instead".to_owned(),
+        )));
+    }
+    match kind {
+        RequestKind::Rollback => {
+            let not_after = rollback_approval(target, state, now)?;
+            if terms.rollback_without_signoffs {
+                return Ok(Outcome::Promote {
+                    not_after,
+                    archive_occupants: terms.single_occupancy,
+                    reason:
+                        "rollback to a version whose approval still holds; the gate lets rollbacks \
+                             skip sign-offs"
+                            .to_owned(),
+                });
+            }
+        }
+        RequestKind::Promotion => {}
+    }
+    if terms.signoffs.is_empty() && terms.checks_pass {
+        Ok(promotion(
+            terms,
+            now,
+            "the gate needs no sign-offs and its checks pass",
+        ))
+    } else {
+        Ok(Outcome::Open)
+    }
+}
+
+/// Decides what a review does to an open request: who may give it (separation of duties, roles, one
+/// person once), whether the request still applies to the version as it stands, and whether this review
+/// completes the gate. `counted` are the approvals already given for the current evidence.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_review(
+    request: &PromotionRequest,
+    state: &VersionState,
+    terms: &GateTerms,
+    parties: &RequestParties,
+    counted: &[CountedApproval],
+    reviewer: &User,
+    review: &NewReview,
+    now: Timestamp,
+) -> Result<Outcome, Refusal> {
+    if request.state != RequestState::Open {
+        return Err(Refusal::Conflict(format!(
+            "request {} is {}; only open requests take reviews",
+            request.id, request.state
+        )));
+    }
+    check_preconditions(
+        request.from_stage,
+        request.kind,
+        request.target_stage,
+        state,
+        terms,
+    )?;
+    check_reviewer(
+        reviewer,
+        &review.role,
+        review.decision,
+        parties,
+        terms.rules,
+        &terms.signoffs,
+        counted,
+    )?;
+    match review.decision {
+        ReviewDecision::Reject => Ok(Outcome::Reject {
+            reason: review.comment.clone(),
+        }),
+        ReviewDecision::RequestChanges => Ok(Outcome::Open),
+        ReviewDecision::Approve => {
+            let mut now_counted = counted.to_vec();
+            now_counted.push(CountedApproval {
+                reviewer: reviewer.username.clone(),
+                role: review.role.clone(),
+            });
+            if !outstanding(&terms.signoffs, &now_counted).is_empty() || !terms.checks_pass {
+                return Ok(Outcome::Open);
+            }
+            if request.kind == RequestKind::Rollback {
+                // Signed off anew: a fresh approval, but only of a version whose approval still holds.
+                rollback_approval(request.target_stage, state, now)?;
+            }
+            Ok(promotion(terms, now, "all sign-offs given and checks pass"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn at(days: i64) -> Timestamp {
+        Timestamp::from_unix_millis(days * DAY)
+    }
+
+    fn user(name: &str, roles: &[&str]) -> User {
+        User {
+            id: 1,
+            username: Username::parse(name).unwrap(),
+            printed_name: name.to_owned(),
+            email: None,
+            roles: roles
+                .iter()
+                .map(|role| Role::parse(role).unwrap())
+                .collect(),
+            active: true,
+            has_password: true,
+            created_at: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    fn terms(signoffs: u32, checks_pass: bool) -> GateTerms {
+        GateTerms {
+            signoffs: (signoffs > 0)
+                .then(|| RoleQuota {
+                    role: Role::parse("validator").unwrap(),
+                    count: signoffs,
+                })
+                .into_iter()
+                .collect(),
+            rules: SeparationRules::default(),
+            checks_pass,
+            valid_for_days: 10,
+            single_occupancy: true,
+            rollback_without_signoffs: true,
+            policy_revision: 2,
+            policy_digest: "sha256:p".to_owned(),
+            evidence_revision: 5,
+            evidence_digest: "sha256:e".to_owned(),
+        }
+    }
+
+    fn state(stage: Stage) -> VersionState {
+        VersionState {
+            stage,
+            model_archived: false,
+            suspended: None,
+            approval: None,
+            evidence_revision: 5,
+            last_evidence_change: Some("card revision 3".to_owned()),
+            policy_revision: 2,
+        }
+    }
+
+    fn request(kind: RequestKind, from: Stage, target: Stage) -> PromotionRequest {
+        PromotionRequest {
+            id: 7,
+            model_name: crate::ModelName::parse("m").unwrap(),
+            version: VersionNumber::new(1).unwrap(),
+            digest: "sha256:aa".to_owned(),
+            from_stage: from,
+            target_stage: target,
+            kind,
+            requester: Username::parse("req").unwrap(),
+            justification: "because".to_owned(),
+            state: RequestState::Open,
+            policy_digest: "sha256:p".to_owned(),
+            evidence_digest: "sha256:e".to_owned(),
+            created_at: at(0),
+            decided_at: None,
+            decision_reason: None,
+        }
+    }
+
+    fn approve() -> NewReview {
+        NewReview {
+            role: Role::parse("validator").unwrap(),
+            decision: ReviewDecision::Approve,
+            comment: String::new(),
+            meaning: None,
+            signed_record: None,
+            signature: None,
+        }
+    }
+
+    fn parties() -> RequestParties {
+        RequestParties {
+            version_creator: "dev".to_owned(),
+            requester: Username::parse("req").unwrap(),
+            model_owner: Username::parse("owner").unwrap(),
+            owner_at_open: None,
+        }
+    }
+
+    /// What a refusal or outcome should look like: `Ok(kind)` or `Err(text in the conflict/denial)`.
+    fn describe(result: &Result<Outcome, Refusal>) -> String {
+        match result {
+            Ok(Outcome::Open) => "open".to_owned(),
+            Ok(Outcome::Reject { .. }) => "reject".to_owned(),
+            Ok(Outcome::Promote { not_after, .. }) => {
+                format!("promote until day {}", not_after.unix_millis() / DAY)
+            }
+            Err(Refusal::Conflict(text)) => format!("conflict: {text}"),
+            Err(Refusal::Denied(denied)) => format!("denied: {}", denied.0),
+        }
+    }
+
+    #[test]
+    fn opening_as_a_table() {
+        let held = |stage, until| HeldApproval {
+            stage,
+            not_after: at(until),
+        };
+        // (kind, from, target, state, terms, expected start of the description)
+        let cases: Vec<(RequestKind, Stage, Stage, VersionState, GateTerms, &str)> = vec![
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                state(Stage::Development),
+                terms(0, true),
+                "promote until day 11",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                state(Stage::Development),
+                terms(0, false),
+                "open",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                state(Stage::Development),
+                terms(1, true),
+                "open",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Staging,
+                Stage::Production,
+                VersionState {
+                    suspended: Some("drift".to_owned()),
+                    ..state(Stage::Staging)
+                },
+                terms(0, true),
+                "conflict: the version is suspended (drift)",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                VersionState {
+                    model_archived: true,
+                    ..state(Stage::Development)
+                },
+                terms(0, true),
+                "conflict: the model is archived",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                state(Stage::Archived),
+                terms(0, true),
+                "conflict: the version moved from development to archived",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                VersionState {
+                    evidence_revision: 6,
+                    ..state(Stage::Development)
+                },
+                terms(0, true),
+                "conflict: the version's evidence changed (card revision 3)",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Development,
+                Stage::Staging,
+                VersionState {
+                    policy_revision: 3,
+                    ..state(Stage::Development)
+                },
+                terms(0, true),
+                "conflict: the policy in force changed",
+            ),
+            // A rollback keeps the original approval's expiry (day 50), not a fresh one (day 11).
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    ..state(Stage::Archived)
+                },
+                terms(3, false),
+                "promote until day 50",
+            ),
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 1)),
+                    ..state(Stage::Archived)
+                },
+                terms(0, true),
+                "conflict: the version's approval for production expired",
+            ),
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Staging, 50)),
+                    ..state(Stage::Archived)
+                },
+                terms(0, true),
+                "conflict: the version holds no approval for production",
+            ),
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    suspended: Some("bias".to_owned()),
+                    ..state(Stage::Archived)
+                },
+                terms(0, true),
+                "conflict: the version is suspended",
+            ),
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    ..state(Stage::Archived)
+                },
+                GateTerms {
+                    rollback_without_signoffs: false,
+                    ..terms(1, true)
+                },
+                "open",
+            ),
+            (
+                RequestKind::Promotion,
+                Stage::Production,
+                Stage::Archived,
+                state(Stage::Production),
+                terms(0, true),
+                "denied: archived is not a stage",
+            ),
+        ];
+        for (index, (kind, from, target, state, terms, expected)) in cases.into_iter().enumerate() {
+            let described = describe(&decide_opening(kind, from, target, &state, &terms, at(1)));
+            assert!(
+                described.starts_with(expected),
+                "case {index}: expected {expected:?}, got {described:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reviews_as_a_table() {
+        let validator = user("val", &["validator"]);
+        let promotion = request(RequestKind::Promotion, Stage::Staging, Stage::Production);
+        let cases: Vec<(PromotionRequest, VersionState, GateTerms, User, &str)> = vec![
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                terms(1, true),
+                validator.clone(),
+                "promote until day 11",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                terms(2, true),
+                validator.clone(),
+                "open",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                terms(1, false),
+                validator.clone(),
+                "open",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Archived),
+                terms(1, true),
+                validator.clone(),
+                "conflict: the version moved from staging to archived",
+            ),
+            (
+                promotion.clone(),
+                VersionState {
+                    suspended: Some("drift".to_owned()),
+                    ..state(Stage::Staging)
+                },
+                terms(1, true),
+                validator.clone(),
+                "conflict: the version is suspended",
+            ),
+            (
+                promotion.clone(),
+                VersionState {
+                    evidence_revision: 9,
+                    ..state(Stage::Staging)
+                },
+                terms(1, true),
+                validator.clone(),
+                "conflict: the version's evidence changed",
+            ),
+            (
+                PromotionRequest {
+                    state: RequestState::Withdrawn,
+                    ..promotion.clone()
+                },
+                state(Stage::Staging),
+                terms(1, true),
+                validator.clone(),
+                "conflict: request 7 is withdrawn",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                terms(1, true),
+                user("root", &["validator", "admin"]),
+                "denied: separation of duties: \"root\" holds admin",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                GateTerms {
+                    rules: SeparationRules {
+                        owner_may_approve: false,
+                        admins_may_approve: true,
+                    },
+                    ..terms(1, true)
+                },
+                user("root", &["validator", "admin"]),
+                "promote",
+            ),
+            (
+                promotion.clone(),
+                state(Stage::Staging),
+                terms(1, true),
+                user("req", &["validator"]),
+                "denied: separation of duties: \"req\" opened this request",
+            ),
+        ];
+        for (index, (request, state, terms, reviewer, expected)) in cases.into_iter().enumerate() {
+            let described = describe(&decide_review(
+                &request,
+                &state,
+                &terms,
+                &parties(),
+                &[],
+                &reviewer,
+                &approve(),
+                at(1),
+            ));
+            assert!(
+                described.starts_with(expected),
+                "case {index}: expected {expected:?}, got {described:?}"
+            );
+        }
+    }
 }

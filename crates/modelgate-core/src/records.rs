@@ -166,10 +166,20 @@ pub struct Version {
     pub approval: Option<VersionApproval>,
     /// Why a risk officer suspended the version, if they did.
     pub suspension: Option<String>,
+    /// Bumped by every write to the version's evidence (card revision, evaluation); a decision prepared
+    /// at one revision is not applied at another.
+    pub evidence_revision: i64,
+    /// What the last evidence write was ("card revision 3").
+    pub last_evidence_change: Option<String>,
+    /// Evidence that changed after the version's approval, when the policy let the change through; the
+    /// approval is `review_due` until the version is approved again.
+    pub evidence_changed_after_approval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionApproval {
+    /// The stage the approval is for.
+    pub stage: crate::Stage,
     pub approved_at: Timestamp,
     pub not_after: Timestamp,
     pub request_id: i64,
@@ -234,4 +244,33 @@ impl<K> PageRequest<K> {
 pub struct Page<T, K> {
     pub items: Vec<T>,
     pub next_after: Option<K>,
+}
+
+/// How an evaluation's numbers were obtained: the server ran the version's own artifact (`model`), or the
+/// server computed them from scores a client supplied (`predictions`). Both are computed by the server;
+/// only `model` proves the numbers belong to the artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvaluationMode {
+    Model,
+    Predictions,
+}
+
+impl EvaluationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Predictions => "predictions",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, crate::InvalidInput> {
+        match text {
+            "model" => Ok(Self::Model),
+            "predictions" => Ok(Self::Predictions),
+            _ => Err(crate::InvalidInput::new(
+                "mode",
+                format!("must be model or predictions (got {text:?})"),
+            )),
+        }
+    }
 }

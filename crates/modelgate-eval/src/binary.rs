@@ -2,7 +2,7 @@
 
 use crate::Value;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConfusionMatrix {
     pub true_positives: f64,
     pub false_positives: f64,
@@ -23,7 +23,7 @@ impl ConfusionMatrix {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReliabilityBin {
     pub lower: f64,
     pub upper: f64,
@@ -32,7 +32,7 @@ pub struct ReliabilityBin {
     pub positive_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BinaryMetrics {
     pub count: usize,
     pub accuracy: Value,
@@ -49,6 +49,31 @@ pub struct BinaryMetrics {
     pub expected_calibration_error: Value,
     pub confusion_matrix: ConfusionMatrix,
     pub reliability: Vec<ReliabilityBin>,
+}
+
+impl BinaryMetrics {
+    /// Every metric that is defined, by its name in the report.
+    pub fn defined(&self) -> Vec<(&'static str, f64)> {
+        let mut values = crate::defined([
+            ("accuracy", &self.accuracy),
+            ("balanced_accuracy", &self.balanced_accuracy),
+            ("precision", &self.precision),
+            ("recall", &self.recall),
+            ("specificity", &self.specificity),
+            ("f1", &self.f1),
+            ("roc_auc", &self.roc_auc),
+            ("average_precision", &self.average_precision),
+            ("log_loss", &self.log_loss),
+            ("brier_score", &self.brier_score),
+            ("selection_rate", &self.selection_rate),
+            (
+                "expected_calibration_error",
+                &self.expected_calibration_error,
+            ),
+        ]);
+        values.push(("count", self.count as f64));
+        values
+    }
 }
 
 /// Row indices ordered by descending score: the order every curve is walked in. Sorted once per evaluation

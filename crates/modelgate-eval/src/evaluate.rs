@@ -81,7 +81,7 @@ impl Settings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EvaluationResult {
     pub task: Task,
     pub overall: BinaryMetrics,
@@ -96,7 +96,7 @@ pub struct EvaluationResult {
 pub const ENGINE_VERSION: &str = concat!("modelgate-eval ", env!("CARGO_PKG_VERSION"));
 
 /// One group's multiclass or regression metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Segment<M> {
     pub group: String,
     pub count: usize,
@@ -106,12 +106,140 @@ pub struct Segment<M> {
 
 /// The report of a multiclass or regression evaluation: overall and per group (fairlearn's between-group
 /// metrics are defined for binary decisions, so there is no fairness section).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct OtherResult<M> {
     pub task: Task,
     pub overall: M,
     pub by_group: BTreeMap<String, Vec<Segment<M>>>,
     pub warnings: Vec<String>,
+}
+
+/// Per attribute, the groups with their defined metrics by name.
+pub type GroupValues<'a> = BTreeMap<&'a str, Vec<(&'a str, Vec<(&'static str, f64)>)>>;
+
+/// A stored evaluation's results, read back typed: the report of its task and, in model mode, what moved
+/// under perturbation. The one reading of `results_json`: evidence, card exports and the API all start
+/// here, and results that do not parse are an error, never skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResults {
+    pub report: Report,
+    pub robustness: Option<Robustness>,
+}
+
+/// The report of one evaluation, by task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    Binary(Box<EvaluationResult>),
+    Multiclass(OtherResult<MulticlassMetrics>),
+    Regression(OtherResult<RegressionMetrics>),
+}
+
+/// Robustness in model mode, by task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Robustness {
+    Binary(crate::robustness::RobustnessReport),
+    Multiclass(crate::robustness::RobustnessReport<crate::robustness::ClassShift>),
+    Regression(crate::robustness::RobustnessReport<crate::robustness::ValueShift>),
+}
+
+impl Robustness {
+    /// The worst share of changed decisions under noise (classifiers only).
+    pub fn max_noise_flip_rate(&self) -> Option<f64> {
+        match self {
+            Self::Binary(report) => report.max_noise_flip_rate,
+            Self::Multiclass(report) => report.max_noise_flip_rate,
+            Self::Regression(report) => report.max_noise_flip_rate,
+        }
+    }
+}
+
+impl StoredResults {
+    /// Reads the JSON an evaluation stored; the error says what does not fit.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut document: serde_json::Value =
+            serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
+        let robustness = document
+            .as_object_mut()
+            .and_then(|sections| sections.remove("robustness"));
+        let task: Task = serde_json::from_value(document["task"].clone())
+            .map_err(|error| format!("task: {error}"))?;
+        let report = match task {
+            Task::Binary => {
+                serde_json::from_value(document).map(|report| Report::Binary(Box::new(report)))
+            }
+            Task::Multiclass => serde_json::from_value(document).map(Report::Multiclass),
+            Task::Regression => serde_json::from_value(document).map(Report::Regression),
+        }
+        .map_err(|error| format!("the {} report: {error}", task.as_str()))?;
+        let robustness = robustness
+            .map(|value| match task {
+                Task::Binary => serde_json::from_value(value).map(Robustness::Binary),
+                Task::Multiclass => serde_json::from_value(value).map(Robustness::Multiclass),
+                Task::Regression => serde_json::from_value(value).map(Robustness::Regression),
+            })
+            .transpose()
+            .map_err(|error| format!("robustness: {error}"))?;
+        Ok(Self { report, robustness })
+    }
+
+    pub fn task(&self) -> Task {
+        match &self.report {
+            Report::Binary(_) => Task::Binary,
+            Report::Multiclass(_) => Task::Multiclass,
+            Report::Regression(_) => Task::Regression,
+        }
+    }
+
+    /// The overall metrics that are defined, by name.
+    pub fn overall(&self) -> Vec<(&'static str, f64)> {
+        match &self.report {
+            Report::Binary(report) => report.overall.defined(),
+            Report::Multiclass(report) => report.overall.defined(),
+            Report::Regression(report) => report.overall.defined(),
+        }
+    }
+
+    /// Per attribute, per group: the group's defined metrics.
+    pub fn groups(&self) -> GroupValues<'_> {
+        fn collect<M>(
+            by_group: &BTreeMap<String, Vec<Segment<M>>>,
+            defined: impl Fn(&M) -> Vec<(&'static str, f64)>,
+        ) -> GroupValues<'_> {
+            by_group
+                .iter()
+                .map(|(attribute, segments)| {
+                    let groups = segments
+                        .iter()
+                        .map(|segment| (segment.group.as_str(), defined(&segment.metrics)))
+                        .collect();
+                    (attribute.as_str(), groups)
+                })
+                .collect()
+        }
+        match &self.report {
+            Report::Binary(report) => report
+                .by_group
+                .iter()
+                .map(|(attribute, groups)| {
+                    let groups = groups
+                        .iter()
+                        .map(|group| (group.group.as_str(), group.metrics.defined()))
+                        .collect();
+                    (attribute.as_str(), groups)
+                })
+                .collect(),
+            Report::Multiclass(report) => collect(&report.by_group, MulticlassMetrics::defined),
+            Report::Regression(report) => collect(&report.by_group, RegressionMetrics::defined),
+        }
+    }
+
+    /// fairlearn's between-group metrics per attribute (binary tasks only).
+    pub fn fairness(&self) -> Option<&BTreeMap<String, crate::FairnessMetrics>> {
+        match &self.report {
+            Report::Binary(report) => Some(&report.fairness),
+            _ => None,
+        }
+    }
 }
 
 /// The report for the dataset's task, as JSON: [`evaluate_predictions`] for binary labels, multiclass

@@ -4,7 +4,7 @@ use crate::Value;
 use crate::binary::{BinaryMetrics, ConfusionMatrix, Ranked};
 use std::collections::{BTreeMap, HashMap};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupMetrics {
     pub group: String,
     pub count: usize,
@@ -122,7 +122,7 @@ pub fn per_group(
     segments(&groups, metrics, minimum_size)
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FairnessMetrics {
     pub selection_rate: BTreeMap<String, f64>,
     pub demographic_parity_difference: Value,
@@ -133,6 +133,26 @@ pub struct FairnessMetrics {
     pub equal_opportunity_ratio: Value,
     /// The four-fifths rule: the lowest selection rate is at least 80 % of the highest.
     pub four_fifths_holds: Option<bool>,
+}
+
+impl FairnessMetrics {
+    /// Every between-group metric that is defined, by its name in the report.
+    pub fn defined(&self) -> Vec<(&'static str, f64)> {
+        crate::defined([
+            (
+                "demographic_parity_difference",
+                &self.demographic_parity_difference,
+            ),
+            ("demographic_parity_ratio", &self.demographic_parity_ratio),
+            ("equalized_odds_difference", &self.equalized_odds_difference),
+            ("equalized_odds_ratio", &self.equalized_odds_ratio),
+            (
+                "equal_opportunity_difference",
+                &self.equal_opportunity_difference,
+            ),
+            ("equal_opportunity_ratio", &self.equal_opportunity_ratio),
+        ])
+    }
 }
 
 fn spread(values: &[f64]) -> (Value, Value) {

@@ -22,11 +22,21 @@ pub use fairness::{
 };
 
 /// A metric that may be undefined on the data (a one-class group has no ROC AUC).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Value {
     pub value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The defined values among named metrics, in the order given.
+fn defined<'a>(
+    named: impl IntoIterator<Item = (&'static str, &'a Value)>,
+) -> Vec<(&'static str, f64)> {
+    named
+        .into_iter()
+        .filter_map(|(name, value)| value.value.map(|number| (name, number)))
+        .collect()
 }
 
 impl Value {

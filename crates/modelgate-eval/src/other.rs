@@ -4,7 +4,7 @@ use crate::Value;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClassMetrics {
     pub precision: Value,
     pub recall: Value,
@@ -12,13 +12,25 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MulticlassMetrics {
     pub accuracy: Value,
     pub macro_f1: Value,
     pub weighted_f1: Value,
     pub per_class: BTreeMap<String, ClassMetrics>,
     pub log_loss: Value,
+}
+
+impl MulticlassMetrics {
+    /// Every overall metric that is defined, by its name in the report.
+    pub fn defined(&self) -> Vec<(&'static str, f64)> {
+        crate::defined([
+            ("accuracy", &self.accuracy),
+            ("macro_f1", &self.macro_f1),
+            ("weighted_f1", &self.weighted_f1),
+            ("log_loss", &self.log_loss),
+        ])
+    }
 }
 
 /// `classes` orders the columns of `probabilities` (one row per example, summing to one); labels and
@@ -106,12 +118,24 @@ pub fn multiclass_metrics(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RegressionMetrics {
     pub mae: Value,
     pub rmse: Value,
     pub r2: Value,
     pub mape: Value,
+}
+
+impl RegressionMetrics {
+    /// Every metric that is defined, by its name in the report.
+    pub fn defined(&self) -> Vec<(&'static str, f64)> {
+        crate::defined([
+            ("mae", &self.mae),
+            ("rmse", &self.rmse),
+            ("r2", &self.r2),
+            ("mape", &self.mape),
+        ])
+    }
 }
 
 pub fn regression_metrics(truth: &[f64], predicted: &[f64]) -> RegressionMetrics {

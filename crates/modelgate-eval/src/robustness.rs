@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// How one perturbation changed the model's behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Shift {
     /// Share of rows whose decision (`score >= threshold`) changed.
     pub flip_rate: f64,
@@ -95,21 +95,21 @@ pub fn shift(labels: &[bool], baseline: &[f64], perturbed: &[f64], threshold: f6
 /// Noise levels, as multiples of each feature's standard deviation, at which robustness is measured.
 pub const NOISE_LEVELS: [f64; 3] = [0.05, 0.1, 0.2];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NoiseShift<S = Shift> {
     pub level: f64,
     #[serde(flatten)]
     pub shift: S,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AblationShift<S = Shift> {
     pub feature: String,
     #[serde(flatten)]
     pub shift: S,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RobustnessReport<S = Shift> {
     pub noise: Vec<NoiseShift<S>>,
     pub feature_ablation: Vec<AblationShift<S>>,
@@ -119,7 +119,7 @@ pub struct RobustnessReport<S = Shift> {
 }
 
 /// How a multiclass classifier moved under one perturbation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClassShift {
     /// Share of rows whose predicted class changed.
     pub flip_rate: f64,
@@ -128,7 +128,7 @@ pub struct ClassShift {
 }
 
 /// How a regressor moved under one perturbation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ValueShift {
     /// Mean absolute change of the prediction.
     pub mean_absolute_change: f64,

@@ -2,18 +2,12 @@
 //! `missing` (the right answer for a gate); a misspelt field is caught when the policy is saved, by
 //! evaluating every check against a complete sample of the evidence.
 //!
-//! The evidence a check sees (absent sections make the checks that read them `missing`):
-//! `model` {name, owner, risk_tier, tags}, `version` {number, digest, format, size_bytes, stage, tags,
-//! lineage {code_repository, code_commit, training_data_uri, training_data_digest, parameters}},
-//! `card` {complete, missing}, `evaluations` {verified_count, claimed_count}, `eval` (verified metrics by
-//! dataset and metric: `eval.holdout.roc_auc`), `claimed` (the same for client-reported metrics),
-//! `fairness` {four_fifths_holds, attributes_evaluated}, `robustness` {evaluated}.
+//! The evidence a check sees is described in [`crate::evidence`].
 
 use crate::parse::Check;
 use cel::common::ast::{Expr, IdedExpr};
 use cel::objects::Value;
 use cel::{Context, ExecutionError, Program};
-use serde_json::json;
 use std::sync::Arc;
 
 /// How a check came out for one version.
@@ -51,24 +45,10 @@ pub(crate) fn compile_check(
     })
 }
 
-/// Evidence with every section present: what a version with a card and evaluations offers.
+/// Evidence with every section present: what a version with a card and evaluations offers. Derived from
+/// the typed [`crate::Evidence`], so the sample cannot drift from what versions produce.
 pub fn sample_evidence() -> serde_json::Value {
-    json!({
-        "model": { "name": "sample", "owner": "owner", "risk_tier": "high", "tags": {} },
-        "version": {
-            "number": 1, "digest": "sha256:00", "format": "onnx", "size_bytes": 1, "stage": "staging", "tags": {},
-            "lineage": {
-                "code_repository": "", "code_commit": "", "training_data_uri": "", "training_data_digest": "",
-                "parameters": {}
-            }
-        },
-        "card": { "complete": true, "missing": [] },
-        "evaluations": { "verified_count": 1, "claimed_count": 0 },
-        "eval": {},
-        "claimed": {},
-        "fairness": { "four_fifths_holds": true, "attributes_evaluated": 1 },
-        "robustness": { "evaluated": true }
-    })
+    crate::Evidence::sample().document()
 }
 
 fn context_for(evidence: &serde_json::Value) -> Context<'static, 'static> {
@@ -251,6 +231,7 @@ fn render(expression: &IdedExpr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn check(expression: &str) -> Check {
         compile_check("test", expression, "").unwrap()

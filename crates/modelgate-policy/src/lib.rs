@@ -3,9 +3,11 @@
 //! No I/O: callers hand in the text and the evidence.
 
 mod checks;
+pub mod evidence;
 mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
+pub use evidence::{CardEvidence, EvaluationEvidence, Evidence};
 pub use parse::{Check, Gate, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).

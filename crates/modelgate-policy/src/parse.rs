@@ -26,6 +26,8 @@ struct RawPolicy {
     stages: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     single_occupancy: Vec<Spanned<String>>,
+    #[serde(default)]
+    frozen_evidence_stages: Vec<Spanned<String>>,
     roles: Vec<Spanned<String>>,
     #[serde(default)]
     risk_officer_roles: Vec<Spanned<String>>,
@@ -61,6 +63,8 @@ struct RawCardRequirements {
 struct RawSeparation {
     #[serde(default)]
     owner_may_approve: bool,
+    #[serde(default)]
+    admins_may_approve: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,10 +131,15 @@ pub struct Policy {
     pub text: String,
     pub stages: Vec<Stage>,
     pub single_occupancy: BTreeSet<Stage>,
+    /// The evidence (card, evaluations) of a version that holds an approval for one of these stages is
+    /// frozen: writes are refused. In other stages a write after approval flags the approval `review_due`.
+    pub frozen_evidence_stages: BTreeSet<Stage>,
     pub roles: BTreeSet<Role>,
     pub risk_officer_roles: BTreeSet<Role>,
     pub review_due_days: u32,
     pub owner_may_approve: bool,
+    /// Whether an account holding `admin` may count as an approver.
+    pub admins_may_approve: bool,
     /// Model-card fields each tier requires (dotted paths).
     pub card_requirements: BTreeMap<RiskTier, Vec<String>>,
     gates: BTreeMap<(RiskTier, Stage), Gate>,
@@ -235,6 +244,11 @@ impl Policy {
         };
         let single_occupancy: BTreeSet<Stage> = raw
             .single_occupancy
+            .iter()
+            .filter_map(|stage| known_stage(&mut errors, stage))
+            .collect();
+        let frozen_evidence_stages: BTreeSet<Stage> = raw
+            .frozen_evidence_stages
             .iter()
             .filter_map(|stage| known_stage(&mut errors, stage))
             .collect();
@@ -417,10 +431,12 @@ impl Policy {
             text: text.to_owned(),
             stages,
             single_occupancy,
+            frozen_evidence_stages,
             roles,
             risk_officer_roles,
             review_due_days: raw.review_due_days,
             owner_may_approve: raw.separation_of_duties.owner_may_approve,
+            admins_may_approve: raw.separation_of_duties.admins_may_approve,
             card_requirements,
             gates,
         })
@@ -493,7 +509,7 @@ mod tests {
                 RiskTier::High,
                 Stage::Production,
                 vec![("validator", 1), ("compliance", 1), ("business_owner", 1)],
-                3,
+                4,
                 180,
             ),
             (
@@ -512,7 +528,7 @@ mod tests {
                     ("business_owner", 1),
                     ("risk_board", 2),
                 ],
-                4,
+                5,
                 90,
             ),
         ];
@@ -529,6 +545,11 @@ mod tests {
         }
         assert_eq!(policy.next_stage(Stage::Development), Some(Stage::Staging));
         assert_eq!(policy.next_stage(Stage::Production), None);
+        assert!(!policy.admins_may_approve && !policy.owner_may_approve);
+        assert_eq!(
+            policy.frozen_evidence_stages,
+            BTreeSet::from([Stage::Production])
+        );
     }
 
     fn errors_of(text: &str) -> Vec<PolicyError> {

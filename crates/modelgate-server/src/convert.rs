@@ -69,10 +69,14 @@ pub fn version(version: &Version, context: ApprovalContext) -> api::Version {
             let occupant = modelgate_core::promotion::StageOccupant {
                 version: version.number,
                 digest: version.digest.to_string(),
+                approved_for: Some(approval.stage),
                 not_after: Some(approval.not_after),
                 suspended: version.suspension.clone(),
+                evidence_changed: version.evidence_changed_after_approval.clone(),
             };
             api::VersionApproval {
+                stage: approval.stage.to_string(),
+                evidence_changed_after_approval: version.evidence_changed_after_approval.clone(),
                 approved_at: format_time(approval.approved_at),
                 not_after: format_time(approval.not_after),
                 request: approval.request_id,

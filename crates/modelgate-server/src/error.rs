@@ -20,6 +20,7 @@ pub enum ErrorCode {
     NotFound,
     AlreadyExists,
     FailedPrecondition,
+    Conflict,
     DigestMismatch,
     PayloadTooLarge,
     RangeNotSatisfiable,
@@ -38,6 +39,7 @@ impl ErrorCode {
             Self::NotFound => ("not_found", StatusCode::NOT_FOUND),
             Self::AlreadyExists => ("already_exists", StatusCode::CONFLICT),
             Self::FailedPrecondition => ("failed_precondition", StatusCode::CONFLICT),
+            Self::Conflict => ("conflict", StatusCode::CONFLICT),
             Self::DigestMismatch => ("digest_mismatch", StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::RangeNotSatisfiable => {
@@ -129,6 +131,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { .. } => {
                 Self::new(ErrorCode::AlreadyExists, error.to_string())
             }
+            StoreError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
             StoreError::FailedPrecondition(message) => {
                 Self::new(ErrorCode::FailedPrecondition, message)
             }

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// archived model).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// What a decision was prepared on changed before it could be applied (the version moved, its
+    /// evidence or the policy changed); nothing was written.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     /// A stored value no longer parses: the database was edited outside modelgate.

@@ -232,6 +232,7 @@ pub(crate) async fn run_job(
         let evaluation = compute_evaluation(&state, &prepared, &progress).await?;
         progress.check()?;
         progress.set(0.99, "saving");
+        let frozen = crate::promotion::frozen_evidence_stages(&state).await?;
         let record = state
             .store()
             .create_evaluation(
@@ -240,6 +241,7 @@ pub(crate) async fn run_job(
                 prepared.number,
                 &evaluation,
                 Some(job),
+                &frozen,
             )
             .await?;
         Ok::<_, ApiError>(record)

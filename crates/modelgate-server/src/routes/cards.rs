@@ -137,6 +137,7 @@ pub async fn set_card(
         )
         .with_details(json!({ "limit_bytes": MAX_CARD_BYTES })));
     }
+    let frozen = crate::promotion::frozen_evidence_stages(&state).await?;
     let revision = state
         .store()
         .set_card(
@@ -146,6 +147,7 @@ pub async fn set_card(
             &modelgate_card::digest(&card),
             &content,
             request.message.as_deref(),
+            &frozen,
         )
         .await?;
     Ok(Json(revision_wire(&state, &name, number, &revision).await?))
@@ -329,6 +331,7 @@ pub async fn import_card(
     let message = query
         .message
         .unwrap_or_else(|| format!("imported from {}", query.format));
+    let frozen = crate::promotion::frozen_evidence_stages(&state).await?;
     let revision = state
         .store()
         .set_card(
@@ -338,6 +341,7 @@ pub async fn import_card(
             &modelgate_card::digest(&imported.card),
             &content,
             Some(&message),
+            &frozen,
         )
         .await?;
     Ok(Json(api::CardImport {
@@ -400,9 +404,13 @@ pub async fn export_card(
         }
     }
     // The metrics the server computed for this version join the card's claimed ones, marked verified.
-    let evaluations = state.store().evaluations_for_version(&name, number).await?;
+    let model = state.store().get_model(&name).await?;
+    let version = state.store().get_version(&name, number).await?;
+    let in_force = crate::promotion::policy_in_force(&state).await?;
+    let evidence =
+        crate::promotion::version_evidence(&state, &model, &version, &in_force.policy).await?;
     let mut card = card;
-    card.metrics.extend(verified_metrics(&evaluations));
+    card.metrics.extend(verified_metrics(&evidence));
     let (content_type, body) = match query.format.as_str() {
         "hf" => (
             "text/markdown; charset=utf-8",
@@ -433,61 +441,46 @@ pub async fn export_card(
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-/// A bootstrap interval `{low, high}` as `[low, high]`.
-fn interval_of(interval: &serde_json::Value) -> Option<[f64; 2]> {
-    Some([interval["low"].as_f64()?, interval["high"].as_f64()?])
-}
-
-/// The headline numbers of a version's latest evaluation on each dataset, as verified card metrics: the
-/// overall metrics (with the bootstrap interval where there is one, and the row count), and each sensitive
-/// attribute's fairness differences and ratios (the attribute as the slice).
-fn verified_metrics(
-    evaluations: &[modelgate_store::EvaluationRecord],
-) -> Vec<modelgate_card::Metric> {
-    let mut latest: std::collections::BTreeMap<&str, &modelgate_store::EvaluationRecord> =
-        std::collections::BTreeMap::new();
-    for evaluation in evaluations {
-        latest.insert(evaluation.dataset.as_str(), evaluation);
-    }
+/// The headline numbers of a version's latest evaluation on each dataset, as verified card metrics with
+/// the mode they were obtained in: the overall metrics (with the bootstrap interval where there is one,
+/// and the row count), and each sensitive attribute's fairness differences and ratios (the attribute as
+/// the slice).
+fn verified_metrics(evidence: &modelgate_policy::Evidence) -> Vec<modelgate_card::Metric> {
     let mut metrics = Vec::new();
-    for (dataset, evaluation) in latest {
-        let Ok(results) = serde_json::from_str::<serde_json::Value>(&evaluation.results_json)
-        else {
-            continue;
+    for (dataset, evaluation) in evidence.latest_by_dataset() {
+        let results = &evaluation.results;
+        let intervals = match &results.report {
+            modelgate_eval::evaluate::Report::Binary(report) => Some(&report.intervals),
+            _ => None,
         };
-        let count = results["overall"]["count"].as_u64();
-        let defined = |section: &serde_json::Value| -> Vec<(String, f64)> {
-            section
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(name, value)| Some((name.clone(), value.get("value")?.as_f64()?)))
-                .collect()
+        let interval = |name: &str| {
+            intervals
+                .and_then(|intervals| intervals.get(name))
+                .map(|interval| [interval.low, interval.high])
         };
-        for (metric, value) in defined(&results["overall"]) {
-            let interval = interval_of(&results["intervals"][&metric]);
-            metrics.push(modelgate_card::Metric {
+        let overall = results.overall();
+        let count = overall
+            .iter()
+            .find(|(name, _)| *name == "count")
+            .map(|(_, count)| *count as u64);
+        let metric =
+            |name: &str, slice: Option<String>, value: f64, interval| modelgate_card::Metric {
                 dataset: dataset.to_owned(),
-                metric,
-                slice: None,
+                metric: name.to_owned(),
+                slice,
                 value,
                 interval,
                 sample_size: count,
                 verified: true,
-            });
+                method: Some(evaluation.mode.as_str().to_owned()),
+            };
+        for (name, value) in overall.iter().filter(|(name, _)| *name != "count") {
+            metrics.push(metric(name, None, *value, interval(name)));
         }
-        for (attribute, fairness) in results["fairness"].as_object().into_iter().flatten() {
-            for (metric, value) in defined(fairness) {
-                let interval = interval_of(&results["intervals"][format!("{attribute}.{metric}")]);
-                metrics.push(modelgate_card::Metric {
-                    dataset: dataset.to_owned(),
-                    metric,
-                    slice: Some(attribute.clone()),
-                    value,
-                    interval,
-                    sample_size: count,
-                    verified: true,
-                });
+        for (attribute, fairness) in results.fairness().into_iter().flatten() {
+            for (name, value) in fairness.defined() {
+                let interval = interval(&format!("{attribute}.{name}"));
+                metrics.push(metric(name, Some(attribute.clone()), value, interval));
             }
         }
     }

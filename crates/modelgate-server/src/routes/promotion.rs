@@ -7,7 +7,7 @@ use crate::auth::{Caller, verify_password};
 use crate::convert::format_time;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::promotion::{check_wire, gate_terms, policy_in_force, quota_wire};
+use crate::promotion::{check_wire, gate_terms, policy_in_force, quota_wire, version_evidence};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -17,8 +17,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use modelgate_api as api;
 use modelgate_core::access::{may_suspend, may_withdraw, require_admin};
 use modelgate_core::promotion::{
-    CountedApproval, NewReview, PromotionRequest, RequestKind, RequestParties, RequestState,
-    ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
+    CountedApproval, NewReview, PromotionRequest, Refusal, RequestKind, RequestParties,
+    RequestState, ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
 };
 use modelgate_core::{ModelName, Role, Stage, Username, VersionNumber};
 use modelgate_policy::Policy;
@@ -119,8 +119,8 @@ pub async fn explain_promotion(
     let in_force = policy_in_force(&state).await?;
     let model = state.store().get_model(&name).await?;
     let version = state.store().get_version(&name, number).await?;
-    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
-    let (terms, outcomes) = gate_terms(&in_force.policy, &model, &version, &inputs, target)?;
+    let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
+    let (terms, outcomes) = gate_terms(&in_force, &model, &version, &evidence, target)?;
     let step = check_stage_step(&in_force.policy.stages, version.stage, target);
     let open = state
         .store()
@@ -138,7 +138,7 @@ pub async fn explain_promotion(
             let detail = state.store().get_request(request.id).await?;
             (
                 current_approvals(&detail, &terms.evidence_digest),
-                parties_of(&detail, &model, &version),
+                state.store().parties_of_request(&detail.request).await?,
             )
         }
         None => (
@@ -148,6 +148,7 @@ pub async fn explain_promotion(
                 requester: Username::parse(&version.created_by)
                     .unwrap_or_else(|_| model.owner.clone()),
                 model_owner: model.owner.clone(),
+                owner_at_open: None,
             },
         ),
     };
@@ -163,7 +164,7 @@ pub async fn explain_promotion(
                     &quota.role,
                     ReviewDecision::Approve,
                     &parties,
-                    terms.owner_may_approve,
+                    terms.rules,
                     &terms.signoffs,
                     &counted,
                 )
@@ -207,20 +208,24 @@ fn current_approvals(detail: &RequestDetail, evidence_digest: &str) -> Vec<Count
         .collect()
 }
 
-fn parties_of(
-    detail: &RequestDetail,
-    model: &modelgate_core::Model,
-    version: &modelgate_core::Version,
-) -> RequestParties {
-    RequestParties {
-        version_creator: version.created_by.clone(),
-        requester: detail.request.requester.clone(),
-        model_owner: model.owner.clone(),
-    }
-}
-
+/// A request with its reviews and comments. `current_evidence` is the version's evidence digest now, for
+/// an open request: a review counts if it was given for it. For a decided request, the approvals that
+/// counted are those given for the evidence of the final approval; a rejected or withdrawn request has
+/// none that count.
 fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::PromotionRequest {
     let request = &detail.request;
+    let final_evidence = detail
+        .reviews
+        .iter()
+        .rev()
+        .find(|review| review.decision == ReviewDecision::Approve)
+        .map(|review| review.evidence_digest.as_str());
+    let counts =
+        |review: &modelgate_core::promotion::Review| match (request.state, current_evidence) {
+            (RequestState::Open, Some(digest)) => digest == review.evidence_digest,
+            (RequestState::Approved, _) => final_evidence == Some(review.evidence_digest.as_str()),
+            _ => false,
+        };
     let mut wire = request_summary(request);
     wire.reviews = detail
         .reviews
@@ -234,7 +239,7 @@ fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::
             comment: review.comment.clone(),
             meaning: review.meaning.clone(),
             evidence_digest: review.evidence_digest.clone(),
-            current: current_evidence.is_none_or(|digest| digest == review.evidence_digest),
+            current: counts(review),
             signed_at: format_time(review.created_at),
             signed_record: review.signed_record.clone(),
             signature: review.signature.clone(),
@@ -302,8 +307,8 @@ pub async fn open_request(
     state
         .authorize(&caller, "request.open", &target_label, step)
         .await?;
-    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
-    let (terms, _) = gate_terms(&in_force.policy, &model, &version, &inputs, target)?;
+    let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
+    let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, target)?;
     let opened = state
         .store()
         .open_request(
@@ -317,6 +322,7 @@ pub async fn open_request(
             &terms,
         )
         .await?;
+    let opened = refused(&state, &caller, "request.open", &target_label, opened).await?;
     let detail = state.store().get_request(opened.id).await?;
     Ok((
         StatusCode::CREATED,
@@ -346,16 +352,36 @@ async fn current_evidence(
         return Ok(None);
     }
     let in_force = policy_in_force(state).await?;
+    let model = state.store().get_model(&request.model_name).await?;
     let version = state
         .store()
         .get_version(&request.model_name, request.version)
         .await?;
-    let inputs = crate::promotion::evidence_inputs(state, &version).await?;
-    Ok(Some(crate::promotion::evidence_digest(
-        &version,
-        &inputs,
-        &in_force.policy,
-    )))
+    let evidence = version_evidence(state, &model, &version, &in_force.policy).await?;
+    Ok(Some(evidence.digest()))
+}
+
+/// Turns a decision's refusal into the error to answer with: a denial is recorded in the audit log (403),
+/// a conflict (the situation changed; nothing was written) is a 409.
+async fn refused<T>(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    outcome: Result<T, Refusal>,
+) -> Result<T, ApiError> {
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(Refusal::Denied(denied)) => Err(state
+            .refuse(
+                caller.attribution(state.now()),
+                action,
+                target,
+                denied.into(),
+            )
+            .await),
+        Err(Refusal::Conflict(message)) => Err(ApiError::new(ErrorCode::Conflict, message)),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/requests", tag = "promotion", params(api::ListRequestsQuery),
@@ -484,14 +510,8 @@ pub async fn review_request(
         .store()
         .get_version(&pending.model_name, pending.version)
         .await?;
-    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
-    let (terms, _) = gate_terms(
-        &in_force.policy,
-        &model,
-        &version,
-        &inputs,
-        pending.target_stage,
-    )?;
+    let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
+    let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, pending.target_stage)?;
     let target = format!("request/{id}");
     let action = format!("review.{}", decision.as_str());
     let now = state.now();
@@ -557,11 +577,7 @@ pub async fn review_request(
         .store()
         .review_request(&caller.attribution(now), id, caller.user(), &review, &terms)
         .await?;
-    if let Err(denied) = outcome {
-        return Err(state
-            .refuse(caller.attribution(now), &action, &target, denied.into())
-            .await);
-    }
+    refused(&state, &caller, &action, &target, outcome).await?;
     let detail = state.store().get_request(id).await?;
     Ok(Json(request_wire(&detail, Some(&terms.evidence_digest))))
 }
@@ -846,14 +862,10 @@ pub async fn rollback(
         })?;
     let version = state.store().get_version(&name, candidate).await?;
     let in_force = policy_in_force(&state).await?;
-    let inputs = crate::promotion::evidence_inputs(&state, &version).await?;
-    let (mut terms, _) = gate_terms(&in_force.policy, &model, &version, &inputs, stage)?;
-    let gate = in_force.policy.gate(model.risk_tier, stage);
-    if gate.is_some_and(|gate| gate.rollback_without_signoffs) {
-        // The version was approved for this stage and that approval still holds.
-        terms.signoffs.clear();
-        terms.checks_pass = true;
-    }
+    let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
+    // The rollback exemption (no new sign-offs, the original expiry) is decided by the store's
+    // `decide_opening`, on the version's approval as it stands under the lock.
+    let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, stage)?;
     let justification = if request.justification.trim().is_empty() {
         format!("rollback of {stage} to version {candidate}")
     } else {
@@ -872,6 +884,14 @@ pub async fn rollback(
             &terms,
         )
         .await?;
+    let opened = refused(
+        &state,
+        &caller,
+        "version.rollback",
+        &format!("model/{name}/version/{candidate}"),
+        opened,
+    )
+    .await?;
     let detail = state.store().get_request(opened.id).await?;
     Ok((
         StatusCode::CREATED,

@@ -91,6 +91,31 @@ pub(crate) async fn append(
         None,
         record.before,
         record.after,
+        None,
+    )
+    .await
+}
+
+/// Appends the event of a decision (a request opened, reviewed, approved, rejected; a version promoted),
+/// naming the policy revision in force.
+pub(crate) async fn append_decision(
+    transaction: &mut Transaction<'static, Any>,
+    backend: Backend,
+    attribution: &Attribution,
+    record: AuditRecord,
+    policy_digest: &str,
+) -> Result<u64, StoreError> {
+    append_event(
+        transaction,
+        backend,
+        attribution,
+        record.action,
+        record.target,
+        Outcome::Ok,
+        None,
+        record.before,
+        record.after,
+        Some(policy_digest.to_owned()),
     )
     .await
 }
@@ -106,6 +131,7 @@ async fn append_event(
     reason: Option<String>,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
+    policy_digest: Option<String>,
 ) -> Result<u64, StoreError> {
     let lock = match backend {
         Backend::Postgres => "SELECT size, frontier FROM audit_tree WHERE id = 1 FOR UPDATE",
@@ -128,7 +154,7 @@ async fn append_event(
         after,
         request_id: attribution.request_id.clone(),
         client_addr: attribution.client_addr.clone(),
-        policy_digest: None,
+        policy_digest,
     };
     let leaf = event
         .to_leaf()
@@ -232,6 +258,7 @@ impl Store {
             target.to_owned(),
             Outcome::Denied,
             Some(reason.to_owned()),
+            None,
             None,
             None,
         )

@@ -6,7 +6,7 @@ use super::rows;
 use super::versions::version_target;
 use super::{Attribution, Store};
 use crate::StoreError;
-use modelgate_core::{ModelName, Timestamp, VersionNumber};
+use modelgate_core::{ModelName, Stage, Timestamp, VersionNumber};
 use serde_json::json;
 use sqlx::any::AnyRow;
 
@@ -38,7 +38,9 @@ const REVISION_QUERY: &str =
      WHERE m.name = $1 AND v.number = $2";
 
 impl Store {
-    /// Records a new revision of a version's card (validated by the caller).
+    /// Records a new revision of a version's card (validated by the caller); `frozen_stages` are the
+    /// stages whose approvals freeze the evidence (from the policy in force).
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_card(
         &self,
         attribution: &Attribution,
@@ -47,6 +49,7 @@ impl Store {
         digest: &str,
         content: &str,
         message: Option<&str>,
+        frozen_stages: &[Stage],
     ) -> Result<CardRevision, StoreError> {
         let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
         let previous =
@@ -55,6 +58,14 @@ impl Store {
                 .fetch_one(&mut *transaction)
                 .await?;
         let revision = rows::get::<Option<i64>>(&previous, "latest")?.unwrap_or(0) + 1;
+        let after_approval = self
+            .record_evidence_change(
+                &mut transaction,
+                version.id,
+                &format!("card revision {revision}"),
+                frozen_stages,
+            )
+            .await?;
         sqlx::query(
             "INSERT INTO card_revisions (version_id, revision, digest, content, author, message, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -76,7 +87,10 @@ impl Store {
                 action: "card.set",
                 target: version_target(model_name, number),
                 before: None,
-                after: Some(json!({ "revision": revision, "digest": digest, "message": message })),
+                after: Some(json!({
+                    "revision": revision, "digest": digest, "message": message,
+                    "after_approval": after_approval,
+                })),
             },
         )
         .await?;

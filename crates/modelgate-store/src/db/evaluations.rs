@@ -5,7 +5,7 @@ use super::rows;
 use super::versions::version_target;
 use super::{Attribution, Store};
 use crate::StoreError;
-use modelgate_core::{Digest, ModelName, Timestamp, VersionNumber};
+use modelgate_core::{Digest, ModelName, Stage, Timestamp, VersionNumber};
 use serde_json::json;
 use sqlx::any::AnyRow;
 
@@ -261,6 +261,7 @@ impl Store {
         number: VersionNumber,
         evaluation: &NewEvaluation,
         job: Option<i64>,
+        frozen_stages: &[Stage],
     ) -> Result<EvaluationRecord, StoreError> {
         let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
         let dataset_row = sqlx::query("SELECT id FROM datasets WHERE name = $1")
@@ -288,6 +289,14 @@ impl Store {
             .await?,
             "id",
         )?;
+        let after_approval = self
+            .record_evidence_change(
+                &mut transaction,
+                version.id,
+                &format!("evaluation {id} on {}", evaluation.dataset),
+                frozen_stages,
+            )
+            .await?;
         audit::append(
             &mut transaction,
             self.backend,
@@ -296,7 +305,10 @@ impl Store {
                 action: "evaluation.record",
                 target: version_target(model_name, number),
                 before: None,
-                after: Some(json!({ "evaluation": id, "dataset": evaluation.dataset, "mode": evaluation.mode, "digest": evaluation.digest })),
+                after: Some(json!({
+                    "evaluation": id, "dataset": evaluation.dataset, "mode": evaluation.mode,
+                    "digest": evaluation.digest, "after_approval": after_approval,
+                })),
             },
         )
         .await?;

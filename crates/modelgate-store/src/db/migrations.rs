@@ -40,6 +40,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "evaluation_jobs",
         sql: include_str!("../../migrations/sqlite/0005_evaluation_jobs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "decisions",
+        sql: include_str!("../../migrations/sqlite/0006_decisions.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -67,6 +72,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "evaluation_jobs",
         sql: include_str!("../../migrations/postgres/0005_evaluation_jobs.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "decisions",
+        sql: include_str!("../../migrations/postgres/0006_decisions.sql"),
     },
 ];
 

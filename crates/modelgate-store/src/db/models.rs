@@ -218,6 +218,14 @@ impl Store {
             .bind(model.id)
             .execute(&mut *transaction)
             .await?;
+        self.withdraw_open_requests(
+            &mut transaction,
+            attribution,
+            model.id,
+            None,
+            &format!("model {name} was archived"),
+        )
+        .await?;
         self.finish_model_change(transaction, attribution, "model.archive", model)
             .await
     }

@@ -14,11 +14,10 @@ use super::users::{USER_COLUMNS, users_from_rows};
 use super::versions::version_target;
 use super::{Attribution, Backend, Store};
 use crate::StoreError;
-use modelgate_core::access::Denied;
 use modelgate_core::promotion::{
-    CountedApproval, GateTerms, NewReview, PolicyRevision, PromotionRequest, RequestComment,
-    RequestKind, RequestParties, RequestState, Review, ReviewDecision, StageOccupant,
-    check_reviewer, outstanding,
+    CountedApproval, GateTerms, HeldApproval, NewReview, Outcome, PolicyRevision, PromotionRequest,
+    Refusal, RequestComment, RequestKind, RequestParties, RequestState, Review, ReviewDecision,
+    StageOccupant, VersionState, decide_opening, decide_review,
 };
 use modelgate_core::{ModelName, Role, Stage, User, Username, VersionNumber};
 use serde_json::json;
@@ -156,6 +155,12 @@ impl Store {
     ) -> Result<PolicyRevision, StoreError> {
         let before = self.policy_in_force().await?;
         let mut transaction = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(POLICY_LOCK)
+                .execute(&mut *transaction)
+                .await?;
+        }
         let revision: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO policies (digest, text, applied_by, applied_at) VALUES ($1, $2, $3, $4) RETURNING revision",
@@ -190,8 +195,10 @@ impl Store {
         })
     }
 
-    /// Opens a request to move a version into `target`; when the gate needs no sign-offs and its checks
-    /// pass, the server approves it and promotes the version in the same transaction.
+    /// Opens a request to move a version into `target`. The decision (`decide_opening`) is made here,
+    /// on the version as it stands under the lock: when the gate needs no sign-offs and its checks pass
+    /// (or a rollback the gate exempts), the server approves it and promotes the version in the same
+    /// transaction. A refusal comes back as `Ok(Err(refusal))` with nothing written.
     #[allow(clippy::too_many_arguments)]
     pub async fn open_request(
         &self,
@@ -203,23 +210,29 @@ impl Store {
         kind: RequestKind,
         justification: &str,
         terms: &GateTerms,
-    ) -> Result<PromotionRequest, StoreError> {
+    ) -> Result<Result<PromotionRequest, Refusal>, StoreError> {
         let mut transaction = self.begin_write().await?;
         let model = fetch_model(&mut *transaction, model_name).await?;
-        let row = sqlx::query("SELECT id, stage FROM versions WHERE model_id = $1 AND number = $2")
+        let row = sqlx::query("SELECT id FROM versions WHERE model_id = $1 AND number = $2")
             .bind(model.id)
             .bind(i64::from(number.get()))
             .fetch_optional(&mut *transaction)
             .await?
             .ok_or_else(|| StoreError::not_found("version", format!("{model_name}/{number}")))?;
         let version_id: i64 = rows::get(&row, "id")?;
-        let from = rows::parsed_column(&row, "stage", Stage::parse)?;
+        let state = self.version_state(&mut transaction, version_id).await?;
+        let from = state.stage;
+        let outcome = match decide_opening(kind, from, target, &state, terms, attribution.at) {
+            Ok(outcome) => outcome,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let id: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO promotion_requests
                     (model_id, version_id, from_stage, target_stage, kind, requester_id, justification, state,
-                     policy_digest, evidence_digest, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10) RETURNING id",
+                     policy_digest, evidence_digest, created_at, owner_at_open_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10,
+                         (SELECT owner_id FROM models WHERE id = $1)) RETURNING id",
             )
             .bind(model.id)
             .bind(version_id)
@@ -240,7 +253,7 @@ impl Store {
             "id",
         )?;
         let request = fetch_request(&mut *transaction, id, false).await?;
-        audit::append(
+        audit::append_decision(
             &mut transaction,
             self.backend,
             attribution,
@@ -250,27 +263,27 @@ impl Store {
                 before: None,
                 after: Some(request_snapshot(&request)),
             },
+            &terms.policy_digest,
         )
         .await?;
-        let request = if terms.signoffs.is_empty() && terms.checks_pass {
-            self.promote(
+        let request = self
+            .apply_outcome(
                 &mut transaction,
                 attribution,
                 &request,
+                version_id,
                 terms,
-                "the gate needs no sign-offs and its checks pass",
+                outcome,
             )
-            .await?
-        } else {
-            request
-        };
+            .await?;
         self.commit(transaction).await?;
-        Ok(request)
+        Ok(Ok(request))
     }
 
-    /// Records a review. Separation of duties and the sign-off count are checked here, under the request's
-    /// lock; an approval that completes the gate promotes the version in the same transaction. A refusal
-    /// comes back as `Ok(Err(denied))` with nothing written.
+    /// Records a review. The decision (`decide_review`: separation of duties, the sign-off count, and
+    /// whether the version is still where the request found it, with the same evidence and policy) is
+    /// made here, under the request's lock; an approval that completes the gate promotes the version in
+    /// the same transaction. A refusal comes back as `Ok(Err(refusal))` with nothing written.
     pub async fn review_request(
         &self,
         attribution: &Attribution,
@@ -278,30 +291,27 @@ impl Store {
         reviewer: &User,
         review: &NewReview,
         terms: &GateTerms,
-    ) -> Result<Result<(PromotionRequest, Review), Denied>, StoreError> {
+    ) -> Result<Result<(PromotionRequest, Review), Refusal>, StoreError> {
         let mut transaction = self.begin_write().await?;
         let lock = self.backend == Backend::Postgres;
         let request = fetch_request(&mut *transaction, request_id, lock).await?;
-        if request.state != RequestState::Open {
-            return Err(StoreError::FailedPrecondition(format!(
-                "request {request_id} is {}; only open requests take reviews",
-                request.state
-            )));
-        }
-        let parties = self.request_parties(&mut transaction, &request).await?;
+        let (version_id, parties) = self.request_parties(&mut transaction, &request).await?;
+        let state = self.version_state(&mut transaction, version_id).await?;
         let counted =
             counted_approvals(&mut transaction, request_id, &terms.evidence_digest).await?;
-        if let Err(denied) = check_reviewer(
-            reviewer,
-            &review.role,
-            review.decision,
+        let outcome = match decide_review(
+            &request,
+            &state,
+            terms,
             &parties,
-            terms.owner_may_approve,
-            &terms.signoffs,
             &counted,
+            reviewer,
+            review,
+            attribution.at,
         ) {
-            return Ok(Err(denied));
-        }
+            Ok(outcome) => outcome,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let review_id: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO reviews
@@ -323,7 +333,7 @@ impl Store {
             .await?,
             "id",
         )?;
-        audit::append(
+        audit::append_decision(
             &mut transaction,
             self.backend,
             attribution,
@@ -345,40 +355,19 @@ impl Store {
                     "signature": review.signature,
                 })),
             },
+            &terms.policy_digest,
         )
         .await?;
-        let request = match review.decision {
-            ReviewDecision::Reject => {
-                self.decide(
-                    &mut transaction,
-                    attribution,
-                    &request,
-                    RequestState::Rejected,
-                    &review.comment,
-                )
-                .await?
-            }
-            ReviewDecision::RequestChanges => request,
-            ReviewDecision::Approve => {
-                let mut now_counted = counted;
-                now_counted.push(CountedApproval {
-                    reviewer: reviewer.username.clone(),
-                    role: review.role.clone(),
-                });
-                if outstanding(&terms.signoffs, &now_counted).is_empty() && terms.checks_pass {
-                    self.promote(
-                        &mut transaction,
-                        attribution,
-                        &request,
-                        terms,
-                        "all sign-offs given and checks pass",
-                    )
-                    .await?
-                } else {
-                    request
-                }
-            }
-        };
+        let request = self
+            .apply_outcome(
+                &mut transaction,
+                attribution,
+                &request,
+                version_id,
+                terms,
+                outcome,
+            )
+            .await?;
         let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT rv.id, rv.request_id, u.username, u.printed_name, rv.role, rv.decision, rv.comment,
                     rv.meaning, rv.evidence_digest, rv.signed_record, rv.signature, rv.created_at
@@ -389,6 +378,101 @@ impl Store {
         let review = review_from_row(&stored)?;
         self.commit(transaction).await?;
         Ok(Ok((request, review)))
+    }
+
+    /// Reads where a version stands, inside a write transaction; on PostgreSQL the version's row is locked
+    /// (evidence writes update it, so they wait) and the policy lock is held shared (applying a policy
+    /// takes it exclusively), so what is read here stays true until the commit.
+    async fn version_state(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        version_id: i64,
+    ) -> Result<VersionState, StoreError> {
+        let lock = if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind(POLICY_LOCK)
+                .execute(&mut **transaction)
+                .await?;
+            " FOR UPDATE OF v"
+        } else {
+            ""
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT v.stage, v.suspension_reason, v.approved_stage, v.not_after, v.evidence_revision,
+                    v.last_evidence_change, m.archived_at
+             FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = $1{lock}"
+        )))
+        .bind(version_id)
+        .fetch_one(&mut **transaction)
+        .await?;
+        let policy_revision: i64 = rows::get(
+            &sqlx::query("SELECT COALESCE(MAX(revision), 0) AS revision FROM policies")
+                .fetch_one(&mut **transaction)
+                .await?,
+            "revision",
+        )?;
+        let approval = match (
+            rows::get::<Option<String>>(&row, "approved_stage")?,
+            rows::optional_timestamp(&row, "not_after")?,
+        ) {
+            (Some(stage), Some(not_after)) => Some(HeldApproval {
+                stage: rows::parsed("approved_stage", Stage::parse, &stage)?,
+                not_after,
+            }),
+            _ => None,
+        };
+        Ok(VersionState {
+            stage: rows::parsed_column(&row, "stage", Stage::parse)?,
+            model_archived: rows::optional_timestamp(&row, "archived_at")?.is_some(),
+            suspended: rows::get(&row, "suspension_reason")?,
+            approval,
+            evidence_revision: rows::get(&row, "evidence_revision")?,
+            last_evidence_change: rows::get(&row, "last_evidence_change")?,
+            policy_revision,
+        })
+    }
+
+    /// Applies a decision's outcome to an open request.
+    async fn apply_outcome(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        attribution: &Attribution,
+        request: &PromotionRequest,
+        version_id: i64,
+        terms: &GateTerms,
+        outcome: Outcome,
+    ) -> Result<PromotionRequest, StoreError> {
+        match outcome {
+            Outcome::Open => Ok(request.clone()),
+            Outcome::Reject { reason } => {
+                self.settle(
+                    transaction,
+                    attribution,
+                    request,
+                    RequestState::Rejected,
+                    &reason,
+                    Some(&terms.policy_digest),
+                )
+                .await
+            }
+            Outcome::Promote {
+                not_after,
+                archive_occupants,
+                reason,
+            } => {
+                self.promote(
+                    transaction,
+                    attribution,
+                    request,
+                    version_id,
+                    terms,
+                    not_after,
+                    archive_occupants,
+                    &reason,
+                )
+                .await
+            }
+        }
     }
 
     /// Withdraws an open request (its requester, or an admin — the caller checks who).
@@ -408,12 +492,13 @@ impl Store {
             )));
         }
         let request = self
-            .decide(
+            .settle(
                 &mut transaction,
                 attribution,
                 &request,
                 RequestState::Withdrawn,
                 reason,
+                None,
             )
             .await?;
         self.commit(transaction).await?;
@@ -561,7 +646,9 @@ impl Store {
         stage: Stage,
     ) -> Result<Vec<StageOccupant>, StoreError> {
         sqlx::query(
-            "SELECT v.number, v.digest, v.not_after, v.suspension_reason FROM versions v
+            "SELECT v.number, v.digest, v.approved_stage, v.not_after, v.suspension_reason,
+                    v.evidence_changed_after_approval
+             FROM versions v
              JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.stage = $2 ORDER BY v.number",
         )
         .bind(model.as_str())
@@ -573,8 +660,12 @@ impl Store {
             Ok(StageOccupant {
                 version: VersionNumber::new(rows::get(row, "number")?)?,
                 digest: rows::get(row, "digest")?,
+                approved_for: rows::get::<Option<String>>(row, "approved_stage")?
+                    .map(|stage| rows::parsed("approved_stage", Stage::parse, &stage))
+                    .transpose()?,
                 not_after: rows::optional_timestamp(row, "not_after")?,
                 suspended: rows::get(row, "suspension_reason")?,
+                evidence_changed: rows::get(row, "evidence_changed_after_approval")?,
             })
         })
         .collect()
@@ -590,8 +681,7 @@ impl Store {
     ) -> Result<Option<VersionNumber>, StoreError> {
         let row = sqlx::query(
             "SELECT v.number FROM versions v JOIN models m ON m.id = v.model_id
-             JOIN promotion_requests r ON r.id = v.approval_request_id
-             WHERE m.name = $1 AND v.stage = $2 AND r.target_stage = $3 AND v.not_after > $4
+             WHERE m.name = $1 AND v.stage = $2 AND v.approved_stage = $3 AND v.not_after > $4
                AND v.suspension_reason IS NULL
              ORDER BY v.number DESC LIMIT 1",
         )
@@ -642,33 +732,56 @@ impl Store {
             .await
     }
 
+    /// The request's version and the people barred from approving it.
     async fn request_parties(
         &self,
         transaction: &mut Transaction<'static, Any>,
         request: &PromotionRequest,
-    ) -> Result<RequestParties, StoreError> {
+    ) -> Result<(i64, RequestParties), StoreError> {
         let row = sqlx::query(
-            "SELECT v.created_by, o.username AS owner FROM promotion_requests r
+            "SELECT v.id AS version_id, v.created_by, o.username AS owner, f.username AS former_owner
+             FROM promotion_requests r
              JOIN versions v ON v.id = r.version_id JOIN models m ON m.id = r.model_id
-             JOIN users o ON o.id = m.owner_id WHERE r.id = $1",
+             JOIN users o ON o.id = m.owner_id LEFT JOIN users f ON f.id = r.owner_at_open_id
+             WHERE r.id = $1",
         )
         .bind(request.id)
         .fetch_one(&mut **transaction)
         .await?;
-        Ok(RequestParties {
-            version_creator: rows::get(&row, "created_by")?,
-            requester: request.requester.clone(),
-            model_owner: rows::parsed_column(&row, "owner", Username::parse)?,
-        })
+        let owner_at_open = rows::get::<Option<String>>(&row, "former_owner")?
+            .map(|name| rows::parsed("former_owner", Username::parse, &name))
+            .transpose()?;
+        Ok((
+            rows::get(&row, "version_id")?,
+            RequestParties {
+                version_creator: rows::get(&row, "created_by")?,
+                requester: request.requester.clone(),
+                model_owner: rows::parsed_column(&row, "owner", Username::parse)?,
+                owner_at_open,
+            },
+        ))
     }
 
-    async fn decide(
+    /// The people barred from approving a request, for "who could sign" (read outside a transaction).
+    pub async fn parties_of_request(
+        &self,
+        request: &PromotionRequest,
+    ) -> Result<RequestParties, StoreError> {
+        let mut transaction = self.reader.begin().await?;
+        let (_, parties) = self.request_parties(&mut transaction, request).await?;
+        transaction.rollback().await?;
+        Ok(parties)
+    }
+
+    /// Closes a request as approved, rejected or withdrawn.
+    async fn settle(
         &self,
         transaction: &mut Transaction<'static, Any>,
         attribution: &Attribution,
         request: &PromotionRequest,
         state: RequestState,
         reason: &str,
+        policy_digest: Option<&str>,
     ) -> Result<PromotionRequest, StoreError> {
         sqlx::query("UPDATE promotion_requests SET state = $1, decided_at = $2, decision_reason = $3 WHERE id = $4")
             .bind(state.as_str())
@@ -678,7 +791,7 @@ impl Store {
             .execute(&mut **transaction)
             .await?;
         let after = fetch_request(&mut **transaction, request.id, false).await?;
-        audit::append(
+        audit::append_decision(
             transaction,
             self.backend,
             attribution,
@@ -693,29 +806,56 @@ impl Store {
                 before: Some(request_snapshot(request)),
                 after: Some(request_snapshot(&after)),
             },
+            policy_digest.unwrap_or(&request.policy_digest),
         )
         .await?;
         Ok(after)
     }
 
-    /// Approves the request and moves its version into the target stage, archiving the previous occupant
-    /// of a single-occupancy stage.
+    /// Approves the request and moves its version into the target stage, archiving the other occupants
+    /// of a single-occupancy stage. The version's `UPDATE` restates the preconditions (still in the
+    /// request's from-stage, not suspended, the same evidence revision): if any moved, nothing is written.
+    #[allow(clippy::too_many_arguments)]
     async fn promote(
         &self,
         transaction: &mut Transaction<'static, Any>,
         attribution: &Attribution,
         request: &PromotionRequest,
+        version_id: i64,
         terms: &GateTerms,
+        not_after: modelgate_core::Timestamp,
+        archive_occupants: bool,
         reason: &str,
     ) -> Result<PromotionRequest, StoreError> {
         let model = fetch_model(&mut **transaction, &request.model_name).await?;
-        if terms.single_occupancy {
+        let moved = sqlx::query(
+            "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
+                    approved_stage = $1, evidence_changed_after_approval = NULL
+             WHERE id = $5 AND stage = $6 AND suspension_reason IS NULL AND evidence_revision = $7",
+        )
+        .bind(request.target_stage.as_str())
+        .bind(attribution.at.unix_millis())
+        .bind(not_after.unix_millis())
+        .bind(request.id)
+        .bind(version_id)
+        .bind(request.from_stage.as_str())
+        .bind(terms.evidence_revision)
+        .execute(&mut **transaction)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Err(StoreError::Conflict(format!(
+                "version {} of {} changed while request {} was being decided; nothing was written",
+                request.version, request.model_name, request.id
+            )));
+        }
+        if archive_occupants {
             let previous = sqlx::query(
-                "SELECT number FROM versions WHERE model_id = $1 AND stage = $2 AND number != $3 ORDER BY number",
+                "SELECT number FROM versions WHERE model_id = $1 AND stage = $2 AND id != $3 ORDER BY number",
             )
             .bind(model.id)
             .bind(request.target_stage.as_str())
-            .bind(i64::from(request.version.get()))
+            .bind(version_id)
             .fetch_all(&mut **transaction)
             .await?;
             for row in previous {
@@ -726,7 +866,7 @@ impl Store {
                     .bind(i64::from(number.get()))
                     .execute(&mut **transaction)
                     .await?;
-                audit::append(
+                audit::append_decision(
                     transaction,
                     self.backend,
                     attribution,
@@ -739,27 +879,12 @@ impl Store {
                             "reason": format!("superseded by version {} (request {})", request.version, request.id),
                         })),
                     },
+                    &terms.policy_digest,
                 )
                 .await?;
             }
         }
-        let not_after = attribution
-            .at
-            .plus_seconds(i64::from(terms.valid_for_days) * 86_400);
-        sqlx::query(
-            "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
-                    suspended_at = NULL, suspension_reason = NULL
-             WHERE model_id = $5 AND number = $6",
-        )
-        .bind(request.target_stage.as_str())
-        .bind(attribution.at.unix_millis())
-        .bind(not_after.unix_millis())
-        .bind(request.id)
-        .bind(model.id)
-        .bind(i64::from(request.version.get()))
-        .execute(&mut **transaction)
-        .await?;
-        audit::append(
+        audit::append_decision(
             transaction,
             self.backend,
             attribution,
@@ -779,18 +904,62 @@ impl Store {
                     "evidence_digest": terms.evidence_digest,
                 })),
             },
+            &terms.policy_digest,
         )
         .await?;
-        self.decide(
+        self.settle(
             transaction,
             attribution,
             request,
             RequestState::Approved,
             reason,
+            Some(&terms.policy_digest),
         )
         .await
     }
+
+    /// Withdraws the open requests of a version (`version`) or of every version of a model, as part of
+    /// archiving it: a request about an archived version no longer applies.
+    pub(crate) async fn withdraw_open_requests(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        attribution: &Attribution,
+        model_id: i64,
+        version_id: Option<i64>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let ids = match version_id {
+            Some(version_id) => sqlx::query(
+                "SELECT id FROM promotion_requests WHERE model_id = $1 AND state = 'open'
+                   AND version_id = $2 ORDER BY id",
+            )
+            .bind(model_id)
+            .bind(version_id),
+            None => sqlx::query(
+                "SELECT id FROM promotion_requests WHERE model_id = $1 AND state = 'open' ORDER BY id",
+            )
+            .bind(model_id),
+        }
+        .fetch_all(&mut **transaction)
+        .await?;
+        for row in ids {
+            let request = fetch_request(&mut **transaction, rows::get(&row, "id")?, false).await?;
+            self.settle(
+                transaction,
+                attribution,
+                &request,
+                RequestState::Withdrawn,
+                reason,
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
+
+/// Serialises applying a policy against decisions on PostgreSQL (decisions hold it shared).
+pub(crate) const POLICY_LOCK: i64 = 0x6d67_706f_6c69;
 
 /// Approvals given for the current evidence.
 async fn counted_approvals(

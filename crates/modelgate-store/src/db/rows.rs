@@ -133,15 +133,22 @@ pub(crate) fn version_from_row(
             optional_timestamp(row, "approved_at")?,
             optional_timestamp(row, "not_after")?,
             get::<Option<i64>>(row, "approval_request_id")?,
+            get::<Option<String>>(row, "approved_stage")?,
         ) {
-            (Some(approved_at), Some(not_after), Some(request_id)) => Some(VersionApproval {
-                approved_at,
-                not_after,
-                request_id,
-            }),
+            (Some(approved_at), Some(not_after), Some(request_id), Some(stage)) => {
+                Some(VersionApproval {
+                    stage: parsed("approved_stage", Stage::parse, &stage)?,
+                    approved_at,
+                    not_after,
+                    request_id,
+                })
+            }
             _ => None,
         },
         suspension: get(row, "suspension_reason")?,
+        evidence_revision: get(row, "evidence_revision")?,
+        last_evidence_change: get(row, "last_evidence_change")?,
+        evidence_changed_after_approval: get(row, "evidence_changed_after_approval")?,
     })
 }
 

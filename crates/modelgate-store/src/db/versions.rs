@@ -12,12 +12,13 @@ use modelgate_core::{
     Version, VersionFilter, VersionNumber,
 };
 use serde_json::json;
-use sqlx::{Any, Executor, Transaction};
+use sqlx::{Any, AssertSqlSafe, Executor, Transaction};
 
 const VERSION_COLUMNS: &str = "v.id, m.name AS model_name, v.number, v.digest, v.size_bytes, v.format, \
      v.media_type, v.code_repository, v.code_commit, v.training_data_uri, v.training_data_digest, \
      v.parameters_json, v.metadata_json, v.description, v.stage, v.created_by, v.created_at, \
-     v.approved_at, v.not_after, v.approval_request_id, v.suspension_reason";
+     v.approved_at, v.not_after, v.approval_request_id, v.approved_stage, v.suspension_reason, \
+     v.evidence_revision, v.last_evidence_change, v.evidence_changed_after_approval";
 
 impl Store {
     /// Registers a new version of a model, bound to an artifact that must already be stored. Its number is
@@ -231,8 +232,70 @@ impl Store {
             .bind(version.id)
             .execute(&mut *transaction)
             .await?;
+        let model_id: i64 = rows::get(
+            &sqlx::query("SELECT model_id FROM versions WHERE id = $1")
+                .bind(version.id)
+                .fetch_one(&mut *transaction)
+                .await?,
+            "model_id",
+        )?;
+        self.withdraw_open_requests(
+            &mut transaction,
+            attribution,
+            model_id,
+            Some(version.id),
+            &format!("version {number} was archived"),
+        )
+        .await?;
         self.finish_version_change(transaction, attribution, "version.archive", version)
             .await
+    }
+
+    /// Counts a write to a version's evidence (a card revision, an evaluation), inside the write's
+    /// transaction: bumps the evidence revision that decisions compare, and — when the version holds an
+    /// approval for its stage — refuses the write if the policy freezes that stage's evidence, or flags the
+    /// approval `review_due` otherwise. Returns whether the write came after an approval.
+    pub(crate) async fn record_evidence_change(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        version_id: i64,
+        change: &str,
+        frozen_stages: &[Stage],
+    ) -> Result<bool, StoreError> {
+        let lock = if self.backend == super::Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT number, stage, approved_stage FROM versions WHERE id = $1{lock}"
+        )))
+        .bind(version_id)
+        .fetch_one(&mut **transaction)
+        .await?;
+        let stage = rows::parsed_column(&row, "stage", Stage::parse)?;
+        let approved = rows::get::<Option<String>>(&row, "approved_stage")?
+            .is_some_and(|approved| approved == stage.as_str())
+            && stage != Stage::Archived;
+        if approved && frozen_stages.contains(&stage) {
+            return Err(StoreError::FailedPrecondition(format!(
+                "version {} holds an approval for {stage}, and the policy freezes the evidence of {stage} \
+                 approvals (frozen_evidence_stages); register a new version for new evidence",
+                rows::get::<i64>(&row, "number")?
+            )));
+        }
+        let flag = approved.then(|| change.to_owned());
+        sqlx::query(
+            "UPDATE versions SET evidence_revision = evidence_revision + 1, last_evidence_change = $1,
+                    evidence_changed_after_approval = COALESCE($2, evidence_changed_after_approval)
+             WHERE id = $3",
+        )
+        .bind(change)
+        .bind(flag)
+        .bind(version_id)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(approved)
     }
 
     /// Opens a write transaction on a version and reads its state before the change.

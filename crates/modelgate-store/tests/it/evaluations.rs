@@ -74,6 +74,7 @@ async fn an_evaluation_and_its_job_end_together(store: TestStore) {
             one,
             &new_evaluation(),
             Some(job.id),
+            &[],
         )
         .await
         .unwrap();
@@ -124,6 +125,7 @@ async fn a_stopped_or_abandoned_job_saves_nothing(store: TestStore) {
             one,
             &new_evaluation(),
             Some(job.id),
+            &[],
         )
         .await;
     assert!(

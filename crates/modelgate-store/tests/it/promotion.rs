@@ -4,7 +4,8 @@
 use crate::contract_tests;
 use crate::support::{TestStore, as_user, at, create_user};
 use modelgate_core::promotion::{
-    GateTerms, NewReview, RequestKind, RequestState, ReviewDecision, RoleQuota,
+    GateTerms, NewReview, Refusal, RequestKind, RequestState, ReviewDecision, RoleQuota,
+    SeparationRules,
 };
 use modelgate_core::{
     Digest, Lineage, ModelName, NewModel, NewVersion, RiskTier, Role, Stage, User, Username,
@@ -31,12 +32,23 @@ fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) ->
                 count: *count,
             })
             .collect(),
-        owner_may_approve: false,
+        rules: SeparationRules::default(),
         checks_pass,
         valid_for_days: 90,
         single_occupancy,
+        rollback_without_signoffs: false,
+        policy_revision: 0,
         policy_digest: "sha256:policy".to_owned(),
+        evidence_revision: 0,
         evidence_digest: "sha256:evidence-1".to_owned(),
+    }
+}
+
+/// The text of a refusal, whichever kind.
+fn refusal_text(refusal: &Refusal) -> &str {
+    match refusal {
+        Refusal::Denied(denied) => &denied.0,
+        Refusal::Conflict(text) => text,
     }
 }
 
@@ -114,6 +126,7 @@ async fn a_gate_without_sign_offs_approves_at_once(store: TestStore) {
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(request.state, RequestState::Approved);
     let version = store.get_version(&name, v(1)).await.unwrap();
@@ -137,6 +150,7 @@ async fn a_gate_without_sign_offs_approves_at_once(store: TestStore) {
             &failing,
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(request.state, RequestState::Open);
     let duplicate = store
@@ -187,6 +201,7 @@ async fn sign_offs_follow_separation_of_duties_and_then_promote(store: TestStore
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(request.state, RequestState::Open);
     let refused = store
@@ -200,7 +215,11 @@ async fn sign_offs_follow_separation_of_duties_and_then_promote(store: TestStore
         .await
         .unwrap()
         .unwrap_err();
-    assert!(refused.0.contains("separation of duties"), "{}", refused.0);
+    assert!(
+        refusal_text(&refused).contains("separation of duties"),
+        "{}",
+        refusal_text(&refused)
+    );
     let refused = store
         .review_request(
             &as_user(&owner, 11),
@@ -212,7 +231,11 @@ async fn sign_offs_follow_separation_of_duties_and_then_promote(store: TestStore
         .await
         .unwrap()
         .unwrap_err();
-    assert!(refused.0.contains("does not hold"), "{}", refused.0);
+    assert!(
+        refusal_text(&refused).contains("does not hold"),
+        "{}",
+        refusal_text(&refused)
+    );
     assert_eq!(
         store.get_request(request.id).await.unwrap().reviews.len(),
         0,
@@ -244,11 +267,12 @@ async fn sign_offs_follow_separation_of_duties_and_then_promote(store: TestStore
             &gate,
         )
         .await
+        .unwrap()
         .unwrap_err();
-    assert!(matches!(
-        after,
-        modelgate_store::StoreError::FailedPrecondition(_)
-    ));
+    assert!(
+        matches!(&after, Refusal::Conflict(text) if text.contains("only open requests")),
+        "{after:?}"
+    );
     let actions = store
         .audit_actions_for(&format!("request/{}", request.id))
         .await
@@ -284,6 +308,7 @@ async fn single_occupancy_archives_the_previous_version(store: TestStore) {
                 &gate,
             )
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(request.state, RequestState::Approved);
     }
@@ -317,6 +342,7 @@ async fn racing_final_approvals_promote_exactly_once(store: TestStore) {
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     let tasks: Vec<_> = [first, second]
         .into_iter()
@@ -370,6 +396,7 @@ async fn rejection_and_withdrawal_close_requests(store: TestStore) {
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     let reject = NewReview {
         decision: ReviewDecision::Reject,
@@ -408,6 +435,7 @@ async fn rejection_and_withdrawal_close_requests(store: TestStore) {
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     store
         .comment_request(
@@ -462,6 +490,7 @@ async fn approvals_count_only_for_the_evidence_they_saw(store: TestStore) {
             &gate,
         )
         .await
+        .unwrap()
         .unwrap();
     store
         .review_request(
@@ -519,6 +548,7 @@ async fn suspension_is_recorded_and_visible_to_the_gate(store: TestStore) {
             &terms(&[], true, true),
         )
         .await
+        .unwrap()
         .unwrap();
     let suspended = store
         .set_suspension(&at(20), &name, v(1), Some("drift above limit"))

@@ -1,0 +1,16 @@
+-- Promotion as a decision applied under preconditions: every write to a version's evidence (a card
+-- revision, an evaluation) bumps its evidence revision, which a promotion compares under the lock; the
+-- stage an approval is for; a flag for evidence that changed after approval; and the model's owner when a
+-- request was opened (separation of duties counts former owners too).
+
+ALTER TABLE versions ADD COLUMN evidence_revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE versions ADD COLUMN last_evidence_change TEXT;
+ALTER TABLE versions ADD COLUMN approved_stage TEXT;
+ALTER TABLE versions ADD COLUMN evidence_changed_after_approval TEXT;
+UPDATE versions SET approved_stage =
+    (SELECT r.target_stage FROM promotion_requests r WHERE r.id = versions.approval_request_id)
+    WHERE approval_request_id IS NOT NULL;
+
+ALTER TABLE promotion_requests ADD COLUMN owner_at_open_id INTEGER REFERENCES users (id);
+UPDATE promotion_requests SET owner_at_open_id =
+    (SELECT m.owner_id FROM models m WHERE m.id = promotion_requests.model_id);
