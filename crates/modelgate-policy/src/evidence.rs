@@ -383,6 +383,34 @@ mod tests {
         }
     }
 
+    /// A predictions file equal to the labels gives perfect numbers; the evidence says they came from
+    /// client scores, and the default policy's high-risk production gate wants the server to have run an
+    /// ONNX artifact itself.
+    #[test]
+    fn how_numbers_were_obtained_is_evidence() {
+        use modelgate_core::{RiskTier, Stage};
+        let policy = crate::default_policy().unwrap();
+        let gate = policy.gate(RiskTier::High, Stage::Production).unwrap();
+        let status_of = |evidence: &Evidence| {
+            crate::evaluate_checks(&gate.checks, &evidence.document())
+                .into_iter()
+                .find(|outcome| outcome.name == "model_run")
+                .map(|outcome| outcome.status)
+        };
+        let mut evidence = Evidence::sample();
+        evidence.evaluations[0].mode = EvaluationMode::Predictions;
+        let document = evidence.document();
+        assert_eq!(document["evaluations"]["model_run_count"], 0);
+        assert_eq!(document["eval"]["sample"]["mode"], "predictions");
+        assert!(matches!(status_of(&evidence), Some(crate::CheckStatus::Failed(_))));
+        evidence.evaluations[0].mode = EvaluationMode::Model;
+        assert_eq!(status_of(&evidence), Some(crate::CheckStatus::Passed));
+        // Not ONNX: nothing for the server to run.
+        evidence.evaluations[0].mode = EvaluationMode::Predictions;
+        evidence.version.format = "pickle".to_owned();
+        assert_eq!(status_of(&evidence), Some(crate::CheckStatus::Passed));
+    }
+
     #[test]
     fn the_digest_covers_the_card_the_evaluations_and_the_policy() {
         let sample = Evidence::sample();

@@ -21,6 +21,8 @@ contract_tests!(
     rejection_and_withdrawal_close_requests,
     approvals_count_only_for_the_evidence_they_saw,
     suspension_is_recorded_and_visible_to_the_gate,
+    a_decision_on_changed_evidence_is_a_conflict,
+    a_suspension_blocks_promotion_and_is_kept,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
@@ -573,4 +575,120 @@ async fn suspension_is_recorded_and_visible_to_the_gate(store: TestStore) {
         .await
         .unwrap();
     assert!(actions.ends_with(&["version.suspend".to_owned(), "version.reinstate".to_owned()]));
+}
+
+/// A decision prepared at one evidence revision is not applied at another: a card revision that commits
+/// between the reviewer's reading of the evidence and the approval makes the approval a conflict that
+/// names the change, and nothing is written.
+async fn a_decision_on_changed_evidence_is_a_conflict(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let validator = create_user(&store, "val", &["validator"]).await;
+    let gate = terms(&[("validator", 1)], true, false);
+    let request = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "ready",
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let revision_before = store
+        .get_version(&name, v(1))
+        .await
+        .unwrap()
+        .evidence_revision;
+    store
+        .set_card(
+            &as_user(&dev, 11),
+            &name,
+            v(1),
+            "sha256:card",
+            "{}",
+            None,
+            &[Stage::Production],
+        )
+        .await
+        .unwrap();
+    let changed = store.get_version(&name, v(1)).await.unwrap();
+    assert_eq!(changed.evidence_revision, revision_before + 1);
+    assert_eq!(
+        changed.last_evidence_change.as_deref(),
+        Some("card revision 1")
+    );
+    let (events_before, _) = store.audit_tree_head().await.unwrap();
+    let refused = store
+        .review_request(
+            &as_user(&validator, 12),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Refusal::Conflict(text) if text.contains("card revision 1")),
+        "{refused:?}"
+    );
+    assert_eq!(store.audit_tree_head().await.unwrap().0, events_before);
+    assert_eq!(
+        store.get_version(&name, v(1)).await.unwrap().stage,
+        Stage::Development
+    );
+    // Terms computed on the new revision go through.
+    let fresh = GateTerms {
+        evidence_revision: changed.evidence_revision,
+        ..gate
+    };
+    let (approved, _) = store
+        .review_request(
+            &as_user(&validator, 13),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &fresh,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.state, RequestState::Approved);
+}
+
+/// A suspended version is not promoted, even when a gate without sign-offs would approve at once, and the
+/// suspension stays until reinstatement.
+async fn a_suspension_blocks_promotion_and_is_kept(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let gate = terms(&[], true, false);
+    store
+        .set_suspension(&as_user(&dev, 9), &name, v(1), Some("drift"))
+        .await
+        .unwrap();
+    let refused = store
+        .open_request(
+            &as_user(&dev, 10),
+            &dev,
+            &name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "ready",
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Refusal::Conflict(text) if text.contains("suspended (drift)")),
+        "{refused:?}"
+    );
+    let version = store.get_version(&name, v(1)).await.unwrap();
+    assert_eq!(version.stage, Stage::Development);
+    assert_eq!(version.suspension.as_deref(), Some("drift"));
 }

@@ -10,3 +10,4 @@ mod evaluation;
 mod jobs;
 mod promotion;
 mod support;
+mod trust;
