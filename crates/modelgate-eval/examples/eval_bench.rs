@@ -11,6 +11,8 @@
 //! - `eval_bench FILE --register`: what registering FILE as a dataset costs: read every column, validate
 //!   it against its schema, profile every column;
 //! - `eval_bench --write-csv FILE ROWS`: the same rows as CSV, for the Python peer (`bench/eval_python.py`).
+// Measuring elapsed time is what this file is for.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // A benchmark stops loudly on any surprise.
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};

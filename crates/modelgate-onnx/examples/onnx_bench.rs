@@ -3,6 +3,8 @@
 //! binary). Prints one tab-separated line per model for `bench/run`.
 //!
 //! Usage: `cargo run --release -p modelgate-onnx --example onnx_bench -- [ROWS]` (default 100,000).
+// Measuring elapsed time is what this file is for.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::expect_used, clippy::unwrap_used)] // A benchmark stops loudly on any surprise.
 
 use modelgate_onnx::{Model, init};

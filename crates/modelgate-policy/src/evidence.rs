@@ -402,7 +402,10 @@ mod tests {
         let document = evidence.document();
         assert_eq!(document["evaluations"]["model_run_count"], 0);
         assert_eq!(document["eval"]["sample"]["mode"], "predictions");
-        assert!(matches!(status_of(&evidence), Some(crate::CheckStatus::Failed(_))));
+        assert!(matches!(
+            status_of(&evidence),
+            Some(crate::CheckStatus::Failed(_))
+        ));
         evidence.evaluations[0].mode = EvaluationMode::Model;
         assert_eq!(status_of(&evidence), Some(crate::CheckStatus::Passed));
         // Not ONNX: nothing for the server to run.

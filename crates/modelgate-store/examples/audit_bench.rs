@@ -10,6 +10,8 @@
 //!    `DIR/public-key`, for `modelgate audit verify --export DIR` to be timed by the script.
 //!
 //! Usage: `audit_bench OUT_DIR [EVENTS]`.
+// Measuring elapsed time is what this file is for.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use modelgate_audit::merkle::{Frontier, leaf_hash};
