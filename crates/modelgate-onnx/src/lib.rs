@@ -13,9 +13,9 @@ use std::sync::{Mutex, OnceLock};
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     #[error(
-        "ONNX Runtime is not available: {0}. Get it with `pip download --no-deps onnxruntime==1.32.0` and unzip \
-         onnxruntime/capi/libonnxruntime.so.1.32.0 from the wheel, then point --onnxruntime-library or \
-         ORT_DYLIB_PATH at it (or put it next to the modelgate binary)"
+        "ONNX Runtime is not available: {0}. Fetch it once with `modelgate runtime fetch --data-dir DATA_DIR` \
+         (the pinned wheel from PyPI, SHA-256 checked) and restart the server, or point --onnxruntime-library \
+         or ORT_DYLIB_PATH at a libonnxruntime.so.1.32.0"
     )]
     RuntimeMissing(String),
     #[error("the ONNX model cannot be loaded: {0}")]

@@ -61,6 +61,9 @@ pub enum Command {
     /// Offline administration directly on the data directory or database (bootstrap, scripts, recovery)
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// ONNX Runtime, which model-mode evaluations run on: where it is found, and fetching it from PyPI
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
     /// Save a server and token to the profile file, from a password login or a token
     #[command(
         after_help = "Examples:\n  modelgate login --server http://127.0.0.1:8080 --username alice\n  \
@@ -585,6 +588,30 @@ pub struct ServeArgs {
     pub checkpoint_interval: u64,
     /// The ONNX Runtime library (libonnxruntime.so.1.x) for model-mode evaluations
     /// [default: ORT_DYLIB_PATH, else next to the modelgate binary]
+    #[arg(long, env = "MODELGATE_ONNXRUNTIME_LIBRARY")]
+    pub onnxruntime_library: Option<PathBuf>,
+    /// Never fetch ONNX Runtime from PyPI at start when it is not found (model-mode evaluations are then
+    /// unavailable until it is); see `modelgate runtime fetch`
+    #[arg(long, env = "MODELGATE_OFFLINE")]
+    pub offline: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Say where ONNX Runtime would be loaded from (exit 1 when it is not found)
+    #[command(after_help = "Example:\n  modelgate runtime show --data-dir ./modelgate-data")]
+    Show(RuntimeArgs),
+    /// Fetch the pinned ONNX Runtime wheel from PyPI into DATA_DIR/onnxruntime (SHA-256 checked)
+    #[command(after_help = "Example:\n  modelgate runtime fetch --data-dir ./modelgate-data")]
+    Fetch(RuntimeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// The server's data directory (a fetch writes DATA_DIR/onnxruntime/)
+    #[arg(long, env = "MODELGATE_DATA_DIR", default_value = "./modelgate-data")]
+    pub data_dir: PathBuf,
+    /// An ONNX Runtime library to use instead of searching
     #[arg(long, env = "MODELGATE_ONNXRUNTIME_LIBRARY")]
     pub onnxruntime_library: Option<PathBuf>,
 }

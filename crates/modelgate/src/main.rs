@@ -8,6 +8,7 @@ mod output;
 mod profile;
 mod promote;
 mod remote;
+mod runtime;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -84,6 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => offline::serve(args).await,
         Command::Migrate(storage) => offline::migrate(storage).await,
         Command::Admin(command) => offline::admin(command).await,
+        Command::Runtime(command) => offline::runtime(command).await,
         Command::Login(args) => {
             let server = cli
                 .server

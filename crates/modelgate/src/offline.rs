@@ -1,8 +1,8 @@
 //! Commands that work on the store directly, without a server: `serve`, `migrate` and `admin …`.
 
 use crate::cli::{
-    AdminCommand, AdminCreateTokenArgs, AdminCreateUserArgs, AdminVerifyArgs, ServeArgs,
-    StorageArgs,
+    AdminCommand, AdminCreateTokenArgs, AdminCreateUserArgs, AdminVerifyArgs, RuntimeCommand,
+    ServeArgs, StorageArgs,
 };
 use anyhow::{Context, bail};
 use modelgate_core::{NewUser, Role, TokenName, Username};
@@ -22,7 +22,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         signing_key: args.signing_key,
         audit_origin: args.audit_origin,
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
-        onnxruntime_library: args.onnxruntime_library,
+        onnxruntime_library: crate::runtime::prepare_for_serve(
+            args.onnxruntime_library.as_deref(),
+            &args.storage.data_dir,
+            args.offline,
+        )
+        .await,
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;
@@ -39,6 +44,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!("modelgate listening on http://{address} (API docs at http://{address}/api/docs)");
     server.run(modelgate_server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// `modelgate runtime show|fetch`.
+pub async fn runtime(command: RuntimeCommand) -> anyhow::Result<()> {
+    match command {
+        RuntimeCommand::Show(args) => {
+            match crate::runtime::find(args.onnxruntime_library.as_deref(), &args.data_dir) {
+                Some(found) => {
+                    println!("{}", found.path.display());
+                    eprintln!("found in {}", found.source);
+                    Ok(())
+                }
+                None => bail!(
+                    "ONNX Runtime {} is not found: not given with --onnxruntime-library, not in ORT_DYLIB_PATH, \
+                     not next to the binary, not in {}, not in an installed onnxruntime Python package; \
+                     run `modelgate runtime fetch --data-dir {}`",
+                    crate::runtime::VERSION,
+                    crate::runtime::fetch_folder(&args.data_dir).display(),
+                    args.data_dir.display()
+                ),
+            }
+        }
+        RuntimeCommand::Fetch(args) => {
+            let path = crate::runtime::fetch(&args.data_dir).await?;
+            println!("{}", path.display());
+            Ok(())
+        }
+    }
 }
 
 pub async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {

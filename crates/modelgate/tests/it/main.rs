@@ -10,5 +10,6 @@ mod cli;
 mod evaluation;
 mod jobs;
 mod promotion;
+mod runtime;
 mod support;
 mod trust;
