@@ -40,6 +40,13 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "evaluation_jobs",
         sql: include_str!("../../migrations/sqlite/0005_evaluation_jobs.sql"),
     },
+    // Version 6 is taken by a migration developed at the same time on another branch; the runner
+    // applies every listed version that is not yet recorded, so a missing or later-merged 6 is fine.
+    Migration {
+        version: 7,
+        name: "sign_in_hardening",
+        sql: include_str!("../../migrations/sqlite/0007_sign_in_hardening.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -67,6 +74,13 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "evaluation_jobs",
         sql: include_str!("../../migrations/postgres/0005_evaluation_jobs.sql"),
+    },
+    // Version 6 is taken by a migration developed at the same time on another branch; the runner
+    // applies every listed version that is not yet recorded, so a missing or later-merged 6 is fine.
+    Migration {
+        version: 7,
+        name: "sign_in_hardening",
+        sql: include_str!("../../migrations/postgres/0007_sign_in_hardening.sql"),
     },
 ];
 
