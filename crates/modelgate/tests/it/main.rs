@@ -7,6 +7,7 @@ mod audit;
 mod cards;
 mod cli;
 mod evaluation;
+mod hardening;
 mod jobs;
 mod promotion;
 mod support;
