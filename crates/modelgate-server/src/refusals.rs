@@ -35,7 +35,9 @@ struct Key {
 struct Batch {
     /// The first refusal of the batch: its actor, request id, source and time.
     attribution: Attribution,
+    /// The first refusal's target; `mixed` when later ones named others.
     target: String,
+    mixed: bool,
     count: u64,
     last_at: Timestamp,
 }
@@ -107,9 +109,11 @@ impl Refusals {
         let batch = window.batch.get_or_insert_with(|| Batch {
             attribution,
             target: target.to_owned(),
+            mixed: false,
             count: 0,
             last_at: now,
         });
+        batch.mixed |= batch.target != target;
         batch.count += 1;
         batch.last_at = now;
         if now.unix_millis() < window.start + WINDOW_MILLIS {
@@ -175,7 +179,12 @@ fn flush_of(key: &Key, batch: Batch, now: Timestamp) -> Flush {
         last_at: batch.last_at,
         attribution,
         action: key.action.clone(),
-        target: batch.target,
+        // A batch over several targets must not pass for refusals of its first target alone.
+        target: if batch.mixed {
+            format!("{} and others", batch.target)
+        } else {
+            batch.target
+        },
         reason: key.reason.clone(),
         count: batch.count,
     }
@@ -273,8 +282,14 @@ mod tests {
                 .note(from("10.0.0.1", 1), "auth.refused", "t", "a")
                 .is_none()
         );
+        assert!(
+            refusals
+                .note(from("10.0.0.1", 1), "auth.refused", "u", "a")
+                .is_none()
+        );
         let rest = refusals.due(Timestamp::from_unix_millis(2), true);
-        assert_eq!(counts(&rest), 1);
+        assert_eq!(counts(&rest), 2);
+        assert_eq!(rest[0].target, "t and others", "a mixed batch says so");
         assert_eq!(refusals.tracked_keys(), 0, "shutdown flushes everything");
     }
 

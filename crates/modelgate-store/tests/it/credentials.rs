@@ -15,6 +15,7 @@ contract_tests!(
     the_lockout_admits_no_more_attempts_than_its_limit_under_concurrency,
     printed_names_are_unique_among_active_users,
     aggregated_refusals_carry_their_count,
+    migrations_tolerate_a_gap_in_versions,
 );
 
 const RULE: LockoutRule = LockoutRule {
@@ -269,4 +270,22 @@ async fn aggregated_refusals_carry_their_count(store: TestStore) {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0]["outcome"], "denied");
     assert_eq!(recorded[0]["after"]["count"], 199);
+}
+
+async fn migrations_tolerate_a_gap_in_versions(store: TestStore) {
+    use sqlx::Row;
+    let mut raw = store.raw().await;
+    let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<i64, _>("version").unwrap())
+        .collect();
+    assert!(versions.contains(&7), "{versions:?}");
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "a missing version is not re-applied nor an error"
+    );
 }
