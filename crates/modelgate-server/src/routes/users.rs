@@ -41,11 +41,11 @@ pub async fn create_user(
             require_admin(caller.user()),
         )
         .await?;
+    check_optional_length("email", request.email.as_deref(), text::EMAIL)?;
     let password_hash = match request.password {
         Some(password) => Some(hash_password_blocking(password).await?),
         None => None,
     };
-    check_optional_length("email", request.email.as_deref(), text::EMAIL)?;
     let new_user = NewUser {
         username: Username::parse(&request.username)?,
         printed_name: check_printed_name(&request.printed_name)?,
@@ -98,7 +98,6 @@ pub async fn update_user(
 ) -> Result<Json<api::User>, ApiError> {
     let username = Username::parse(&username)?;
     let target = format!("user/{username}");
-    let own = username == caller.user().username;
     let changes_account = request.printed_name.is_some()
         || request.email.is_some()
         || request.roles.is_some()
@@ -136,67 +135,35 @@ pub async fn update_user(
         roles: request.roles.as_deref().map(parse_roles).transpose()?,
         active: request.active,
     };
-    let password_change = match &request.password {
+    let new_password = match request.password {
+        Some(password) => {
+            let change = authorize_password_change(
+                &state,
+                &caller,
+                &username,
+                request.current_password.as_deref(),
+            )
+            .await?;
+            Some((hash_password_blocking(password).await?, change))
+        }
         None => None,
-        Some(_) if own => {
-            let Some(current) = request.current_password.as_deref() else {
-                return Err(ApiError::invalid(
-                    "current_password",
-                    "current_password: changing your own password needs your current one \
-                     (`modelgate user passwd` asks for both)",
-                ));
-            };
-            let attribution = caller.attribution(state.now());
-            match state.check_password(&username, current).await? {
-                PasswordCheck::Matched => Some(PasswordChange::OwnChange),
-                PasswordCheck::Mismatched => {
-                    let error = ApiError::unauthenticated(
-                        "current_password does not match: the password was not changed (an account \
-                         without a password gets its first one from an admin)",
-                    )
-                    .with_details(serde_json::json!({ "field": "current_password" }));
-                    return Err(state
-                        .refuse(attribution, "user.password_changed", &target, error)
-                        .await);
-                }
-                PasswordCheck::Locked { until } => {
-                    let error = PasswordCheck::locked_error(&username, until);
-                    return Err(state
-                        .refuse(attribution, "user.password_changed", &target, error)
-                        .await);
-                }
-            }
-        }
-        Some(_) => {
-            state
-                .authorize(
-                    &caller,
-                    "user.password_changed",
-                    &target,
-                    require_admin(caller.user()),
-                )
-                .await?;
-            Some(PasswordChange::AdminReset)
-        }
-    };
-    let password_hash = match (request.password, password_change) {
-        (Some(password), Some(_)) => Some(hash_password_blocking(password).await?),
-        _ => None,
     };
     let mut user = None;
     if changes_account {
+        let attribution = caller.attribution(state.now());
         user = Some(
             state
                 .store()
-                .update_user(&caller.attribution(state.now()), &username, &update)
+                .update_user(&attribution, &username, &update)
                 .await?,
         );
     }
-    if let (Some(hash), Some(change)) = (password_hash, password_change) {
+    if let Some((hash, change)) = new_password {
+        let attribution = caller.attribution(state.now());
         user = Some(
             state
                 .store()
-                .set_password(&caller.attribution(state.now()), &username, &hash, change)
+                .set_password(&attribution, &username, &hash, change)
                 .await?,
         );
     }
@@ -205,6 +172,53 @@ pub async fn update_user(
         None => state.store().get_user(&username).await?,
     };
     Ok(Json(convert::user(&user)))
+}
+
+/// Who may set `username`'s password, and what kind of change it is: the user themself, giving their
+/// current password (checked under the lock-out, refusals audited), or an admin for someone else (a reset,
+/// which cannot sign). A token alone never changes a password that signs.
+async fn authorize_password_change(
+    state: &AppState,
+    caller: &Caller,
+    username: &Username,
+    current_password: Option<&str>,
+) -> Result<PasswordChange, ApiError> {
+    let target = format!("user/{username}");
+    if username != &caller.user().username {
+        state
+            .authorize(
+                caller,
+                "user.password_changed",
+                &target,
+                require_admin(caller.user()),
+            )
+            .await?;
+        return Ok(PasswordChange::AdminReset);
+    }
+    let Some(current) = current_password else {
+        return Err(ApiError::invalid(
+            "current_password",
+            "current_password: changing your own password needs your current one \
+             (`modelgate user passwd` asks for both)",
+        ));
+    };
+    let error = match state.check_password(username, current).await? {
+        PasswordCheck::Matched => return Ok(PasswordChange::OwnChange),
+        PasswordCheck::Mismatched => ApiError::unauthenticated(
+            "current_password does not match: the password was not changed (an account without a \
+             password gets its first one from an admin)",
+        )
+        .with_details(serde_json::json!({ "field": "current_password" })),
+        PasswordCheck::Locked { until } => PasswordCheck::locked_error(username, until),
+    };
+    Err(state
+        .refuse(
+            caller.attribution(state.now()),
+            "user.password_changed",
+            &target,
+            error,
+        )
+        .await)
 }
 
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "users", responses((status = 200, body = api::WhoAmI)))]
