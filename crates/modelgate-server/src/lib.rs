@@ -13,7 +13,7 @@ pub mod routes;
 mod state;
 pub mod text;
 
-pub use state::{AppState, PASSWORD_LOCKOUT};
+pub use state::AppState;
 
 use modelgate_core::{NewUser, Role, Timestamp, TokenName, Username};
 use modelgate_store::{ArtifactStore, Attribution, Store, StoreError, UploadLimits};
