@@ -268,8 +268,13 @@ pub struct UpdateUserRequest {
     pub roles: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// A new password. Your own needs `current_password`; an admin setting someone else's leaves it
+    /// unable to sign until its owner sets their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Your current password, to change your own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -294,7 +299,7 @@ pub struct Token {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
     pub name: String,
-    /// Days until the token expires; default 90, 0 for never.
+    /// Days until the token expires: 1 to the server's maximum (365 unless configured); default 90.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
     /// Create the token for another user (needs `admin`).
@@ -321,7 +326,7 @@ pub struct LoginRequest {
     /// Name of the token to create (default `login`).
     #[serde(default)]
     pub token_name: Option<String>,
-    /// Days until the token expires; default 30.
+    /// Days until the token expires: 1 to the server's maximum (365 unless configured); default 30.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }

@@ -73,6 +73,21 @@ pub fn may_manage_tokens_of(user: &User, token_owner: &str) -> Result<(), Denied
     }
 }
 
+/// Roles are granted by admins, and never by anyone to themselves: an admin who could give themself
+/// `validator` could sign off their own work, so the two-person rule would rest on one person.
+pub fn may_change_roles_of(
+    user: &User,
+    target: &crate::Username,
+) -> Result<AdminCapability, Denied> {
+    if &user.username == target {
+        return Err(Denied(format!(
+            "user {:?} may not change their own roles: another admin must grant or remove them",
+            user.username.as_str()
+        )));
+    }
+    require_admin(user)
+}
+
 /// Suspending or reinstating a version takes one of the policy's risk-officer roles, or admin.
 pub fn may_suspend(user: &User, risk_officer_roles: &[crate::Role]) -> Result<(), Denied> {
     if user.is_admin()
@@ -164,6 +179,16 @@ mod tests {
         assert!(may_manage_tokens_of(&user("ann", &[]), "ann").is_ok());
         assert!(may_manage_tokens_of(&user("ann", &[]), "bob").is_err());
         assert!(may_manage_tokens_of(&user("root", &["admin"]), "bob").is_ok());
+    }
+
+    #[test]
+    fn nobody_changes_their_own_roles() {
+        let bob = Username::parse("bob").unwrap();
+        let root = Username::parse("root").unwrap();
+        assert!(may_change_roles_of(&user("root", &["admin"]), &bob).is_ok());
+        let denied = may_change_roles_of(&user("root", &["admin"]), &root).unwrap_err();
+        assert!(denied.0.contains("their own roles"), "{denied}");
+        assert!(may_change_roles_of(&user("dev", &["model_developer"]), &bob).is_err());
     }
 
     #[test]

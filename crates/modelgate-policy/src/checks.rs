@@ -220,7 +220,10 @@ fn render(expression: &IdedExpr) -> String {
     match &expression.expr {
         Expr::Ident(name) => name.clone(),
         Expr::Select(select) => format!("{}.{}", render(&select.operand), select.field),
-        Expr::Literal(literal) => format!("{literal:?}"),
+        // A literal needs no variables: its value, shown as CEL writes it (`"holdout-2026q3"`, `0.8`).
+        Expr::Literal(_) => Value::resolve(expression, &Context::default())
+            .map(|value| show(&value))
+            .unwrap_or_else(|_| "the literal".to_owned()),
         Expr::Call(call) if call.func_name == "_[_]" && call.args.len() == 2 => {
             format!("{}[{}]", render(&call.args[0]), render(&call.args[1]))
         }
@@ -232,6 +235,23 @@ fn render(expression: &IdedExpr) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Dataset names may hold `-`, which CEL reads as minus: index the map instead, and explanations name
+    /// the dataset as written.
+    #[test]
+    fn dataset_names_with_dashes_are_indexed_and_explained_plainly() {
+        let check = check(r#"eval["holdout-2026q3"].roc_auc >= 0.8"#);
+        assert_eq!(validate_check_on_sample(&check), Ok(()));
+        let evidence = json!({ "eval": { "holdout-2026q3": { "roc_auc": 0.75 } } });
+        let outcome = evaluate_checks(std::slice::from_ref(&check), &evidence);
+        match &outcome[0].status {
+            CheckStatus::Failed(why) => assert_eq!(
+                why,
+                r#"eval["holdout-2026q3"].roc_auc = 0.75, needs >= 0.8"#
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn check(expression: &str) -> Check {
         compile_check("test", expression, "").unwrap()

@@ -59,6 +59,28 @@ pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     })
 }
 
+/// An argon2id hash with the parameters [`hash_password`] uses (checked by a test), of a password nobody
+/// knows: checked instead when a user is unknown, deactivated or has no password, so that the answer takes
+/// the same argon2 work whether or not the user exists.
+pub const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$3ySMGnJOAuG6w3KhbhmFKw$5AGAPrP5ptNW+44kaXfnYieXcLc5QKOH97xIURJh4Nw";
+
+/// Checks a password against the stored hash, or against [`DUMMY_PASSWORD_HASH`] when there is none (and
+/// then never matches): the same work either way.
+pub fn verify_password_or_dummy(password: &str, stored_hash: Option<&str>) -> bool {
+    let matched = verify_password(password, stored_hash.unwrap_or(DUMMY_PASSWORD_HASH));
+    matched && stored_hash.is_some()
+}
+
+/// The longest `X-Request-Id` kept from a client; longer or unprintable ones are replaced by the server's.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// Whether a client's request id may be stored and echoed: 1 to 128 printable ASCII characters.
+pub fn acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_CHARS
+        && id.bytes().all(|byte| (0x20..=0x7e).contains(&byte))
+}
+
 /// Where a request came from, for its audit record.
 #[derive(Debug, Clone)]
 pub struct RequestOrigin {
@@ -73,6 +95,7 @@ impl RequestOrigin {
                 .headers
                 .get("x-request-id")
                 .and_then(|value| value.to_str().ok())
+                .filter(|id| acceptable_request_id(id))
                 .map(str::to_owned),
             client_addr: parts
                 .extensions
@@ -156,5 +179,30 @@ mod tests {
         assert!(!verify_password("correct horse battery!", &hash));
         assert!(!verify_password("anything", "not a hash"));
         assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = hash_password("correct horse battery").unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        let dummy = PasswordHash::new(DUMMY_PASSWORD_HASH).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(
+            dummy.params, real.params,
+            "same memory, iterations, parallelism"
+        );
+        assert!(!verify_password_or_dummy("", None));
+        assert!(!verify_password_or_dummy("anything at all", None));
+    }
+
+    #[test]
+    fn request_ids_are_short_printable_ascii() {
+        assert!(acceptable_request_id("req-0123_abc"));
+        assert!(acceptable_request_id(&"a".repeat(128)));
+        assert!(!acceptable_request_id(&"a".repeat(129)));
+        assert!(!acceptable_request_id(""));
+        assert!(!acceptable_request_id("line\nbreak"));
+        assert!(!acceptable_request_id("caf\u{e9}"));
     }
 }

@@ -125,6 +125,7 @@ fn tags(tags: &BTreeMap<TagKey, String>) -> BTreeMap<String, String> {
 
 /// Parses wire tags into validated keys.
 pub fn parse_tags(tags: &BTreeMap<String, String>) -> Result<BTreeMap<TagKey, String>, ApiError> {
+    crate::text::check_tags("tags", tags)?;
     tags.iter()
         .map(|(key, value)| Ok((TagKey::parse(key)?, value.clone())))
         .collect()

@@ -8,8 +8,10 @@ pub mod error;
 mod evaluation;
 mod extract;
 pub mod promotion;
+mod refusals;
 pub mod routes;
 mod state;
+pub mod text;
 
 pub use state::AppState;
 
@@ -50,6 +52,8 @@ pub struct ServeOptions {
     pub clock: Option<Clock>,
     /// The ONNX Runtime library for model-mode evaluations; else `ORT_DYLIB_PATH`, else next to the binary.
     pub onnxruntime_library: Option<PathBuf>,
+    /// The longest lifetime, in days, of a token made through the API (`token create`, login).
+    pub max_token_days: u32,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -72,6 +76,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("clock", &self.clock.as_ref().map(|_| "injected"))
             .field("onnxruntime_library", &self.onnxruntime_library)
+            .field("max_token_days", &self.max_token_days)
             .finish()
     }
 }
@@ -91,6 +96,7 @@ impl ServeOptions {
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             clock: None,
             onnxruntime_library: None,
+            max_token_days: DEFAULT_MAX_TOKEN_DAYS,
         }
     }
 
@@ -100,6 +106,9 @@ impl ServeOptions {
             .unwrap_or_else(|| default_signing_key_path(&self.data_dir))
     }
 }
+
+/// Tokens made through the API live at most this many days unless the server is configured otherwise.
+pub const DEFAULT_MAX_TOKEN_DAYS: u32 = 365;
 
 /// Datasets and predictions files up to this size are evaluated (in memory).
 pub const DEFAULT_MAX_DATASET_BYTES: u64 = 512 * 1024 * 1024;
@@ -268,6 +277,7 @@ impl PreparedServer {
                     max_bytes: options.max_upload_bytes,
                 },
                 max_dataset_bytes: options.max_dataset_bytes,
+                max_token_days: options.max_token_days,
             },
             shutdown.clone(),
             signer,
@@ -312,6 +322,10 @@ impl PreparedServer {
             self.checkpoint_interval,
             self.shutdown.clone(),
         ));
+        let refusal_flusher = tokio::spawn(flush_refusals_periodically(
+            self.state.clone(),
+            self.shutdown.clone(),
+        ));
         let shutdown = self.shutdown.clone();
         let graceful = async move {
             signal.await;
@@ -326,6 +340,9 @@ impl PreparedServer {
         .await?;
         evaluation::fail_jobs_at_shutdown(&self.state).await;
         let _ = checkpointer.await;
+        let _ = refusal_flusher.await;
+        // Refusals still counted in memory are written before the final checkpoint covers the log.
+        self.state.flush_refusals(true).await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.
         if let Err(error) =
             audit_log::checkpoint_now(self.state.store(), self.state.signer(), system_now()).await
@@ -334,6 +351,17 @@ impl PreparedServer {
         }
         self.state.store().close().await;
         Ok(())
+    }
+}
+
+/// Writes aggregated refusals whose window has closed, every few seconds until shutdown.
+async fn flush_refusals_periodically(state: AppState, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => state.flush_refusals(false).await,
+        }
     }
 }
 

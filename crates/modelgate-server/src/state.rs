@@ -1,17 +1,55 @@
 //! The state shared by all requests: the store, the artifact store, limits, and the shutdown signal.
 
-use crate::auth::{Caller, RequestOrigin, token_secret_hash};
-use crate::error::ApiError;
+use crate::auth::{Caller, RequestOrigin, token_secret_hash, verify_password_or_dummy};
+use crate::error::{ApiError, ErrorCode};
+use crate::refusals::Refusals;
 use modelgate_audit::NoteSigner;
 use modelgate_core::access::Denied;
-use modelgate_core::{Actor, Principal, Timestamp};
-use modelgate_store::{ArtifactStore, Attribution, Store, UploadLimits};
+use modelgate_core::{Actor, Principal, Timestamp, Username};
+use modelgate_store::{
+    ArtifactStore, Attribution, LockoutRule, PasswordAttempt, Store, UploadLimits,
+};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// How often at most a token's last-used time is written: a read must not become a write each time.
 const TOKEN_TOUCH_INTERVAL_MILLIS: i64 = 60_000;
+
+/// The one lock-out for passwords, at login and at signing alike: 5 wrong in 15 minutes, per username.
+pub const PASSWORD_LOCKOUT: LockoutRule = LockoutRule {
+    max_failures: 5,
+    window_millis: 15 * 60 * 1000,
+};
+
+/// The outcome of [`AppState::check_password`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Matched,
+    /// Wrong password, or no such active user with a password (the caller cannot tell which).
+    Mismatched,
+    /// Too many failures lately; nothing was checked.
+    Locked {
+        until: Timestamp,
+    },
+}
+
+impl PasswordCheck {
+    /// The 429 to answer a locked account with.
+    pub fn locked_error(username: &Username, until: Timestamp) -> ApiError {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many wrong passwords for user {:?} in the last 15 minutes (logins and signatures \
+                 count together); try again after {}",
+                username.as_str(),
+                until.to_rfc3339()
+            ),
+        )
+        .with_details(serde_json::json!({ "retry_after": until.to_rfc3339() }))
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -22,6 +60,8 @@ pub struct Limits {
     pub upload: UploadLimits,
     /// Datasets and predictions files are parsed in memory; larger ones are refused.
     pub max_dataset_bytes: u64,
+    /// The longest lifetime of a token made through the API, in days.
+    pub max_token_days: u32,
 }
 
 struct Inner {
@@ -34,8 +74,10 @@ struct Inner {
     clock: crate::Clock,
     /// The last applied policy parsed, by digest.
     policy_cache: Mutex<Option<Arc<modelgate_policy::Policy>>>,
-    /// Username → times (ms) of recent failed signature passwords.
-    signature_failures: Mutex<HashMap<String, Vec<i64>>>,
+    /// Refused authentication not yet written (see `refusals`).
+    refusals: Refusals,
+    /// Password verifications (argon2 runs) made, for tests that check unknown users cost the same.
+    password_checks: Arc<AtomicU64>,
     /// Token id → when this process last recorded its use.
     token_touches: Mutex<HashMap<String, i64>>,
     /// Evaluations running at once in this process; the others wait their turn (each uses every core).
@@ -63,7 +105,8 @@ impl AppState {
             default_policy,
             clock,
             policy_cache: Mutex::new(None),
-            signature_failures: Mutex::new(HashMap::new()),
+            refusals: Refusals::default(),
+            password_checks: Arc::new(AtomicU64::new(0)),
             token_touches: Mutex::new(HashMap::new()),
             evaluation_slots: tokio::sync::Semaphore::new(1),
             evaluation_jobs: Mutex::new(std::collections::HashSet::new()),
@@ -139,22 +182,93 @@ impl AppState {
         Ok(policy)
     }
 
-    /// Whether a user has failed too many signature passwords lately (5 in 15 minutes).
-    pub fn signature_attempts_exhausted(&self, username: &str, now: Timestamp) -> bool {
-        let window = now.unix_millis() - 15 * 60 * 1000;
-        self.0.signature_failures.lock().is_ok_and(|mut failures| {
-            let recent = failures.entry(username.to_owned()).or_default();
-            recent.retain(|at| *at > window);
-            recent.len() >= 5
-        })
+    pub fn max_token_days(&self) -> u32 {
+        self.0.limits.max_token_days
     }
 
-    pub fn record_signature_failure(&self, username: &str, now: Timestamp) {
-        if let Ok(mut failures) = self.0.signature_failures.lock() {
-            failures
-                .entry(username.to_owned())
-                .or_default()
-                .push(now.unix_millis());
+    /// Checks a user's password under the one lock-out shared by login and signing (kept in the
+    /// database, so it holds across restarts and replicas). Unknown, deactivated and password-less users
+    /// are checked against a dummy hash, so the work does not tell whether a user exists; they are
+    /// counted toward the lock-out like anyone else.
+    pub async fn check_password(
+        &self,
+        username: &Username,
+        password: &str,
+    ) -> Result<PasswordCheck, ApiError> {
+        let now = self.now();
+        if let PasswordAttempt::Locked { until } = self
+            .store()
+            .begin_password_attempt(username.as_str(), now, PASSWORD_LOCKOUT)
+            .await?
+        {
+            return Ok(PasswordCheck::Locked { until });
+        }
+        let stored = self.store().password_hash(username).await?;
+        let password = password.to_owned();
+        let checks = self.0.password_checks.clone();
+        let matched = tokio::task::spawn_blocking(move || {
+            checks.fetch_add(1, Ordering::Relaxed);
+            verify_password_or_dummy(&password, stored.as_deref())
+        })
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+        if !matched {
+            return Ok(PasswordCheck::Mismatched);
+        }
+        self.store()
+            .clear_password_failures(username.as_str())
+            .await?;
+        Ok(PasswordCheck::Matched)
+    }
+
+    /// How many password verifications (argon2 runs) this process has made.
+    pub fn password_checks(&self) -> u64 {
+        self.0.password_checks.load(Ordering::Relaxed)
+    }
+
+    /// Records a refused authentication in the audit log, aggregated per (action, source, reason) and
+    /// minute (see `refusals`), and returns the error to answer with.
+    pub async fn refuse_aggregated(
+        &self,
+        attribution: Attribution,
+        action: &str,
+        target: &str,
+        error: ApiError,
+    ) -> ApiError {
+        if let Some(flush) = self
+            .0
+            .refusals
+            .note(attribution, action, target, &error.message)
+        {
+            self.write_refusals(flush).await;
+        }
+        error
+    }
+
+    /// Writes the aggregated refusals whose window has closed (all of them when `everything`, at
+    /// shutdown).
+    pub async fn flush_refusals(&self, everything: bool) {
+        for flush in self.0.refusals.due(self.now(), everything) {
+            self.write_refusals(flush).await;
+        }
+    }
+
+    async fn write_refusals(&self, flush: crate::refusals::Flush) {
+        if let Err(store_error) = self
+            .store()
+            .record_refusals(
+                &flush.attribution,
+                &flush.action,
+                &flush.target,
+                &flush.reason,
+                flush.count,
+                flush.first_at,
+                flush.last_at,
+            )
+            .await
+        {
+            tracing::error!(error = %store_error, action = flush.action, count = flush.count,
+                "could not record refused attempts");
         }
     }
 
@@ -228,7 +342,7 @@ impl AppState {
                 request_id: origin.request_id.clone(),
                 client_addr: origin.client_addr.clone(),
             };
-            self.refuse(attribution, "auth.refused", attempted, error)
+            self.refuse_aggregated(attribution, "auth.refused", attempted, error)
                 .await
         };
         let Some(secret) = secret else {

@@ -15,5 +15,8 @@ pub use db::evaluations::{
     DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
 };
 pub use db::promotion::{RequestDetail, RequestFilter};
-pub use db::{Attribution, Backend, ModelUpdate, Store, UserUpdate, redact_url};
+pub use db::{
+    Attribution, Backend, LockoutRule, ModelUpdate, PasswordAttempt, PasswordChange, Store,
+    UserUpdate, redact_url,
+};
 pub use error::StoreError;

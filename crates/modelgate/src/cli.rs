@@ -587,13 +587,18 @@ pub struct ServeArgs {
     #[arg(long, env = "MODELGATE_CHECKPOINT_INTERVAL", default_value_t = 10)]
     pub checkpoint_interval: u64,
     /// The ONNX Runtime library (libonnxruntime.so.1.x) for model-mode evaluations
-    /// [default: ORT_DYLIB_PATH, else next to the modelgate binary]
+    /// [default: ORT_DYLIB_PATH, next to the binary, DATA_DIR/onnxruntime, the onnxruntime Python package,
+    /// else fetched from PyPI unless --offline]
     #[arg(long, env = "MODELGATE_ONNXRUNTIME_LIBRARY")]
     pub onnxruntime_library: Option<PathBuf>,
     /// Never fetch ONNX Runtime from PyPI at start when it is not found (model-mode evaluations are then
     /// unavailable until it is); see `modelgate runtime fetch`
     #[arg(long, env = "MODELGATE_OFFLINE")]
     pub offline: bool,
+    /// Longest lifetime, in days, of a token made through the API (token create, login)
+    #[arg(long, env = "MODELGATE_MAX_TOKEN_DAYS", default_value_t = modelgate_server::DEFAULT_MAX_TOKEN_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_token_days: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -907,9 +912,10 @@ pub enum UserCommand {
     /// Show a user
     #[command(after_help = "Example:\n  modelgate user show alice")]
     Show { username: String },
-    /// Change a user (admin; anyone may change their own password)
+    /// Change a user (admin). Setting someone else's password is a reset: it logs in but cannot sign
+    /// until its owner sets their own with `modelgate user passwd`
     #[command(
-        after_help = "Examples:\n  modelgate user update bob --role validator --role compliance\n  modelgate user update bob --deactivate\n  echo \"$NEW_PASSWORD\" | modelgate user update alice --password-stdin"
+        after_help = "Examples:\n  modelgate user update bob --role validator --role compliance\n  modelgate user update bob --deactivate\n  echo \"$TEMPORARY_PASSWORD\" | modelgate user update bob --password-stdin"
     )]
     Update {
         username: String,
@@ -928,6 +934,16 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Change your own password: asks for the current one and the new one (twice), or reads both from
+    /// standard input (current on the first line, new on the second)
+    #[command(
+        after_help = "Examples:\n  modelgate user passwd\n  printf '%s\\n%s\\n' \"$CURRENT\" \"$NEW\" | modelgate user passwd --current-password-stdin"
+    )]
+    Passwd {
+        /// Read the current password (first line) and the new one (second line) from standard input
+        #[arg(long)]
+        current_password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -939,7 +955,7 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Days until it expires (0: never)
+        /// Days until it expires: 1 to the server's maximum (365 unless `serve --max-token-days` says otherwise)
         #[arg(long, default_value_t = 90)]
         expires_in_days: u32,
         #[arg(long)]

@@ -28,6 +28,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.offline,
         )
         .await,
+        max_token_days: args.max_token_days,
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;
@@ -127,7 +128,8 @@ async fn create_user(args: AdminCreateUserArgs) -> anyhow::Result<()> {
     };
     let new_user = NewUser {
         username: Username::parse(&args.username)?,
-        printed_name: args.printed_name.trim().to_owned(),
+        printed_name: modelgate_server::text::check_printed_name(&args.printed_name)
+            .map_err(|error| anyhow::anyhow!("--printed-name: {}", error.message))?,
         email: args.email,
         roles: args
             .roles
@@ -136,9 +138,6 @@ async fn create_user(args: AdminCreateUserArgs) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()?,
         password_hash,
     };
-    if new_user.printed_name.is_empty() {
-        bail!("--printed-name must be the user's full name");
-    }
     let store = open(&args.storage).await?;
     let user = store
         .create_user(&Attribution::system("admin-cli", system_now()), &new_user)

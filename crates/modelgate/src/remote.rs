@@ -376,13 +376,64 @@ pub async fn user(client: &Client, printer: &Printer, command: UserCommand) -> a
                     None
                 },
                 password: password_stdin.then(read_password_stdin).transpose()?,
+                current_password: None,
             };
             printer.print(
                 &client.update_user(&username, &request).await?,
                 output::user,
             )
         }
+        UserCommand::Passwd {
+            current_password_stdin,
+        } => {
+            let (current, new) = if current_password_stdin {
+                read_two_passwords_stdin()?
+            } else {
+                let current = rpassword::prompt_password("current password: ")
+                    .context("cannot read the password; use --current-password-stdin in scripts")?;
+                let new = rpassword::prompt_password("new password (at least 12 characters): ")
+                    .context("cannot read the password")?;
+                let again = rpassword::prompt_password("new password again: ")
+                    .context("cannot read the password")?;
+                if new != again {
+                    anyhow::bail!("the two new passwords differ; nothing was changed");
+                }
+                (current, new)
+            };
+            let me = client.whoami().await?.user.username;
+            let request = api::UpdateUserRequest {
+                password: Some(new),
+                current_password: Some(current),
+                ..api::UpdateUserRequest::default()
+            };
+            let user = client.update_user(&me, &request).await?;
+            printer.print(&user, |user| {
+                format!("changed the password of {}; it may sign", user.username)
+            })
+        }
     }
+}
+
+/// Reads the current password (first line) and a new one (second line) from standard input.
+fn read_two_passwords_stdin() -> anyhow::Result<(String, String)> {
+    let mut lines = std::io::stdin().lines();
+    let mut next = |what: &str| -> anyhow::Result<String> {
+        let line = lines
+            .next()
+            .transpose()
+            .context("cannot read standard input")?
+            .unwrap_or_default();
+        let line = line.trim_end_matches('\r').to_owned();
+        if line.is_empty() {
+            anyhow::bail!(
+                "no {what} on standard input (current password on line 1, new on line 2)"
+            );
+        }
+        Ok(line)
+    };
+    let current = next("current password")?;
+    let new = next("new password")?;
+    Ok((current, new))
 }
 
 pub async fn token(

@@ -112,6 +112,7 @@ pub async fn set_card(
         )
         .with_details(json!({ "field": "body" }))
     })?;
+    crate::text::check_optional_length("message", request.message.as_deref(), crate::text::SHORT)?;
     maintained_model(&state, &caller, &name, "card.set").await?;
     let card = modelgate_card::parse(&request.card.to_string()).map_err(|problems| {
         ApiError::new(
@@ -328,6 +329,7 @@ pub async fn import_card(
     }
     let content = serde_json_canonicalizer::to_string(&imported.card)
         .map_err(|error| ApiError::internal(&error))?;
+    crate::text::check_optional_length("message", query.message.as_deref(), crate::text::SHORT)?;
     let message = query
         .message
         .unwrap_or_else(|| format!("imported from {}", query.format));

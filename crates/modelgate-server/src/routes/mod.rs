@@ -260,6 +260,21 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unacceptable_request_id))
+}
+
+/// Removes a client's `X-Request-Id` that is too long or not printable ASCII, before the id layer runs:
+/// the server then makes its own, which the audit record stores and the response echoes.
+async fn drop_unacceptable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let acceptable = request
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .all(|value| value.to_str().is_ok_and(crate::auth::acceptable_request_id));
+    if !acceptable || request.headers().get_all("x-request-id").iter().count() > 1 {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 async fn unknown_route(uri: Uri) -> ApiError {

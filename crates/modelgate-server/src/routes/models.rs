@@ -5,6 +5,7 @@ use crate::convert::{self, decode_cursor, encode_cursor, parse_tag_filter, parse
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use crate::text;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -51,6 +52,8 @@ pub async fn create_model(
         Some(owner) => parse_owner(owner)?,
         None => caller.user().username.clone(),
     };
+    text::check_length("description", &request.description, text::DESCRIPTION)?;
+    text::check_length("intended_use", &request.intended_use, text::DESCRIPTION)?;
     let new_model = NewModel {
         name: ModelName::parse(&request.name)?,
         owner,
@@ -132,6 +135,16 @@ pub async fn update_model(
             .authorize(&caller, "model.update", &format!("model/{name}"), decision)
             .await?;
     }
+    text::check_optional_length(
+        "description",
+        request.description.as_deref(),
+        text::DESCRIPTION,
+    )?;
+    text::check_optional_length(
+        "intended_use",
+        request.intended_use.as_deref(),
+        text::DESCRIPTION,
+    )?;
     let update = ModelUpdate {
         description: request.description,
         intended_use: request.intended_use,
@@ -161,6 +174,7 @@ pub async fn set_model_tag(
 ) -> Result<Json<api::Model>, ApiError> {
     let name = ModelName::parse(&name)?;
     let key = TagKey::parse(&key)?;
+    text::check_length("value", &request.value, text::SHORT)?;
     maintained_model(&state, &caller, &name, "model.tag.set").await?;
     let model = state
         .store()

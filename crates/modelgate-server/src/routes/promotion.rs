@@ -3,7 +3,7 @@
 //! suspension, the deployment gate (`/api/v1/gate`) and the server's key (`/api/v1/keys`).
 
 use super::models::maintained_model;
-use crate::auth::{Caller, verify_password};
+use crate::auth::Caller;
 use crate::convert::format_time;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -67,6 +67,7 @@ pub async fn apply_policy(
             require_admin(caller.user()),
         )
         .await?;
+    crate::text::check_length("text", &request.text, crate::text::POLICY)?;
     let policy = Policy::parse(&request.text).map_err(|problems| {
         let listed: Vec<api::PolicyProblem> = problems
             .iter()
@@ -293,6 +294,7 @@ pub async fn open_request(
     })?;
     let number = VersionNumber::new(i64::from(request.version))?;
     let target = Stage::parse(&request.stage)?;
+    crate::text::check_length("justification", &request.justification, crate::text::PROSE)?;
     if request.justification.trim().is_empty() {
         return Err(ApiError::invalid(
             "justification",
@@ -440,6 +442,7 @@ pub async fn withdraw_request(
             .with_details(json!({ "field": "body" }))
         })?
     };
+    crate::text::check_optional_length("reason", body.reason.as_deref(), crate::text::PROSE)?;
     let detail = state.store().get_request(id).await?;
     let may = may_withdraw(caller.user(), &detail.request.requester, id);
     state
@@ -465,6 +468,7 @@ pub async fn comment_request(
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<api::SubmitComment>,
 ) -> Result<(StatusCode, Json<api::CommentRecord>), ApiError> {
+    crate::text::check_length("body", &request.body, crate::text::PROSE)?;
     if request.body.trim().is_empty() {
         return Err(ApiError::invalid("body", "body: a comment needs text"));
     }
@@ -502,6 +506,8 @@ pub async fn review_request(
 ) -> Result<Json<api::PromotionRequest>, ApiError> {
     let decision = ReviewDecision::parse(&request.decision)?;
     let role = Role::parse(&request.role)?;
+    crate::text::check_length("comment", &request.comment, crate::text::PROSE)?;
+    crate::text::check_optional_length("meaning", request.meaning.as_deref(), crate::text::SHORT)?;
     let detail = state.store().get_request(id).await?;
     let pending = &detail.request;
     let in_force = policy_in_force(&state).await?;
@@ -582,7 +588,8 @@ pub async fn review_request(
     Ok(Json(request_wire(&detail, Some(&terms.evidence_digest))))
 }
 
-/// Approving is an electronic signature: the reviewer's password must be given again in the same call.
+/// Approving is an electronic signature: the reviewer's password must be given again in the same call,
+/// under the lock-out shared with login, and it must be a password the reviewer set themselves.
 async fn verify_signature_password(
     state: &AppState,
     caller: &Caller,
@@ -590,39 +597,34 @@ async fn verify_signature_password(
     target: &str,
     password: Option<&str>,
 ) -> Result<(), ApiError> {
-    let now = state.now();
     let username = caller.user().username.clone();
-    if state.signature_attempts_exhausted(username.as_str(), now) {
-        let error = ApiError::new(
-            ErrorCode::RateLimited,
-            "too many wrong passwords at signing in the last 15 minutes; wait before signing again",
-        );
-        return Err(state
-            .refuse(caller.attribution(now), action, target, error)
-            .await);
-    }
     let Some(password) = password.filter(|password| !password.is_empty()) else {
         return Err(ApiError::invalid(
             "password",
             "password: approving is a signature; give your password in this call (the CLI prompts for it)",
         ));
     };
-    let stored = state.store().password_hash(&username).await?;
-    let password = password.to_owned();
-    let verified = tokio::task::spawn_blocking(move || {
-        stored.is_some_and(|hash| verify_password(&password, &hash))
-    })
-    .await
-    .map_err(|error| ApiError::internal(&error))?;
-    if !verified {
-        state.record_signature_failure(username.as_str(), now);
-        let error =
-            ApiError::unauthenticated("the password does not match: the signature was not made");
-        return Err(state
-            .refuse(caller.attribution(now), action, target, error)
-            .await);
-    }
-    Ok(())
+    let error = match state.check_password(&username, password).await? {
+        crate::state::PasswordCheck::Matched
+            if state.store().password_reset_required(&username).await? =>
+        {
+            ApiError::new(
+                ErrorCode::PermissionDenied,
+                "your password was set by an admin, so it cannot sign: set your own first with \
+                 `modelgate user passwd` (it asks for the current one), then sign again",
+            )
+        }
+        crate::state::PasswordCheck::Matched => return Ok(()),
+        crate::state::PasswordCheck::Mismatched => {
+            ApiError::unauthenticated("the password does not match: the signature was not made")
+        }
+        crate::state::PasswordCheck::Locked { until } => {
+            crate::state::PasswordCheck::locked_error(&username, until)
+        }
+    };
+    Err(state
+        .refuse(caller.attribution(state.now()), action, target, error)
+        .await)
 }
 
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/suspend", tag = "promotion",
@@ -635,6 +637,7 @@ pub async fn suspend_version(
     ApiPath((name, number)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<api::SuspendVersion>,
 ) -> Result<Json<api::Version>, ApiError> {
+    crate::text::check_length("reason", &request.reason, crate::text::PROSE)?;
     if request.reason.trim().is_empty() {
         return Err(ApiError::invalid(
             "reason",
@@ -866,6 +869,7 @@ pub async fn rollback(
     // The rollback exemption (no new sign-offs, the original expiry) is decided by the store's
     // `decide_opening`, on the version's approval as it stands under the lock.
     let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, stage)?;
+    crate::text::check_length("justification", &request.justification, crate::text::PROSE)?;
     let justification = if request.justification.trim().is_empty() {
         format!("rollback of {stage} to version {candidate}")
     } else {

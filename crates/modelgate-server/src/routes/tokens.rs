@@ -1,10 +1,10 @@
 //! `/api/v1/tokens` and `/api/v1/auth/login`: API tokens, shown once and stored only as hashes.
 
-use crate::auth::{Caller, RequestOrigin, new_token_secret, token_secret_hash, verify_password};
+use crate::auth::{Caller, RequestOrigin, new_token_secret, token_secret_hash};
 use crate::convert::{self, expiry_after_days};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::state::AppState;
+use crate::state::{AppState, PasswordCheck};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -41,8 +41,25 @@ pub async fn create_token(
         None => caller.user().clone(),
     };
     let attribution = caller.attribution(state.now());
-    let days = request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    let days = token_days(&state, request.expires_in_days, DEFAULT_TOKEN_DAYS)?;
     issue_token(&state, &attribution, &user, &name, days).await
+}
+
+/// The lifetime asked for, or the default: 1 day to the server's maximum. A token that never expires
+/// cannot be made through the API.
+fn token_days(state: &AppState, asked: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let max = state.max_token_days();
+    let days = asked.unwrap_or(default.min(max));
+    if days == 0 || days > max {
+        return Err(ApiError::invalid(
+            "expires_in_days",
+            format!(
+                "expires_in_days: must be from 1 to {max} days (the server's maximum token lifetime, \
+                 `modelgate serve --max-token-days`); got {days}"
+            ),
+        ));
+    }
+    Ok(days)
 }
 
 /// Makes a new secret, stores its hash, and answers with the secret (shown this once).
@@ -117,27 +134,50 @@ pub async fn revoke_token(
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "tokens", request_body = api::LoginRequest,
     security(()),
-    responses((status = 201, body = api::CreatedToken), (status = 401, body = api::ErrorBody)))]
+    responses((status = 201, body = api::CreatedToken), (status = 401, body = api::ErrorBody),
+              (status = 429, body = api::ErrorBody, description = "Locked: too many wrong passwords lately")))]
 pub async fn login(
     State(state): State<AppState>,
     origin: RequestOrigin,
     ApiJson(request): ApiJson<api::LoginRequest>,
 ) -> Result<(StatusCode, Json<api::CreatedToken>), ApiError> {
     let refused = || ApiError::unauthenticated("unknown user, wrong password, or deactivated user");
-    let username = Username::parse(&request.username).map_err(|_| refused())?;
-    let stored_hash = state.store().password_hash(&username).await?;
-    let password = request.password.clone();
-    let verified = tokio::task::spawn_blocking(move || {
-        stored_hash.is_some_and(|hash| verify_password(&password, &hash))
-    })
-    .await
-    .map_err(|error| ApiError::internal(&error))?;
-    if !verified {
-        tracing::warn!(username = %username, "refused login");
-        return Err(refused());
+    let anonymous = Attribution {
+        actor: Actor::Anonymous,
+        at: state.now(),
+        request_id: origin.request_id.clone(),
+        client_addr: origin.client_addr.clone(),
+    };
+    let Ok(username) = Username::parse(&request.username) else {
+        // No such user can exist, so answering at once tells nothing.
+        return Err(state
+            .refuse_aggregated(
+                anonymous,
+                "auth.refused",
+                "POST /api/v1/auth/login",
+                refused(),
+            )
+            .await);
+    };
+    let days = token_days(&state, request.expires_in_days, DEFAULT_LOGIN_TOKEN_DAYS)?;
+    let name = TokenName::parse(request.token_name.as_deref().unwrap_or("login"))?;
+    let target = format!("user/{username}");
+    match state.check_password(&username, &request.password).await? {
+        PasswordCheck::Matched => {}
+        PasswordCheck::Mismatched => {
+            tracing::warn!(username = %username, "refused login");
+            return Err(state
+                .refuse_aggregated(anonymous, "auth.refused", &target, refused())
+                .await);
+        }
+        PasswordCheck::Locked { until } => {
+            let error = PasswordCheck::locked_error(&username, until);
+            return Err(state
+                .refuse_aggregated(anonymous, "auth.refused", &target, error)
+                .await);
+        }
     }
     let user = state.store().get_user(&username).await?;
-    let name = TokenName::parse(request.token_name.as_deref().unwrap_or("login"))?;
     let attribution = Attribution {
         actor: Actor::User {
             user_id: user.id,
@@ -148,6 +188,5 @@ pub async fn login(
         request_id: origin.request_id,
         client_addr: origin.client_addr,
     };
-    let days = request.expires_in_days.unwrap_or(DEFAULT_LOGIN_TOKEN_DAYS);
     issue_token(&state, &attribution, &user, &name, days).await
 }

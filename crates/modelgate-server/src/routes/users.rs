@@ -4,29 +4,18 @@ use crate::auth::{Caller, hash_password};
 use crate::convert;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::state::AppState;
+use crate::state::{AppState, PasswordCheck};
+use crate::text::{self, check_optional_length, check_printed_name};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use modelgate_api as api;
-use modelgate_core::access::require_admin;
+use modelgate_core::access::{may_change_roles_of, require_admin};
 use modelgate_core::{InvalidInput, NewUser, Role, Username};
-use modelgate_store::UserUpdate;
+use modelgate_store::{PasswordChange, UserUpdate};
 
 pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<Role>, InvalidInput> {
     roles.iter().map(|role| Role::parse(role)).collect()
-}
-
-pub(crate) fn check_printed_name(printed_name: &str) -> Result<String, InvalidInput> {
-    let trimmed = printed_name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control)
-    {
-        return Err(InvalidInput::new(
-            "printed_name",
-            "must be the user's full name, 1-200 printable characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
 }
 
 /// Hashes a password off the async threads (argon2id takes tens of milliseconds by design).
@@ -52,6 +41,7 @@ pub async fn create_user(
             require_admin(caller.user()),
         )
         .await?;
+    check_optional_length("email", request.email.as_deref(), text::EMAIL)?;
     let password_hash = match request.password {
         Some(password) => Some(hash_password_blocking(password).await?),
         None => None,
@@ -96,7 +86,10 @@ pub async fn get_user(
 #[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "users",
     params(("username" = String, Path, description = "Username")),
     request_body = api::UpdateUserRequest,
-    responses((status = 200, body = api::User), (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+    responses((status = 200, body = api::User),
+              (status = 401, body = api::ErrorBody, description = "Wrong current_password"),
+              (status = 403, body = api::ErrorBody, description = "Not an admin, or changing your own roles"),
+              (status = 404, body = api::ErrorBody), (status = 429, body = api::ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,14 +97,13 @@ pub async fn update_user(
     ApiJson(request): ApiJson<api::UpdateUserRequest>,
 ) -> Result<Json<api::User>, ApiError> {
     let username = Username::parse(&username)?;
-    let changes_only_own_password = username == caller.user().username
-        && request.password.is_some()
-        && request.printed_name.is_none()
-        && request.email.is_none()
-        && request.roles.is_none()
-        && request.active.is_none();
-    if !changes_only_own_password {
-        let target = format!("user/{username}");
+    let target = format!("user/{username}");
+    let changes_account = request.printed_name.is_some()
+        || request.email.is_some()
+        || request.roles.is_some()
+        || request.active.is_some();
+    // Every check comes before any change, so a refused part changes nothing.
+    if changes_account {
         state
             .authorize(
                 &caller,
@@ -121,26 +113,112 @@ pub async fn update_user(
             )
             .await?;
     }
-    let password_hash = match request.password {
-        Some(password) => Some(hash_password_blocking(password).await?),
-        None => None,
-    };
+    if request.roles.is_some() {
+        let decision = may_change_roles_of(caller.user(), &username);
+        state
+            .authorize(&caller, "user.roles.change", &target, decision)
+            .await?;
+    }
     let update = UserUpdate {
         printed_name: request
             .printed_name
             .as_deref()
             .map(check_printed_name)
             .transpose()?,
-        email: request.email.map(Some),
+        email: match request.email {
+            Some(email) => {
+                text::check_length("email", &email, text::EMAIL)?;
+                Some(Some(email))
+            }
+            None => None,
+        },
         roles: request.roles.as_deref().map(parse_roles).transpose()?,
         active: request.active,
-        password_hash,
     };
-    let user = state
-        .store()
-        .update_user(&caller.attribution(state.now()), &username, &update)
-        .await?;
+    let new_password = match request.password {
+        Some(password) => {
+            let change = authorize_password_change(
+                &state,
+                &caller,
+                &username,
+                request.current_password.as_deref(),
+            )
+            .await?;
+            Some((hash_password_blocking(password).await?, change))
+        }
+        None => None,
+    };
+    let mut user = None;
+    if changes_account {
+        let attribution = caller.attribution(state.now());
+        user = Some(
+            state
+                .store()
+                .update_user(&attribution, &username, &update)
+                .await?,
+        );
+    }
+    if let Some((hash, change)) = new_password {
+        let attribution = caller.attribution(state.now());
+        user = Some(
+            state
+                .store()
+                .set_password(&attribution, &username, &hash, change)
+                .await?,
+        );
+    }
+    let user = match user {
+        Some(user) => user,
+        None => state.store().get_user(&username).await?,
+    };
     Ok(Json(convert::user(&user)))
+}
+
+/// Who may set `username`'s password, and what kind of change it is: the user themself, giving their
+/// current password (checked under the lock-out, refusals audited), or an admin for someone else (a reset,
+/// which cannot sign). A token alone never changes a password that signs.
+async fn authorize_password_change(
+    state: &AppState,
+    caller: &Caller,
+    username: &Username,
+    current_password: Option<&str>,
+) -> Result<PasswordChange, ApiError> {
+    let target = format!("user/{username}");
+    if username != &caller.user().username {
+        state
+            .authorize(
+                caller,
+                "user.password_changed",
+                &target,
+                require_admin(caller.user()),
+            )
+            .await?;
+        return Ok(PasswordChange::AdminReset);
+    }
+    let Some(current) = current_password else {
+        return Err(ApiError::invalid(
+            "current_password",
+            "current_password: changing your own password needs your current one \
+             (`modelgate user passwd` asks for both)",
+        ));
+    };
+    let error = match state.check_password(username, current).await? {
+        PasswordCheck::Matched => return Ok(PasswordChange::OwnChange),
+        PasswordCheck::Mismatched => ApiError::unauthenticated(
+            "current_password does not match: the password was not changed (an account without a \
+             password gets its first one from an admin)",
+        )
+        .with_details(serde_json::json!({ "field": "current_password" })),
+        PasswordCheck::Locked { until } => PasswordCheck::locked_error(username, until),
+    };
+    Err(state
+        .refuse(
+            caller.attribution(state.now()),
+            "user.password_changed",
+            &target,
+            error,
+        )
+        .await)
 }
 
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "users", responses((status = 200, body = api::WhoAmI)))]

@@ -8,6 +8,7 @@ use crate::convert::{self, decode_cursor, encode_cursor, parse_tag_filter, parse
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use crate::text;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -54,8 +55,15 @@ fn lineage(wire: api::Lineage) -> Result<Lineage, ApiError> {
         code_commit: bounded_text("lineage.code_commit", wire.code_commit, 256)?,
         training_data_uri: bounded_text("lineage.training_data_uri", wire.training_data_uri, 2048)?,
         training_data_digest,
-        parameters: wire.parameters,
-        metadata_json: serde_json::Value::Object(wire.metadata).to_string(),
+        parameters: {
+            text::check_tags("lineage.parameters", &wire.parameters)?;
+            wire.parameters
+        },
+        metadata_json: {
+            let metadata = serde_json::Value::Object(wire.metadata).to_string();
+            text::check_length("lineage.metadata (as JSON)", &metadata, text::METADATA)?;
+            metadata
+        },
     })
 }
 
@@ -73,6 +81,7 @@ pub async fn create_version(
     let name = ModelName::parse(&name)?;
     maintained_model(&state, &caller, &name, "version.create").await?;
     let digest = Digest::parse(&request.digest)?;
+    text::check_length("description", &request.description, text::DESCRIPTION)?;
     let new_version = NewVersion {
         digest,
         format: bounded_text("format", request.format, 64)?.unwrap_or_else(|| "binary".to_owned()),
@@ -164,6 +173,11 @@ pub async fn update_version(
     let (name, number) = parse_model_and_version(&name, &number)?;
     maintained_model(&state, &caller, &name, "version.update").await?;
     let attribution = caller.attribution(state.now());
+    text::check_optional_length(
+        "description",
+        request.description.as_deref(),
+        text::DESCRIPTION,
+    )?;
     let version = match request.description {
         Some(description) => {
             state
@@ -192,6 +206,7 @@ pub async fn set_version_tag(
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
     let key = TagKey::parse(&key)?;
+    text::check_length("value", &request.value, text::SHORT)?;
     maintained_model(&state, &caller, &name, "version.tag.set").await?;
     let version = state
         .store()

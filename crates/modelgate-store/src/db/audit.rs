@@ -267,6 +267,42 @@ impl Store {
         Ok(seq)
     }
 
+    /// Records `count` refused attempts that share an action, source and reason as one event (the server
+    /// aggregates refused authentication so that refusals cannot grow the log without bound); `after`
+    /// holds `{"count", "first_at", "last_at"}` and `target` names the first attempt of the batch.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_refusals(
+        &self,
+        attribution: &Attribution,
+        action: &str,
+        target: &str,
+        reason: &str,
+        count: u64,
+        first_at: Timestamp,
+        last_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let seq = append_event(
+            &mut transaction,
+            self.backend,
+            attribution,
+            action,
+            target.to_owned(),
+            Outcome::Denied,
+            Some(reason.to_owned()),
+            None,
+            Some(serde_json::json!({
+                "count": count,
+                "first_at": first_at.to_rfc3339(),
+                "last_at": last_at.to_rfc3339(),
+            })),
+            None,
+        )
+        .await?;
+        self.commit(transaction).await?;
+        Ok(seq)
+    }
+
     /// The log's current size and root.
     pub async fn audit_tree_head(&self) -> Result<(u64, Hash), StoreError> {
         let state = sqlx::query("SELECT size, frontier FROM audit_tree WHERE id = 1")

@@ -45,6 +45,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "decisions",
         sql: include_str!("../../migrations/sqlite/0006_decisions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "sign_in_hardening",
+        sql: include_str!("../../migrations/sqlite/0007_sign_in_hardening.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -77,6 +82,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "decisions",
         sql: include_str!("../../migrations/postgres/0006_decisions.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "sign_in_hardening",
+        sql: include_str!("../../migrations/postgres/0007_sign_in_hardening.sql"),
     },
 ];
 

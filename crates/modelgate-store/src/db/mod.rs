@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cards;
+mod credentials;
 pub mod evaluations;
 mod migrations;
 mod models;
@@ -25,6 +26,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use credentials::{LockoutRule, PasswordAttempt, PasswordChange};
 pub use models::ModelUpdate;
 pub use users::UserUpdate;
 

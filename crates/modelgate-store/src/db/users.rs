@@ -15,8 +15,6 @@ pub struct UserUpdate {
     pub email: Option<Option<String>>,
     pub roles: Option<Vec<Role>>,
     pub active: Option<bool>,
-    /// A new argon2id PHC string.
-    pub password_hash: Option<String>,
 }
 
 pub(crate) const USER_COLUMNS: &str = "u.id AS user_id, u.username, u.printed_name, u.email, \
@@ -36,6 +34,7 @@ impl Store {
         new_user: &NewUser,
     ) -> Result<User, StoreError> {
         let mut transaction = self.begin_write().await?;
+        check_printed_name_free(&mut transaction, &new_user.printed_name, None).await?;
         let id: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO users (username, printed_name, email, password_hash, created_at)
@@ -121,6 +120,11 @@ impl Store {
             UserKey::Name(username.as_str()),
         )
         .await?;
+        let active_after = update.active.unwrap_or(before.active);
+        if active_after && (update.printed_name.is_some() || update.active == Some(true)) {
+            let printed_name = update.printed_name.as_ref().unwrap_or(&before.printed_name);
+            check_printed_name_free(&mut transaction, printed_name, Some(before.id)).await?;
+        }
         if let Some(printed_name) = &update.printed_name {
             sqlx::query("UPDATE users SET printed_name = $1 WHERE id = $2")
                 .bind(printed_name.as_str())
@@ -139,13 +143,6 @@ impl Store {
             let deactivated_at = (!active).then_some(attribution.at.unix_millis());
             sqlx::query("UPDATE users SET deactivated_at = $1 WHERE id = $2")
                 .bind(deactivated_at)
-                .bind(before.id)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        if let Some(password_hash) = &update.password_hash {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                .bind(password_hash.as_str())
                 .bind(before.id)
                 .execute(&mut *transaction)
                 .await?;
@@ -169,6 +166,32 @@ impl Store {
         self.commit(transaction).await?;
         Ok(after)
     }
+}
+
+/// Printed names identify signers on approvals, so no two active users share one (compared trimmed and
+/// case-insensitively). Checked inside the writing transaction, so two racing creations cannot both pass.
+async fn check_printed_name_free(
+    transaction: &mut Transaction<'static, Any>,
+    printed_name: &str,
+    except_user_id: Option<i64>,
+) -> Result<(), StoreError> {
+    let wanted = printed_name.trim().to_lowercase();
+    let active =
+        sqlx::query("SELECT id, username, printed_name FROM users WHERE deactivated_at IS NULL")
+            .fetch_all(&mut **transaction)
+            .await?;
+    for row in &active {
+        let id: i64 = rows::get(row, "id")?;
+        let other: String = rows::get(row, "printed_name")?;
+        if Some(id) != except_user_id && other.trim().to_lowercase() == wanted {
+            let username: String = rows::get(row, "username")?;
+            return Err(StoreError::FailedPrecondition(format!(
+                "printed_name: {printed_name:?} is already the printed name of active user \
+                 {username:?}; printed names identify signers, so choose one that tells the two apart"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) enum UserKey<'a> {

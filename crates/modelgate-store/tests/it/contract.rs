@@ -86,16 +86,24 @@ async fn users_are_unique_and_carry_roles(store: TestStore) {
         "{duplicate:?}"
     );
 
-    let updated = store
+    store
         .update_user(
             &at(3),
             &alice.username,
             &UserUpdate {
                 roles: Some(vec![Role::admin()]),
                 active: Some(false),
-                password_hash: Some("$argon2id$fake".to_owned()),
                 ..UserUpdate::default()
             },
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .set_password(
+            &at(3),
+            &alice.username,
+            "$argon2id$fake",
+            modelgate_store::PasswordChange::AdminReset,
         )
         .await
         .unwrap();

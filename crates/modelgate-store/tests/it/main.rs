@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod contract;
+mod credentials;
 mod evaluations;
 mod promotion;
 mod support;

@@ -8,6 +8,7 @@ mod audit;
 mod cards;
 mod cli;
 mod evaluation;
+mod hardening;
 mod jobs;
 mod promotion;
 mod runtime;
