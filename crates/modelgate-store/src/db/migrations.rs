@@ -1,12 +1,29 @@
 //! Schema migrations, one history per backend, applied in order at start-up and by `modelgate migrate`.
 //!
-//! Hand-rolled rather than `sqlx::migrate!` so that the build needs neither sqlx's macro crates nor a
-//! database, and so that concurrent replicas starting against one PostgreSQL database serialise on an
-//! advisory lock instead of racing.
+//! Hand-rolled rather than `sqlx::migrate!`: the workspace builds sqlx without its `macros` and `migrate`
+//! features (a lighter build, and `migrate!` would tie both backends' histories to sqlx's own table), and
+//! concurrent replicas starting against one PostgreSQL database serialise on an advisory lock instead of
+//! racing. What `sqlx::migrate!` would add is kept: every applied migration's SHA-256 is recorded
+//! (`schema_migration_checksums`), and a migration whose text changed after it was applied stops the
+//! start with the version named, instead of leaving two databases that claim the same version but differ.
 
 use super::{Backend, Store};
 use crate::StoreError;
+use sha2::{Digest as _, Sha256};
 use sqlx::{AssertSqlSafe, Row};
+
+async fn record_checksum(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    version: i64,
+    checksum: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO schema_migration_checksums (version, sha256) VALUES ($1, $2)")
+        .bind(version)
+        .bind(checksum)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
 
 struct Migration {
     version: i64,
@@ -115,6 +132,21 @@ impl Store {
         )
         .execute(&mut *transaction)
         .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migration_checksums (
+                version BIGINT PRIMARY KEY,
+                sha256 TEXT NOT NULL
+            )",
+        )
+        .execute(&mut *transaction)
+        .await?;
+        let recorded: Vec<(i64, String)> =
+            sqlx::query("SELECT version, sha256 FROM schema_migration_checksums")
+                .fetch_all(&mut *transaction)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get::<i64, _>("version")?, row.try_get("sha256")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
         let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
             .fetch_all(&mut *transaction)
             .await?
@@ -123,7 +155,24 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut count = 0;
         for migration in migrations {
+            let checksum = hex::encode(Sha256::digest(migration.sql.as_bytes()));
             if applied.contains(&migration.version) {
+                match recorded
+                    .iter()
+                    .find(|(version, _)| *version == migration.version)
+                {
+                    Some((_, stored)) if *stored != checksum => {
+                        return Err(StoreError::Configuration(format!(
+                            "migration {} ({}) was edited after this database applied it (recorded \
+                             sha256 {stored}, the file now {checksum}); restore the applied text and put \
+                             the change in a new migration",
+                            migration.version, migration.name
+                        )));
+                    }
+                    Some(_) => {}
+                    // Applied before checksums were kept: record what this build has.
+                    None => record_checksum(&mut transaction, migration.version, &checksum).await?,
+                }
                 continue;
             }
             sqlx::raw_sql(AssertSqlSafe(migration.sql))
@@ -139,6 +188,7 @@ impl Store {
                 .bind(migration.name)
                 .execute(&mut *transaction)
                 .await?;
+            record_checksum(&mut transaction, migration.version, &checksum).await?;
             count += 1;
             tracing::info!(
                 version = migration.version,

@@ -16,6 +16,7 @@ contract_tests!(
     printed_names_are_unique_among_active_users,
     aggregated_refusals_carry_their_count,
     migrations_tolerate_a_gap_in_versions,
+    an_edited_applied_migration_is_detected,
 );
 
 const RULE: LockoutRule = LockoutRule {
@@ -288,4 +289,25 @@ async fn migrations_tolerate_a_gap_in_versions(store: TestStore) {
         0,
         "a missing version is not re-applied nor an error"
     );
+}
+
+/// An applied migration whose text changed is detected at the next start (as `sqlx::migrate!` would):
+/// the recorded checksum no longer matches, and the error names the version.
+async fn an_edited_applied_migration_is_detected(store: TestStore) {
+    let mut raw = store.raw().await;
+    sqlx::query("UPDATE schema_migration_checksums SET sha256 = 'edited' WHERE version = 3")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let error = store.migrate().await.unwrap_err().to_string();
+    assert!(
+        error.contains("migration 3 (model_cards) was edited after this database applied it"),
+        "{error}"
+    );
+    // Restored, the start goes on.
+    sqlx::query("DELETE FROM schema_migration_checksums WHERE version = 3")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(store.migrate().await.unwrap(), 0);
 }
