@@ -166,6 +166,9 @@ pub struct VersionApproval {
     /// `review_due` until the version is approved again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_changed_after_approval: Option<String>,
+    /// A policy applied after the approval would not grant it, and says to review it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension: Option<String>,
 }
@@ -438,6 +441,33 @@ pub struct PolicyInForce {
 pub struct ApplyPolicyRequest {
     /// The policy file (TOML).
     pub text: String,
+    /// Only report what applying would do (the problems, the approvals it would not grant); apply nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What applying a policy did, or would do (`dry_run`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PolicyApplied {
+    /// The policy in force afterwards (for a dry run: still the old one).
+    pub policy: PolicyInForce,
+    pub dry_run: bool,
+    /// The digest of the policy sent.
+    pub digest: String,
+    /// Approvals in force that the new policy would not grant, and what happens to them
+    /// (`approvals_not_regranted` of the new policy: `keep`, `review_due` or `suspend`).
+    pub approvals_not_regranted: Vec<ApprovalNotRegranted>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalNotRegranted {
+    pub model: String,
+    pub version: u32,
+    pub stage: String,
+    /// `keep`, `review_due` or `suspend`.
+    pub action: String,
+    /// Why the new policy would not grant it: failed checks, missing sign-offs.
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -542,9 +542,14 @@ impl Client {
         self.get("/api/v1/policy").await
     }
 
-    pub async fn apply_policy(&self, text: &str) -> Result<api::PolicyInForce, ClientError> {
+    pub async fn apply_policy(
+        &self,
+        text: &str,
+        dry_run: bool,
+    ) -> Result<api::PolicyApplied, ClientError> {
         let body = api::ApplyPolicyRequest {
             text: text.to_owned(),
+            dry_run,
         };
         self.with_body(Method::PUT, "/api/v1/policy", &body).await
     }

@@ -238,7 +238,8 @@ pub struct StageOccupant {
     pub approved_for: Option<Stage>,
     pub not_after: Option<Timestamp>,
     pub suspended: Option<String>,
-    /// The evidence changed after the approval (a policy that lets edits through flags them).
+    /// Why the approval is due for review before its expiry: the evidence changed after it (a policy
+    /// that lets edits through flags them), or a later policy would not grant it.
     pub evidence_changed: Option<String>,
 }
 

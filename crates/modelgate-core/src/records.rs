@@ -174,6 +174,8 @@ pub struct Version {
     /// Evidence that changed after the version's approval, when the policy let the change through; the
     /// approval is `review_due` until the version is approved again.
     pub evidence_changed_after_approval: Option<String>,
+    /// A later policy would not grant the version's approval, and says to review it.
+    pub approval_review_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

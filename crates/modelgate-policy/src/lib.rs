@@ -8,7 +8,7 @@ mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
 pub use evidence::{CardEvidence, EvaluationEvidence, Evidence};
-pub use parse::{Check, Gate, Policy, PolicyError};
+pub use parse::{Check, Gate, NotRegranted, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");

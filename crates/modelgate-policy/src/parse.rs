@@ -28,6 +28,8 @@ struct RawPolicy {
     single_occupancy: Vec<Spanned<String>>,
     #[serde(default)]
     frozen_evidence_stages: Vec<Spanned<String>>,
+    #[serde(default)]
+    approvals_not_regranted: Option<Spanned<String>>,
     roles: Vec<Spanned<String>>,
     #[serde(default)]
     risk_officer_roles: Vec<Spanned<String>>,
@@ -124,6 +126,34 @@ impl Gate {
     }
 }
 
+/// What applying a policy does to an approval in force that it would not grant (its checks fail on the
+/// version's evidence, or the approval has fewer sign-offs than it asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRegranted {
+    /// Nothing: the approval stands until it expires.
+    Keep,
+    /// The approval shows `review_due` (the gate still says yes) until the version is approved again.
+    ReviewDue,
+    /// The version is suspended: the gate says no until a risk officer reinstates it.
+    Suspend,
+}
+
+impl NotRegranted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::ReviewDue => "review_due",
+            Self::Suspend => "suspend",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Keep, Self::ReviewDue, Self::Suspend]
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+}
+
 /// A validated policy and the digest of the text it came from.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -134,6 +164,8 @@ pub struct Policy {
     /// The evidence (card, evaluations) of a version that holds an approval for one of these stages is
     /// frozen: writes are refused. In other stages a write after approval flags the approval `review_due`.
     pub frozen_evidence_stages: BTreeSet<Stage>,
+    /// What applying this policy does to approvals in force that it would not grant.
+    pub approvals_not_regranted: NotRegranted,
     pub roles: BTreeSet<Role>,
     pub risk_officer_roles: BTreeSet<Role>,
     pub review_due_days: u32,
@@ -252,6 +284,23 @@ impl Policy {
             .iter()
             .filter_map(|stage| known_stage(&mut errors, stage))
             .collect();
+
+        let approvals_not_regranted = match &raw.approvals_not_regranted {
+            None => NotRegranted::ReviewDue,
+            Some(spanned) => match NotRegranted::parse(spanned.get_ref()) {
+                Some(action) => action,
+                None => {
+                    errors.at(
+                        spanned.span(),
+                        format!(
+                            "approvals_not_regranted must be \"keep\", \"review_due\" or \"suspend\" (got {:?})",
+                            spanned.get_ref()
+                        ),
+                    );
+                    NotRegranted::ReviewDue
+                }
+            },
+        };
 
         let mut roles = BTreeSet::new();
         for role in &raw.roles {
@@ -432,6 +481,7 @@ impl Policy {
             stages,
             single_occupancy,
             frozen_evidence_stages,
+            approvals_not_regranted,
             roles,
             risk_officer_roles,
             review_due_days: raw.review_due_days,

@@ -72,11 +72,15 @@ pub fn version(version: &Version, context: ApprovalContext) -> api::Version {
                 approved_for: Some(approval.stage),
                 not_after: Some(approval.not_after),
                 suspended: version.suspension.clone(),
-                evidence_changed: version.evidence_changed_after_approval.clone(),
+                evidence_changed: version
+                    .evidence_changed_after_approval
+                    .clone()
+                    .or_else(|| version.approval_review_reason.clone()),
             };
             api::VersionApproval {
                 stage: approval.stage.to_string(),
                 evidence_changed_after_approval: version.evidence_changed_after_approval.clone(),
+                review_reason: version.approval_review_reason.clone(),
                 approved_at: format_time(approval.approved_at),
                 not_after: format_time(approval.not_after),
                 request: approval.request_id,

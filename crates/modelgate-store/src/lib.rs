@@ -14,7 +14,9 @@ pub use db::cards::CardRevision;
 pub use db::evaluations::{
     DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
 };
-pub use db::promotion::{RequestDetail, RequestFilter};
+pub use db::promotion::{
+    ConsequenceAction, HeldApprovalRecord, PolicyConsequence, RequestDetail, RequestFilter,
+};
 pub use db::{
     Attribution, Backend, LockoutRule, ModelUpdate, PasswordAttempt, PasswordChange, Store,
     UserUpdate, redact_url,

@@ -348,9 +348,19 @@ pub enum PolicyCommand {
     /// Show the policy in force (its digest, revision and text)
     #[command(after_help = "Example:\n  modelgate policy show --output json")]
     Show,
-    /// Make a policy file the one in force (admin); an invalid file changes nothing
-    #[command(after_help = "Example:\n  modelgate policy apply my-policy.toml")]
-    Apply { file: PathBuf },
+    /// Make a policy file the one in force (admin); an invalid file changes nothing. Lists the approvals
+    /// in force that the new policy would not grant, and what its `approvals_not_regranted` does to them
+    #[command(
+        after_help = "Examples:\n  modelgate policy apply --dry-run stricter.toml   # only list what would change\n  \
+        modelgate policy apply stricter.toml"
+    )]
+    Apply {
+        /// The policy file (TOML)
+        file: PathBuf,
+        /// Apply nothing: report the problems and the approvals the policy would not grant
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Dry run: which checks pass or fail and why, which sign-offs are missing and who could give them
     #[command(
         after_help = "Example:\n  modelgate policy explain credit-default 3 --stage production"

@@ -79,10 +79,10 @@ pub async fn policy(
                 )
             })
         }
-        PolicyCommand::Apply { file } => {
+        PolicyCommand::Apply { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let applied = client()?.apply_policy(&text).await;
+            let applied = client()?.apply_policy(&text, dry_run).await;
             if let Err(modelgate_client::ClientError::Api {
                 details: Some(details),
                 ..
@@ -102,11 +102,31 @@ pub async fn policy(
                 }
             }
             let applied = applied?;
-            printer.print(&applied, |policy| {
-                format!(
-                    "policy revision {} in force, digest {}",
-                    policy.revision, policy.digest
-                )
+            printer.print(&applied, |applied| {
+                let mut lines = vec![if applied.dry_run {
+                    format!(
+                        "dry run: {} is valid; nothing was applied (revision {} stays in force)",
+                        applied.digest, applied.policy.revision
+                    )
+                } else {
+                    format!(
+                        "policy revision {} in force, digest {}",
+                        applied.policy.revision, applied.policy.digest
+                    )
+                }];
+                if applied.approvals_not_regranted.is_empty() {
+                    lines.push("every approval in force would be granted by it".to_owned());
+                }
+                for approval in &applied.approvals_not_regranted {
+                    lines.push(format!(
+                        "{} version {} in {}: not granted by the new policy → {}",
+                        approval.model, approval.version, approval.stage, approval.action
+                    ));
+                    for reason in &approval.reasons {
+                        lines.push(format!("  - {reason}"));
+                    }
+                }
+                lines.join("\n")
             })
         }
         PolicyCommand::Explain {

@@ -21,8 +21,11 @@ use modelgate_core::promotion::{
     RequestState, ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
 };
 use modelgate_core::{ModelName, Role, Stage, Username, VersionNumber};
+use modelgate_policy::NotRegranted;
 use modelgate_policy::Policy;
-use modelgate_store::{RequestDetail, RequestFilter};
+use modelgate_store::{
+    ConsequenceAction, HeldApprovalRecord, PolicyConsequence, RequestDetail, RequestFilter,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -51,14 +54,14 @@ pub async fn get_policy(
 }
 
 #[utoipa::path(put, path = "/api/v1/policy", tag = "promotion", request_body = api::ApplyPolicyRequest,
-    responses((status = 200, body = api::PolicyInForce),
+    responses((status = 200, body = api::PolicyApplied, description = "The policy in force afterwards, and the approvals in force that the new policy would not grant, with what happened to them (nothing, with `dry_run`)"),
               (status = 400, body = api::ErrorBody, description = "The policy is invalid: `details.problems` lists each with line and column; the old policy stays in force"),
               (status = 403, body = api::ErrorBody)))]
 pub async fn apply_policy(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<api::ApplyPolicyRequest>,
-) -> Result<Json<api::PolicyInForce>, ApiError> {
+) -> Result<Json<api::PolicyApplied>, ApiError> {
     state
         .authorize(
             &caller,
@@ -87,15 +90,113 @@ pub async fn apply_policy(
         )
         .with_details(json!({ "field": "text", "problems": listed }))
     })?;
-    state
-        .store()
-        .apply_policy(
-            &caller.attribution(state.now()),
-            &policy.digest,
-            &policy.text,
-        )
-        .await?;
-    Ok(Json(policy_wire(&policy_in_force(&state).await?)))
+    let not_regranted = approvals_not_regranted(&state, &policy).await?;
+    let action = policy.approvals_not_regranted;
+    let listed = not_regranted
+        .iter()
+        .map(|(held, reasons)| api::ApprovalNotRegranted {
+            model: held.model.to_string(),
+            version: held.version.get(),
+            stage: held.stage.to_string(),
+            action: action.as_str().to_owned(),
+            reasons: reasons.clone(),
+        })
+        .collect();
+    if !request.dry_run {
+        let consequence_action = match action {
+            NotRegranted::Keep => None,
+            NotRegranted::ReviewDue => Some(ConsequenceAction::ReviewDue),
+            NotRegranted::Suspend => Some(ConsequenceAction::Suspend),
+        };
+        let consequences: Vec<PolicyConsequence> = consequence_action
+            .map(|action| {
+                not_regranted
+                    .into_iter()
+                    .map(|(held, reasons)| PolicyConsequence {
+                        model: held.model,
+                        version: held.version,
+                        version_id: held.version_id,
+                        approval_request_id: held.approval_request_id,
+                        action,
+                        reasons,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        state
+            .store()
+            .apply_policy(
+                &caller.attribution(state.now()),
+                &policy.digest,
+                &policy.text,
+                &consequences,
+            )
+            .await?;
+    }
+    Ok(Json(api::PolicyApplied {
+        policy: policy_wire(&policy_in_force(&state).await?),
+        dry_run: request.dry_run,
+        digest: policy.digest.clone(),
+        approvals_not_regranted: listed,
+    }))
+}
+
+/// The approvals in force that `policy` would not grant, each with why: its gate's checks on the version's
+/// evidence as judged by the new policy, and its sign-offs against those the approval was given with.
+async fn approvals_not_regranted(
+    state: &AppState,
+    policy: &Policy,
+) -> Result<Vec<(HeldApprovalRecord, Vec<String>)>, ApiError> {
+    let mut found = Vec::new();
+    for held in state.store().held_approvals().await? {
+        let model = state.store().get_model(&held.model).await?;
+        let version = state.store().get_version(&held.model, held.version).await?;
+        let Some(gate) = policy.gate(model.risk_tier, held.stage) else {
+            let reason = format!(
+                "the new policy has no gate for a {} model into {}",
+                model.risk_tier, held.stage
+            );
+            found.push((held, vec![reason]));
+            continue;
+        };
+        let mut reasons = Vec::new();
+        let evidence = version_evidence(state, &model, &version, policy).await?;
+        for outcome in modelgate_policy::evaluate_checks(&gate.checks, &evidence.document()) {
+            if outcome.status != modelgate_policy::CheckStatus::Passed {
+                let wire = check_wire(&outcome);
+                reasons.push(format!(
+                    "check {} is {}{}",
+                    wire.name,
+                    wire.status,
+                    wire.detail
+                        .map(|detail| format!(": {detail}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        let detail = state.store().get_request(held.approval_request_id).await?;
+        let exempt = detail.request.kind == RequestKind::Rollback && gate.rollback_without_signoffs;
+        if !exempt {
+            let final_evidence = detail
+                .reviews
+                .iter()
+                .rev()
+                .find(|review| review.decision == ReviewDecision::Approve)
+                .map(|review| review.evidence_digest.clone())
+                .unwrap_or_default();
+            let given = current_approvals(&detail, &final_evidence);
+            for quota in outstanding(&gate.signoffs, &given) {
+                reasons.push(format!(
+                    "the approval has {} fewer {} sign-off(s) than the new policy asks",
+                    quota.count, quota.role
+                ));
+            }
+        }
+        if !reasons.is_empty() {
+            found.push((held, reasons));
+        }
+    }
+    Ok(found)
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

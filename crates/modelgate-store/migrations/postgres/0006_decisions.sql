@@ -14,3 +14,7 @@ UPDATE versions SET approved_stage =
 ALTER TABLE promotion_requests ADD COLUMN owner_at_open_id BIGINT REFERENCES users (id);
 UPDATE promotion_requests SET owner_at_open_id =
     (SELECT m.owner_id FROM models m WHERE m.id = promotion_requests.model_id);
+
+-- Why a version's approval is due for review without its evidence having changed: a policy applied later
+-- would not grant it, and that policy says `approvals_not_regranted = "review_due"`.
+ALTER TABLE versions ADD COLUMN approval_review_reason TEXT;

@@ -146,12 +146,16 @@ impl Store {
         .transpose()
     }
 
-    /// Makes a validated policy text the one in force, as a new revision.
+    /// Makes a validated policy text the one in force, as a new revision, and in the same transaction
+    /// applies its consequences to the approvals it would not grant (`review_due` or `suspend`; each
+    /// audited with the new policy's digest). A consequence whose approval changed meanwhile (the version
+    /// was approved again or left the stage) is skipped.
     pub async fn apply_policy(
         &self,
         attribution: &Attribution,
         digest: &str,
         text: &str,
+        consequences: &[PolicyConsequence],
     ) -> Result<PolicyRevision, StoreError> {
         let before = self.policy_in_force().await?;
         let mut transaction = self.begin_write().await?;
@@ -181,10 +185,51 @@ impl Store {
                 action: "policy.apply",
                 target: "policy".to_owned(),
                 before: before.map(|old| json!({ "revision": old.revision, "digest": old.digest })),
-                after: Some(json!({ "revision": revision, "digest": digest })),
+                after: Some(json!({
+                    "revision": revision,
+                    "digest": digest,
+                    "approvals_not_regranted": consequences.len(),
+                })),
             },
         )
         .await?;
+        for consequence in consequences {
+            let (column, action) = match consequence.action {
+                ConsequenceAction::ReviewDue => ("approval_review_reason", "version.review_due"),
+                ConsequenceAction::Suspend => ("suspension_reason", "version.suspend"),
+            };
+            let reason = format!(
+                "policy revision {revision} would not grant this approval: {}",
+                consequence.reasons.join("; ")
+            );
+            let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE versions SET {column} = $1, suspended_at = CASE WHEN $2 THEN $3 ELSE suspended_at END
+                 WHERE id = $4 AND approval_request_id = $5 AND stage = approved_stage AND {column} IS NULL"
+            )))
+            .bind(&reason)
+            .bind(consequence.action == ConsequenceAction::Suspend)
+            .bind(attribution.at.unix_millis())
+            .bind(consequence.version_id)
+            .bind(consequence.approval_request_id)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                audit::append_decision(
+                    &mut transaction,
+                    self.backend,
+                    attribution,
+                    AuditRecord {
+                        action,
+                        target: version_target(&consequence.model, consequence.version),
+                        before: None,
+                        after: Some(json!({ "reason": reason, "policy_revision": revision })),
+                    },
+                    digest,
+                )
+                .await?;
+            }
+        }
         self.commit(transaction).await?;
         Ok(PolicyRevision {
             revision,
@@ -647,7 +692,7 @@ impl Store {
     ) -> Result<Vec<StageOccupant>, StoreError> {
         sqlx::query(
             "SELECT v.number, v.digest, v.approved_stage, v.not_after, v.suspension_reason,
-                    v.evidence_changed_after_approval
+                    COALESCE(v.evidence_changed_after_approval, v.approval_review_reason) AS review_flag
              FROM versions v
              JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.stage = $2 ORDER BY v.number",
         )
@@ -665,7 +710,7 @@ impl Store {
                     .transpose()?,
                 not_after: rows::optional_timestamp(row, "not_after")?,
                 suspended: rows::get(row, "suspension_reason")?,
-                evidence_changed: rows::get(row, "evidence_changed_after_approval")?,
+                evidence_changed: rows::get(row, "review_flag")?,
             })
         })
         .collect()
@@ -830,7 +875,8 @@ impl Store {
         let model = fetch_model(&mut **transaction, &request.model_name).await?;
         let moved = sqlx::query(
             "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
-                    approved_stage = $1, evidence_changed_after_approval = NULL
+                    approved_stage = $1, evidence_changed_after_approval = NULL,
+                    approval_review_reason = NULL
              WHERE id = $5 AND stage = $6 AND suspension_reason IS NULL AND evidence_revision = $7",
         )
         .bind(request.target_stage.as_str())
@@ -955,6 +1001,60 @@ impl Store {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// What a newly applied policy does to an approval it would not grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsequenceAction {
+    ReviewDue,
+    Suspend,
+}
+
+/// An approval in force that a new policy would not grant, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyConsequence {
+    pub model: ModelName,
+    pub version: VersionNumber,
+    pub version_id: i64,
+    pub approval_request_id: i64,
+    pub action: ConsequenceAction,
+    pub reasons: Vec<String>,
+}
+
+/// An approval in force: a version in the stage its approval is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldApprovalRecord {
+    pub model: ModelName,
+    pub version: VersionNumber,
+    pub version_id: i64,
+    pub stage: Stage,
+    pub approval_request_id: i64,
+}
+
+impl Store {
+    /// Every approval in force (versions in the stage their approval is for), for judging a new policy.
+    pub async fn held_approvals(&self) -> Result<Vec<HeldApprovalRecord>, StoreError> {
+        sqlx::query(
+            "SELECT m.name, v.number, v.id, v.stage, v.approval_request_id FROM versions v
+             JOIN models m ON m.id = v.model_id
+             WHERE v.approval_request_id IS NOT NULL AND v.stage = v.approved_stage AND v.stage != 'archived'
+               AND m.archived_at IS NULL
+             ORDER BY m.name, v.number",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(HeldApprovalRecord {
+                model: rows::parsed_column(row, "name", ModelName::parse)?,
+                version: VersionNumber::new(rows::get(row, "number")?)?,
+                version_id: rows::get(row, "id")?,
+                stage: rows::parsed_column(row, "stage", Stage::parse)?,
+                approval_request_id: rows::get(row, "approval_request_id")?,
+            })
+        })
+        .collect()
     }
 }
 

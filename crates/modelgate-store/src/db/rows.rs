@@ -149,6 +149,7 @@ pub(crate) fn version_from_row(
         evidence_revision: get(row, "evidence_revision")?,
         last_evidence_change: get(row, "last_evidence_change")?,
         evidence_changed_after_approval: get(row, "evidence_changed_after_approval")?,
+        approval_review_reason: get(row, "approval_review_reason")?,
     })
 }
 

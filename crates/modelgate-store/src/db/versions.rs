@@ -18,7 +18,8 @@ const VERSION_COLUMNS: &str = "v.id, m.name AS model_name, v.number, v.digest, v
      v.media_type, v.code_repository, v.code_commit, v.training_data_uri, v.training_data_digest, \
      v.parameters_json, v.metadata_json, v.description, v.stage, v.created_by, v.created_at, \
      v.approved_at, v.not_after, v.approval_request_id, v.approved_stage, v.suspension_reason, \
-     v.evidence_revision, v.last_evidence_change, v.evidence_changed_after_approval";
+     v.evidence_revision, v.last_evidence_change, v.evidence_changed_after_approval, \
+     v.approval_review_reason";
 
 impl Store {
     /// Registers a new version of a model, bound to an artifact that must already be stored. Its number is

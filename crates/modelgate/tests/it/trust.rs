@@ -465,3 +465,134 @@ async fn every_decision_records_the_policy_in_force() {
         assert_eq!(event["policy_digest"], digest.as_str(), "{event}");
     }
 }
+
+/// The policy text in force with the first `from` replaced by `to`.
+async fn edited_policy(app: &TestApp, from: &str, to: &str) -> String {
+    let policy = call_json(app, Method::GET, "/api/v1/policy", &app.admin_token, None).await;
+    let text = policy["text"].as_str().unwrap().replacen(from, to, 1);
+    assert_ne!(
+        text,
+        policy["text"].as_str().unwrap(),
+        "the policy has no {from:?}"
+    );
+    text
+}
+
+#[tokio::test]
+async fn a_stricter_policy_lists_the_approvals_it_would_not_grant_and_acts_on_them() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    low_production_without_checks(&app).await;
+    app.create_model(&developer, "churn", "low").await;
+    to_production(&app, &developer, "churn", 1).await;
+    let digest = version(&app, "churn", 1).await["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let low_production = "tier = \"low\"\nstage = \"production\"\nsignoffs = []";
+    let stricter = edited_policy(
+        &app,
+        low_production,
+        "tier = \"low\"\nstage = \"production\"\nsignoffs = [{ role = \"validator\", count = 1 }]",
+    )
+    .await;
+    // A dry run lists the approval and changes nothing.
+    let dry = call_json(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({ "text": stricter, "dry_run": true })),
+    )
+    .await;
+    assert_eq!(dry["dry_run"], true);
+    let listed = dry["approvals_not_regranted"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{dry}");
+    assert_eq!(
+        (
+            &listed[0]["model"],
+            &listed[0]["version"],
+            &listed[0]["stage"],
+            &listed[0]["action"]
+        ),
+        (
+            &json!("churn"),
+            &json!(1),
+            &json!("production"),
+            &json!("review_due")
+        )
+    );
+    assert!(
+        listed[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("fewer validator sign-off")
+    );
+    assert_eq!(
+        version(&app, "churn", 1).await["approval"]["status"],
+        "active"
+    );
+    let revision_before = dry["policy"]["revision"].clone();
+    // Applied: the approval is due for review; the gate still says yes.
+    let applied = call_json(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({ "text": stricter })),
+    )
+    .await;
+    assert_ne!(applied["policy"]["revision"], revision_before);
+    let flagged = version(&app, "churn", 1).await;
+    assert_eq!(flagged["approval"]["status"], "review_due", "{flagged}");
+    assert!(
+        flagged["approval"]["review_reason"]
+            .as_str()
+            .unwrap()
+            .contains("would not grant this approval")
+    );
+    assert_eq!(
+        gate(&app, "churn", "production", &digest).await["allowed"],
+        true
+    );
+    // A policy that says `suspend`: the gate says no until a risk officer reinstates.
+    let suspending = edited_policy(
+        &app,
+        "approvals_not_regranted = \"review_due\"",
+        "approvals_not_regranted = \"suspend\"",
+    )
+    .await;
+    let applied = call_json(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({ "text": suspending })),
+    )
+    .await;
+    assert_eq!(applied["approvals_not_regranted"][0]["action"], "suspend");
+    let suspended = version(&app, "churn", 1).await;
+    assert_eq!(suspended["approval"]["status"], "suspended", "{suspended}");
+    assert_eq!(
+        gate(&app, "churn", "production", &digest).await["allowed"],
+        false
+    );
+    let events = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/churn/version/1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"version.review_due") && actions.contains(&"version.suspend"),
+        "{actions:?}"
+    );
+}
