@@ -7,6 +7,7 @@ mod convert;
 pub mod error;
 mod evaluation;
 mod extract;
+mod openapi;
 pub mod promotion;
 mod refusals;
 pub mod routes;

@@ -238,7 +238,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
-        .url("/api/v1/openapi.json", ApiDoc::openapi());
+        .external_url_unchecked("/api/v1/openapi.json", crate::openapi::document());
     api.merge(docs)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
