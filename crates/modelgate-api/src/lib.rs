@@ -768,9 +768,21 @@ pub struct Dataset {
     pub created_at: String,
 }
 
+/// A dataset as listed: everything but the profile (`GET /api/v1/datasets/{name}` has it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatasetSummary {
+    pub name: String,
+    pub digest: String,
+    pub format: String,
+    pub schema: DatasetColumns,
+    pub rows: i64,
+    pub created_by: String,
+    pub created_at: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DatasetList {
-    pub datasets: Vec<Dataset>,
+    pub datasets: Vec<DatasetSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

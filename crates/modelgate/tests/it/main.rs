@@ -8,5 +8,6 @@ mod cards;
 mod cli;
 mod evaluation;
 mod jobs;
+mod limits;
 mod promotion;
 mod support;
