@@ -265,3 +265,44 @@ impl From<PathRejection> for ApiError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_never_carries_its_text_or_details_however_it_is_made() {
+        let made = ApiError::new(
+            ErrorCode::Internal,
+            "stored card 3 no longer parses at /var/x",
+        )
+        .with_details(json!({ "path": "/var/x" }));
+        assert_eq!(made.message, INTERNAL_MESSAGE);
+        let response = made.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let wrapped = ApiError::internal(&InternalError("secret".to_owned()));
+        assert_eq!(wrapped.message, INTERNAL_MESSAGE);
+        // Other codes keep their message.
+        assert_eq!(
+            ApiError::new(ErrorCode::NotFound, "no model x").message,
+            "no model x"
+        );
+    }
+
+    #[test]
+    fn statuses_the_server_did_not_answer_itself_map_to_codes() {
+        let cases = [
+            (StatusCode::NOT_FOUND, "not_found"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
+            (StatusCode::METHOD_NOT_ALLOWED, "invalid_argument"),
+            (StatusCode::BAD_GATEWAY, "internal"),
+        ];
+        for (status, code) in cases {
+            assert_eq!(ErrorCode::for_status(status).describe().0, code, "{status}");
+        }
+    }
+}
