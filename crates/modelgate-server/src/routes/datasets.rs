@@ -127,6 +127,11 @@ pub async fn register_dataset(
     caller: Caller,
     ApiJson(request): ApiJson<api::RegisterDataset>,
 ) -> Result<(StatusCode, Json<api::Dataset>), ApiError> {
+    let name = ModelName::parse(&request.name).map_err(|mut invalid| {
+        invalid.field = "name";
+        invalid
+    })?;
+    // Before the file is read: reading, checking and profiling it is what costs.
     let in_force = crate::promotion::policy_in_force(&state).await?;
     let registrars: Vec<Role> = in_force
         .policy
@@ -138,14 +143,10 @@ pub async fn register_dataset(
         .authorize(
             &caller,
             "dataset.register",
-            &format!("dataset/{}", request.name),
+            &format!("dataset/{name}"),
             may_register_datasets(caller.user(), &registrars),
         )
         .await?;
-    let name = ModelName::parse(&request.name).map_err(|mut invalid| {
-        invalid.field = "name";
-        invalid
-    })?;
     let digest = Digest::parse(&request.digest)?;
     if let Some(format) = &request.format
         && format != "csv"
