@@ -518,6 +518,20 @@ pub struct Explanation {
     pub valid_for_days: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_request: Option<i64>,
+    /// The evaluations the evidence holds, and how each was obtained.
+    #[serde(default)]
+    pub evaluations: Vec<EvidenceEvaluation>,
+}
+
+/// One evaluation in a version's evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceEvaluation {
+    pub id: i64,
+    pub dataset: String,
+    /// `model` (the server ran the version's own artifact) or `predictions` (the server computed the
+    /// numbers from scores a client supplied).
+    pub mode: String,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -810,9 +824,21 @@ pub struct Dataset {
     pub created_at: String,
 }
 
+/// A dataset as listed: everything but the profile (`GET /api/v1/datasets/{name}` has it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatasetSummary {
+    pub name: String,
+    pub digest: String,
+    pub format: String,
+    pub schema: DatasetColumns,
+    pub rows: i64,
+    pub created_by: String,
+    pub created_at: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DatasetList {
-    pub datasets: Vec<Dataset>,
+    pub datasets: Vec<DatasetSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -1,5 +1,5 @@
 //! Approval attestations: an in-toto Statement v1 in a DSSE envelope, signed with the server's Ed25519
-//! key, that a deploy system verifies offline (signature, subject digest, stage, expiry).
+//! key, that a deploy system verifies offline (signature, subject digest, stage, expiry, suspension).
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};
 use base64::Engine;
@@ -59,11 +59,13 @@ pub fn sign_statement(
 pub struct Expectations<'a> {
     pub digest: Option<&'a str>,
     pub stage: Option<&'a str>,
-    /// RFC 3339 UTC; the attestation must not have expired by then.
+    /// RFC 3339 UTC with milliseconds (`2026-11-27T14:33:20.123Z`, as the server writes times); the
+    /// approval must not have expired by then.
     pub now: Option<&'a str>,
 }
 
-/// Verifies an envelope with a pinned key and the expectations; returns the statement.
+/// Verifies an envelope with a pinned key and the expectations; returns the statement. A statement
+/// whose predicate says the version was suspended never verifies: the approval it records is void.
 pub fn verify_envelope(
     envelope_json: &str,
     verifier: &NoteVerifier,
@@ -115,6 +117,16 @@ pub fn verify_envelope(
             "the attestation approves stage {}, not {stage}",
             statement["predicate"]["stage"]
         ));
+    }
+    match &statement["predicate"]["suspended"] {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => {}
+        serde_json::Value::String(reason) if reason.is_empty() => {}
+        serde_json::Value::String(reason) => {
+            return Err(format!(
+                "the version was suspended when this attestation was issued: {reason}"
+            ));
+        }
+        other => return Err(format!("the version was suspended ({other})")),
     }
     if let Some(now) = expect.now {
         let not_after = statement["predicate"]["not_after"]
@@ -197,6 +209,32 @@ mod tests {
                 .unwrap_err()
                 .contains("expired")
         );
+    }
+
+    #[test]
+    fn a_suspended_approval_never_verifies() {
+        let signer = NoteSigner::from_seed("modelgate/test", &[5u8; 32]).unwrap();
+        let verifier = NoteVerifier::parse(&signer.verifier_key()).unwrap();
+        let expect = Expectations {
+            now: Some("2026-11-27T00:00:00.000Z"),
+            ..Expectations::default()
+        };
+        for (suspended, verifies) in [
+            (serde_json::Value::Null, true),
+            (json!(""), true),
+            (json!("bias found in the holdout"), false),
+            (json!({ "reason": "x" }), false),
+        ] {
+            let mut statement = statement();
+            statement["predicate"]["suspended"] = suspended.clone();
+            let envelope =
+                serde_json::to_string(&sign_statement(&signer, &statement).unwrap()).unwrap();
+            let outcome = verify_envelope(&envelope, &verifier, &expect);
+            assert_eq!(outcome.is_ok(), verifies, "{suspended}: {outcome:?}");
+            if let Err(reason) = outcome {
+                assert!(reason.contains("suspended"), "{reason}");
+            }
+        }
     }
 
     #[test]

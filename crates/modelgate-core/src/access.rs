@@ -104,6 +104,29 @@ pub fn may_suspend(user: &User, risk_officer_roles: &[crate::Role]) -> Result<()
     )))
 }
 
+/// Registering an evaluation dataset (which the server reads, checks and profiles) takes one of the
+/// policy's dataset-registrar roles, or admin.
+pub fn may_register_datasets(user: &User, registrar_roles: &[crate::Role]) -> Result<(), Denied> {
+    if user.is_admin()
+        || registrar_roles
+            .iter()
+            .any(|role| user.has_role(role.as_str()))
+    {
+        return Ok(());
+    }
+    let roles: Vec<&str> = registrar_roles.iter().map(crate::Role::as_str).collect();
+    Err(Denied(format!(
+        "user {:?} may not register datasets: that needs one of the roles the policy names in \
+         dataset_registrar_roles ({}) or admin",
+        user.username.as_str(),
+        if roles.is_empty() {
+            "none".to_owned()
+        } else {
+            roles.join(", ")
+        }
+    )))
+}
+
 /// A request is withdrawn by whoever opened it, or by an admin.
 pub fn may_withdraw(
     user: &User,
@@ -206,5 +229,27 @@ mod tests {
         assert!(may_withdraw(&user("ann", &[]), &requester, 1).is_ok());
         assert!(may_withdraw(&user("root", &["admin"]), &requester, 1).is_ok());
         assert!(may_withdraw(&user("bob", &["validator"]), &requester, 1).is_err());
+    }
+
+    #[test]
+    fn dataset_registration_rules() {
+        let registrars = [
+            Role::parse("model_developer").unwrap(),
+            Role::parse("validator").unwrap(),
+        ];
+        let cases: [(&str, &[&str], bool); 5] = [
+            ("dev", &["model_developer"], true),
+            ("val", &["validator", "compliance"], true),
+            ("root", &["admin"], true),
+            ("comp", &["compliance"], false),
+            ("nobody", &[], false),
+        ];
+        for (name, roles, expected) in cases {
+            let outcome = may_register_datasets(&user(name, roles), &registrars);
+            assert_eq!(outcome.is_ok(), expected, "{name}");
+        }
+        let denied = may_register_datasets(&user("nobody", &[]), &registrars).unwrap_err();
+        assert!(denied.0.contains("model_developer, validator"), "{denied}");
+        assert!(may_register_datasets(&user("dev", &["model_developer"]), &[]).is_err());
     }
 }

@@ -72,6 +72,73 @@ pub struct DatasetError {
     /// The file is within the size limit but decodes to more than the server accepts.
     #[serde(skip)]
     pub too_large: bool,
+    /// The limit that refused the file, as the `serve` flag that raises it (`--max-dataset-columns`).
+    #[serde(skip)]
+    pub limit: Option<&'static str>,
+}
+
+/// How much a dataset or predictions file may hold. Checked while the file is read, so that an oversized
+/// file is refused when the first cell, column or row past a limit arrives, not after it has been turned
+/// into a table; the flag of `modelgate serve` that raises each limit is named in the refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetLimits {
+    /// Columns in the file: CSV header fields, Parquet leaf columns (`--max-dataset-columns`).
+    pub max_columns: usize,
+    /// Bytes in one cell: a CSV field (a header name included) or a Parquet string
+    /// (`--max-dataset-cell-bytes`).
+    pub max_cell_bytes: usize,
+    /// Data rows (`--max-dataset-rows`).
+    pub max_rows: u64,
+    /// Bytes the wanted columns of a Parquet file may take once decoded: 8 per row and column, and the
+    /// column chunks' declared uncompressed size (4 × `--max-dataset-bytes` on the server).
+    pub max_decoded_bytes: u64,
+    /// Bytes of a dataset's stored profile, as JSON (`--max-dataset-profile-bytes`).
+    pub max_profile_bytes: usize,
+}
+
+impl DatasetLimits {
+    /// 1,000 columns, 64 KiB cells, 100M rows, 4 MiB profiles: a 10M-row, 100-column dataset passes with a
+    /// tenfold margin on rows and columns, and a cell is a number, a category or a sentence, never a
+    /// document. The profile of 1,000 columns with truncated categories is well under 4 MiB.
+    pub const DEFAULT: Self = Self {
+        max_columns: 1_000,
+        max_cell_bytes: 64 * 1024,
+        max_rows: 100_000_000,
+        max_decoded_bytes: 2 * 1024 * 1024 * 1024,
+        max_profile_bytes: 4 * 1024 * 1024,
+    };
+
+    /// No limits: for files the caller already trusts (tests, benchmarks).
+    pub const NONE: Self = Self {
+        max_columns: usize::MAX,
+        max_cell_bytes: usize::MAX,
+        max_rows: u64::MAX,
+        max_decoded_bytes: u64::MAX,
+        max_profile_bytes: usize::MAX,
+    };
+
+    /// Checks the size of a profile about to be stored (its JSON).
+    pub fn check_profile(&self, profile_json_bytes: usize) -> Result<(), DatasetError> {
+        if profile_json_bytes > self.max_profile_bytes {
+            return Err(DatasetError::over_limit(
+                None,
+                None,
+                format!(
+                    "the file's profile takes {profile_json_bytes} bytes, more than the server's limit of {}; \
+                     register fewer columns, or raise the limit (--max-dataset-profile-bytes)",
+                    self.max_profile_bytes
+                ),
+                "--max-dataset-profile-bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for DatasetLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl std::error::Error for DatasetError {}
@@ -195,6 +262,21 @@ impl DatasetError {
             column: column.map(str::to_owned),
             message: message.into(),
             too_large: false,
+            limit: None,
+        }
+    }
+
+    /// A refusal by one of the [`DatasetLimits`], naming the flag that raises it.
+    pub(crate) fn over_limit(
+        line: Option<u64>,
+        column: Option<&str>,
+        message: impl Into<String>,
+        flag: &'static str,
+    ) -> Self {
+        Self {
+            too_large: true,
+            limit: Some(flag),
+            ..Self::new(line, column, message)
         }
     }
 }
@@ -206,27 +288,29 @@ fn is_null(cell: &str) -> bool {
 
 /// Reads a dataset or predictions file in either format, keeping only the `wanted` columns (all when
 /// `None`): an evaluation reads the few columns it needs, registration reads all of them to profile them.
+/// No limits: for trusted files (see [`read_table_within`]).
 pub fn read_table(bytes: bytes::Bytes, wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
-    read_table_within(bytes, wanted, u64::MAX)
+    read_table_within(bytes, wanted, &DatasetLimits::NONE)
 }
 
-/// [`read_table`], refusing a Parquet file whose wanted columns would take more than `max_decoded_bytes`
-/// in memory (rows × columns × 8, from the file's metadata, before reading): a small, highly compressed
-/// file must not exhaust the server's memory.
+/// [`read_table`] within `limits`: a CSV file is refused at the first cell, column or row past a limit
+/// (before the rest is read), a Parquet file from its footer's row and column counts and declared sizes
+/// (before any page is decoded), so a small, highly compressed or wide file cannot exhaust the server's
+/// memory.
 pub fn read_table_within(
     bytes: bytes::Bytes,
     wanted: Option<&[&str]>,
-    max_decoded_bytes: u64,
+    limits: &DatasetLimits,
 ) -> Result<Table, DatasetError> {
     match Format::detect(&bytes) {
-        Format::Csv => read_csv_columns(&bytes, wanted),
-        Format::Parquet => read_parquet(bytes, wanted, max_decoded_bytes),
+        Format::Csv => read_csv_columns(&bytes, wanted, limits),
+        Format::Parquet => read_parquet(bytes, wanted, limits),
     }
 }
 
 /// Reads a CSV file with a header row; rows of a different length are an error naming their line.
 pub fn read_csv(bytes: &[u8]) -> Result<Table, DatasetError> {
-    read_csv_columns(bytes, None)
+    read_csv_columns(bytes, None, &DatasetLimits::NONE)
 }
 
 /// One kept CSV column while reading: its cells back to back, split by `ends`.
@@ -278,16 +362,154 @@ impl RawColumn {
     }
 }
 
-fn read_csv_columns(bytes: &[u8], wanted: Option<&[&str]>) -> Result<Table, DatasetError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|error| {
-            DatasetError::new(Some(1), None, format!("cannot read the header: {error}"))
-        })?
-        .iter()
-        .map(|name| name.trim().to_owned())
-        .collect();
+/// Why [`CsvRecords::next`] stopped before the end of a record.
+enum RecordProblem {
+    /// The record has more than the allowed number of fields.
+    TooManyFields,
+    /// Field `index` (0-based) is longer than the cell limit.
+    CellTooLarge { index: usize },
+}
+
+/// CSV records read one at a time with `csv-core` into buffers that grow only as far as the limits allow:
+/// a record wider than allowed, or a field longer than the cell limit, stops the reader at once, without
+/// buffering the rest of it (the `csv` crate reads a whole record before the caller sees it).
+struct CsvRecords<'a> {
+    reader: csv_core::Reader,
+    input: &'a [u8],
+    output: Vec<u8>,
+    ends: Vec<usize>,
+    max_cell_bytes: usize,
+}
+
+impl<'a> CsvRecords<'a> {
+    fn new(input: &'a [u8], max_cell_bytes: usize) -> Self {
+        Self {
+            reader: csv_core::Reader::new(),
+            input,
+            output: vec![0; 64 * 1024],
+            ends: vec![0; 64],
+            max_cell_bytes,
+        }
+    }
+
+    /// The line the next record starts on.
+    fn line(&self) -> u64 {
+        self.reader.line()
+    }
+
+    /// Reads the next record, of at most `max_fields` fields; `Ok(None)` at the end of the input. The
+    /// record's fields are then `self.field(0..n)`.
+    fn next(&mut self, max_fields: usize) -> Result<Option<usize>, RecordProblem> {
+        use csv_core::ReadRecordResult;
+        let (mut written, mut ended) = (0, 0);
+        loop {
+            let (result, read, out, end) = self.reader.read_record(
+                self.input,
+                &mut self.output[written..],
+                &mut self.ends[ended..],
+            );
+            self.input = &self.input[read..];
+            written += out;
+            ended += end;
+            match result {
+                // The input is all in memory: once it is used up, an empty input tells csv-core the file
+                // ended, and the next call returns the last record or the end.
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => {
+                    let field_start = ended.checked_sub(1).map_or(0, |last| self.ends[last]);
+                    if written - field_start > self.max_cell_bytes {
+                        return Err(RecordProblem::CellTooLarge { index: ended });
+                    }
+                    let grown = self.output.len().saturating_mul(2).max(1024);
+                    self.output.resize(grown, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    if ended >= max_fields {
+                        return Err(RecordProblem::TooManyFields);
+                    }
+                    let grown = self
+                        .ends
+                        .len()
+                        .saturating_mul(2)
+                        .min(max_fields.saturating_add(1));
+                    self.ends.resize(grown, 0);
+                }
+                ReadRecordResult::Record => {
+                    if ended > max_fields {
+                        return Err(RecordProblem::TooManyFields);
+                    }
+                    let mut start = 0;
+                    for (index, &end) in self.ends[..ended].iter().enumerate() {
+                        if end - start > self.max_cell_bytes {
+                            return Err(RecordProblem::CellTooLarge { index });
+                        }
+                        start = end;
+                    }
+                    return Ok(Some(ended));
+                }
+                ReadRecordResult::End => return Ok(None),
+            }
+        }
+    }
+
+    /// Field `index` of the record just read.
+    fn field(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.output[start..self.ends[index]]
+    }
+}
+
+fn cell_too_large(limits: &DatasetLimits, line: u64, column: Option<&str>) -> DatasetError {
+    DatasetError::over_limit(
+        Some(line),
+        column,
+        format!(
+            "a cell is longer than the server's limit of {} bytes; shorten it, or raise the limit \
+             (--max-dataset-cell-bytes)",
+            limits.max_cell_bytes
+        ),
+        "--max-dataset-cell-bytes",
+    )
+}
+
+fn read_csv_columns(
+    bytes: &[u8],
+    wanted: Option<&[&str]>,
+    limits: &DatasetLimits,
+) -> Result<Table, DatasetError> {
+    let mut records = CsvRecords::new(bytes, limits.max_cell_bytes);
+    let header: Vec<String> = match records.next(limits.max_columns) {
+        Ok(None) => Vec::new(),
+        Ok(Some(fields)) => (0..fields)
+            .map(|index| {
+                std::str::from_utf8(records.field(index))
+                    .map(|name| name.trim().to_owned())
+                    .map_err(|_| {
+                        DatasetError::new(
+                            Some(1),
+                            None,
+                            format!(
+                                "cannot read the header: column {} is not valid UTF-8; save the file as UTF-8",
+                                index + 1
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        Err(RecordProblem::TooManyFields) => {
+            return Err(DatasetError::over_limit(
+                Some(1),
+                None,
+                format!(
+                    "the header has more than {} columns, the server's limit; drop columns, or raise the \
+                     limit (--max-dataset-columns)",
+                    limits.max_columns
+                ),
+                "--max-dataset-columns",
+            ));
+        }
+        Err(RecordProblem::CellTooLarge { .. }) => return Err(cell_too_large(limits, 1, None)),
+    };
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(DatasetError::new(
             Some(1),
@@ -299,30 +521,54 @@ fn read_csv_columns(bytes: &[u8], wanted: Option<&[&str]>) -> Result<Table, Data
         .filter(|&index| wanted.is_none_or(|wanted| wanted.contains(&header[index].as_str())))
         .collect();
     let mut raw: Vec<RawColumn> = kept.iter().map(|_| RawColumn::default()).collect();
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0;
+    let mut rows: u64 = 0;
     loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(error) => {
-                let line = error.position().map(|position| position.line());
-                let message = match error.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
-                        format!("ragged row: {len} fields where the header has {expected_len}")
-                    }
-                    _ => error.to_string(),
-                };
-                return Err(DatasetError::new(line, None, message));
+        let line = records.line();
+        let fields = match records.next(header.len()) {
+            Ok(None) => break,
+            Ok(Some(fields)) => fields,
+            Err(RecordProblem::TooManyFields) => {
+                return Err(DatasetError::new(
+                    Some(line),
+                    None,
+                    format!("ragged row: more fields than the header's {}", header.len()),
+                ));
             }
+            Err(RecordProblem::CellTooLarge { index }) => {
+                return Err(cell_too_large(
+                    limits,
+                    line,
+                    header.get(index).map(String::as_str),
+                ));
+            }
+        };
+        if fields != header.len() {
+            return Err(DatasetError::new(
+                Some(line),
+                None,
+                format!(
+                    "ragged row: {fields} fields where the header has {}",
+                    header.len()
+                ),
+            ));
+        }
+        if rows >= limits.max_rows {
+            return Err(DatasetError::over_limit(
+                Some(line),
+                None,
+                format!(
+                    "the file has more than {} rows, the server's limit; split it, or raise the limit \
+                     (--max-dataset-rows)",
+                    limits.max_rows
+                ),
+                "--max-dataset-rows",
+            ));
         }
         for (column, &index) in raw.iter_mut().zip(&kept) {
-            let cell = &record[index];
+            let cell = records.field(index);
             if std::str::from_utf8(cell).is_err() {
                 return Err(DatasetError::new(
-                    Some(rows as u64 + 2),
+                    Some(rows + 2),
                     Some(&header[index]),
                     "the cell is not valid UTF-8; save the file as UTF-8",
                 ));
@@ -342,7 +588,7 @@ fn read_csv_columns(bytes: &[u8], wanted: Option<&[&str]>) -> Result<Table, Data
     Ok(Table {
         names: kept.iter().map(|&index| header[index].clone()).collect(),
         columns: raw.into_iter().map(RawColumn::into_column).collect(),
-        rows,
+        rows: usize::try_from(rows).unwrap_or(usize::MAX),
         format: Format::Csv,
     })
 }
@@ -360,7 +606,7 @@ enum Building {
 fn read_parquet(
     data: bytes::Bytes,
     wanted: Option<&[&str]>,
-    max_decoded_bytes: u64,
+    limits: &DatasetLimits,
 ) -> Result<Table, DatasetError> {
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ProjectionMask;
@@ -369,8 +615,35 @@ fn read_parquet(
     let not_parquet = |error: &dyn std::fmt::Display| {
         DatasetError::new(None, None, format!("not a readable Parquet file: {error}"))
     };
+    // Reads the footer only: the limits are checked on its counts before any page is decoded.
     let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone())
         .map_err(|error| not_parquet(&error))?;
+    let leaf_columns = builder.parquet_schema().num_columns();
+    if leaf_columns > limits.max_columns {
+        return Err(DatasetError::over_limit(
+            None,
+            None,
+            format!(
+                "the file has {leaf_columns} columns, more than the server's limit of {}; drop columns, or \
+                 raise the limit (--max-dataset-columns)",
+                limits.max_columns
+            ),
+            "--max-dataset-columns",
+        ));
+    }
+    let rows_in_footer = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    if rows_in_footer > limits.max_rows {
+        return Err(DatasetError::over_limit(
+            None,
+            None,
+            format!(
+                "the file has {rows_in_footer} rows, more than the server's limit of {}; split it, or raise \
+                 the limit (--max-dataset-rows)",
+                limits.max_rows
+            ),
+            "--max-dataset-rows",
+        ));
+    }
     let file_schema = builder.schema().clone();
     let kept: Vec<usize> = (0..file_schema.fields().len())
         .filter(|&index| {
@@ -394,23 +667,32 @@ fn read_parquet(
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)
         .map_err(|error| not_parquet(&error))?;
     // What the table will hold: 8 bytes per number or 4 per text code, per row and wanted column (a
-    // column's encoded size says little: one value repeated run-length encodes to a few bytes).
-    let rows_declared = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let decoded = rows_declared
+    // column's encoded size says little: one value repeated run-length encodes to a few bytes); and what
+    // the pages of the wanted columns declare they decompress to (strings are not 8 bytes).
+    let mask = ProjectionMask::roots(builder.parquet_schema(), kept.iter().copied());
+    let declared: u64 = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|group| group.columns().iter().enumerate())
+        .filter(|(leaf, _)| mask.leaf_included(*leaf))
+        .map(|(_, chunk)| u64::try_from(chunk.uncompressed_size()).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    let decoded = rows_in_footer
         .saturating_mul(8)
-        .saturating_mul(kept.len() as u64);
+        .saturating_mul(kept.len() as u64)
+        .max(declared);
+    let max_decoded_bytes = limits.max_decoded_bytes;
     if decoded > max_decoded_bytes {
-        let mut error = DatasetError::new(
+        return Err(DatasetError::over_limit(
             None,
             None,
             format!(
-                "the file's {rows_declared} rows decode to about {decoded} bytes in the wanted columns, more than the server's limit of {max_decoded_bytes}; split the file, or raise the limit (--max-dataset-bytes)"
+                "the file's {rows_in_footer} rows decode to about {decoded} bytes in the wanted columns, more than the server's limit of {max_decoded_bytes}; split the file, or raise the limit (--max-dataset-bytes)"
             ),
-        );
-        error.too_large = true;
-        return Err(error);
+            "--max-dataset-bytes",
+        ));
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), kept.iter().copied());
     let rows_total = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let reader = builder
         .with_projection(mask)
@@ -453,7 +735,24 @@ fn read_parquet(
             let Building::Text(builder) = column else {
                 return Err(unsupported());
             };
-            append_text(builder, array.as_ref()).ok_or_else(unsupported)?;
+            match append_text(builder, array.as_ref(), limits.max_cell_bytes) {
+                Ok(()) => {}
+                Err(TextProblem::Unsupported) => return Err(unsupported()),
+                Err(TextProblem::TooLong { row }) => {
+                    let mut error = DatasetError::over_limit(
+                        None,
+                        Some(&names[position]),
+                        format!(
+                            "a cell is longer than the server's limit of {} bytes; shorten it, or raise the \
+                             limit (--max-dataset-cell-bytes)",
+                            limits.max_cell_bytes
+                        ),
+                        "--max-dataset-cell-bytes",
+                    );
+                    error.row = row.map(|row| (rows + row) as u64 + 1);
+                    return Err(error);
+                }
+            }
         }
         rows += batch.num_rows();
     }
@@ -513,13 +812,42 @@ fn numbers_of(array: &dyn arrow_array::Array) -> Option<Vec<f64>> {
     None
 }
 
-/// Appends a string, dictionary-of-strings or boolean Arrow array's codes; `None` for other types.
-fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Option<()> {
+/// Why [`append_text`] refused an array.
+enum TextProblem {
+    /// Not strings, a dictionary of strings, or booleans.
+    Unsupported,
+    /// A string longer than the cell limit, at this row of the batch (`None`: in a dictionary).
+    TooLong { row: Option<usize> },
+}
+
+/// Appends a string, dictionary-of-strings or boolean Arrow array's codes; strings longer than
+/// `max_cell_bytes` are refused.
+fn append_text(
+    builder: &mut TextBuilder,
+    array: &dyn arrow_array::Array,
+    max_cell_bytes: usize,
+) -> Result<(), TextProblem> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int32Type;
     if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() {
-        let values = dictionary.values().as_string_opt::<i32>()?;
+        let values = dictionary
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or(TextProblem::Unsupported)?;
+        if (0..values.len()).any(|index| values.value(index).len() > max_cell_bytes) {
+            let keys = dictionary.keys();
+            let row = (0..keys.len()).find(|&row| {
+                !keys.is_null(row)
+                    && usize::try_from(keys.value(row)).is_ok_and(|key| {
+                        key < values.len() && values.value(key).len() > max_cell_bytes
+                    })
+            });
+            // A long dictionary entry that no row uses is not a cell; keep reading.
+            if row.is_some() {
+                return Err(TextProblem::TooLong { row });
+            }
+        }
         // This batch's dictionary mapped onto the column's codes once; then each cell is an array index.
         let local: Vec<u32> = (0..values.len())
             .map(|index| builder.code(values.value(index)))
@@ -532,9 +860,14 @@ fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Opt
                 local[keys.value(row) as usize]
             }
         }));
-        return Some(());
+        return Ok(());
     }
     if let Some(strings) = array.as_string_opt::<i32>() {
+        if let Some(row) = (0..strings.len())
+            .find(|&row| !strings.is_null(row) && strings.value(row).len() > max_cell_bytes)
+        {
+            return Err(TextProblem::TooLong { row: Some(row) });
+        }
         for row in 0..strings.len() {
             let code = if strings.is_null(row) {
                 MISSING
@@ -543,7 +876,7 @@ fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Opt
             };
             builder.codes.push(code);
         }
-        return Some(());
+        return Ok(());
     }
     if let Some(booleans) = array.as_boolean_opt() {
         for row in 0..booleans.len() {
@@ -554,9 +887,9 @@ fn append_text(builder: &mut TextBuilder, array: &dyn arrow_array::Array) -> Opt
             };
             builder.codes.push(code);
         }
-        return Some(());
+        return Ok(());
     }
-    None
+    Err(TextProblem::Unsupported)
 }
 
 /// Whether a label cell means a declared label (the positive label, a declared class): the same text, the
@@ -971,6 +1304,20 @@ pub struct Profile {
     pub columns: BTreeMap<String, ColumnProfile>,
 }
 
+/// How many of a text column's most frequent values a profile keeps.
+pub const PROFILE_TOP_CATEGORIES: usize = 10;
+
+/// How many characters of a category a profile keeps; longer ones end in `…`.
+pub const PROFILE_CATEGORY_CHARS: usize = 64;
+
+/// A category as a profile stores it: at most [`PROFILE_CATEGORY_CHARS`] characters.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(PROFILE_CATEGORY_CHARS) {
+        None => value.to_owned(),
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+    }
+}
+
 /// Quantile with linear interpolation between closest ranks (numpy's default).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let position = q * (sorted.len() - 1) as f64;
@@ -1031,15 +1378,19 @@ pub fn profile(table: &Table) -> Profile {
                         None => nulls += 1,
                     }
                 }
-                let mut top: Vec<(String, usize)> = dictionary
+                let mut used: Vec<(&str, usize)> = dictionary
                     .iter()
-                    .cloned()
+                    .map(String::as_str)
                     .zip(counts)
                     .filter(|(_, count)| *count > 0)
                     .collect();
-                let distinct = top.len();
-                top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                top.truncate(10);
+                let distinct = used.len();
+                used.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let top = used
+                    .into_iter()
+                    .take(PROFILE_TOP_CATEGORIES)
+                    .map(|(value, count)| (shortened(value), count))
+                    .collect();
                 ColumnProfile::String {
                     nulls,
                     distinct,
@@ -1286,6 +1637,160 @@ mod tests {
             error.message.contains("not a readable Parquet file"),
             "{error}"
         );
+    }
+
+    fn limited(max_columns: usize, max_cell_bytes: usize, max_rows: u64) -> DatasetLimits {
+        DatasetLimits {
+            max_columns,
+            max_cell_bytes,
+            max_rows,
+            ..DatasetLimits::DEFAULT
+        }
+    }
+
+    #[test]
+    fn a_csv_file_past_a_limit_is_refused_where_it_passes_it_naming_the_flag() {
+        let read = |text: &[u8], limits: DatasetLimits| {
+            read_table_within(bytes::Bytes::copy_from_slice(text), None, &limits)
+        };
+        // 100,000 columns: refused in the header, at line 1.
+        let wide: Vec<String> = (0..100_000).map(|index| format!("c{index}")).collect();
+        let wide = format!("{}\n{}\n", wide.join(","), vec!["1"; 100_000].join(","));
+        let error = read(wide.as_bytes(), DatasetLimits::DEFAULT).unwrap_err();
+        assert!(error.too_large, "{error}");
+        assert_eq!(
+            (error.line, error.limit),
+            (Some(1), Some("--max-dataset-columns"))
+        );
+        assert!(
+            error.message.contains("1000") && error.message.contains("--max-dataset-columns"),
+            "{error}"
+        );
+        // One cell of 2 MiB: refused naming its line and column.
+        let huge = format!("income,note\n1,ok\n2,{}\n", "x".repeat(2 * 1024 * 1024));
+        let error = read(huge.as_bytes(), DatasetLimits::DEFAULT).unwrap_err();
+        assert_eq!(
+            (error.line, error.column.as_deref(), error.limit),
+            (Some(3), Some("note"), Some("--max-dataset-cell-bytes"))
+        );
+        // A quoted cell spanning lines counts as one cell.
+        let quoted = format!("a,b\n1,\"{}\n{}\"\n", "y".repeat(600), "y".repeat(600));
+        let error = read(quoted.as_bytes(), limited(10, 1000, 10)).unwrap_err();
+        assert_eq!(error.limit, Some("--max-dataset-cell-bytes"), "{error}");
+        assert!(read(quoted.as_bytes(), limited(10, 1201, 10)).is_ok());
+        // A header name is a cell too.
+        let long_name = format!("{},b\n1,2\n", "n".repeat(100));
+        assert_eq!(
+            read(long_name.as_bytes(), limited(10, 99, 10))
+                .unwrap_err()
+                .limit,
+            Some("--max-dataset-cell-bytes")
+        );
+        // Rows: the first row past the limit is refused.
+        let rows: String = std::iter::once("a\n".to_owned())
+            .chain((0..11).map(|row| format!("{row}\n")))
+            .collect();
+        let error = read(rows.as_bytes(), limited(10, 100, 10)).unwrap_err();
+        assert_eq!(
+            (error.line, error.limit),
+            (Some(12), Some("--max-dataset-rows"))
+        );
+        assert!(error.message.contains("more than 10 rows"), "{error}");
+        assert_eq!(
+            read(rows.as_bytes(), limited(10, 100, 11))
+                .unwrap()
+                .row_count(),
+            11
+        );
+        // A data row wider than the header is ragged, not a column limit.
+        let error = read(b"a,b\n1,2,3,4\n", limited(2, 100, 10)).unwrap_err();
+        assert_eq!((error.line, error.limit), (Some(2), None));
+        assert!(error.message.contains("ragged row"), "{error}");
+        // Exactly at every limit passes.
+        let table = read(b"ab,cd\n12,34\n", limited(2, 2, 1)).unwrap();
+        assert_eq!(table.column("cd").unwrap(), ["34"]);
+    }
+
+    #[test]
+    fn a_parquet_file_past_a_limit_is_refused_from_its_footer_before_decoding() {
+        use arrow_array::{ArrayRef, Int64Array, StringArray};
+        use std::sync::Arc;
+        let file = parquet(vec![
+            (
+                "income",
+                Arc::new(Int64Array::from((0..1000).collect::<Vec<i64>>())) as ArrayRef,
+            ),
+            (
+                "note",
+                Arc::new(StringArray::from(vec!["short"; 1000])) as ArrayRef,
+            ),
+        ]);
+        // Spoil the data pages (everything between the leading magic and the footer): a file that decodes
+        // fails, so a limit refusal proves the footer alone decided.
+        let footer_length =
+            u32::from_le_bytes(file[file.len() - 8..file.len() - 4].try_into().unwrap()) as usize;
+        let mut spoiled = file.to_vec();
+        let footer_start = spoiled.len() - 8 - footer_length;
+        for byte in &mut spoiled[4..footer_start] {
+            *byte = 0xff;
+        }
+        let spoiled = bytes::Bytes::from(spoiled);
+        let error = read_table(spoiled.clone(), None).unwrap_err();
+        assert!(
+            error.message.contains("not a readable Parquet file"),
+            "{error}"
+        );
+        let error = read_table_within(spoiled.clone(), None, &limited(10, 100, 999)).unwrap_err();
+        assert_eq!(error.limit, Some("--max-dataset-rows"), "{error}");
+        assert!(error.message.contains("1000 rows"), "{error}");
+        let error = read_table_within(spoiled, None, &limited(1, 100, 5000)).unwrap_err();
+        assert_eq!(error.limit, Some("--max-dataset-columns"), "{error}");
+
+        let decoded = DatasetLimits {
+            max_decoded_bytes: 1000,
+            ..DatasetLimits::DEFAULT
+        };
+        let error = read_table_within(file.clone(), None, &decoded).unwrap_err();
+        assert_eq!(error.limit, Some("--max-dataset-bytes"), "{error}");
+
+        let long = parquet(vec![(
+            "note",
+            Arc::new(StringArray::from(vec!["a", "b", "ccccc"])) as ArrayRef,
+        )]);
+        let error = read_table_within(long.clone(), None, &limited(10, 4, 10)).unwrap_err();
+        assert_eq!(
+            (error.row, error.column.as_deref(), error.limit),
+            (Some(3), Some("note"), Some("--max-dataset-cell-bytes"))
+        );
+        assert!(read_table_within(long, None, &limited(10, 5, 10)).is_ok());
+        assert!(read_table_within(file, None, &DatasetLimits::DEFAULT).is_ok());
+    }
+
+    #[test]
+    fn profiles_keep_few_and_short_categories_and_their_size_is_limited() {
+        let mut csv_text = String::from("id,note\n");
+        for row in 0..40 {
+            csv_text.push_str(&format!("{row},{}{row:02}\n", "é".repeat(300)));
+        }
+        let profile = profile(&read_csv(csv_text.as_bytes()).unwrap());
+        match &profile.columns["note"] {
+            ColumnProfile::String { distinct, top, .. } => {
+                assert_eq!(*distinct, 40);
+                assert_eq!(top.len(), PROFILE_TOP_CATEGORIES);
+                for (value, _) in top {
+                    assert_eq!(value.chars().count(), PROFILE_CATEGORY_CHARS + 1, "{value}");
+                    assert!(value.ends_with('…'));
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        let limits = DatasetLimits {
+            max_profile_bytes: 100,
+            ..DatasetLimits::DEFAULT
+        };
+        assert!(limits.check_profile(100).is_ok());
+        let error = limits.check_profile(101).unwrap_err();
+        assert_eq!(error.limit, Some("--max-dataset-profile-bytes"));
     }
 
     #[test]

@@ -26,8 +26,18 @@ pub enum OnnxError {
     Outputs(String),
 }
 
-static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> =
-    OnceLock::new();
+/// The loaded library: its path, the version it reports, and the environment every session shares.
+struct Loaded {
+    path: PathBuf,
+    version: Option<String>,
+    environment: ort::environment::Environment,
+}
+
+static ENVIRONMENT: OnceLock<Result<Loaded, String>> = OnceLock::new();
+
+/// The `ort` crate this build runs ONNX Runtime through (pinned in the workspace's Cargo.toml; a test
+/// holds this to Cargo.lock).
+pub const ORT_CRATE_VERSION: &str = "2.0.0-rc.15";
 
 /// Where to look for the library: the configured path, `ORT_DYLIB_PATH`, then next to the executable.
 pub fn locate_runtime(configured: Option<&Path>) -> Option<PathBuf> {
@@ -62,11 +72,58 @@ pub fn init(configured: Option<&Path>) -> Result<PathBuf, OnnxError> {
             .with_name("modelgate")
             .build()
             .map_err(|error| error.to_string())?;
-        Ok((path, environment))
+        let version = library_version(&path);
+        Ok(Loaded {
+            path,
+            version,
+            environment,
+        })
     });
     match outcome {
-        Ok((path, _)) => Ok(path.clone()),
+        Ok(loaded) => Ok(loaded.path.clone()),
         Err(reason) => Err(OnnxError::RuntimeMissing(reason.clone())),
+    }
+}
+
+/// What runs models, as an evaluation records it: `onnxruntime 1.32.0 via ort 2.0.0-rc.15`, with the
+/// version the loaded library reports; `None` before [`init`] has loaded one.
+pub fn runtime_description() -> Option<String> {
+    match ENVIRONMENT.get()? {
+        Ok(loaded) => Some(format!(
+            "onnxruntime {} via ort {ORT_CRATE_VERSION}",
+            loaded.version.as_deref().unwrap_or("(version unknown)")
+        )),
+        Err(_) => None,
+    }
+}
+
+/// The version string ONNX Runtime reports (`OrtGetApiBase()->GetVersionString()`, e.g. `1.32.0`). `ort`
+/// reads it when it loads the library but does not expose it, so it is asked again here.
+#[allow(unsafe_code)]
+fn library_version(path: &Path) -> Option<String> {
+    // SAFETY: `path` is the library `ort` has just loaded and initialised from, so opening it again only
+    // takes another reference to the same, already initialised image. `OrtGetApiBase` is the C entry
+    // point every ONNX Runtime exports, with this signature (`ort::sys::OrtGetApiBase`); it returns a
+    // pointer to a static struct, checked for null; `GetVersionString` returns a pointer to a static,
+    // NUL-terminated string that must not be freed, also checked for null, and copied before the library
+    // handle is dropped.
+    unsafe {
+        let library = libloading::Library::new(path).ok()?;
+        let get_api_base: libloading::Symbol<
+            unsafe extern "C" fn() -> *const ort::sys::OrtApiBase,
+        > = library.get(b"OrtGetApiBase").ok()?;
+        let base = get_api_base();
+        if base.is_null() {
+            return None;
+        }
+        let text = ((*base).GetVersionString)();
+        if text.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(text)
+            .to_str()
+            .ok()
+            .map(str::to_owned)
     }
 }
 
@@ -115,7 +172,7 @@ impl Model {
     pub fn load(bytes: &[u8]) -> Result<Self, OnnxError> {
         init(None)?;
         let environment = match ENVIRONMENT.get() {
-            Some(Ok((_, environment))) => environment,
+            Some(Ok(loaded)) => &loaded.environment,
             _ => return Err(OnnxError::RuntimeMissing("not initialised".to_owned())),
         };
         let bad = |error: String| OnnxError::BadModel(error);

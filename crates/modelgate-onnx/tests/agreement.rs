@@ -139,3 +139,32 @@ fn an_operator_the_runtime_cannot_run_is_named_in_the_error() {
     );
     assert!(error.to_string().contains("FrobnicateRows"), "{error}");
 }
+
+#[test]
+fn the_runtime_is_described_with_the_version_the_loaded_library_reports() {
+    let path = init(None).unwrap_or_else(|error| panic!("{error}"));
+    let description = modelgate_onnx::runtime_description().unwrap();
+    // The library's file name carries its version (libonnxruntime.so.1.32.0); the library says the same.
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let version = name
+        .rsplit_once(".so.")
+        .map(|(_, version)| version)
+        .unwrap_or_else(|| panic!("{name} does not end in .so.VERSION"));
+    assert_eq!(
+        description,
+        format!(
+            "onnxruntime {version} via ort {}",
+            modelgate_onnx::ORT_CRATE_VERSION
+        )
+    );
+    let lock =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock"))
+            .unwrap();
+    assert!(
+        lock.contains(&format!(
+            "name = \"ort\"\nversion = \"{}\"",
+            modelgate_onnx::ORT_CRATE_VERSION
+        )),
+        "ORT_CRATE_VERSION must match the ort in Cargo.lock"
+    );
+}

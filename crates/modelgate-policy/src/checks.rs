@@ -3,6 +3,11 @@
 //! evaluating every check against a complete sample of the evidence.
 //!
 //! The evidence a check sees is described in [`crate::evidence`].
+//!
+//! A check runs on every explain, request and gate decision, so it must be cheap: a policy is refused when
+//! a check is longer than [`MAX_CHECK_CHARS`], nests comprehensions (`all`, `exists`, `map`, `filter`)
+//! deeper than [`MAX_COMPREHENSION_DEPTH`], or its estimated cost ([`estimated_cost`]) passes
+//! [`MAX_CHECK_COST`].
 
 use crate::parse::Check;
 use cel::common::ast::{Expr, IdedExpr};
@@ -30,13 +35,166 @@ pub struct CheckOutcome {
     pub status: CheckStatus,
 }
 
+/// The longest check, in characters.
+pub const MAX_CHECK_CHARS: usize = 2_048;
+
+/// How deeply comprehensions may nest (a comprehension inside another's range or body is one deeper).
+pub const MAX_COMPREHENSION_DEPTH: usize = 2;
+
+/// The most a check may cost, in [`estimated_cost`] steps: well under a second of evaluation even at the
+/// estimate's worst, where real checks cost tens.
+pub const MAX_CHECK_COST: u64 = 1_000_000;
+
+/// How many elements a list or map read from the evidence (tags, `card.missing`, the datasets under
+/// `eval`) or computed by a function is assumed to hold: evidence collections are short.
+const ASSUMED_COLLECTION_SIZE: u64 = 64;
+
+/// An upper estimate of what evaluating a check costs, in steps (one per node visited; a comprehension
+/// visits its condition and step once per element of its range, and rebuilding its accumulator costs the
+/// range's size each time), and of the number of elements its value may have.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    cost: u64,
+    size: u64,
+}
+
+/// The estimated cost of a compiled check, or why it is refused outright (too deep).
+pub fn estimated_cost(expression: &IdedExpr) -> Result<u64, String> {
+    estimate(expression, 0).map(|estimate| estimate.cost)
+}
+
+fn estimate(expression: &IdedExpr, depth: usize) -> Result<Estimate, String> {
+    let all = |parts: &mut dyn Iterator<Item = &IdedExpr>| -> Result<Vec<Estimate>, String> {
+        parts.map(|part| estimate(part, depth)).collect()
+    };
+    let sum = |parts: &[Estimate]| {
+        parts
+            .iter()
+            .fold(1u64, |total, part| total.saturating_add(part.cost))
+    };
+    Ok(match &expression.expr {
+        Expr::Unspecified | Expr::Literal(_) => Estimate { cost: 1, size: 1 },
+        Expr::Ident(_) => Estimate {
+            cost: 1,
+            size: ASSUMED_COLLECTION_SIZE,
+        },
+        Expr::Select(select) => {
+            let operand = estimate(&select.operand, depth)?;
+            Estimate {
+                cost: operand.cost.saturating_add(1),
+                size: ASSUMED_COLLECTION_SIZE,
+            }
+        }
+        Expr::List(list) => {
+            let elements = all(&mut list.elements.iter())?;
+            Estimate {
+                cost: sum(&elements),
+                size: list.elements.len() as u64,
+            }
+        }
+        Expr::Map(map) => {
+            let mut parts = Vec::new();
+            for entry in &map.entries {
+                match &entry.expr {
+                    cel::common::ast::EntryExpr::MapEntry(pair) => {
+                        parts.push(estimate(&pair.key, depth)?);
+                        parts.push(estimate(&pair.value, depth)?);
+                    }
+                    cel::common::ast::EntryExpr::StructField(field) => {
+                        parts.push(estimate(&field.value, depth)?);
+                    }
+                }
+            }
+            Estimate {
+                cost: sum(&parts),
+                size: map.entries.len() as u64,
+            }
+        }
+        Expr::Struct(structure) => {
+            let mut parts = Vec::new();
+            for entry in &structure.entries {
+                if let cel::common::ast::EntryExpr::StructField(field) = &entry.expr {
+                    parts.push(estimate(&field.value, depth)?);
+                }
+            }
+            Estimate {
+                cost: sum(&parts),
+                size: 1,
+            }
+        }
+        Expr::Call(call) => {
+            let parts = all(&mut call
+                .target
+                .iter()
+                .map(|target| target.as_ref())
+                .chain(&call.args))?;
+            let largest = parts.iter().map(|part| part.size).max().unwrap_or(1);
+            // These walk their arguments (membership, list equality, concatenation copies, string search).
+            let walks = matches!(
+                call.func_name.as_str(),
+                "@in" | "_==_" | "_!=_" | "_+_" | "contains" | "startsWith" | "endsWith" | "string"
+            );
+            let cost = sum(&parts).saturating_add(if walks { largest } else { 0 });
+            let size = if call.func_name == "_+_" {
+                parts
+                    .iter()
+                    .fold(0u64, |total, part| total.saturating_add(part.size))
+            } else {
+                largest.max(ASSUMED_COLLECTION_SIZE)
+            };
+            Estimate { cost, size }
+        }
+        Expr::Comprehension(comprehension) => {
+            let depth = depth + 1;
+            if depth > MAX_COMPREHENSION_DEPTH {
+                return Err(format!(
+                    "nests comprehensions (all, exists, map, filter) {depth} deep; at most \
+                     {MAX_COMPREHENSION_DEPTH} are allowed, so that a check stays cheap"
+                ));
+            }
+            let range = estimate(&comprehension.iter_range, depth)?;
+            let init = estimate(&comprehension.accu_init, depth)?;
+            let condition = estimate(&comprehension.loop_cond, depth)?;
+            let step = estimate(&comprehension.loop_step, depth)?;
+            let result = estimate(&comprehension.result, depth)?;
+            // `map` and `filter` build a list, copied on each step; `all` and `exists` keep a boolean.
+            let rebuilds = matches!(comprehension.accu_init.expr, Expr::List(_));
+            let per_element = condition
+                .cost
+                .saturating_add(step.cost)
+                .saturating_add(if rebuilds { range.size } else { 0 });
+            Estimate {
+                cost: range
+                    .cost
+                    .saturating_add(init.cost)
+                    .saturating_add(range.size.saturating_mul(per_element))
+                    .saturating_add(result.cost),
+                size: range.size,
+            }
+        }
+    })
+}
+
 pub(crate) fn compile_check(
     name: &str,
     expression: &str,
     description: &str,
 ) -> Result<Check, String> {
+    let length = expression.chars().count();
+    if length > MAX_CHECK_CHARS {
+        return Err(format!(
+            "is {length} characters long; a check may have at most {MAX_CHECK_CHARS}"
+        ));
+    }
     let program =
         Program::compile(expression).map_err(|error| format!("not a CEL expression: {error}"))?;
+    let cost = estimated_cost(program.expression())?;
+    if cost > MAX_CHECK_COST {
+        return Err(format!(
+            "is too costly to evaluate: about {cost} steps, more than the budget of {MAX_CHECK_COST}; \
+             iterate over fewer or shorter lists, or nest fewer comprehensions"
+        ));
+    }
     Ok(Check {
         name: name.to_owned(),
         expression: expression.to_owned(),
@@ -309,5 +467,52 @@ mod tests {
             "not a boolean"
         );
         assert!(compile_check("x", "card.complete &&", "").is_err());
+    }
+
+    #[test]
+    fn costly_checks_are_refused_when_compiled_and_ordinary_ones_are_cheap() {
+        let hundred = format!("[{}]", vec!["1"; 100].join(","));
+        let many = format!("[{}]", vec!["1"; 300].join(","));
+        let cases: [(String, Option<&str>); 7] = [
+            (
+                "eval.holdout.roc_auc >= 0.8 && card.complete".to_owned(),
+                None,
+            ),
+            ("version.tags.all(key, key != 'blocked')".to_owned(), None),
+            (
+                "eval.all(d, eval[d].fairness.all(a, eval[d].fairness[a].demographic_parity_ratio >= 0.8))".to_owned(),
+                None,
+            ),
+            (format!("{hundred}.all(x, x >= 0)"), None),
+            (
+                format!("{many}.all(a, {many}.all(b, a + b >= 0))"),
+                Some("too costly"),
+            ),
+            (
+                "[1].all(a, [1].all(b, [1].all(c, a + b + c > 0)))".to_owned(),
+                Some("3 deep"),
+            ),
+            (
+                format!("card.complete || {}", "true || ".repeat(400) + "true"),
+                Some("characters long"),
+            ),
+        ];
+        for (expression, refused) in cases {
+            let outcome = compile_check("test", &expression, "");
+            match refused {
+                None => {
+                    let program = outcome.unwrap_or_else(|error| panic!("{expression}: {error}"));
+                    let cost = estimated_cost(program.program.expression()).unwrap();
+                    assert!(cost < MAX_CHECK_COST / 10, "{expression}: {cost}");
+                    assert!(validate_check_on_sample(&program).is_ok(), "{expression}");
+                }
+                Some(reason) => {
+                    let error = outcome
+                        .err()
+                        .unwrap_or_else(|| panic!("{expression} passed"));
+                    assert!(error.contains(reason), "{expression}: {error}");
+                }
+            }
+        }
     }
 }

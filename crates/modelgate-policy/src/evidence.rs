@@ -72,6 +72,20 @@ pub struct VersionFacts {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// The sample's stored report (`Evidence::sample`).
+const SAMPLE_REPORT: &str = r#"{"task":"binary","overall":{"count":2,"accuracy":{"value":1.0},
+            "balanced_accuracy":{"value":1.0},"precision":{"value":1.0},"recall":{"value":1.0},
+            "specificity":{"value":1.0},"f1":{"value":1.0},"roc_auc":{"value":1.0},
+            "average_precision":{"value":1.0},"log_loss":{"value":0.1},"brier_score":{"value":0.1},
+            "selection_rate":{"value":0.5},"expected_calibration_error":{"value":0.1},
+            "confusion_matrix":{"true_positives":1,"false_positives":0,"true_negatives":1,"false_negatives":0},
+            "reliability":[]},"by_group":{},"intervals":{},"warnings":[],
+            "fairness":{"sample":{"selection_rate":{},"demographic_parity_difference":{"value":0.0},
+            "demographic_parity_ratio":{"value":1.0},"equalized_odds_difference":{"value":0.0},
+            "equalized_odds_ratio":{"value":1.0},"equal_opportunity_difference":{"value":0.0},
+            "equal_opportunity_ratio":{"value":1.0},"four_fifths_holds":true}},
+            "robustness":{"noise":[],"feature_ablation":[],"max_noise_flip_rate":0.0}}"#;
+
 fn tag_map(tags: &BTreeMap<TagKey, String>) -> BTreeMap<String, String> {
     tags.iter()
         .map(|(key, value)| (key.to_string(), value.clone()))
@@ -123,21 +137,15 @@ impl Evidence {
         }
     }
 
+    /// A complete binary report with robustness, as an evaluation stores it: the sample's results.
+    pub fn sample_report() -> String {
+        SAMPLE_REPORT.to_owned()
+    }
+
     /// Evidence with every section present, for validating a policy's checks: a misspelt field is one the
     /// sample does not have.
     pub fn sample() -> Self {
-        let report = r#"{"task":"binary","overall":{"count":2,"accuracy":{"value":1.0},
-            "balanced_accuracy":{"value":1.0},"precision":{"value":1.0},"recall":{"value":1.0},
-            "specificity":{"value":1.0},"f1":{"value":1.0},"roc_auc":{"value":1.0},
-            "average_precision":{"value":1.0},"log_loss":{"value":0.1},"brier_score":{"value":0.1},
-            "selection_rate":{"value":0.5},"expected_calibration_error":{"value":0.1},
-            "confusion_matrix":{"true_positives":1,"false_positives":0,"true_negatives":1,"false_negatives":0},
-            "reliability":[]},"by_group":{},"intervals":{},"warnings":[],
-            "fairness":{"sample":{"selection_rate":{},"demographic_parity_difference":{"value":0.0},
-            "demographic_parity_ratio":{"value":1.0},"equalized_odds_difference":{"value":0.0},
-            "equalized_odds_ratio":{"value":1.0},"equal_opportunity_difference":{"value":0.0},
-            "equal_opportunity_ratio":{"value":1.0},"four_fifths_holds":true}},
-            "robustness":{"noise":[],"feature_ablation":[],"max_noise_flip_rate":0.0}}"#;
+        let report = SAMPLE_REPORT;
         // Parsed rather than built field by field; `the_sample_has_every_section` holds it complete.
         let results = StoredResults::parse(report).ok();
         Self {

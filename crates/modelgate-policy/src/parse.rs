@@ -33,6 +33,9 @@ struct RawPolicy {
     roles: Vec<Spanned<String>>,
     #[serde(default)]
     risk_officer_roles: Vec<Spanned<String>>,
+    /// Absent: [`DEFAULT_DATASET_REGISTRAR_ROLES`] that the policy declares.
+    #[serde(default)]
+    dataset_registrar_roles: Option<Vec<Spanned<String>>>,
     #[serde(default = "default_review_due_days")]
     review_due_days: u32,
     #[serde(default)]
@@ -46,6 +49,9 @@ struct RawPolicy {
 fn default_review_due_days() -> u32 {
     30
 }
+
+/// Who registers evaluation datasets when a policy does not say: those of these roles it declares.
+pub const DEFAULT_DATASET_REGISTRAR_ROLES: [&str; 2] = ["model_developer", "validator"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +174,8 @@ pub struct Policy {
     pub approvals_not_regranted: NotRegranted,
     pub roles: BTreeSet<Role>,
     pub risk_officer_roles: BTreeSet<Role>,
+    /// Holders of these roles (and admins) may register evaluation datasets.
+    pub dataset_registrar_roles: BTreeSet<Role>,
     pub review_due_days: u32,
     pub owner_may_approve: bool,
     /// Whether an account holding `admin` may count as an approver.
@@ -334,6 +342,17 @@ impl Policy {
             .iter()
             .filter_map(|role| known_role(&mut errors, role))
             .collect();
+        let dataset_registrar_roles: BTreeSet<Role> = match &raw.dataset_registrar_roles {
+            Some(listed) => listed
+                .iter()
+                .filter_map(|role| known_role(&mut errors, role))
+                .collect(),
+            None => roles
+                .iter()
+                .filter(|role| DEFAULT_DATASET_REGISTRAR_ROLES.contains(&role.as_str()))
+                .cloned()
+                .collect(),
+        };
 
         let mut gates = BTreeMap::new();
         for gate in &raw.gates {
@@ -484,6 +503,7 @@ impl Policy {
             approvals_not_regranted,
             roles,
             risk_officer_roles,
+            dataset_registrar_roles,
             review_due_days: raw.review_due_days,
             owner_may_approve: raw.separation_of_duties.owner_may_approve,
             admins_may_approve: raw.separation_of_duties.admins_may_approve,
@@ -599,6 +619,41 @@ mod tests {
         assert_eq!(
             policy.frozen_evidence_stages,
             BTreeSet::from([Stage::Production])
+        );
+        let registrars: Vec<&str> = policy
+            .dataset_registrar_roles
+            .iter()
+            .map(Role::as_str)
+            .collect();
+        assert_eq!(registrars, ["model_developer", "validator"]);
+    }
+
+    #[test]
+    fn dataset_registrars_default_to_the_declared_developer_and_validator_roles() {
+        let base = crate::DEFAULT_POLICY_TOML;
+        let listed = "dataset_registrar_roles = [\"model_developer\", \"validator\"]\n";
+        assert!(base.contains(listed));
+        let absent = Policy::parse(&base.replacen(listed, "", 1)).unwrap();
+        assert_eq!(absent.dataset_registrar_roles.len(), 2);
+        let only = Policy::parse(&base.replacen(
+            listed,
+            "dataset_registrar_roles = [\"compliance\"]\n",
+            1,
+        ))
+        .unwrap();
+        let registrars: Vec<&str> = only
+            .dataset_registrar_roles
+            .iter()
+            .map(Role::as_str)
+            .collect();
+        assert_eq!(registrars, ["compliance"]);
+        let errors =
+            errors_of(&base.replacen(listed, "dataset_registrar_roles = [\"data_steward\"]\n", 1));
+        assert!(
+            errors
+                .iter()
+                .any(|error| error.message.contains("unknown role \"data_steward\"")),
+            "{errors:?}"
         );
     }
 

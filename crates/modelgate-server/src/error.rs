@@ -11,6 +11,9 @@ use modelgate_core::access::Denied;
 use modelgate_store::{StoreError, UploadError};
 use serde_json::json;
 
+/// The largest JSON body a request may have (axum's default limit for extracted bodies).
+pub const JSON_BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
+
 /// The stable error codes of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -23,6 +26,7 @@ pub enum ErrorCode {
     Conflict,
     DigestMismatch,
     PayloadTooLarge,
+    HeadersTooLarge,
     RangeNotSatisfiable,
     RateLimited,
     Unavailable,
@@ -42,6 +46,10 @@ impl ErrorCode {
             Self::Conflict => ("conflict", StatusCode::CONFLICT),
             Self::DigestMismatch => ("digest_mismatch", StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::HeadersTooLarge => (
+                "headers_too_large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
             Self::RangeNotSatisfiable => {
                 ("range_not_satisfiable", StatusCode::RANGE_NOT_SATISFIABLE)
             }
@@ -50,7 +58,44 @@ impl ErrorCode {
             Self::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
+
+    /// The code of an HTTP status, for answers the server did not make itself (the router's, the
+    /// Swagger UI's, a body-limit rejection): a known status gets its code, others the class's.
+    pub fn for_status(status: StatusCode) -> Self {
+        const ALL: [ErrorCode; 13] = [
+            ErrorCode::InvalidArgument,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
+            ErrorCode::NotFound,
+            ErrorCode::FailedPrecondition,
+            ErrorCode::AlreadyExists,
+            ErrorCode::DigestMismatch,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::HeadersTooLarge,
+            ErrorCode::RangeNotSatisfiable,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ];
+        ALL.into_iter()
+            .find(|code| code.describe().1 == status)
+            .unwrap_or(if status.is_server_error() {
+                ErrorCode::Internal
+            } else {
+                ErrorCode::InvalidArgument
+            })
+    }
 }
+
+/// The generic message of every 500: what went wrong is in the log, never in the answer.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the server log has the details under this request's id";
+
+/// An internal failure described in words (a stored record that no longer parses), for
+/// [`ApiError::internal`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalError(pub String);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -60,10 +105,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with its message for the client. An `Internal` one's message is logged and replaced by
+    /// [`INTERNAL_MESSAGE`]: nothing internal reaches a client however the error is made (prefer
+    /// [`ApiError::internal`]).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if code == ErrorCode::Internal && message != INTERNAL_MESSAGE {
+            tracing::error!(error = %message, "internal error");
+            message = INTERNAL_MESSAGE.to_owned();
+        }
         Self {
             code,
-            message: message.into(),
+            message,
             details: None,
         }
     }
@@ -91,21 +144,23 @@ impl ApiError {
             source = cause.source();
         }
         tracing::error!(error = %chain, "internal error");
-        Self::new(
-            ErrorCode::Internal,
-            "internal error; the server log has the details under this request's id",
-        )
+        Self::new(ErrorCode::Internal, INTERNAL_MESSAGE)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code.describe();
+        let details = if self.code == ErrorCode::Internal {
+            None
+        } else {
+            self.details
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message: self.message,
-                details: self.details,
+                details,
             },
         };
         (status, Json(body)).into_response()
@@ -179,6 +234,16 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 "the body must be JSON: send the header Content-Type: application/json".to_owned()
             }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Self::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "the JSON body is larger than the server's limit of {JSON_BODY_LIMIT_BYTES} bytes; \
+                         send a smaller one (files go to POST /api/v1/artifacts)"
+                    ),
+                )
+                .with_details(json!({ "field": "body", "limit_bytes": JSON_BODY_LIMIT_BYTES }));
+            }
             other => format!("malformed JSON body: {}", other.body_text()),
         };
         Self::new(ErrorCode::InvalidArgument, message).with_details(json!({ "field": "body" }))
@@ -201,5 +266,46 @@ impl From<PathRejection> for ApiError {
             ErrorCode::InvalidArgument,
             format!("malformed path: {}", rejection.body_text()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_never_carries_its_text_or_details_however_it_is_made() {
+        let made = ApiError::new(
+            ErrorCode::Internal,
+            "stored card 3 no longer parses at /var/x",
+        )
+        .with_details(json!({ "path": "/var/x" }));
+        assert_eq!(made.message, INTERNAL_MESSAGE);
+        let response = made.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let wrapped = ApiError::internal(&InternalError("secret".to_owned()));
+        assert_eq!(wrapped.message, INTERNAL_MESSAGE);
+        // Other codes keep their message.
+        assert_eq!(
+            ApiError::new(ErrorCode::NotFound, "no model x").message,
+            "no model x"
+        );
+    }
+
+    #[test]
+    fn statuses_the_server_did_not_answer_itself_map_to_codes() {
+        let cases = [
+            (StatusCode::NOT_FOUND, "not_found"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
+            (StatusCode::METHOD_NOT_ALLOWED, "invalid_argument"),
+            (StatusCode::BAD_GATEWAY, "internal"),
+        ];
+        for (status, code) in cases {
+            assert_eq!(ErrorCode::for_status(status).describe().0, code, "{status}");
+        }
     }
 }

@@ -1,12 +1,15 @@
-//! The modelgate HTTP server: opens the store and the artifact store, bootstraps the first admin, and
-//! serves the JSON API (with its OpenAPI document and Swagger UI) until it is told to stop.
+//! The modelgate HTTP server: locks its SQLite data directory, binds its port, opens the store and the
+//! artifact store, bootstraps the first admin, and serves the JSON API (with its OpenAPI document and
+//! Swagger UI) until it is told to stop.
 
 pub mod audit_log;
 pub mod auth;
 mod convert;
+pub mod data_lock;
 pub mod error;
 mod evaluation;
 mod extract;
+mod http;
 mod openapi;
 pub mod promotion;
 mod refusals;
@@ -14,6 +17,7 @@ pub mod routes;
 mod state;
 pub mod text;
 
+pub use modelgate_eval::dataset::DatasetLimits;
 pub use state::AppState;
 
 use modelgate_core::{NewUser, Role, Timestamp, TokenName, Username};
@@ -42,6 +46,9 @@ pub struct ServeOptions {
     pub max_upload_bytes: u64,
     /// Datasets and predictions files larger than this are not evaluated (they are parsed in memory).
     pub max_dataset_bytes: u64,
+    /// What a dataset or predictions file may hold once read; its `max_decoded_bytes` is replaced by
+    /// [`PARQUET_EXPANSION`] × `max_dataset_bytes`.
+    pub dataset_limits: DatasetLimits,
     /// The file holding the audit signing key; `data_dir/audit-signing.key` when absent (created on first
     /// start). Replicas sharing one database must share this key.
     pub signing_key: Option<PathBuf>,
@@ -72,6 +79,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("artifact_store", &self.artifact_store)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_dataset_bytes", &self.max_dataset_bytes)
+            .field("dataset_limits", &self.dataset_limits)
             .field("signing_key", &self.signing_key)
             .field("audit_origin", &self.audit_origin)
             .field("checkpoint_interval", &self.checkpoint_interval)
@@ -92,6 +100,7 @@ impl ServeOptions {
             artifact_store: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_dataset_bytes: DEFAULT_MAX_DATASET_BYTES,
+            dataset_limits: DatasetLimits::DEFAULT,
             signing_key: None,
             audit_origin: None,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
@@ -113,6 +122,9 @@ pub const DEFAULT_MAX_TOKEN_DAYS: u32 = 365;
 
 /// Datasets and predictions files up to this size are evaluated (in memory).
 pub const DEFAULT_MAX_DATASET_BYTES: u64 = 512 * 1024 * 1024;
+
+/// How much larger than the file limit a Parquet file's wanted columns may be once decoded.
+pub const PARQUET_EXPANSION: u64 = 4;
 
 /// A checkpoint is signed at least this often while the log grows.
 pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -144,6 +156,8 @@ pub enum ServeError {
     Signer(#[from] modelgate_audit::CheckpointError),
     #[error("the built-in policy does not parse: {0}")]
     DefaultPolicy(String),
+    #[error(transparent)]
+    Locked(#[from] data_lock::LockError),
 }
 
 /// The built-in default policy, parsed once at start.
@@ -219,18 +233,76 @@ pub async fn bootstrap_admin(store: &Store, now: Timestamp) -> Result<Option<Str
     Ok(Some(secret))
 }
 
+/// When no active admin can act (none has a usable token or a password), what to run to make a token; a
+/// start after a lost bootstrap token says so instead of printing nothing.
+pub async fn admin_access_notice(
+    store: &Store,
+    storage_flag: &str,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let admins: Vec<modelgate_core::User> = store
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|user| user.active && user.is_admin())
+        .collect();
+    for admin in &admins {
+        if admin.has_password {
+            return Ok(None);
+        }
+        let tokens = store.list_tokens(Some(admin)).await?;
+        if tokens
+            .iter()
+            .any(|token| token.revoked_at.is_none() && token.is_usable_at(now))
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some(match admins.first() {
+        Some(admin) => format!(
+            "No admin can sign in: {} has no usable API token and no password. Make a token with:\n  \
+             modelgate admin create-token {storage_flag} --username {}",
+            admin.username, admin.username
+        ),
+        None => format!(
+            "No active user has the admin role. Create one with:\n  modelgate admin create-user \
+             {storage_flag} --username admin --printed-name \"Administrator\" --role admin\n\
+             then make its token with:\n  modelgate admin create-token {storage_flag} --username admin"
+        ),
+    }))
+}
+
 /// A server that is bound and ready to run.
 pub struct PreparedServer {
     state: AppState,
     listener: TcpListener,
     bootstrap_token: Option<String>,
+    admin_notice: Option<String>,
     shutdown: CancellationToken,
     checkpoint_interval: std::time::Duration,
+    /// Held until the server stops (SQLite only): one server per data directory.
+    data_lock: Option<data_lock::DataDirLock>,
 }
 
 impl PreparedServer {
-    /// Opens storage, migrates, bootstraps and binds the listener.
+    /// Locks the data directory (SQLite), binds the listener, opens storage, migrates, and only then —
+    /// once the server can serve — bootstraps the first admin, so that its token is never created by a
+    /// start that then fails.
     pub async fn prepare(options: &ServeOptions) -> Result<Self, ServeError> {
+        let data_lock = match options.database_url {
+            None => {
+                let folder = modelgate_store::prepare_data_dir(&options.data_dir)?;
+                Some(data_lock::lock_data_dir(&folder)?)
+            }
+            Some(_) => None,
+        };
+        let listener =
+            TcpListener::bind(&options.listen)
+                .await
+                .map_err(|source| ServeError::Listen {
+                    address: options.listen.clone(),
+                    source,
+                })?;
         let store = open_store(&options.data_dir, options.database_url.as_deref()).await?;
         let artifacts = open_artifact_store(&options.data_dir, options.artifact_store.as_deref())?;
         match artifacts
@@ -261,14 +333,17 @@ impl PreparedServer {
             }
         }
         let bootstrap_token = bootstrap_admin(&store, system_now()).await?;
+        let admin_notice = match bootstrap_token {
+            Some(_) => None,
+            None => {
+                let storage_flag = match &options.database_url {
+                    None => format!("--data-dir {}", options.data_dir.display()),
+                    Some(_) => "--database-url \"$MODELGATE_DATABASE_URL\"".to_owned(),
+                };
+                admin_access_notice(&store, &storage_flag, system_now()).await?
+            }
+        };
         evaluation::fail_abandoned_jobs(&store, system_now()).await;
-        let listener =
-            TcpListener::bind(&options.listen)
-                .await
-                .map_err(|source| ServeError::Listen {
-                    address: options.listen.clone(),
-                    source,
-                })?;
         let shutdown = CancellationToken::new();
         let state = AppState::new(
             store,
@@ -279,6 +354,10 @@ impl PreparedServer {
                 },
                 max_dataset_bytes: options.max_dataset_bytes,
                 max_token_days: options.max_token_days,
+                dataset: DatasetLimits {
+                    max_decoded_bytes: options.max_dataset_bytes.saturating_mul(PARQUET_EXPANSION),
+                    ..options.dataset_limits
+                },
             },
             shutdown.clone(),
             signer,
@@ -292,8 +371,10 @@ impl PreparedServer {
             state,
             listener,
             bootstrap_token,
+            admin_notice,
             shutdown,
             checkpoint_interval: options.checkpoint_interval,
+            data_lock,
         })
     }
 
@@ -304,6 +385,11 @@ impl PreparedServer {
     /// The first admin's token when this start created it: show it once, it is not stored.
     pub fn bootstrap_token(&self) -> Option<&str> {
         self.bootstrap_token.as_deref()
+    }
+
+    /// On a start that bootstrapped nothing: how to get admin access back when no admin can act.
+    pub fn admin_notice(&self) -> Option<&str> {
+        self.admin_notice.as_deref()
     }
 
     pub fn state(&self) -> &AppState {
@@ -333,12 +419,7 @@ impl PreparedServer {
             tracing::info!("shutting down: finishing requests in flight");
             shutdown.cancel();
         };
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful)
-        .await?;
+        http::serve(self.listener, app, graceful).await;
         evaluation::fail_jobs_at_shutdown(&self.state).await;
         let _ = checkpointer.await;
         let _ = refusal_flusher.await;
@@ -351,6 +432,7 @@ impl PreparedServer {
             tracing::warn!(%error, "could not sign the final audit checkpoint");
         }
         self.state.store().close().await;
+        drop(self.data_lock);
         Ok(())
     }
 }

@@ -47,10 +47,11 @@ pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError
     })
 }
 
-/// Stored evidence that no longer reads: logged in full, a plain 500 to the client.
+/// An internal failure described in words (stored evidence that no longer reads, a statement that cannot
+/// be signed): logged in full through `ApiError::internal`, a plain 500 to the client.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct Unreadable(String);
+pub(crate) struct Unreadable(pub(crate) String);
 
 /// Reads a version's evidence: the current card revision (checked for completeness against the tier's
 /// requirements) and every evaluation, with typed results. Read the version (and so its evidence
@@ -237,4 +238,75 @@ pub async fn approval_context(
         now: state.now(),
         review_due_days: in_force.policy.review_due_days,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modelgate_policy::CheckOutcome;
+
+    fn record(results_json: &str, mode: &str) -> modelgate_store::EvaluationRecord {
+        modelgate_store::EvaluationRecord {
+            id: 7,
+            model_name: "m".to_owned(),
+            version: 1,
+            dataset: "holdout-v2".to_owned(),
+            mode: mode.to_owned(),
+            inputs_json: "{}".to_owned(),
+            settings_json: "{}".to_owned(),
+            engine: "test".to_owned(),
+            results_json: results_json.to_owned(),
+            digest: "sha256:00".to_owned(),
+            created_by: "dev".to_owned(),
+            created_at: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    /// Stored results that no longer parse are an error (a 500 that says nothing), never skipped: a
+    /// skipped evaluation would change what the checks see without anyone noticing.
+    #[test]
+    fn unreadable_evaluations_are_errors() {
+        for (results, mode) in [
+            ("not json", "model"),
+            (r#"{"task": "binary"}"#, "model"),
+            (r#"{"task": "ordinal"}"#, "model"),
+            (&Evidence::sample_report(), "guesswork"),
+        ] {
+            let error = evaluation_evidence(&record(results, mode)).unwrap_err();
+            assert_eq!(error.code, ErrorCode::Internal, "{results}");
+        }
+        let fine = evaluation_evidence(&record(&Evidence::sample_report(), "predictions")).unwrap();
+        assert_eq!(fine.mode, EvaluationMode::Predictions);
+    }
+
+    /// A failed four-fifths check names the dataset, the attribute and the ratio.
+    #[test]
+    fn a_failed_fairness_check_names_what_failed() {
+        let mut evidence = Evidence::sample();
+        let report = Evidence::sample_report()
+            .replace(
+                r#""demographic_parity_ratio":{"value":1.0}"#,
+                r#""demographic_parity_ratio":{"value":0.71}"#,
+            )
+            .replace(
+                r#""four_fifths_holds":true"#,
+                r#""four_fifths_holds":false"#,
+            );
+        evidence.evaluations[0].results = StoredResults::parse(&report).unwrap();
+        evidence.evaluations[0].dataset = "holdout-v2".to_owned();
+        let mut outcomes = vec![CheckOutcome {
+            name: "four_fifths_rule".to_owned(),
+            expression: "fairness.four_fifths_holds".to_owned(),
+            description: String::new(),
+            status: CheckStatus::Failed("fairness.four_fifths_holds is false".to_owned()),
+        }];
+        name_what_failed(&mut outcomes, &evidence);
+        let CheckStatus::Failed(detail) = &outcomes[0].status else {
+            panic!("{:?}", outcomes[0].status);
+        };
+        assert!(
+            detail.ends_with("the four-fifths rule fails for sample on holdout-v2, ratio 0.71"),
+            "{detail}"
+        );
+    }
 }

@@ -62,6 +62,8 @@ pub struct Limits {
     pub max_dataset_bytes: u64,
     /// The longest lifetime of a token made through the API, in days.
     pub max_token_days: u32,
+    /// What a dataset or predictions file may hold once read (columns, cell size, rows, profile size).
+    pub dataset: modelgate_eval::dataset::DatasetLimits,
 }
 
 struct Inner {
@@ -153,6 +155,10 @@ impl AppState {
         self.0.limits.max_dataset_bytes
     }
 
+    pub fn dataset_limits(&self) -> &modelgate_eval::dataset::DatasetLimits {
+        &self.0.limits.dataset
+    }
+
     /// The built-in default policy, in force until one is applied.
     pub fn default_policy(&self) -> Arc<modelgate_policy::Policy> {
         self.0.default_policy.clone()
@@ -171,10 +177,10 @@ impl AppState {
             return Ok(policy.clone());
         }
         let policy = Arc::new(modelgate_policy::Policy::parse(text).map_err(|errors| {
-            ApiError::new(
-                crate::error::ErrorCode::Internal,
-                format!("the stored policy no longer parses: {}", errors[0]),
-            )
+            ApiError::internal(&crate::error::InternalError(format!(
+                "the stored policy {digest} no longer parses: {}",
+                errors[0]
+            )))
         })?);
         if let Ok(mut cache) = self.0.policy_cache.lock() {
             *cache = Some(policy.clone());

@@ -3,12 +3,14 @@
 //! content-addressed [`ArtifactStore`] that holds artifact bytes under their digest.
 
 mod artifacts;
+mod data_dir;
 mod db;
 mod error;
 
 pub use artifacts::{
     ArtifactStore, ByteRange, StoredArtifact, UploadError, UploadLimits, VerifyReport,
 };
+pub use data_dir::{DIRECTORY_MODE, FILE_MODE, prepare_data_dir, tighten};
 pub use db::audit::{AuditFilter, StoredAuditRow, StoredCheckpoint, StoredLogReport};
 pub use db::cards::CardRevision;
 pub use db::evaluations::{

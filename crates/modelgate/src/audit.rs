@@ -174,7 +174,7 @@ async fn verify_online(client: &Client, args: &AuditVerifyArgs) -> anyhow::Resul
         None => {
             eprintln!(
                 "warning: no --public-key given; trusting the key the server presents. Pin it with \
-                 `modelgate audit public-key --out FILE` and pass --public-key FILE"
+                 `modelgate keys show --out FILE` and pass --public-key FILE"
             );
             NoteVerifier::parse(&client.audit_public_key().await?)?
         }

@@ -323,20 +323,25 @@ pub enum AttestCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Verify an attestation offline: signature, and optionally subject digest and stage; always expiry.
-    /// Exit 0 when valid, 1 with the reason otherwise
+    /// Verify an attestation offline: signature, and optionally subject digest and stage; always expiry
+    /// and suspension. Exit 0 when valid; 3 when it does not verify (the reason on stderr); 1 on errors
     #[command(
-        after_help = "Example:\n  modelgate attest verify credit-3.intoto.json --public-key modelgate.pub \\\n    --digest sha256:… --stage production"
+        after_help = "Examples:\n  modelgate keys show --out modelgate.pub\n  \
+        modelgate attest verify credit-3.intoto.json --public-key modelgate.pub \\\n    --digest sha256:… --stage production\n  \
+        modelgate attest verify credit-3.intoto.json --public-key modelgate.pub --at 2027-01-31T00:00:00Z"
     )]
     Verify {
         file: PathBuf,
-        /// The pinned server key (`modelgate keys show`, the verifier key form)
+        /// The pinned server key file (`modelgate keys show --out FILE`)
         #[arg(long)]
         public_key: PathBuf,
         #[arg(long)]
         digest: Option<String>,
         #[arg(long)]
         stage: Option<String>,
+        /// Verify as of this time instead of now: RFC 3339 in UTC (`2027-01-31T00:00:00Z`) or a date
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -478,9 +483,17 @@ pub enum GateCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Print the server's public key
-    #[command(after_help = "Example:\n  modelgate keys show --output json")]
-    Show,
+    /// Print the server's public key (it signs approvals, attestations and audit checkpoints) in the
+    /// verifier-key form, or save it to the key file that `attest verify --public-key` and
+    /// `audit verify --public-key` read
+    #[command(
+        after_help = "Examples:\n  modelgate keys show --out modelgate.pub\n  modelgate keys show --output json"
+    )]
+    Show {
+        /// Save the key file here instead of printing it
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -528,7 +541,7 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Print (or save) the server's checkpoint verifier key, to pin it
+    /// Print (or save) the server's verifier key, to pin it; the same as `modelgate keys show [--out FILE]`
     #[command(after_help = "Example:\n  modelgate audit public-key --out modelgate.pub")]
     PublicKey {
         #[arg(long)]
@@ -586,6 +599,22 @@ pub struct ServeArgs {
     /// columns may decode to at most 4 times as much
     #[arg(long, env = "MODELGATE_MAX_DATASET_BYTES", default_value_t = modelgate_server::DEFAULT_MAX_DATASET_BYTES)]
     pub max_dataset_bytes: u64,
+    /// Most columns a dataset or predictions file may have (CSV header fields, Parquet leaf columns); a
+    /// wider file is refused (413) as soon as its header passes the limit
+    #[arg(long, env = "MODELGATE_MAX_DATASET_COLUMNS", default_value_t = modelgate_server::DatasetLimits::DEFAULT.max_columns)]
+    pub max_dataset_columns: usize,
+    /// Longest cell of a dataset or predictions file, in bytes (a CSV field or header name, a Parquet
+    /// string); a file with a longer one is refused (413) when the reader reaches it
+    #[arg(long, env = "MODELGATE_MAX_DATASET_CELL_BYTES", default_value_t = modelgate_server::DatasetLimits::DEFAULT.max_cell_bytes)]
+    pub max_dataset_cell_bytes: usize,
+    /// Most data rows of a dataset or predictions file (a Parquet file's are counted from its footer,
+    /// before decoding)
+    #[arg(long, env = "MODELGATE_MAX_DATASET_ROWS", default_value_t = modelgate_server::DatasetLimits::DEFAULT.max_rows)]
+    pub max_dataset_rows: u64,
+    /// Largest stored profile of a dataset, in bytes of JSON (categories are kept to 10 per column of at
+    /// most 64 characters)
+    #[arg(long, env = "MODELGATE_MAX_DATASET_PROFILE_BYTES", default_value_t = modelgate_server::DatasetLimits::DEFAULT.max_profile_bytes)]
+    pub max_dataset_profile_bytes: usize,
     /// File with the Ed25519 key that signs audit checkpoints (created if missing); replicas must share it
     /// [default: DATA_DIR/audit-signing.key]
     #[arg(long, env = "MODELGATE_SIGNING_KEY")]

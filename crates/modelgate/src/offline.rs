@@ -19,6 +19,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         artifact_store: args.artifact_store,
         max_upload_bytes: args.max_upload_bytes,
         max_dataset_bytes: args.max_dataset_bytes,
+        dataset_limits: modelgate_server::DatasetLimits {
+            max_columns: args.max_dataset_columns,
+            max_cell_bytes: args.max_dataset_cell_bytes,
+            max_rows: args.max_dataset_rows,
+            max_profile_bytes: args.max_dataset_profile_bytes,
+            ..modelgate_server::DatasetLimits::DEFAULT
+        },
         signing_key: args.signing_key,
         audit_origin: args.audit_origin,
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
@@ -40,6 +47,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         println!("{token}");
         println!("Use it with: export MODELGATE_SERVER=http://{address} MODELGATE_TOKEN={token}");
+    }
+    if let Some(notice) = server.admin_notice() {
+        eprintln!("{notice}");
     }
     tracing::info!(%address, data_dir = %options.data_dir.display(), "modelgate is listening");
     eprintln!("modelgate listening on http://{address} (API docs at http://{address}/api/docs)");

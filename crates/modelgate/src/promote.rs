@@ -442,15 +442,27 @@ pub async fn gate(client: &Client, printer: &Printer, command: GateCommand) -> a
     }
 }
 
+/// `keys show`: the verifier key (`<name>+<key id>+<key>`), the one form every verifying command reads, on
+/// standard output or in `--out FILE`; the raw Ed25519 key goes to standard error for comparing out of band.
 pub async fn keys(client: &Client, printer: &Printer, command: KeysCommand) -> anyhow::Result<()> {
-    let KeysCommand::Show = command;
+    let KeysCommand::Show { out } = command;
     let keys = client.keys().await?;
-    printer.print(&keys, |keys| {
-        fields(&[
-            ("ed25519", keys.ed25519_public_key.clone()),
-            ("verifier key", keys.verifier_key.clone()),
-        ])
-    })
+    match out {
+        Some(path) => {
+            std::fs::write(&path, format!("{}\n", keys.verifier_key))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "saved the server's key to {} (ed25519 {}); pass it as --public-key",
+                path.display(),
+                keys.ed25519_public_key
+            );
+            Ok(())
+        }
+        None => printer.print(&keys, |keys| {
+            eprintln!("ed25519 {}", keys.ed25519_public_key);
+            keys.verifier_key.clone()
+        }),
+    }
 }
 
 pub async fn attest(
@@ -484,6 +496,7 @@ pub async fn attest(
             public_key,
             digest,
             stage,
+            at,
         } => {
             let envelope = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -491,7 +504,13 @@ pub async fn attest(
                 .with_context(|| format!("cannot read {}", public_key.display()))?;
             let verifier = modelgate_audit::NoteVerifier::parse(key.trim())
                 .with_context(|| format!("public key {}", public_key.display()))?;
-            let now = modelgate_server::system_now().to_rfc3339();
+            // The verifier compares times as the server writes them (fixed-width UTC with milliseconds).
+            let now = match &at {
+                Some(text) => modelgate_core::Timestamp::parse_rfc3339(text)
+                    .map_err(|invalid| anyhow::anyhow!("--at {}", invalid.rule))?,
+                None => modelgate_server::system_now(),
+            }
+            .to_rfc3339();
             let expectations = modelgate_audit::attestation::Expectations {
                 digest: digest.as_deref(),
                 stage: stage.as_deref(),
@@ -499,8 +518,9 @@ pub async fn attest(
             };
             let statement =
                 modelgate_audit::attestation::verify_envelope(&envelope, &verifier, &expectations)
-                    .map_err(|reason| {
-                        anyhow::anyhow!("the attestation does not verify: {reason}")
+                    .map_err(|reason| ExitCode {
+                        code: 3,
+                        message: format!("the attestation does not verify: {reason}"),
                     })?;
             printer.print(&statement, |statement| {
                 let predicate = &statement["predicate"];

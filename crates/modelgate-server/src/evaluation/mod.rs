@@ -374,7 +374,8 @@ async fn compute_evaluation(
             let inputs = json!({
                 "artifact_digest": version.digest.to_string(),
                 "dataset_digest": dataset.digest,
-                "runtime": "onnxruntime 1.32 via ort 2.0.0-rc.15",
+                "runtime": modelgate_onnx::runtime_description()
+                    .unwrap_or_else(|| "onnxruntime (not loaded)".to_owned()),
             });
             ("model", inputs, 0.5)
         }

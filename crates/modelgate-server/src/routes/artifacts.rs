@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::convert::format_time;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, InternalError};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
@@ -155,13 +155,10 @@ pub(crate) async fn serve_artifact(
         .read(&record.digest, range.clone().filter(|r| !r.is_empty()))
         .await
         .map_err(|error| match error {
-            object_store::Error::NotFound { .. } => ApiError::new(
-                ErrorCode::Internal,
-                format!(
-                    "artifact {} is recorded but missing from storage; run `modelgate admin verify-artifacts`",
-                    record.digest
-                ),
-            ),
+            object_store::Error::NotFound { .. } => ApiError::internal(&InternalError(format!(
+                "artifact {} is recorded but missing from storage; run `modelgate admin verify-artifacts`",
+                record.digest
+            ))),
             other => ApiError::internal(&other),
         })?;
     let (status, length) = match &range {

@@ -4,7 +4,7 @@
 use crate::audit_log::checkpoint_now;
 use crate::auth::Caller;
 use crate::convert::{decode_cursor, encode_cursor};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
@@ -162,7 +162,7 @@ pub async fn list_audit_events(
         .iter()
         .map(|(_, leaf)| {
             AuditEvent::from_leaf(leaf.as_bytes())
-                .map_err(|error| ApiError::new(ErrorCode::Internal, error.to_string()))
+                .map_err(|error| ApiError::internal(&error))
                 .and_then(|event| {
                     serde_json::to_value(event).map_err(|error| ApiError::internal(&error))
                 })

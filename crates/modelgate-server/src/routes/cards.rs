@@ -4,7 +4,7 @@
 use super::models::maintained_model;
 use crate::auth::Caller;
 use crate::convert::format_time;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, InternalError};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::promotion::policy_in_force;
 use crate::state::AppState;
@@ -35,10 +35,10 @@ async fn revision_wire(
     revision: &CardRevision,
 ) -> Result<api::ModelCardRevision, ApiError> {
     let card = modelgate_card::parse(&revision.content).map_err(|problems| {
-        ApiError::new(
-            ErrorCode::Internal,
-            format!("stored card no longer parses: {}", problems[0].message),
-        )
+        ApiError::internal(&InternalError(format!(
+            "stored card no longer parses: {}",
+            problems[0].message
+        )))
     })?;
     let model = state.store().get_model(name).await?;
     let in_force = policy_in_force(state).await?;
@@ -250,10 +250,10 @@ pub async fn diff_card(
     };
     let parse = |revision: &CardRevision| {
         modelgate_card::parse(&revision.content).map_err(|problems| {
-            ApiError::new(
-                ErrorCode::Internal,
-                format!("stored card no longer parses: {}", problems[0].message),
-            )
+            ApiError::internal(&InternalError(format!(
+                "stored card no longer parses: {}",
+                problems[0].message
+            )))
         })
     };
     let changes = modelgate_card::diff(&parse(&base)?, &parse(latest)?);
@@ -383,10 +383,10 @@ pub async fn export_card(
             )
         })?;
     let card = modelgate_card::parse(&revision.content).map_err(|problems| {
-        ApiError::new(
-            ErrorCode::Internal,
-            format!("stored card no longer parses: {}", problems[0].message),
-        )
+        ApiError::internal(&InternalError(format!(
+            "stored card no longer parses: {}",
+            problems[0].message
+        )))
     })?;
     // The signatures of the approval that put the version in its stage, once it is approved.
     let mut signatures = Vec::new();

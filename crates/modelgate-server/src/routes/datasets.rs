@@ -1,5 +1,6 @@
-//! Datasets over HTTP: register one (read from CSV or Parquet, validated against its declared schema, and
-//! profiled), and read them back.
+//! Datasets over HTTP: register one (read from CSV or Parquet within the server's limits, validated
+//! against its declared schema, and profiled; a role the policy names in `dataset_registrar_roles` is
+//! needed), and read them back (listed without their profiles).
 
 use crate::auth::Caller;
 use crate::convert::format_time;
@@ -10,15 +11,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use modelgate_api as api;
-use modelgate_core::{Digest, ModelName};
+use modelgate_core::access::may_register_datasets;
+use modelgate_core::{Digest, ModelName, Role};
 use modelgate_eval::dataset::{
     DatasetError, DatasetSchema, Table, Task, profile, read_table_within, validate,
 };
 use modelgate_store::DatasetRecord;
 use serde_json::json;
-
-/// How much larger than the file limit a Parquet file's columns may be once decoded.
-const PARQUET_EXPANSION: u64 = 4;
 
 pub(crate) fn dataset_error(field: &str, error: DatasetError) -> ApiError {
     let code = if error.too_large {
@@ -26,9 +25,12 @@ pub(crate) fn dataset_error(field: &str, error: DatasetError) -> ApiError {
     } else {
         ErrorCode::InvalidArgument
     };
-    ApiError::new(code, format!("{field}: {error}")).with_details(
-        json!({ "field": field, "line": error.line, "row": error.row, "column": error.column }),
-    )
+    let mut details =
+        json!({ "field": field, "line": error.line, "row": error.row, "column": error.column });
+    if let Some(flag) = error.limit {
+        details["limit"] = json!(flag);
+    }
+    ApiError::new(code, format!("{field}: {error}")).with_details(details)
 }
 
 /// Reads an uploaded dataset or predictions file (CSV or Parquet), only the `wanted` columns when given.
@@ -59,17 +61,13 @@ pub(crate) async fn load_table(
     let wanted: Option<Vec<String>> =
         wanted.map(|columns| columns.iter().map(|column| (*column).to_owned()).collect());
     let field_name = field.to_owned();
-    let max_bytes = state.max_dataset_bytes();
+    let limits = *state.dataset_limits();
     tokio::task::spawn_blocking(move || {
         let wanted: Option<Vec<&str>> = wanted
             .as_ref()
             .map(|columns| columns.iter().map(String::as_str).collect());
-        read_table_within(
-            bytes::Bytes::from(bytes),
-            wanted.as_deref(),
-            max_bytes.saturating_mul(PARQUET_EXPANSION),
-        )
-        .map_err(|error| dataset_error(&field_name, error))
+        read_table_within(bytes::Bytes::from(bytes), wanted.as_deref(), &limits)
+            .map_err(|error| dataset_error(&field_name, error))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?
@@ -87,24 +85,43 @@ fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
     }
 }
 
-fn dataset_wire(record: &DatasetRecord) -> Result<api::Dataset, ApiError> {
+fn dataset_summary_wire(record: &DatasetRecord) -> Result<api::DatasetSummary, ApiError> {
     let schema: DatasetSchema =
         serde_json::from_str(&record.schema_json).map_err(|error| ApiError::internal(&error))?;
-    Ok(api::Dataset {
+    Ok(api::DatasetSummary {
         name: record.name.clone(),
         digest: record.digest.clone(),
         format: record.format.clone(),
         schema: columns_wire(&schema),
         rows: record.row_count,
-        profile: serde_json::from_str(&record.profile_json)
-            .map_err(|error| ApiError::internal(&error))?,
         created_by: record.created_by.clone(),
         created_at: format_time(record.created_at),
     })
 }
 
+fn dataset_wire(record: &DatasetRecord) -> Result<api::Dataset, ApiError> {
+    let summary = dataset_summary_wire(record)?;
+    let profile = match &record.profile_json {
+        Some(text) => serde_json::from_str(text).map_err(|error| ApiError::internal(&error))?,
+        None => serde_json::Value::Null,
+    };
+    Ok(api::Dataset {
+        name: summary.name,
+        digest: summary.digest,
+        format: summary.format,
+        schema: summary.schema,
+        rows: summary.rows,
+        profile,
+        created_by: summary.created_by,
+        created_at: summary.created_at,
+    })
+}
+
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "evaluation", request_body = api::RegisterDataset,
-    responses((status = 201, body = api::Dataset), (status = 400, body = api::ErrorBody, description = "Names the column and the line"), (status = 409, body = api::ErrorBody)))]
+    responses((status = 201, body = api::Dataset), (status = 400, body = api::ErrorBody, description = "Names the column and the line"),
+              (status = 403, body = api::ErrorBody, description = "The caller holds none of the policy's dataset_registrar_roles"),
+              (status = 409, body = api::ErrorBody),
+              (status = 413, body = api::ErrorBody, description = "Past a limit of the server (file size, columns, cell size, rows, profile size); details.limit names the flag that raises it")))]
 pub async fn register_dataset(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +131,22 @@ pub async fn register_dataset(
         invalid.field = "name";
         invalid
     })?;
+    // Before the file is read: reading, checking and profiling it is what costs.
+    let in_force = crate::promotion::policy_in_force(&state).await?;
+    let registrars: Vec<Role> = in_force
+        .policy
+        .dataset_registrar_roles
+        .iter()
+        .cloned()
+        .collect();
+    state
+        .authorize(
+            &caller,
+            "dataset.register",
+            &format!("dataset/{name}"),
+            may_register_datasets(caller.user(), &registrars),
+        )
+        .await?;
     let digest = Digest::parse(&request.digest)?;
     if let Some(format) = &request.format
         && format != "csv"
@@ -160,6 +193,12 @@ pub async fn register_dataset(
     }
     validate(&table, &schema).map_err(|error| dataset_error("dataset", error))?;
     let profile = profile(&table);
+    let profile_json =
+        serde_json::to_string(&profile).map_err(|error| ApiError::internal(&error))?;
+    state
+        .dataset_limits()
+        .check_profile(profile_json.len())
+        .map_err(|error| dataset_error("dataset", error))?;
     let record = state
         .store()
         .create_dataset(
@@ -168,7 +207,7 @@ pub async fn register_dataset(
             &digest,
             &format,
             &serde_json::to_string(&schema).map_err(|error| ApiError::internal(&error))?,
-            &serde_json::to_string(&profile).map_err(|error| ApiError::internal(&error))?,
+            &profile_json,
             i64::try_from(profile.rows).unwrap_or(i64::MAX),
         )
         .await?;
@@ -188,7 +227,8 @@ pub async fn get_dataset(
     )?))
 }
 
-#[utoipa::path(get, path = "/api/v1/datasets", tag = "evaluation", responses((status = 200, body = api::DatasetList)))]
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "evaluation",
+    responses((status = 200, body = api::DatasetList, description = "Every dataset without its profile (GET /api/v1/datasets/{name} has it)")))]
 pub async fn list_datasets(
     State(state): State<AppState>,
     _caller: Caller,
@@ -197,7 +237,7 @@ pub async fn list_datasets(
     Ok(Json(api::DatasetList {
         datasets: datasets
             .iter()
-            .map(dataset_wire)
+            .map(dataset_summary_wire)
             .collect::<Result<_, _>>()?,
     }))
 }

@@ -240,6 +240,7 @@ pub fn router(state: AppState) -> Router {
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
         .external_url_unchecked("/api/v1/openapi.json", crate::openapi::document());
     api.merge(docs)
+        .layer(axum::middleware::from_fn(crate::http::api_error_shape))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()

@@ -293,6 +293,16 @@ pub async fn explain_promotion(
         eligible_reviewers: eligible,
         valid_for_days: terms.valid_for_days,
         open_request: open.map(|request| request.id),
+        evaluations: evidence
+            .evaluations
+            .iter()
+            .map(|evaluation| api::EvidenceEvaluation {
+                id: evaluation.id,
+                dataset: evaluation.dataset.clone(),
+                mode: evaluation.mode.as_str().to_owned(),
+                digest: evaluation.digest.clone(),
+            })
+            .collect(),
     }))
 }
 
@@ -936,7 +946,7 @@ pub async fn get_attestation(
         },
     });
     let envelope = modelgate_audit::attestation::sign_statement(state.signer(), &statement)
-        .map_err(|error| ApiError::new(ErrorCode::Internal, error))?;
+        .map_err(|error| ApiError::internal(&crate::promotion::Unreadable(error)))?;
     Ok(Json(envelope))
 }
 

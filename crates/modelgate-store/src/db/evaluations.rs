@@ -15,7 +15,8 @@ pub struct DatasetRecord {
     pub digest: String,
     pub format: String,
     pub schema_json: String,
-    pub profile_json: String,
+    /// `None` in listings, which leave the profile out.
+    pub profile_json: Option<String>,
     pub row_count: i64,
     pub created_by: String,
     pub created_at: Timestamp,
@@ -147,13 +148,18 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
 const JOB_COLUMNS: &str = "id, model_name, version_number, dataset, request_json, state, progress, phase, message, \
      error_json, cancel_requested, evaluation_id, created_by, created_at, updated_at";
 
-fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
+/// A dataset row; its profile when `with_profile` (the row was selected with [`DATASET_COLUMNS`]).
+fn dataset_from_row(row: &AnyRow, with_profile: bool) -> Result<DatasetRecord, StoreError> {
     Ok(DatasetRecord {
         name: rows::get(row, "name")?,
         digest: rows::get(row, "digest")?,
         format: rows::get(row, "format")?,
         schema_json: rows::get(row, "schema_json")?,
-        profile_json: rows::get(row, "profile_json")?,
+        profile_json: if with_profile {
+            Some(rows::get(row, "profile_json")?)
+        } else {
+            None
+        },
         row_count: rows::get(row, "row_count")?,
         created_by: rows::get(row, "created_by")?,
         created_at: rows::timestamp(row, "created_at")?,
@@ -179,6 +185,8 @@ fn evaluation_from_row(row: &AnyRow) -> Result<EvaluationRecord, StoreError> {
 
 const DATASET_COLUMNS: &str =
     "name, digest, format, schema_json, profile_json, row_count, created_by, created_at";
+const DATASET_SUMMARY_COLUMNS: &str =
+    "name, digest, format, schema_json, row_count, created_by, created_at";
 const EVALUATION_QUERY: &str = "SELECT e.id, m.name AS model_name, v.number AS version_number, d.name AS dataset_name, \
      e.mode, e.inputs_json, e.settings_json, e.engine, e.results_json, e.digest, e.created_by, e.created_at \
      FROM evaluations e JOIN versions v ON v.id = e.version_id JOIN models m ON m.id = v.model_id \
@@ -237,17 +245,18 @@ impl Store {
         .fetch_optional(&self.reader)
         .await?
         .ok_or_else(|| StoreError::not_found("dataset", name))?;
-        dataset_from_row(&row)
+        dataset_from_row(&row, true)
     }
 
+    /// Every dataset, without its profile (a listing must stay small however wide the datasets are).
     pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY name"
+            "SELECT {DATASET_SUMMARY_COLUMNS} FROM datasets ORDER BY name"
         )))
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(dataset_from_row)
+        .map(|row| dataset_from_row(row, false))
         .collect()
     }
 

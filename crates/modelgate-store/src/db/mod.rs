@@ -76,15 +76,9 @@ const SQLITE_CONNECTION_PRAGMAS: &str =
 impl Store {
     /// Opens the SQLite database inside `data_dir` (created if missing) in WAL mode.
     pub async fn open_data_dir(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|error| {
-            StoreError::Configuration(format!(
-                "cannot create the data directory {}: {error}",
-                data_dir.display()
-            ))
-        })?;
-        let folder = data_dir.canonicalize().map_err(|error| {
-            StoreError::Configuration(format!("data directory {}: {error}", data_dir.display()))
-        })?;
+        // Private to the server's user: the database holds password and token hashes.
+        let folder = crate::data_dir::prepare_data_dir(data_dir)?;
+        crate::data_dir::prepare_sqlite_files(&folder.join(SQLITE_FILE_NAME))?;
         let file_url = url::Url::from_file_path(folder.join(SQLITE_FILE_NAME)).map_err(|()| {
             StoreError::Configuration(format!(
                 "data directory {} is not a usable path",

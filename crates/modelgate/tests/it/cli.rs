@@ -679,13 +679,14 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
     let valid = verify(&attestation, &["--digest", &digest, "--stage", "staging"]);
     assert!(valid.status.success(), "{}", stderr(&valid));
     assert!(String::from_utf8_lossy(&valid.stdout).contains("vic Example as validator"));
+    // A valid file that does not verify is exit 3 (as the gate's "denied"); 1 is for errors.
     let wrong_stage = verify(&attestation, &["--stage", "production"]);
-    assert_eq!(wrong_stage.status.code(), Some(1));
+    assert_eq!(wrong_stage.status.code(), Some(3));
     let wrong_digest = verify(
         &attestation,
         &["--digest", &format!("sha256:{}", "0".repeat(64))],
     );
-    assert_eq!(wrong_digest.status.code(), Some(1));
+    assert_eq!(wrong_digest.status.code(), Some(3));
     let envelope: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&attestation).unwrap()).unwrap();
     let mut payload = base64::engine::general_purpose::STANDARD
@@ -698,7 +699,7 @@ fn promotion_from_the_command_line_with_the_gate_exit_codes() {
         serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(payload));
     let forged_file = write_file(work.path(), "forged.json", forged.to_string().as_bytes());
     let refused = verify(&forged_file, &[]);
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(3));
     assert!(
         stderr(&refused).contains("does not verify"),
         "{}",

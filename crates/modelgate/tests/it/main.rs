@@ -10,6 +10,7 @@ mod cli;
 mod evaluation;
 mod hardening;
 mod jobs;
+mod limits;
 mod promotion;
 mod runtime;
 mod support;

@@ -519,9 +519,9 @@ async fn a_broken_policy_is_refused_with_positions_and_the_old_one_stays() {
     .json()
     .await
     .unwrap();
-    assert_eq!(applied["source"], "applied");
-    assert_eq!(applied["revision"], 1);
-    assert_ne!(applied["digest"], before["digest"]);
+    assert_eq!(applied["policy"]["source"], "applied");
+    assert_eq!(applied["policy"]["revision"], 1);
+    assert_ne!(applied["policy"]["digest"], before["digest"]);
     app.stop().await;
 }
 

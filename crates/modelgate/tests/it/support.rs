@@ -19,6 +19,7 @@ pub struct TestApp {
 pub struct AppOptions {
     pub max_upload_bytes: u64,
     pub max_dataset_bytes: u64,
+    pub dataset_limits: modelgate_server::DatasetLimits,
     pub postgres: bool,
     /// Milliseconds added to the system clock; tests move time by storing into it.
     pub clock_offset: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
@@ -29,6 +30,7 @@ impl Default for AppOptions {
         Self {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_dataset_bytes: modelgate_server::DEFAULT_MAX_DATASET_BYTES,
+            dataset_limits: modelgate_server::DatasetLimits::DEFAULT,
             postgres: false,
             clock_offset: None,
         }
@@ -80,6 +82,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         database_url,
         max_upload_bytes: options.max_upload_bytes,
         max_dataset_bytes: options.max_dataset_bytes,
+        dataset_limits: options.dataset_limits,
         clock,
         ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
     };
