@@ -932,6 +932,25 @@ pub struct Evaluation {
     pub digest: String,
     pub created_by: String,
     pub created_at: String,
+    /// `counted` (the policy reads it), `exploratory` or `superseded` (set aside).
+    #[serde(default = "counted")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+fn counted() -> String {
+    "counted".to_owned()
+}
+
+/// Whether the policy reads an evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MarkEvaluation {
+    /// `counted`, `exploratory` or `superseded`.
+    pub status: String,
+    /// Why (required to set an evaluation aside).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -861,4 +861,17 @@ impl Client {
     pub async fn get_evaluation(&self, id: i64) -> Result<api::Evaluation, ClientError> {
         self.get(&format!("/api/v1/evaluations/{id}")).await
     }
+
+    pub async fn mark_evaluation(
+        &self,
+        id: i64,
+        body: &api::MarkEvaluation,
+    ) -> Result<api::Evaluation, ClientError> {
+        self.with_body(
+            Method::POST,
+            &format!("/api/v1/evaluations/{id}/status"),
+            body,
+        )
+        .await
+    }
 }

@@ -93,6 +93,8 @@ pub async fn version_evidence(
         .evaluations_for_version(&version.model_name, version.number)
         .await?
         .iter()
+        // Evaluations set aside (exploratory, superseded) stay on record but are not evidence.
+        .filter(|record| record.status == "counted")
         .map(evaluation_evidence)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Evidence::new(
@@ -259,6 +261,8 @@ mod tests {
             digest: "sha256:00".to_owned(),
             created_by: "dev".to_owned(),
             created_at: Timestamp::from_unix_millis(0),
+            status: "counted".to_owned(),
+            status_reason: None,
         }
     }
 

@@ -243,6 +243,22 @@ pub enum EvalCommand {
     /// Cancel a queued or running evaluation job; nothing of it is saved
     #[command(after_help = "Example:\n  modelgate eval cancel 12")]
     Cancel { id: i64 },
+    /// Set an evaluation aside (exploratory, superseded) or count it again; the policy reads only counted
+    /// ones. Audited, and a change of the version's evidence: sign-offs given before no longer count
+    #[command(
+        after_help = "Examples:\n  modelgate eval mark 7 --status exploratory --reason \"tried a new threshold\"\n  \
+        modelgate eval mark 7 --status counted"
+    )]
+    Mark {
+        /// The evaluation's id (`modelgate eval list MODEL VERSION`)
+        id: i64,
+        /// `counted`, `exploratory` or `superseded`
+        #[arg(long, value_parser = ["counted", "exploratory", "superseded"])]
+        status: String,
+        /// Why (required to set an evaluation aside)
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

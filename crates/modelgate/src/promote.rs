@@ -1288,6 +1288,24 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
         EvalCommand::Cancel { id } => {
             printer.print(&client.cancel_evaluation_job(id).await?, job_text)
         }
+        EvalCommand::Mark { id, status, reason } => {
+            let marked = client
+                .mark_evaluation(id, &api::MarkEvaluation { status, reason })
+                .await?;
+            printer.print(&marked, |evaluation| {
+                format!(
+                    "evaluation {} on {} is {}{}",
+                    evaluation.id,
+                    evaluation.dataset,
+                    evaluation.status,
+                    evaluation
+                        .status_reason
+                        .as_ref()
+                        .map(|reason| format!(": {reason}"))
+                        .unwrap_or_default()
+                )
+            })
+        }
     }
 }
 

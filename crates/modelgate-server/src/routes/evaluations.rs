@@ -34,7 +34,60 @@ pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, Api
         digest: record.digest.clone(),
         created_by: record.created_by.clone(),
         created_at: format_time(record.created_at),
+        status: record.status.clone(),
+        status_reason: record.status_reason.clone(),
     })
+}
+
+#[utoipa::path(post, path = "/api/v1/evaluations/{id}/status", tag = "evaluation",
+    params(("id" = i64, Path, description = "Evaluation id")), request_body = api::MarkEvaluation,
+    responses((status = 200, body = api::Evaluation, description = "The evaluation with its new status; the version's evidence changed (sign-offs given before no longer count)"),
+        (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody),
+        (status = 409, body = api::ErrorBody, description = "Already so, or the version's approval freezes its evidence")))]
+pub async fn mark_evaluation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<api::MarkEvaluation>,
+) -> Result<Json<api::Evaluation>, ApiError> {
+    if !["counted", "exploratory", "superseded"].contains(&request.status.as_str()) {
+        return Err(ApiError::invalid(
+            "status",
+            format!(
+                "status: must be counted, exploratory or superseded (got {:?})",
+                request.status
+            ),
+        ));
+    }
+    let reason = request
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty());
+    if request.status != "counted" && reason.is_none() {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason: say why the evaluation is set aside (it stays on record)",
+        ));
+    }
+    if let Some(reason) = reason {
+        crate::text::check_length("reason", reason, crate::text::PROSE)?;
+    }
+    let record = state.store().get_evaluation(id).await?;
+    let name = ModelName::parse(&record.model_name)?;
+    maintained_model(&state, &caller, &name, "evaluation.mark").await?;
+    let frozen = crate::promotion::frozen_evidence_stages(&state).await?;
+    let marked = state
+        .store()
+        .mark_evaluation(
+            &caller.attribution(state.now()),
+            id,
+            &request.status,
+            reason,
+            &frozen,
+        )
+        .await?;
+    Ok(Json(evaluation_wire(&marked)?))
 }
 
 #[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluation", request_body = api::RunEvaluation,

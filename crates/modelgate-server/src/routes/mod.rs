@@ -52,7 +52,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         cards::get_card_schema, cards::get_card, cards::set_card, cards::list_card_revisions, cards::diff_card,
         cards::import_card, cards::export_card,
         datasets::register_dataset, datasets::get_dataset, datasets::list_datasets,
-        evaluations::run_evaluation, evaluations::get_evaluation, evaluations::list_version_evaluations,
+        evaluations::run_evaluation, evaluations::get_evaluation, evaluations::mark_evaluation, evaluations::list_version_evaluations,
         evaluations::get_job, evaluations::cancel_job, evaluations::list_jobs,
     ),
     modifiers(&BearerSecurity),
@@ -179,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/datasets/{name}", get(datasets::get_dataset))
         .route("/api/v1/evaluations", post(evaluations::run_evaluation))
         .route("/api/v1/evaluations/{id}", get(evaluations::get_evaluation))
+        .route(
+            "/api/v1/evaluations/{id}/status",
+            post(evaluations::mark_evaluation),
+        )
         .route("/api/v1/evaluation-jobs", get(evaluations::list_jobs))
         .route("/api/v1/evaluation-jobs/{id}", get(evaluations::get_job))
         .route(

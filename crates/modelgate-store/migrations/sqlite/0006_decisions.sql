@@ -18,3 +18,8 @@ UPDATE promotion_requests SET owner_at_open_id =
 -- Why a version's approval is due for review without its evidence having changed: a policy applied later
 -- would not grant it, and that policy says `approvals_not_regranted = "review_due"`.
 ALTER TABLE versions ADD COLUMN approval_review_reason TEXT;
+
+-- Which evaluations the policy reads: `counted` (the default), or set aside as `exploratory` or
+-- `superseded` (with the reason), so that one failed exploration does not block a gate for ever.
+ALTER TABLE evaluations ADD COLUMN status TEXT NOT NULL DEFAULT 'counted';
+ALTER TABLE evaluations ADD COLUMN status_reason TEXT;

@@ -36,6 +36,9 @@ pub struct EvaluationRecord {
     pub digest: String,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// `counted` (the policy reads it), `exploratory` or `superseded` (set aside, with the reason).
+    pub status: String,
+    pub status_reason: Option<String>,
 }
 
 /// An evaluation to record.
@@ -180,6 +183,8 @@ fn evaluation_from_row(row: &AnyRow) -> Result<EvaluationRecord, StoreError> {
         digest: rows::get(row, "digest")?,
         created_by: rows::get(row, "created_by")?,
         created_at: rows::timestamp(row, "created_at")?,
+        status: rows::get(row, "status")?,
+        status_reason: rows::get(row, "status_reason")?,
     })
 }
 
@@ -188,7 +193,7 @@ const DATASET_COLUMNS: &str =
 const DATASET_SUMMARY_COLUMNS: &str =
     "name, digest, format, schema_json, row_count, created_by, created_at";
 const EVALUATION_QUERY: &str = "SELECT e.id, m.name AS model_name, v.number AS version_number, d.name AS dataset_name, \
-     e.mode, e.inputs_json, e.settings_json, e.engine, e.results_json, e.digest, e.created_by, e.created_at \
+     e.mode, e.inputs_json, e.settings_json, e.engine, e.results_json, e.digest, e.created_by, e.created_at, e.status, e.status_reason \
      FROM evaluations e JOIN versions v ON v.id = e.version_id JOIN models m ON m.id = v.model_id \
      JOIN datasets d ON d.id = e.dataset_id";
 
@@ -340,6 +345,73 @@ impl Store {
         }
         self.commit(transaction).await?;
         self.get_evaluation(id).await
+    }
+
+    /// Sets whether the policy reads an evaluation (`counted`) or it is set aside (`exploratory`,
+    /// `superseded`). A change to the version's evidence like any other: it bumps the evidence revision
+    /// and is refused when the version's approval freezes its evidence.
+    pub async fn mark_evaluation(
+        &self,
+        attribution: &Attribution,
+        id: i64,
+        status: &str,
+        reason: Option<&str>,
+        frozen_stages: &[Stage],
+    ) -> Result<EvaluationRecord, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let row = sqlx::query("SELECT version_id, status FROM evaluations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .ok_or_else(|| StoreError::not_found("evaluation", id))?;
+        let version_id: i64 = rows::get(&row, "version_id")?;
+        let before: String = rows::get(&row, "status")?;
+        if before == status {
+            return Err(StoreError::FailedPrecondition(format!(
+                "evaluation {id} is already {status}"
+            )));
+        }
+        let after_approval = self
+            .record_evidence_change(
+                &mut transaction,
+                version_id,
+                &format!("evaluation {id} marked {status}"),
+                frozen_stages,
+            )
+            .await?;
+        sqlx::query("UPDATE evaluations SET status = $1, status_reason = $2 WHERE id = $3")
+            .bind(status)
+            .bind(reason.map(str::to_owned))
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        let record = evaluation_from_row(
+            &sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{EVALUATION_QUERY} WHERE e.id = $1"
+            )))
+            .bind(id)
+            .fetch_one(&mut *transaction)
+            .await?,
+        )?;
+        let number = VersionNumber::new(record.version)?;
+        let model = ModelName::parse(&record.model_name)?;
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "evaluation.mark",
+                target: version_target(&model, number),
+                before: Some(json!({ "evaluation": id, "status": before })),
+                after: Some(json!({
+                    "evaluation": id, "status": status, "reason": reason,
+                    "after_approval": after_approval,
+                })),
+            },
+        )
+        .await?;
+        self.commit(transaction).await?;
+        Ok(record)
     }
 
     pub async fn get_evaluation(&self, id: i64) -> Result<EvaluationRecord, StoreError> {

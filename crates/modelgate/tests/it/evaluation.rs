@@ -765,3 +765,102 @@ async fn model_mode_runs_multiclass_classifiers_and_regressors() {
     assert!(robustness["feature_ablation"][0]["mae_delta"].is_number());
     app.stop().await;
 }
+
+/// One failed exploratory evaluation does not block a gate for ever: it can be set aside (with a reason,
+/// audited), after which the policy reads only the counted ones; the failed check named the dataset and
+/// attribute; and the evidence digest moved, so sign-offs given before no longer count.
+#[tokio::test]
+async fn an_exploratory_evaluation_can_be_set_aside_and_the_failure_names_what_failed() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "credit", "high").await;
+    app.push_version(&developer, "credit", payload(8)).await;
+    let evaluate = |csv: String, dataset: &'static str| {
+        let (app, developer) = (&app, developer.clone());
+        async move {
+            register(app, &developer, dataset, &csv).await;
+            let predictions = upload_text(app, &developer, &csv).await;
+            call(app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
+                "model": "credit", "version": 1, "dataset": dataset, "predictions_digest": predictions,
+                "score_column": "score",
+            }))).await.json::<Value>().await.unwrap()
+        }
+    };
+    let unfair = evaluate(holdout(false), "exploration").await;
+    evaluate(holdout(true), "holdout").await;
+    let four_fifths = |explanation: &Value| {
+        explanation["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|check| check["name"] == "four_fifths_rule")
+            .unwrap()
+            .clone()
+    };
+    let explain = || {
+        call_json(
+            &app,
+            Method::GET,
+            "/api/v1/models/credit/versions/1/explain?stage=production",
+            &developer,
+            None,
+        )
+    };
+    let before = explain().await;
+    let failed = four_fifths(&before);
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the four-fifths rule fails for sex on exploration, ratio 0."),
+        "{failed}"
+    );
+    assert_eq!(before["evaluations"][0]["mode"], "predictions");
+    let id = unfair["id"].as_i64().unwrap();
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/evaluations/{id}/status"),
+            &developer,
+            Some(json!({ "status": "exploratory" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "reason");
+    let marked = call_json(
+        &app,
+        Method::POST,
+        &format!("/api/v1/evaluations/{id}/status"),
+        &developer,
+        Some(json!({ "status": "exploratory", "reason": "tried an untuned threshold" })),
+    )
+    .await;
+    assert_eq!(marked["status"], "exploratory");
+    let after = explain().await;
+    assert_eq!(four_fifths(&after)["status"], "passed", "{after}");
+    assert_ne!(after["evidence_digest"], before["evidence_digest"]);
+    assert_eq!(after["evaluations"].as_array().unwrap().len(), 1);
+    let events = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/credit/version/1&action=evaluation.mark",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(events["events"][0]["after"]["status"], "exploratory");
+    // Counted again, it is read again.
+    call_json(
+        &app,
+        Method::POST,
+        &format!("/api/v1/evaluations/{id}/status"),
+        &developer,
+        Some(json!({ "status": "counted" })),
+    )
+    .await;
+    assert_eq!(four_fifths(&explain().await)["status"], "failed");
+}
