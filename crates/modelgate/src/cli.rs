@@ -250,24 +250,52 @@ pub enum CardCommand {
     /// Show a version's current card and what the policy still requires of it
     #[command(after_help = "Example:\n  modelgate card show credit-default 3 --output json")]
     Show { model: String, version: String },
-    /// Write a new revision of a version's card from a JSON file (schema: /api/v1/schemas/model-card.json)
+    /// Write a new revision of a version's card from a JSON file (schema: /api/v1/schemas/model-card.json):
+    /// a bare card, or what `card show --output json` prints (its `card` is taken, the revision details
+    /// ignored)
     #[command(
-        after_help = "Example:\n  modelgate card set credit-default 3 --file card.json --message \"add limitations\""
+        after_help = "Examples:\n  modelgate card set credit-default 3 --file card.json --message \"add limitations\"\n  \
+        modelgate card show credit-default 3 --output json > card.json   # edit, then\n  \
+        modelgate card set credit-default 3 --file card.json\n  \
+        jq '.card.limitations = \"EU applicants only\"' card.json | modelgate card set credit-default 3 --file -"
     )]
     Set {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// The JSON file to read, or `-` for standard input
         #[arg(long)]
         file: PathBuf,
+        /// Why the card changed, kept with the revision
         #[arg(long)]
         message: Option<String>,
     },
     /// Edit the current card in $EDITOR (as YAML); saved as a new revision when valid, otherwise reopened
-    /// with the problems listed on top (an empty file cancels)
+    /// with the problems listed on top (an empty file cancels). A version without a card starts from a
+    /// skeleton of the fields its model's risk tier requires
     #[command(after_help = "Example:\n  EDITOR=vim modelgate card edit credit-default 3")]
     Edit {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// Why the card changed, kept with the revision
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Copy another version's current card to this version as a new revision (the message says where
+    /// it came from)
+    #[command(after_help = "Example:\n  modelgate card copy credit-default 4 --from 3")]
+    Copy {
+        /// The model's name
+        model: String,
+        /// The version that gets the card
+        version: String,
+        /// The version of the same model whose current card is copied
+        #[arg(long = "from", value_name = "FROM_VERSION")]
+        from_version: String,
+        /// Added to the revision's message after where the card came from
         #[arg(long)]
         message: Option<String>,
     },

@@ -10,6 +10,7 @@ mod cli;
 mod evaluation;
 mod hardening;
 mod jobs;
+mod newcomer;
 mod promotion;
 mod runtime;
 mod support;
