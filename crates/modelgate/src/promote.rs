@@ -689,7 +689,8 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
 /// Reads `file`, or standard input when it is `-`; returns a name for messages and the text.
 fn read_file_or_stdin(file: &std::path::Path) -> anyhow::Result<(String, String)> {
     if file.as_os_str() == "-" {
-        let text = std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?;
+        let text =
+            std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?;
         Ok(("standard input".to_owned(), text))
     } else {
         let text = std::fs::read_to_string(file)
@@ -714,7 +715,9 @@ fn card_from_document(name: &str, text: &str) -> anyhow::Result<serde_json::Valu
             }
         }
         card @ serde_json::Value::Object(_) => Ok(card),
-        _ => anyhow::bail!("{name}: a card is a JSON object; see `modelgate card show --output json`"),
+        _ => anyhow::bail!(
+            "{name}: a card is a JSON object; see `modelgate card show --output json`"
+        ),
     }
 }
 

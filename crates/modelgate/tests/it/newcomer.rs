@@ -72,14 +72,24 @@ fn cards_round_trip_from_show_to_set_and_copy_between_versions() {
     bare["limitations"] = serde_json::json!("EU applicants, 2021-2025");
     let from_stdin = server.run_with_stdin(
         &[
-            "--output", "json", "card", "set", "roundtrip", "1", "--file", "-",
+            "--output",
+            "json",
+            "card",
+            "set",
+            "roundtrip",
+            "1",
+            "--file",
+            "-",
         ],
         Some(&bare.to_string()),
     );
     assert!(from_stdin.status.success(), "{}", stderr(&from_stdin));
     let from_stdin: serde_json::Value = serde_json::from_slice(&from_stdin.stdout).unwrap();
     assert_eq!(from_stdin["revision"], 3);
-    assert_eq!(from_stdin["card"]["limitations"], "EU applicants, 2021-2025");
+    assert_eq!(
+        from_stdin["card"]["limitations"],
+        "EU applicants, 2021-2025"
+    );
 
     // `card copy` makes version 2's card from version 1's, and says where from.
     let copied = server.json(&["card", "copy", "roundtrip", "2", "--from", "1"]);
@@ -94,5 +104,9 @@ fn cards_round_trip_from_show_to_set_and_copy_between_versions() {
     );
     let missing = server.run(&["card", "copy", "roundtrip", "1", "--from", "9"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("not_found"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("not_found"),
+        "{}",
+        stderr(&missing)
+    );
 }
