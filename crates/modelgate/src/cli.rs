@@ -26,13 +26,16 @@ Examples:
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Server URL for client commands [default: the profile written by `login`, else http://127.0.0.1:8080]
-    #[arg(long, global = true, env = "MODELGATE_SERVER")]
+    /// Server URL for client commands, as http://HOST:PORT (a bare HOST:PORT means http://) [env:
+    /// MODELGATE_SERVER; default: the profile written by `login`, else http://127.0.0.1:8080]
+    #[arg(long, global = true)]
     pub server: Option<String>,
-    /// API token for client commands [default: the profile written by `login`]
-    #[arg(long, global = true, env = "MODELGATE_TOKEN", hide_env_values = true)]
+    /// API token for client commands [env: MODELGATE_TOKEN; default: the profile written by `login`]
+    #[arg(long, global = true)]
     pub token: Option<String>,
-    /// Output format: readable tables, or the API's JSON for scripts
+    /// Output format: readable tables, or the API's JSON for scripts. With json, an error is printed on
+    /// standard output as the API's error JSON, {"error": {"code", "message", "details"}} (client-side
+    /// errors too, with codes such as `unreachable`), and the exit codes stay 1 error, 2 usage, 3 denied
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     #[command(subcommand)]
@@ -976,9 +979,10 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token (for yourself, or for --user as admin); prints the secret once
+    /// Create a token (for yourself, or for --user as admin); prints the secret once, alone on standard
+    /// output (the token's id and expiry go to standard error)
     #[command(
-        after_help = "Examples:\n  modelgate token create --name ci-pipeline --expires-in-days 30\n  modelgate token create --name laptop --user alice"
+        after_help = "Examples:\n  TOKEN=$(modelgate token create --name ci-pipeline --expires-in-days 30)\n  modelgate token create --name laptop --user alice"
     )]
     Create {
         #[arg(long)]

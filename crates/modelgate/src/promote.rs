@@ -188,6 +188,19 @@ fn explanation_text(explanation: &api::Explanation) -> String {
     lines.join("\n")
 }
 
+/// Whether a review counts toward the request's sign-offs: only current approvals of a request that is
+/// open or was approved; a rejected or withdrawn request's sign-offs count for nothing.
+fn review_counts(request: &api::PromotionRequest, review: &api::ReviewRecord) -> String {
+    if review.decision != "approve" {
+        return "- (not a sign-off)".to_owned();
+    }
+    match request.state.as_str() {
+        "rejected" | "withdrawn" => format!("no (request {})", request.state),
+        _ if review.current => "yes".to_owned(),
+        _ => "no (superseded)".to_owned(),
+    }
+}
+
 fn request_text(request: &api::PromotionRequest) -> String {
     let mut text = fields(&[
         ("request", request.id.to_string()),
@@ -243,7 +256,7 @@ fn request_text(request: &api::PromotionRequest) -> String {
                             .meaning
                             .clone()
                             .unwrap_or_else(|| review.comment.clone()),
-                        if review.current { "yes" } else { "superseded" }.to_owned(),
+                        review_counts(request, review),
                     ]
                 })
                 .collect(),
