@@ -91,11 +91,15 @@ impl LogVerifier {
         let size = self.frontier.size();
         if let Some(expected) = self.expected.get(&size) {
             if self.frontier.root() != expected.root {
+                // A root says only that something below it changed: the index is named when the
+                // range since the last matching root is one entry, never the range's start as if it
+                // were the culprit.
                 let first = self.last_matched;
+                let last = size - 1;
                 return Err(LogProblem {
-                    index: Some(first),
+                    index: (first == last).then_some(first),
                     message: format!(
-                        "the tree of the first {size} entries does not match {}: an entry in {first}..{size} was altered, inserted or removed",
+                        "the tree of the first {size} entries does not match {}: an entry among indices {first} to {last} was altered, inserted or removed",
                         expected.label
                     ),
                 });

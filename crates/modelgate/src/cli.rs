@@ -514,8 +514,9 @@ pub enum AuditCommand {
         # Offline, from an export\n  modelgate audit verify --export ./audit-2026-11 --public-key modelgate.pub\n\n  \
         # Directly on the server's data\n  modelgate audit verify --data-dir ./modelgate-data")]
     Verify(AuditVerifyArgs),
-    /// Export the log: DIR/entries.jsonl (line i is exactly leaf i), DIR/checkpoint (the signed note)
-    /// and DIR/public-key (the server's key as it claims it)
+    /// Export the log: DIR/entries.jsonl (line i is exactly leaf i), DIR/checkpoint (the signed note),
+    /// DIR/leaf-hashes (line i the hex hash of leaf i, so that a verify names an edited entry) and
+    /// DIR/public-key (the server's key as it claims it)
     #[command(after_help = "Example:\n  modelgate audit export --out ./audit-2026-11")]
     Export {
         #[arg(long)]
@@ -523,11 +524,14 @@ pub enum AuditCommand {
     },
     /// Show events, oldest first (filters combine)
     #[command(
-        after_help = "Examples:\n  modelgate audit show --target model/credit-default\n  \
-        modelgate audit show --actor alice --since 2026-11-01 --output json\n  modelgate audit show --action auth.refused"
+        after_help = "Examples:\n  modelgate audit show --target model/credit-default   # the model, its versions, cards, evaluations and requests\n  \
+        modelgate audit show --actor alice --since 2026-11-01 --output json\n  modelgate audit show --action auth.refused --limit 50\n  \
+        modelgate audit show --action auth.refused --limit 50 --cursor CURSOR   # the next 50"
     )]
     Show {
-        /// `model/NAME`, `model/NAME/version/N`, `user/NAME`, `token/ID`, `artifact/sha256:…`
+        /// `model/NAME`, `model/NAME/version/N`, `user/NAME`, `token/ID`, `request/ID`, `artifact/sha256:…`;
+        /// also matches what lies under it (`model/NAME` includes `model/NAME/version/N` and the model's
+        /// requests)
         #[arg(long)]
         target: Option<String>,
         /// A username, `system:…` or `anonymous`
@@ -540,8 +544,11 @@ pub enum AuditCommand {
         #[arg(long)]
         since: Option<String>,
         /// At most this many events
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
+        /// Continue after the events shown before (the cursor printed after them, or `next_cursor`)
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Print (or save) the latest signed checkpoint, to pass later as `audit verify --since FILE`
     #[command(after_help = "Example:\n  modelgate audit checkpoint --out last-checkpoint")]
