@@ -29,7 +29,9 @@ pub enum ClientError {
     #[error("cannot reach the server at {server} ({reason}): is `modelgate serve` running there?")]
     Connect { server: String, reason: String },
     /// The server's address is not a URL the client can use.
-    #[error("the server address {server:?} is not usable ({reason}); write it as a URL, e.g. http://127.0.0.1:8080")]
+    #[error(
+        "the server address {server:?} is not usable ({reason}); write it as a URL, e.g. http://127.0.0.1:8080"
+    )]
     InvalidServer { server: String, reason: String },
     #[error("{0}")]
     Transport(#[from] reqwest::Error),
@@ -127,7 +129,10 @@ fn server_url(server: &str) -> Result<String, ClientError> {
     };
     let url = reqwest::Url::parse(&with_scheme).map_err(|error| invalid(error.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!("the scheme {:?} is not http or https", url.scheme())));
+        return Err(invalid(format!(
+            "the scheme {:?} is not http or https",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none() {
         return Err(invalid("it names no host".to_owned()));

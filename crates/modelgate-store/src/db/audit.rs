@@ -515,7 +515,10 @@ impl Store {
                 .push_bind(BindValue::Text(under.clone()))
                 .push(")) = ")
                 .push_bind(BindValue::Text(under));
-            if let Some(model) = target.strip_prefix("model/").filter(|name| !name.contains('/')) {
+            if let Some(model) = target
+                .strip_prefix("model/")
+                .filter(|name| !name.contains('/'))
+            {
                 sql.push(
                     " OR target IN (SELECT 'request/' || CAST(r.id AS TEXT) FROM promotion_requests r \
                      JOIN models m ON m.id = r.model_id WHERE m.name = ",
@@ -525,10 +528,7 @@ impl Store {
             }
             sql.push(")");
         }
-        for (column, value) in [
-            ("actor", &filter.actor),
-            ("action", &filter.action),
-        ] {
+        for (column, value) in [("actor", &filter.actor), ("action", &filter.action)] {
             if let Some(value) = value {
                 sql.push(&format!(" AND {column} = "))
                     .push_bind(BindValue::Text(value.clone()));
