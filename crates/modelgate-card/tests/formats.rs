@@ -142,8 +142,9 @@ fn a_broken_front_matter_gives_line_and_column() {
 /// only what has no field stays under `additional`.
 #[test]
 fn hugging_face_template_and_trainer_headings_map_to_card_fields() {
-    // (fixture, golden import, (field, text it must contain), the `additional` keys left)
-    let cases: &[(&str, &str, &[(&str, &str)], &[&str])] = &[
+    /// (fixture, golden import, (field, text it must contain), the `additional` keys left)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             "hf_hub_template.md",
             "hf_hub_template_imported.json",
