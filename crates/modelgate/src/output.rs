@@ -125,6 +125,9 @@ pub fn models(models: &[api::Model]) -> String {
 /// What a version's approval says now: `suspended`, or its status and expiry (`active until …`,
 /// `review_due until …`, `expired since …`); `-` without an approval.
 pub fn approval_status(version: &api::Version) -> String {
+    if version.suspension.is_some() {
+        return "suspended".to_owned();
+    }
     match &version.approval {
         None => "-".to_owned(),
         Some(approval) if approval.suspension.is_some() || approval.status == "suspended" => {
@@ -162,10 +165,14 @@ pub fn version(version: &api::Version) -> String {
         ("stage", version.stage.clone()),
         ("approval", approval),
     ];
+    if let Some(reason) = version
+        .suspension
+        .as_ref()
+        .or_else(|| version.approval.as_ref()?.suspension.as_ref())
+    {
+        pairs.push(("suspended", reason.clone()));
+    }
     if let Some(approval) = &version.approval {
-        if let Some(reason) = &approval.suspension {
-            pairs.push(("suspended", reason.clone()));
-        }
         if let Some(change) = &approval.evidence_changed_after_approval {
             pairs.push(("evidence changed", change.clone()));
         }

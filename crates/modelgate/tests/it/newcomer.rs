@@ -202,6 +202,26 @@ fn version_tables_show_approval_status_and_suspension() {
     );
     let listed = stdout(&server.run(&["version", "list", "tabled"]));
     assert!(listed.contains("suspended"), "{listed}");
+    // A version without an approval shows its suspension too.
+    let other = write_file(work.path(), "m2.bin", b"other weights");
+    server.json(&["version", "push", "tabled", path(&other)]);
+    let suspended = server.run(&[
+        "version",
+        "suspend",
+        "tabled",
+        "2",
+        "--reason",
+        "leaked data",
+    ]);
+    assert!(suspended.status.success(), "{}", stderr(&suspended));
+    let shown = stdout(&server.run(&["version", "show", "tabled", "2"]));
+    assert!(
+        shown.contains("suspended:") && shown.contains("leaked data"),
+        "{shown}"
+    );
+    let listed = stdout(&server.run(&["version", "list", "tabled"]));
+    let row = listed.lines().find(|line| line.starts_with('2')).unwrap();
+    assert!(row.contains("suspended"), "{listed}");
 }
 
 #[test]
