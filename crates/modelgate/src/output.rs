@@ -172,10 +172,12 @@ pub fn version(version: &api::Version) -> String {
     {
         pairs.push(("suspended", reason.clone()));
     }
-    if let Some(approval) = &version.approval {
-        if let Some(change) = &approval.evidence_changed_after_approval {
-            pairs.push(("evidence changed", change.clone()));
-        }
+    if let Some(change) = version
+        .approval
+        .as_ref()
+        .and_then(|approval| approval.evidence_changed_after_approval.as_ref())
+    {
+        pairs.push(("evidence changed", change.clone()));
     }
     pairs.extend([
         ("digest", version.digest.clone()),
