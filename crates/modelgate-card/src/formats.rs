@@ -436,12 +436,24 @@ fn strip_placeholders(content: &str) -> String {
         let line = line.trim().trim_end_matches('.').to_ascii_lowercase();
         line.ends_with("[more information needed]") || line == "more information needed"
     };
-    text.lines()
-        .filter(|line| !placeholder(line))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_owned()
+    let kept: Vec<&str> = text.lines().filter(|line| !placeholder(line)).collect();
+    // A label line (`**BibTeX:**`) whose content was a placeholder labels nothing any more.
+    let label = |line: &str| {
+        let line = line.trim();
+        line.starts_with("**") && line.ends_with(":**") && line.len() > 5
+    };
+    let mut lines: Vec<&str> = Vec::with_capacity(kept.len());
+    for (position, line) in kept.iter().enumerate() {
+        let next = kept[position + 1..].iter().find(|l| !l.trim().is_empty());
+        if label(line) && next.is_none_or(|next| label(next)) {
+            continue;
+        }
+        if line.trim().is_empty() && lines.last().is_some_and(|last| last.trim().is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    lines.join("\n").trim().to_owned()
 }
 
 /// The items of a Markdown list (`- x`, `* x`), or the whole text as one item when it is not a list.
