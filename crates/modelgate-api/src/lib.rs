@@ -150,6 +150,10 @@ pub struct Version {
     /// The approval that put the version in its stage, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<VersionApproval>,
+    /// Why the version is suspended, when it is (with or without an approval): the gate refuses it until
+    /// it is reinstated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -5,18 +5,29 @@
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use std::collections::BTreeMap;
 
-/// The first thing found wrong, and where.
+/// The first thing found wrong, and where: one entry (`index`), or somewhere in the entries `index` to
+/// `through` when only a root tells (a root cannot say which entry below it changed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", index.map(|i| format!("index {i}: ")).unwrap_or_default())]
+#[error("{}{message}", place(*index, *through))]
 pub struct LogProblem {
     pub index: Option<u64>,
+    pub through: Option<u64>,
     pub message: String,
+}
+
+fn place(index: Option<u64>, through: Option<u64>) -> String {
+    match (index, through) {
+        (Some(first), Some(last)) if last > first => format!("indices {first} to {last}: "),
+        (Some(index), _) => format!("index {index}: "),
+        (None, _) => String::new(),
+    }
 }
 
 impl LogProblem {
     pub fn at(index: u64, message: impl Into<String>) -> Self {
         Self {
             index: Some(index),
+            through: None,
             message: message.into(),
         }
     }
@@ -24,6 +35,7 @@ impl LogProblem {
     pub fn general(message: impl Into<String>) -> Self {
         Self {
             index: None,
+            through: None,
             message: message.into(),
         }
     }
@@ -91,11 +103,14 @@ impl LogVerifier {
         let size = self.frontier.size();
         if let Some(expected) = self.expected.get(&size) {
             if self.frontier.root() != expected.root {
+                // A root says only that something below it changed: the problem names the range
+                // since the last matching root, not its first index as if that entry were the culprit.
                 let first = self.last_matched;
                 return Err(LogProblem {
                     index: Some(first),
+                    through: Some(size - 1),
                     message: format!(
-                        "the tree of the first {size} entries does not match {}: an entry in {first}..{size} was altered, inserted or removed",
+                        "the tree of the first {size} entries does not match {}: one of these entries was altered, inserted or removed",
                         expected.label
                     ),
                 });
@@ -179,7 +194,12 @@ mod tests {
 
         let mut changed = good.clone();
         changed[4].1 = br#"{"seq":4,"action":"y"}"#.to_vec();
-        assert!(run(changed).unwrap_err().message.contains("does not match"));
+        let problem = run(changed).unwrap_err();
+        assert!(problem.message.contains("does not match"));
+        assert!(
+            problem.to_string().starts_with("indices 0 to 9: "),
+            "a root names the range it covers, not its first entry: {problem}"
+        );
 
         let mut deleted = good.clone();
         deleted.remove(6);

@@ -156,9 +156,18 @@ pub fn import_hugging_face(readme: &str) -> Result<Imported, ImportError> {
             }
         }
     }
-    for (heading, content) in sections(body) {
-        let content = content.trim().to_owned();
-        if let Some(name) = heading.strip_prefix("Model Card for ") {
+    let mut title_seen = false;
+    for (level, heading, content) in sections(body) {
+        let content = strip_placeholders(&content);
+        // The document's title: `# Model Card for NAME` (the hub's template) or `# NAME` as the first
+        // heading (the cards `transformers`' Trainer writes); the text under it is the introduction.
+        let title = heading.starts_with("Model Card for ")
+            || (level == 1 && !title_seen && hugging_face_target(&heading).is_none());
+        if !heading.is_empty() {
+            title_seen = true;
+        }
+        if title {
+            let name = heading.strip_prefix("Model Card for ").unwrap_or(&heading);
             card.model_details
                 .name
                 .get_or_insert_with(|| name.trim().to_owned());
@@ -166,8 +175,13 @@ pub fn import_hugging_face(readme: &str) -> Result<Imported, ImportError> {
         if content.is_empty() {
             continue;
         }
-        if heading.is_empty() || heading.starts_with("Model Card for ") {
-            card.additional.insert("introduction".to_owned(), content);
+        if heading.is_empty() || title {
+            append(
+                card.additional
+                    .entry("introduction".to_owned())
+                    .or_default(),
+                &content,
+            );
             report.push(Mapping {
                 from: format!(
                     "section: {}",
@@ -181,70 +195,306 @@ pub fn import_hugging_face(readme: &str) -> Result<Imported, ImportError> {
             });
             continue;
         }
-        let target = match heading.to_ascii_lowercase().as_str() {
-            "model description" | "model details" | "description" => {
-                card.model_details.description = Some(content);
+        let Some(target) = hugging_face_target(&heading) else {
+            card.additional.insert(heading.clone(), content);
+            report.push(Mapping {
+                from: format!("section: {heading}"),
+                to: format!("additional.{heading}"),
+            });
+            continue;
+        };
+        // A later section into a field that has text already keeps it, under its own heading.
+        let labelled = |existing: &Option<String>| match existing {
+            Some(text) if !text.trim().is_empty() => format!("{heading}:\n{content}"),
+            _ => content.clone(),
+        };
+        let path = match target {
+            Target::Description => {
+                let text = labelled(&card.model_details.description);
+                append(
+                    card.model_details.description.get_or_insert_default(),
+                    &text,
+                );
                 "model_details.description"
             }
-            "direct use" | "intended use" | "uses" | "intended uses" => {
-                card.intended_use.primary_uses = Some(content);
-                "intended_use.primary_uses"
+            Target::References => {
+                card.model_details.references.extend(list_items(&content));
+                "model_details.references"
             }
-            "out-of-scope use" | "out of scope use" | "out-of-scope uses" => {
-                card.intended_use.out_of_scope_uses = Some(content);
-                "intended_use.out_of_scope_uses"
-            }
-            "bias, risks, and limitations" | "limitations" | "risks and limitations" => {
-                card.limitations = Some(content);
-                "limitations"
-            }
-            "recommendations" => {
-                card.caveats_and_recommendations = Some(content);
-                "caveats_and_recommendations"
-            }
-            "training data" => {
-                match card.training_data.first_mut() {
-                    Some(dataset) => dataset.composition = Some(content),
-                    None => card.training_data.push(Dataset {
-                        name: "training data".into(),
-                        composition: Some(content),
-                        ..Dataset::default()
-                    }),
-                }
-                "training_data[0].composition"
-            }
-            "testing data" | "evaluation data" => {
-                card.evaluation_data.push(Dataset {
-                    name: "evaluation data".into(),
-                    composition: Some(content),
-                    ..Dataset::default()
-                });
-                "evaluation_data[0].composition"
-            }
-            "citation" => {
-                card.model_details.citation = Some(content);
+            Target::Citation => {
+                let text = labelled(&card.model_details.citation);
+                append(card.model_details.citation.get_or_insert_default(), &text);
                 "model_details.citation"
             }
-            _ => {
-                let key = if heading.is_empty() {
-                    "introduction".to_owned()
-                } else {
-                    heading.clone()
-                };
-                card.additional.insert(key.clone(), content);
-                report.push(Mapping {
-                    from: format!("section: {heading}"),
-                    to: format!("additional.{key}"),
-                });
-                continue;
+            Target::PrimaryUses => {
+                let text = labelled(&card.intended_use.primary_uses);
+                append(
+                    card.intended_use.primary_uses.get_or_insert_default(),
+                    &text,
+                );
+                "intended_use.primary_uses"
+            }
+            Target::PrimaryUsers => {
+                let text = labelled(&card.intended_use.primary_users);
+                append(
+                    card.intended_use.primary_users.get_or_insert_default(),
+                    &text,
+                );
+                "intended_use.primary_users"
+            }
+            Target::OutOfScopeUses => {
+                let text = labelled(&card.intended_use.out_of_scope_uses);
+                append(
+                    card.intended_use.out_of_scope_uses.get_or_insert_default(),
+                    &text,
+                );
+                "intended_use.out_of_scope_uses"
+            }
+            Target::Limitations => {
+                let text = labelled(&card.limitations);
+                append(card.limitations.get_or_insert_default(), &text);
+                "limitations"
+            }
+            Target::Recommendations => {
+                let text = labelled(&card.caveats_and_recommendations);
+                append(
+                    card.caveats_and_recommendations.get_or_insert_default(),
+                    &text,
+                );
+                "caveats_and_recommendations"
+            }
+            Target::Tradeoffs => {
+                let text = labelled(&card.tradeoffs);
+                append(card.tradeoffs.get_or_insert_default(), &text);
+                "tradeoffs"
+            }
+            Target::Fairness => {
+                let text = labelled(&card.fairness_considerations);
+                append(card.fairness_considerations.get_or_insert_default(), &text);
+                "fairness_considerations"
+            }
+            Target::Ethical => {
+                card.ethical_considerations.extend(ethical_items(&content));
+                "ethical_considerations"
+            }
+            Target::TrainingData => {
+                let dataset = first_dataset(&mut card.training_data, "training data");
+                let text = labelled(&dataset.composition);
+                append(dataset.composition.get_or_insert_default(), &text);
+                "training_data[0].composition"
+            }
+            Target::TrainingPreprocessing => {
+                let dataset = first_dataset(&mut card.training_data, "training data");
+                let text = labelled(&dataset.preprocessing);
+                append(dataset.preprocessing.get_or_insert_default(), &text);
+                "training_data[0].preprocessing"
+            }
+            Target::EvaluationData => {
+                let dataset = first_dataset(&mut card.evaluation_data, "evaluation data");
+                let text = labelled(&dataset.composition);
+                append(dataset.composition.get_or_insert_default(), &text);
+                "evaluation_data[0].composition"
             }
         };
         report.push(Mapping {
             from: format!("section: {heading}"),
-            to: target.to_owned(),
+            to: path.to_owned(),
         });
     }
     Ok(Imported { card, report })
+}
+
+/// The canonical field a Hugging Face section belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Description,
+    References,
+    Citation,
+    PrimaryUses,
+    PrimaryUsers,
+    OutOfScopeUses,
+    Limitations,
+    Recommendations,
+    Tradeoffs,
+    Fairness,
+    Ethical,
+    TrainingData,
+    TrainingPreprocessing,
+    EvaluationData,
+}
+
+/// Where the headings of the `huggingface_hub` model-card template
+/// (`src/huggingface_hub/templates/modelcard_template.md`) and of the cards `transformers`' Trainer writes
+/// (`modelcard.py`) belong. Headings compare without case, `[optional]`, a trailing colon, and with `&` as
+/// `and`. The template itself says the model description may hold "general information about training
+/// procedures, parameters", so the training procedure, its hyperparameters and results and the technical
+/// specifications go there. Environmental impact, glossary, contacts and "how to get started" have no
+/// field of their own and stay under `additional`.
+fn hugging_face_target(heading: &str) -> Option<Target> {
+    let normalized = heading
+        .to_ascii_lowercase()
+        .replace("[optional]", "")
+        .replace('&', " and ")
+        .replace(['*', '_', '`'], "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let normalized = normalized.trim_end_matches(':').trim();
+    Some(match normalized {
+        "model details"
+        | "model description"
+        | "description"
+        | "training procedure"
+        | "training hyperparameters"
+        | "speeds, sizes, times"
+        | "training results"
+        | "framework versions"
+        | "technical specifications"
+        | "model architecture and objective"
+        | "model architecture"
+        | "compute infrastructure"
+        | "hardware"
+        | "software" => Target::Description,
+        "model sources" | "references" => Target::References,
+        "citation" | "bibtex entry and citation info" | "citation information" | "bibtex" => {
+            Target::Citation
+        }
+        "uses"
+        | "direct use"
+        | "downstream use"
+        | "intended use"
+        | "intended uses"
+        | "intended uses and limitations"
+        | "primary intended uses" => Target::PrimaryUses,
+        "intended users" | "primary intended users" | "users" => Target::PrimaryUsers,
+        "out-of-scope use"
+        | "out of scope use"
+        | "out-of-scope uses"
+        | "out of scope uses"
+        | "misuse and out-of-scope use"
+        | "misuse, malicious use, and out-of-scope use" => Target::OutOfScopeUses,
+        "bias, risks, and limitations"
+        | "bias, risks and limitations"
+        | "limitations"
+        | "risks and limitations"
+        | "limitations and bias"
+        | "limitations and biases"
+        | "bias and limitations" => Target::Limitations,
+        "recommendations" | "caveats and recommendations" => Target::Recommendations,
+        "tradeoffs" | "trade-offs" => Target::Tradeoffs,
+        "fairness considerations" | "fairness" | "factors" => Target::Fairness,
+        "ethical considerations" | "ethical considerations and risks" | "ethics" => Target::Ethical,
+        "training data" | "training details" | "training and evaluation data" => {
+            Target::TrainingData
+        }
+        "preprocessing" => Target::TrainingPreprocessing,
+        "evaluation"
+        | "testing data, factors and metrics"
+        | "testing data"
+        | "evaluation data"
+        | "metrics"
+        | "results"
+        | "summary"
+        | "evaluation results" => Target::EvaluationData,
+        _ => return None,
+    })
+}
+
+/// Adds `text` to a field as a new paragraph.
+fn append(field: &mut String, text: &str) {
+    if !field.trim().is_empty() {
+        field.push_str("\n\n");
+    }
+    field.push_str(text);
+}
+
+/// The first dataset of a list, made with `name` when there is none.
+fn first_dataset<'a>(datasets: &'a mut Vec<Dataset>, name: &str) -> &'a mut Dataset {
+    if datasets.is_empty() {
+        datasets.push(Dataset {
+            name: name.to_owned(),
+            ..Dataset::default()
+        });
+    }
+    &mut datasets[0]
+}
+
+/// A section's text without HTML comments (the template's guidance) and without the placeholders the
+/// template and the Trainer write for what nobody filled in (`[More Information Needed]`, `More
+/// information needed`), trimmed.
+fn strip_placeholders(content: &str) -> String {
+    let mut text = String::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(start) = rest.find("<!--") {
+        text.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find("-->")
+            .map_or("", |end| &rest[start + end + 3..]);
+    }
+    text.push_str(rest);
+    let placeholder = |line: &str| {
+        let line = line.trim().trim_end_matches('.').to_ascii_lowercase();
+        line.ends_with("[more information needed]") || line == "more information needed"
+    };
+    let kept: Vec<&str> = text.lines().filter(|line| !placeholder(line)).collect();
+    // A label line (`**BibTeX:**`) whose content was a placeholder labels nothing any more.
+    let label = |line: &str| {
+        let line = line.trim();
+        line.starts_with("**") && line.ends_with(":**") && line.len() > 5
+    };
+    let mut lines: Vec<&str> = Vec::with_capacity(kept.len());
+    for (position, line) in kept.iter().enumerate() {
+        let next = kept[position + 1..].iter().find(|l| !l.trim().is_empty());
+        if label(line) && next.is_none_or(|next| label(next)) {
+            continue;
+        }
+        if line.trim().is_empty() && lines.last().is_some_and(|last| last.trim().is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+/// The items of a Markdown list (`- x`, `* x`), or the whole text as one item when it is not a list.
+fn list_items(content: &str) -> Vec<String> {
+    let items: Vec<String> = content
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            line.strip_prefix("- ")
+                .or_else(|| line.strip_prefix("* "))
+                .map(|item| item.trim().to_owned())
+        })
+        .filter(|item| !item.is_empty())
+        .collect();
+    if items.is_empty() {
+        vec![content.to_owned()]
+    } else {
+        items
+    }
+}
+
+/// Ethical considerations from a list (`- risk (mitigation: what is done)`), or the text as one.
+fn ethical_items(content: &str) -> Vec<EthicalConsideration> {
+    list_items(content)
+        .into_iter()
+        .map(|item| {
+            match item
+                .strip_suffix(')')
+                .and_then(|rest| rest.rsplit_once(" (mitigation: "))
+            {
+                Some((name, mitigation)) => EthicalConsideration {
+                    name: name.trim().to_owned(),
+                    mitigation: Some(mitigation.trim().to_owned()),
+                },
+                None => EthicalConsideration {
+                    name: item,
+                    mitigation: None,
+                },
+            }
+        })
+        .collect()
 }
 
 struct FrontMatter<'a> {
@@ -275,15 +525,21 @@ fn split_front_matter(readme: &str) -> Result<(Option<FrontMatter<'_>>, &str), I
     ))
 }
 
-/// Markdown sections by heading (any level), in order; text before the first heading has an empty heading.
-fn sections(body: &str) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = vec![(String::new(), String::new())];
+/// Markdown sections by heading (any level, given with it), in order; text before the first heading has
+/// an empty heading. Lines in fenced code blocks are never headings.
+fn sections(body: &str) -> Vec<(usize, String, String)> {
+    let mut found: Vec<(usize, String, String)> = vec![(0, String::new(), String::new())];
+    let mut fenced = false;
     for line in body.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') {
+        if trimmed.starts_with("```") {
+            fenced = !fenced;
+        }
+        if !fenced && trimmed.starts_with('#') {
+            let level = trimmed.chars().take_while(|c| *c == '#').count();
             let heading = trimmed.trim_start_matches('#').trim().to_owned();
-            found.push((heading, String::new()));
-        } else if let Some((_, content)) = found.last_mut() {
+            found.push((level, heading, String::new()));
+        } else if let Some((_, _, content)) = found.last_mut() {
             content.push_str(line);
             content.push('\n');
         }
@@ -353,15 +609,37 @@ pub fn export_hugging_face(card: &ModelCard) -> String {
     };
     section("Model Description", &card.model_details.description);
     section("Direct Use", &card.intended_use.primary_uses);
+    section("Intended Users", &card.intended_use.primary_users);
     section("Out-of-Scope Use", &card.intended_use.out_of_scope_uses);
     section("Bias, Risks, and Limitations", &card.limitations);
     section("Recommendations", &card.caveats_and_recommendations);
+    section("Tradeoffs", &card.tradeoffs);
+    section("Fairness Considerations", &card.fairness_considerations);
+    let ethical: Vec<String> = card
+        .ethical_considerations
+        .iter()
+        .map(|item| match &item.mitigation {
+            Some(mitigation) => format!("- {} (mitigation: {mitigation})", item.name),
+            None => format!("- {}", item.name),
+        })
+        .collect();
+    section(
+        "Ethical Considerations",
+        &(!ethical.is_empty()).then(|| ethical.join("\n")),
+    );
     section(
         "Training Data",
         &card
             .training_data
             .first()
             .and_then(|d| d.composition.clone()),
+    );
+    section(
+        "Preprocessing",
+        &card
+            .training_data
+            .first()
+            .and_then(|d| d.preprocessing.clone()),
     );
     section(
         "Testing Data",

@@ -136,3 +136,171 @@ fn a_broken_front_matter_gives_line_and_column() {
     let unclosed = import_hugging_face("---\nlicense: mit\n# x\n").unwrap_err();
     assert!(unclosed.message.contains("never closed"));
 }
+
+/// The headings of the `huggingface_hub` template and of the cards `transformers`' Trainer writes land in
+/// the card fields they mean; the placeholders nobody filled in and the template's comments are dropped;
+/// only what has no field stays under `additional`.
+#[test]
+fn hugging_face_template_and_trainer_headings_map_to_card_fields() {
+    /// (fixture, golden import, (field, text it must contain), the `additional` keys left)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "hf_hub_template.md",
+            "hf_hub_template_imported.json",
+            &[
+                ("model_details.name", "churn-risk"),
+                (
+                    "model_details.description",
+                    "gradient-boosted tree ensemble",
+                ),
+                (
+                    "model_details.description",
+                    "Training Hyperparameters:\n- **Training regime:** 500 rounds",
+                ),
+                (
+                    "model_details.description",
+                    "Binary cross-entropy objective",
+                ),
+                (
+                    "model_details.references",
+                    "https://git.example.org/acme/churn-risk",
+                ),
+                (
+                    "model_details.citation",
+                    "Acme Data Science (2026). churn-risk.",
+                ),
+                (
+                    "intended_use.primary_uses",
+                    "Ranking subscribers for retention offers",
+                ),
+                ("intended_use.out_of_scope_uses", "Pricing decisions"),
+                ("limitations", "tenure under three months"),
+                (
+                    "caveats_and_recommendations",
+                    "Review offers for new subscribers by hand.",
+                ),
+                ("fairness_considerations", "by age band and region"),
+                (
+                    "ethical_considerations",
+                    "offers reviewed monthly by age band",
+                ),
+                (
+                    "training_data[0].composition",
+                    "1.2 million consumer accounts",
+                ),
+                ("training_data[0].preprocessing", "target-encoded"),
+                (
+                    "evaluation_data[0].composition",
+                    "A holdout of 200,000 accounts",
+                ),
+                (
+                    "evaluation_data[0].composition",
+                    "Results:\nROC AUC 0.84 overall",
+                ),
+            ],
+            &[
+                "Environmental Impact",
+                "How to Get Started with the Model",
+                "Model Card Contact",
+                "front_matter.language",
+                "front_matter.library_name",
+                "front_matter.tags",
+                "introduction",
+            ],
+        ),
+        (
+            "hf_trainer.md",
+            "hf_trainer_imported.json",
+            &[
+                ("model_details.name", "distilbert-imdb-sentiment"),
+                (
+                    "model_details.description",
+                    "DistilBERT with a classification head",
+                ),
+                (
+                    "model_details.description",
+                    "Training hyperparameters:\nThe following hyperparameters",
+                ),
+                (
+                    "model_details.description",
+                    "Framework versions:\n- Transformers 4.44.2",
+                ),
+                ("intended_use.primary_uses", "Sorting English film reviews"),
+                ("limitations", "sarcasm are often misread"),
+                (
+                    "training_data[0].composition",
+                    "The 25,000 training reviews of IMDb",
+                ),
+                ("metrics", "0.9316"),
+                ("additional.introduction", "fine-tuned version of"),
+            ],
+            &[
+                "front_matter.base_model",
+                "front_matter.metrics",
+                "front_matter.tags",
+                "introduction",
+            ],
+        ),
+    ];
+    for (fixture, expected, fields, additional) in cases {
+        let readme = std::fs::read_to_string(golden(fixture)).unwrap();
+        let imported = import_hugging_face(&readme).unwrap();
+        assert!(
+            validate(&imported.card).is_empty(),
+            "{fixture}: {:?}",
+            validate(&imported.card)
+        );
+        let card = serde_json::to_value(&imported.card).unwrap();
+        for (field, text) in *fields {
+            let mut value = &card;
+            for part in field.split('.') {
+                value = match part.split_once('[') {
+                    Some((name, index)) => {
+                        &value[name][index.trim_end_matches(']').parse::<usize>().unwrap()]
+                    }
+                    None => &value[part],
+                };
+            }
+            let shown = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            assert!(
+                shown.contains(text),
+                "{fixture}: {field} should contain {text:?}, is {shown:?}"
+            );
+        }
+        let left: Vec<&str> = imported
+            .card
+            .additional
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(&left, additional, "{fixture}: what stays under additional");
+        let text = serde_json::to_string(&card).unwrap();
+        assert!(
+            !text.contains("More Information Needed") && !text.contains("<!--"),
+            "{fixture}: placeholders and the template's comments are dropped: {text}"
+        );
+        check_golden(expected, &pretty(&imported.card));
+        // Exported and read back, the mapped fields survive.
+        let again = import_hugging_face(&export_hugging_face(&imported.card))
+            .unwrap()
+            .card;
+        assert_eq!(again.intended_use, imported.card.intended_use, "{fixture}");
+        assert_eq!(again.limitations, imported.card.limitations, "{fixture}");
+        assert_eq!(
+            again.ethical_considerations, imported.card.ethical_considerations,
+            "{fixture}"
+        );
+        assert_eq!(
+            again.fairness_considerations, imported.card.fairness_considerations,
+            "{fixture}"
+        );
+        assert_eq!(
+            again.training_data[0].preprocessing, imported.card.training_data[0].preprocessing,
+            "{fixture}"
+        );
+    }
+}

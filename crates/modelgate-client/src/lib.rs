@@ -25,11 +25,14 @@ pub enum ClientError {
         message: String,
         details: Option<serde_json::Value>,
     },
-    #[error("cannot reach the server at {server}: {source}")]
-    Connect {
-        server: String,
-        source: reqwest::Error,
-    },
+    /// Nothing answered at the server's address; `reason` is the innermost cause (`connection refused`).
+    #[error("cannot reach the server at {server} ({reason}): is `modelgate serve` running there?")]
+    Connect { server: String, reason: String },
+    /// The server's address is not a URL the client can use.
+    #[error(
+        "the server address {server:?} is not usable ({reason}); write it as a URL, e.g. http://127.0.0.1:8080"
+    )]
+    InvalidServer { server: String, reason: String },
     #[error("{0}")]
     Transport(#[from] reqwest::Error),
     #[error("{context}: {source}")]
@@ -53,6 +56,23 @@ impl ClientError {
         match self {
             Self::Api { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// A code for every error, in the API's vocabulary where it has one: the server's own code, else what
+    /// went wrong on this side (`unreachable`, `invalid_server`, `transport`, `io`, `digest_mismatch`,
+    /// `unexpected_response`).
+    pub fn error_code(&self) -> &str {
+        match self {
+            Self::Api { code, .. } => code,
+            Self::Connect { .. } => "unreachable",
+            Self::InvalidServer { .. } => "invalid_server",
+            Self::Transport(_) => "transport",
+            Self::Io { .. } => "io",
+            Self::DownloadDigestMismatch { .. } | Self::UploadDigestMismatch { .. } => {
+                "digest_mismatch"
+            }
+            Self::UnexpectedResponse { .. } => "unexpected_response",
         }
     }
 
@@ -92,14 +112,64 @@ fn segment(text: &str) -> String {
     out
 }
 
+/// The server's base URL without a trailing slash; `HOST:PORT` gets `http://`, other schemes are refused.
+fn server_url(server: &str) -> Result<String, ClientError> {
+    let trimmed = server.trim().trim_end_matches('/');
+    let invalid = |reason: String| ClientError::InvalidServer {
+        server: server.to_owned(),
+        reason,
+    };
+    if trimmed.is_empty() {
+        return Err(invalid("it is empty".to_owned()));
+    }
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "the scheme {:?} is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("it names no host".to_owned()));
+    }
+    Ok(with_scheme)
+}
+
+/// The innermost cause of a failed connection, in a few words (`connection refused`, `dns error: …`).
+fn connect_reason(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+            std::io::ErrorKind::TimedOut => return "timed out".to_owned(),
+            _ => {}
+        }
+    }
+    let text = cause.to_string();
+    text.split(" (os error")
+        .next()
+        .unwrap_or(&text)
+        .to_ascii_lowercase()
+}
+
 impl Client {
+    /// A client of the server at `server`: a URL, or `HOST:PORT` (then `http://` is assumed).
     pub fn new(server: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let server = server_url(server)?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("modelgate-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             http,
-            server: server.trim_end_matches('/').to_owned(),
+            server,
             token,
         })
     }
@@ -121,7 +191,7 @@ impl Client {
             if source.is_connect() {
                 ClientError::Connect {
                     server: self.server.clone(),
-                    source,
+                    reason: connect_reason(&source),
                 }
             } else {
                 ClientError::Transport(source)

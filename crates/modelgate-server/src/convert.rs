@@ -94,6 +94,7 @@ pub fn version(version: &Version, context: ApprovalContext) -> api::Version {
                 suspension: version.suspension.clone(),
             }
         }),
+        suspension: version.suspension.clone(),
     }
 }
 

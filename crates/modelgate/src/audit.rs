@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use modelgate_api as api;
-use modelgate_audit::merkle::{Hash, verify_consistency};
+use modelgate_audit::merkle::{Frontier, Hash, leaf_hash, verify_consistency};
 use modelgate_audit::{Checkpoint, ExpectedRoot, LogProblem, LogVerifier, NoteVerifier};
 use modelgate_client::Client;
 use std::io::{BufRead, Write};
@@ -39,6 +39,7 @@ pub async fn run(
             action,
             since,
             limit,
+            cursor,
         } => {
             let client = client()?;
             let mut query = api::AuditEventsQuery {
@@ -47,7 +48,7 @@ pub async fn run(
                 action,
                 since,
                 limit: Some(limit.min(1000)),
-                cursor: None,
+                cursor,
             };
             let mut list = client.audit_events(&query).await?;
             while list.events.len() < limit as usize {
@@ -59,8 +60,22 @@ pub async fn run(
                 list.events.extend(next.events);
                 list.next_cursor = next.next_cursor;
             }
-            list.events.truncate(limit as usize);
-            printer.print(&list, |list| events_table(&list.events))
+            if list.events.len() > limit as usize {
+                // The cursor of the last event shown, so that --cursor continues right after it.
+                list.events.truncate(limit as usize);
+                list.next_cursor = list
+                    .events
+                    .last()
+                    .and_then(|event| event["seq"].as_u64())
+                    .map(|seq| seq.to_string());
+            }
+            printer.print(&list, |list| {
+                let mut text = events_table(&list.events);
+                if let Some(cursor) = &list.next_cursor {
+                    text.push_str(&format!("\n(more: --cursor {cursor})"));
+                }
+                text
+            })
         }
         AuditCommand::Checkpoint { out } => {
             let note = client()?.audit_checkpoint().await?;
@@ -247,6 +262,11 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
         std::fs::File::create(&entries_path)
             .with_context(|| format!("cannot create {}", entries_path.display()))?,
     );
+    let hashes_path = out.join(LEAF_HASHES);
+    let mut hashes = std::io::BufWriter::new(
+        std::fs::File::create(&hashes_path)
+            .with_context(|| format!("cannot create {}", hashes_path.display()))?,
+    );
     let mut start = 0u64;
     while start < checkpoint.size {
         let end = (start + PAGE).min(checkpoint.size);
@@ -257,10 +277,13 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
         for line in &lines {
             file.write_all(line.as_bytes())?;
             file.write_all(b"\n")?;
+            hashes.write_all(hex::encode(leaf_hash(line.as_bytes())).as_bytes())?;
+            hashes.write_all(b"\n")?;
         }
         start += lines.len() as u64;
     }
     file.flush()?;
+    hashes.flush()?;
     std::fs::write(out.join("checkpoint"), &note)?;
     std::fs::write(out.join("public-key"), format!("{key}\n"))?;
     eprintln!(
@@ -270,6 +293,38 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// The export's file of leaf hashes, one hex SHA-256 per line: line *i* is the hash of entry *i* as the
+/// server sent it. Unsigned, but its tree must match the signed checkpoint, so it can name the edited
+/// entry once the entries do not.
+const LEAF_HASHES: &str = "leaf-hashes";
+
+/// The first entry whose recomputed hash differs from the export's recorded one, when the recorded
+/// hashes (the first `computed.len()`) give the signed `root`; `None` when the file is missing or does
+/// not match the checkpoint either.
+fn locate_edited_entry(dir: &Path, computed: &[Hash], root: &Hash) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(LEAF_HASHES)).ok()?;
+    let recorded: Vec<Hash> = text
+        .lines()
+        .take(computed.len())
+        .map(|line| hex::decode(line.trim()).ok()?.try_into().ok())
+        .collect::<Option<_>>()?;
+    if recorded.len() != computed.len() {
+        return None;
+    }
+    let mut frontier = Frontier::new();
+    for hash in &recorded {
+        frontier.append(*hash);
+    }
+    if frontier.root() != *root {
+        return None;
+    }
+    computed
+        .iter()
+        .zip(&recorded)
+        .position(|(ours, theirs)| ours != theirs)
+        .map(|index| index as u64)
 }
 
 async fn verify_export(dir: &Path, args: &AuditVerifyArgs) -> anyhow::Result<()> {
@@ -303,6 +358,7 @@ async fn verify_export(dir: &Path, args: &AuditVerifyArgs) -> anyhow::Result<()>
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
     let mut index = 0u64;
+    let mut computed: Vec<Hash> = Vec::new();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -317,7 +373,24 @@ async fn verify_export(dir: &Path, args: &AuditVerifyArgs) -> anyhow::Result<()>
                 "the export holds entries beyond its signed checkpoint",
             )));
         }
-        log.push(index, &line).map_err(fail)?;
+        computed.push(leaf_hash(&line));
+        if let Err(problem) = log.push(index, &line) {
+            let size = index + 1;
+            let root = if size == checkpoint.size {
+                Some(checkpoint.root)
+            } else {
+                since.as_ref().filter(|s| s.size == size).map(|s| s.root)
+            };
+            if let Some(edited) = root.and_then(|root| locate_edited_entry(dir, &computed, &root)) {
+                return Err(fail(LogProblem::at(
+                    edited,
+                    format!(
+                        "the entry's bytes are not those the signed checkpoint covers (its leaf hash differs from {LEAF_HASHES}, whose tree matches the checkpoint): it was edited after the export"
+                    ),
+                )));
+            }
+            return Err(fail(problem));
+        }
         index += 1;
     }
     let (size, root) = log.finish().map_err(fail)?;

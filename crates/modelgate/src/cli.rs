@@ -26,13 +26,16 @@ Examples:
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Server URL for client commands [default: the profile written by `login`, else http://127.0.0.1:8080]
-    #[arg(long, global = true, env = "MODELGATE_SERVER")]
+    /// Server URL for client commands, as http://HOST:PORT (a bare HOST:PORT means http://) [env:
+    /// MODELGATE_SERVER; default: the profile written by `login`, else http://127.0.0.1:8080]
+    #[arg(long, global = true)]
     pub server: Option<String>,
-    /// API token for client commands [default: the profile written by `login`]
-    #[arg(long, global = true, env = "MODELGATE_TOKEN", hide_env_values = true)]
+    /// API token for client commands [env: MODELGATE_TOKEN; default: the profile written by `login`]
+    #[arg(long, global = true)]
     pub token: Option<String>,
-    /// Output format: readable tables, or the API's JSON for scripts
+    /// Output format: readable tables, or the API's JSON for scripts. With json, an error is printed on
+    /// standard output as the API's error JSON, {"error": {"code", "message", "details"}} (client-side
+    /// errors too, with codes such as `unreachable`), and the exit codes stay 1 error, 2 usage, 3 denied
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     #[command(subcommand)]
@@ -155,7 +158,10 @@ pub enum DatasetCommand {
     },
     /// Show a dataset with its schema and profile
     #[command(after_help = "Example:\n  modelgate dataset show holdout-2026q3 --output json")]
-    Show { name: String },
+    Show {
+        /// The dataset's name
+        name: String,
+    },
     /// List datasets
     List,
 }
@@ -210,7 +216,10 @@ pub enum EvalCommand {
     },
     /// Show an evaluation: overall, per group, fairness
     #[command(after_help = "Example:\n  modelgate eval show 7 --output json")]
-    Show { id: i64 },
+    Show {
+        /// The evaluation's id (`modelgate eval list`)
+        id: i64,
+    },
     /// List a version's evaluations, oldest first: dataset, mode, headline numbers and digest
     #[command(after_help = "Example:\n  modelgate eval list credit-default 3")]
     List {
@@ -236,13 +245,22 @@ pub enum EvalCommand {
     },
     /// Show an evaluation job: state, percent done, phase, and its evaluation once it succeeded
     #[command(after_help = "Example:\n  modelgate eval job 12")]
-    Job { id: i64 },
+    Job {
+        /// The evaluation job's id (`modelgate eval jobs`)
+        id: i64,
+    },
     /// Wait for an evaluation job to finish, with a progress bar, and print its evaluation
     #[command(after_help = "Example:\n  modelgate eval wait 12 --output json")]
-    Wait { id: i64 },
+    Wait {
+        /// The evaluation job's id (`modelgate eval jobs`)
+        id: i64,
+    },
     /// Cancel a queued or running evaluation job; nothing of it is saved
     #[command(after_help = "Example:\n  modelgate eval cancel 12")]
-    Cancel { id: i64 },
+    Cancel {
+        /// The evaluation job's id (`modelgate eval jobs`)
+        id: i64,
+    },
     /// Set an evaluation aside (exploratory, superseded) or count it again; the policy reads only counted
     /// ones. Audited, and a change of the version's evidence: sign-offs given before no longer count
     #[command(
@@ -265,25 +283,58 @@ pub enum EvalCommand {
 pub enum CardCommand {
     /// Show a version's current card and what the policy still requires of it
     #[command(after_help = "Example:\n  modelgate card show credit-default 3 --output json")]
-    Show { model: String, version: String },
-    /// Write a new revision of a version's card from a JSON file (schema: /api/v1/schemas/model-card.json)
+    Show {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: String,
+    },
+    /// Write a new revision of a version's card from a JSON file (schema: /api/v1/schemas/model-card.json):
+    /// a bare card, or what `card show --output json` prints (its `card` is taken, the revision details
+    /// ignored)
     #[command(
-        after_help = "Example:\n  modelgate card set credit-default 3 --file card.json --message \"add limitations\""
+        after_help = "Examples:\n  modelgate card set credit-default 3 --file card.json --message \"add limitations\"\n  \
+        modelgate card show credit-default 3 --output json > card.json   # edit, then\n  \
+        modelgate card set credit-default 3 --file card.json\n  \
+        jq '.card.limitations = \"EU applicants only\"' card.json | modelgate card set credit-default 3 --file -"
     )]
     Set {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// The JSON file to read, or `-` for standard input
         #[arg(long)]
         file: PathBuf,
+        /// Why the card changed, kept with the revision
         #[arg(long)]
         message: Option<String>,
     },
     /// Edit the current card in $EDITOR (as YAML); saved as a new revision when valid, otherwise reopened
-    /// with the problems listed on top (an empty file cancels)
+    /// with the problems listed on top (an empty file cancels). A version without a card starts from a
+    /// skeleton of the fields its model's risk tier requires
     #[command(after_help = "Example:\n  EDITOR=vim modelgate card edit credit-default 3")]
     Edit {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// Why the card changed, kept with the revision
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Copy another version's current card to this version as a new revision (the message says where
+    /// it came from)
+    #[command(after_help = "Example:\n  modelgate card copy credit-default 4 --from 3")]
+    Copy {
+        /// The model's name
+        model: String,
+        /// The version that gets the card
+        version: String,
+        /// The version of the same model whose current card is copied
+        #[arg(long = "from", value_name = "FROM_VERSION")]
+        from_version: String,
+        /// Added to the revision's message after where the card came from
         #[arg(long)]
         message: Option<String>,
     },
@@ -293,10 +344,14 @@ pub enum CardCommand {
         after_help = "Example:\n  modelgate card import credit-default 3 --format hf README.md"
     )]
     Import {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// `hf` (a Hugging Face README.md) or `mct` (Model Card Toolkit JSON)
         #[arg(long, value_parser = ["hf", "mct"])]
         format: String,
+        /// The file to import
         file: PathBuf,
     },
     /// Export the current card: a Hugging Face README (`hf`), Model Card Toolkit JSON (`mct`), or a
@@ -305,10 +360,14 @@ pub enum CardCommand {
         after_help = "Example:\n  modelgate card export credit-default 3 --format html --out card.html"
     )]
     Export {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// `hf` (README.md), `mct` (Model Card Toolkit JSON), `markdown` or `html` (with signatures)
         #[arg(long, value_parser = ["hf", "mct", "markdown", "html"])]
         format: String,
+        /// Write to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -318,8 +377,11 @@ pub enum CardCommand {
         after_help = "Examples:\n  modelgate card diff credit-default 3\n  modelgate card diff credit-default 3 --against production"
     )]
     Diff {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// Compare with another version's card (a number, or a stage such as `production`) instead of the revision before
         #[arg(long)]
         against: Option<String>,
     },
@@ -332,10 +394,14 @@ pub enum AttestCommand {
         after_help = "Example:\n  modelgate attest get credit-default 3 --stage production --out credit-3.intoto.json"
     )]
     Get {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// The stage the approval is for
         #[arg(long)]
         stage: String,
+        /// Write the attestation to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -347,12 +413,15 @@ pub enum AttestCommand {
         modelgate attest verify credit-3.intoto.json --public-key modelgate.pub --at 2027-01-31T00:00:00Z"
     )]
     Verify {
+        /// The attestation file (as `modelgate attest get --out` saved it)
         file: PathBuf,
         /// The pinned server key file (`modelgate keys show --out FILE`)
         #[arg(long)]
         public_key: PathBuf,
+        /// Also require the attestation to be for this digest (sha256:HEX)
         #[arg(long)]
         digest: Option<String>,
+        /// Also require the attestation to be for this stage
         #[arg(long)]
         stage: Option<String>,
         /// Verify as of this time instead of now: RFC 3339 in UTC (`2027-01-31T00:00:00Z`) or a date
@@ -365,7 +434,10 @@ pub enum AttestCommand {
 pub enum PolicyCommand {
     /// Validate a policy file offline; errors give line and column (exit 1 when invalid)
     #[command(after_help = "Example:\n  modelgate policy check policies/default.toml")]
-    Check { file: PathBuf },
+    Check {
+        /// The policy file (TOML)
+        file: PathBuf,
+    },
     /// Show the policy in force (its digest, revision and text)
     #[command(after_help = "Example:\n  modelgate policy show --output json")]
     Show,
@@ -387,8 +459,11 @@ pub enum PolicyCommand {
         after_help = "Example:\n  modelgate policy explain credit-default 3 --stage production"
     )]
     Explain {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// The stage whose gate is explained
         #[arg(long)]
         stage: String,
     },
@@ -401,16 +476,23 @@ pub enum RequestCommand {
         after_help = "Example:\n  modelgate request open credit-default 3 --stage staging --justification \"passes holdout\""
     )]
     Open {
+        /// The model's name
         model: String,
+        /// The version number
         version: u32,
+        /// The stage to move the version into (one step from where it is)
         #[arg(long)]
         stage: String,
+        /// Why the version should move, for the reviewers (kept with the request)
         #[arg(long)]
         justification: String,
     },
     /// Show a request with its reviews and comments
     #[command(after_help = "Example:\n  modelgate request show 12 --output json")]
-    Show { id: i64 },
+    Show {
+        /// The request's id (`modelgate request list`)
+        id: i64,
+    },
     /// List requests, newest first
     #[command(
         after_help = "Examples:\n  modelgate request list --state open\n  modelgate request list --mine"
@@ -422,13 +504,16 @@ pub enum RequestCommand {
         /// open, approved, rejected or withdrawn
         #[arg(long)]
         state: Option<String>,
+        /// Only requests about this model
         #[arg(long)]
         model: Option<String>,
     },
     /// Withdraw an open request (its requester or an admin)
     #[command(after_help = "Example:\n  modelgate request withdraw 12")]
     Withdraw {
+        /// The request's id (`modelgate request list`)
         id: i64,
+        /// Why the request is withdrawn
         #[arg(long)]
         reason: Option<String>,
     },
@@ -436,7 +521,12 @@ pub enum RequestCommand {
     #[command(
         after_help = "Example:\n  modelgate request comment 12 \"please attach the holdout report\""
     )]
-    Comment { id: i64, text: String },
+    Comment {
+        /// The request's id (`modelgate request list`)
+        id: i64,
+        /// The comment
+        text: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,14 +536,18 @@ pub enum ReviewCommand {
         after_help = "Example:\n  modelgate review approve 12 --role compliance --meaning \"approved for production as compliance\""
     )]
     Approve {
+        /// The request's id (`modelgate request list`)
         id: i64,
+        /// The role you review as: one you hold and the gate asks for
         #[arg(long)]
         role: String,
         /// What the signature means [default: "approved for STAGE as ROLE"]
         #[arg(long)]
         meaning: Option<String>,
+        /// A comment kept with the sign-off
         #[arg(long, default_value = "")]
         comment: String,
+        /// Read the password from standard input (first line) instead of asking for it
         #[arg(long)]
         password_stdin: bool,
     },
@@ -462,9 +556,12 @@ pub enum ReviewCommand {
         after_help = "Example:\n  modelgate review reject 12 --role validator --comment \"AUC below threshold\""
     )]
     Reject {
+        /// The request's id (`modelgate request list`)
         id: i64,
+        /// The role you review as: one you hold and the gate asks for
         #[arg(long)]
         role: String,
+        /// Why it is rejected
         #[arg(long)]
         comment: String,
     },
@@ -473,9 +570,12 @@ pub enum ReviewCommand {
         after_help = "Example:\n  modelgate review request-changes 12 --role validator --comment \"add the fairness evaluation\""
     )]
     RequestChanges {
+        /// The request's id (`modelgate request list`)
         id: i64,
+        /// The role you review as: one you hold and the gate asks for
         #[arg(long)]
         role: String,
+        /// What has to change before you approve
         #[arg(long)]
         comment: String,
     },
@@ -488,10 +588,13 @@ pub enum GateCommand {
         after_help = "Example:\n  modelgate gate check --model credit-default --stage production --digest sha256:…"
     )]
     Check {
+        /// The model's name
         #[arg(long)]
         model: String,
+        /// The stage the artifact would run in
         #[arg(long)]
         stage: String,
+        /// The digest of the artifact to run (sha256:HEX)
         #[arg(long)]
         digest: String,
     },
@@ -522,20 +625,25 @@ pub enum AuditCommand {
         # Offline, from an export\n  modelgate audit verify --export ./audit-2026-11 --public-key modelgate.pub\n\n  \
         # Directly on the server's data\n  modelgate audit verify --data-dir ./modelgate-data")]
     Verify(AuditVerifyArgs),
-    /// Export the log: DIR/entries.jsonl (line i is exactly leaf i), DIR/checkpoint (the signed note)
-    /// and DIR/public-key (the server's key as it claims it)
+    /// Export the log: DIR/entries.jsonl (line i is exactly leaf i), DIR/checkpoint (the signed note),
+    /// DIR/leaf-hashes (line i the hex hash of leaf i, so that a verify names an edited entry) and
+    /// DIR/public-key (the server's key as it claims it)
     #[command(after_help = "Example:\n  modelgate audit export --out ./audit-2026-11")]
     Export {
+        /// The directory to write the export to (created if missing)
         #[arg(long)]
         out: PathBuf,
     },
     /// Show events, oldest first (filters combine)
     #[command(
-        after_help = "Examples:\n  modelgate audit show --target model/credit-default\n  \
-        modelgate audit show --actor alice --since 2026-11-01 --output json\n  modelgate audit show --action auth.refused"
+        after_help = "Examples:\n  modelgate audit show --target model/credit-default   # the model, its versions, cards, evaluations and requests\n  \
+        modelgate audit show --actor alice --since 2026-11-01 --output json\n  modelgate audit show --action auth.refused --limit 50\n  \
+        modelgate audit show --action auth.refused --limit 50 --cursor CURSOR   # the next 50"
     )]
     Show {
-        /// `model/NAME`, `model/NAME/version/N`, `user/NAME`, `token/ID`, `artifact/sha256:…`
+        /// `model/NAME`, `model/NAME/version/N`, `user/NAME`, `token/ID`, `request/ID`, `artifact/sha256:…`;
+        /// also matches what lies under it (`model/NAME` includes `model/NAME/version/N` and the model's
+        /// requests)
         #[arg(long)]
         target: Option<String>,
         /// A username, `system:…` or `anonymous`
@@ -548,18 +656,23 @@ pub enum AuditCommand {
         #[arg(long)]
         since: Option<String>,
         /// At most this many events
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
+        /// Continue after the events shown before (the cursor printed after them, or `next_cursor`)
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Print (or save) the latest signed checkpoint, to pass later as `audit verify --since FILE`
     #[command(after_help = "Example:\n  modelgate audit checkpoint --out last-checkpoint")]
     Checkpoint {
+        /// Write to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Print (or save) the server's verifier key, to pin it; the same as `modelgate keys show [--out FILE]`
     #[command(after_help = "Example:\n  modelgate audit public-key --out modelgate.pub")]
     PublicKey {
+        /// Write to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -700,11 +813,13 @@ pub enum AdminCommand {
 pub struct AdminCreateUserArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// The user's login name
     #[arg(long)]
     pub username: String,
     /// Full name, printed on signatures
     #[arg(long)]
     pub printed_name: String,
+    /// An email address to reach them
     #[arg(long)]
     pub email: Option<String>,
     /// A role to grant (repeat for several): admin, model_developer, validator, compliance, …
@@ -719,6 +834,7 @@ pub struct AdminCreateUserArgs {
 pub struct AdminCreateTokenArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// The user the token is for
     #[arg(long)]
     pub username: String,
     /// Token name
@@ -743,6 +859,7 @@ pub struct LoginArgs {
     /// Log in with this username and a password (prompted, or --password-stdin) to get a new token
     #[arg(long, conflicts_with = "token")]
     pub username: Option<String>,
+    /// Read the password from standard input (first line) instead of asking for it
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
 }
@@ -763,8 +880,10 @@ pub enum ModelCommand {
         /// low, medium, high or critical
         #[arg(long)]
         risk_tier: String,
+        /// What the model does, in a sentence or two
         #[arg(long, default_value = "")]
         description: String,
+        /// What the model is for, and for whom
         #[arg(long, default_value = "")]
         intended_use: String,
         /// KEY=VALUE (repeatable)
@@ -778,43 +897,65 @@ pub enum ModelCommand {
     List(ListModelsArgs),
     /// Show one model
     #[command(after_help = "Example:\n  modelgate model show credit-default --output json")]
-    Show { name: String },
+    Show {
+        /// The model's name
+        name: String,
+    },
     /// Change a model's description or intended use (owner and risk tier need admin)
     #[command(
         after_help = "Example:\n  modelgate model update credit-default --description \"PD model, retail book\""
     )]
     Update {
+        /// The model's name
         name: String,
+        /// A new description
         #[arg(long)]
         description: Option<String>,
+        /// A new intended use
         #[arg(long)]
         intended_use: Option<String>,
+        /// A new accountable owner (admin)
         #[arg(long)]
         owner: Option<String>,
+        /// A new risk tier: low, medium, high or critical (admin)
         #[arg(long)]
         risk_tier: Option<String>,
     },
     /// Set a tag on a model
     #[command(after_help = "Example:\n  modelgate model tag credit-default team risk-analytics")]
     Tag {
+        /// The model's name
         name: String,
+        /// The tag's key
         key: String,
+        /// The tag's value
         value: String,
     },
     /// Remove a tag from a model
     #[command(after_help = "Example:\n  modelgate model untag credit-default team")]
-    Untag { name: String, key: String },
+    Untag {
+        /// The model's name
+        name: String,
+        /// The tag's key
+        key: String,
+    },
     /// Archive a model (its records stay; it accepts no new versions)
     #[command(after_help = "Example:\n  modelgate model archive old-scorer")]
-    Archive { name: String },
+    Archive {
+        /// The model's name
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ListModelsArgs {
+    /// Only models whose name starts with this
     #[arg(long)]
     pub name_prefix: Option<String>,
+    /// Only models this user owns
     #[arg(long)]
     pub owner: Option<String>,
+    /// Only models of this risk tier (low, medium, high, critical)
     #[arg(long)]
     pub risk_tier: Option<String>,
     /// Models with a version in this stage
@@ -823,6 +964,7 @@ pub struct ListModelsArgs {
     /// KEY or KEY=VALUE
     #[arg(long)]
     pub tag: Option<String>,
+    /// Include archived models
     #[arg(long)]
     pub include_archived: bool,
     /// Page size
@@ -850,7 +992,9 @@ pub enum VersionCommand {
         after_help = "Examples:\n  modelgate version list credit-default\n  modelgate version list credit-default --stage development --output json"
     )]
     List {
+        /// The model's name
         model: String,
+        /// Only versions in this stage
         #[arg(long)]
         stage: Option<String>,
         /// KEY or KEY=VALUE
@@ -859,13 +1003,20 @@ pub enum VersionCommand {
     },
     /// Show one version
     #[command(after_help = "Example:\n  modelgate version show credit-default 3 --output json")]
-    Show { model: String, version: String },
+    Show {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: String,
+    },
     /// Download a version's artifact and verify its digest
     #[command(
         after_help = "Example:\n  modelgate version download credit-default 3 --out model.onnx"
     )]
     Download {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
         /// Where to write the artifact (written to OUT.partial, moved here once verified)
         #[arg(long)]
@@ -874,9 +1025,13 @@ pub enum VersionCommand {
     /// Set a tag on a version
     #[command(after_help = "Example:\n  modelgate version tag credit-default 3 candidate yes")]
     Tag {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// The tag's key
         key: String,
+        /// The tag's value
         value: String,
     },
     /// Suspend a version (risk officer or admin): the gate refuses it until reinstated
@@ -884,8 +1039,11 @@ pub enum VersionCommand {
         after_help = "Example:\n  modelgate version suspend credit-default 3 --reason \"drift above limit\""
     )]
     Suspend {
+        /// The model's name
         model: String,
+        /// The version number
         version: String,
+        /// Why the version is suspended (kept with the suspension, shown by the gate)
         #[arg(long)]
         reason: String,
     },
@@ -895,38 +1053,58 @@ pub enum VersionCommand {
         after_help = "Example:\n  modelgate version rollback credit-default --stage production"
     )]
     Rollback {
+        /// The model's name
         model: String,
+        /// The stage to roll back
         #[arg(long)]
         stage: String,
+        /// Why the stage rolls back (kept with the request)
         #[arg(long, default_value = "")]
         justification: String,
     },
     /// Reinstate a suspended version (risk officer or admin)
     #[command(after_help = "Example:\n  modelgate version reinstate credit-default 3")]
-    Reinstate { model: String, version: String },
+    Reinstate {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: String,
+    },
     /// Archive a version (its number is never reused)
     #[command(after_help = "Example:\n  modelgate version archive credit-default 2")]
-    Archive { model: String, version: String },
+    Archive {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
+    /// The model's name
     pub model: String,
+    /// The artifact file to upload
     pub file: PathBuf,
     /// onnx, pickle, safetensors, tar, … [default: from the file extension]
     #[arg(long)]
     pub format: Option<String>,
+    /// The artifact's media type [default: application/octet-stream]
     #[arg(long)]
     pub media_type: Option<String>,
     /// Reject the upload unless the content hashes to this (sha256:HEX)
     #[arg(long)]
     pub expect_digest: Option<String>,
+    /// What this version is or changes
     #[arg(long, default_value = "")]
     pub description: String,
+    /// URL of the code that trained this version
     #[arg(long)]
     pub code_repository: Option<String>,
+    /// The commit of that code
     #[arg(long)]
     pub code_commit: Option<String>,
+    /// Where the training data is (a URI)
     #[arg(long)]
     pub training_data_uri: Option<String>,
     /// sha256:HEX of the training data
@@ -950,11 +1128,15 @@ pub enum UserCommand {
         after_help = "Example:\n  modelgate user create bob --printed-name \"Bob Example\" --role validator"
     )]
     Create {
+        /// The user's login name
         username: String,
+        /// Full name, printed on signatures
         #[arg(long)]
         printed_name: String,
+        /// An email address to reach them
         #[arg(long)]
         email: Option<String>,
+        /// A role to grant (repeat for several): admin, or a role the policy in force declares
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Read a password from standard input (first line)
@@ -966,23 +1148,31 @@ pub enum UserCommand {
     List,
     /// Show a user
     #[command(after_help = "Example:\n  modelgate user show alice")]
-    Show { username: String },
+    Show {
+        /// The user's login name
+        username: String,
+    },
     /// Change a user (admin). Setting someone else's password is a reset: it logs in but cannot sign
     /// until its owner sets their own with `modelgate user passwd`
     #[command(
         after_help = "Examples:\n  modelgate user update bob --role validator --role compliance\n  modelgate user update bob --deactivate\n  echo \"$TEMPORARY_PASSWORD\" | modelgate user update bob --password-stdin"
     )]
     Update {
+        /// The user's login name
         username: String,
+        /// A new full name, printed on signatures
         #[arg(long)]
         printed_name: Option<String>,
+        /// A new email address
         #[arg(long)]
         email: Option<String>,
         /// Replace the user's roles with these (repeatable)
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// Deactivate the account: it can no longer log in (its records stay)
         #[arg(long, conflicts_with = "activate")]
         deactivate: bool,
+        /// Reactivate a deactivated account
         #[arg(long)]
         activate: bool,
         /// Read a new password from standard input (first line)
@@ -1003,32 +1193,86 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token (for yourself, or for --user as admin); prints the secret once
+    /// Create a token (for yourself, or for --user as admin); prints the secret once, alone on standard
+    /// output (the token's id and expiry go to standard error)
     #[command(
-        after_help = "Examples:\n  modelgate token create --name ci-pipeline --expires-in-days 30\n  modelgate token create --name laptop --user alice"
+        after_help = "Examples:\n  TOKEN=$(modelgate token create --name ci-pipeline --expires-in-days 30)\n  modelgate token create --name laptop --user alice"
     )]
     Create {
+        /// A name for the token, to tell it apart in `token list`
         #[arg(long)]
         name: String,
         /// Days until it expires: 1 to the server's maximum (365 unless `serve --max-token-days` says otherwise)
         #[arg(long, default_value_t = 90)]
         expires_in_days: u32,
+        /// Create it for this user instead of yourself (admin)
         #[arg(long)]
         user: Option<String>,
     },
     /// List your tokens (--all: everyone's, admin)
     #[command(after_help = "Example:\n  modelgate token list --all")]
     List {
+        /// Everyone's tokens, not only yours (admin)
         #[arg(long)]
         all: bool,
     },
     /// Revoke a token by id
     #[command(after_help = "Example:\n  modelgate token revoke tok_0123456789abcdef")]
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (`modelgate token list`)
+        id: String,
+    },
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every argument of every command, the globals included, says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for argument in command.get_arguments() {
+                let id = argument.get_id().as_str();
+                if matches!(
+                    argument.get_action(),
+                    clap::ArgAction::Help
+                        | clap::ArgAction::HelpShort
+                        | clap::ArgAction::HelpLong
+                        | clap::ArgAction::Version
+                ) {
+                    continue;
+                }
+                let has_help = argument
+                    .get_help()
+                    .is_some_and(|help| !help.to_string().trim().is_empty());
+                if !has_help {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for subcommand in command.get_subcommands() {
+                walk(
+                    subcommand,
+                    &format!("{path} {}", subcommand.get_name()),
+                    missing,
+                );
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "modelgate", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without help text:\n{}",
+            missing.join("\n")
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The `modelgate` binary: the server (`serve`), offline administration (`admin`, `migrate`), and the
-//! command-line client of the API. Exit codes: 0 success, 1 error, 2 usage.
+//! command-line client of the API. Exit codes: 0 success, 1 error, 2 usage, 3 the gate
+//! denies. With `--output json`, errors are the API's error JSON on standard output.
 
 mod audit;
 mod cli;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = cli.output;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -37,22 +39,55 @@ fn main() -> ExitCode {
                 eprintln!("{}", exit.message);
                 return ExitCode::from(exit.code);
             }
-            report(&error);
+            report(&error, format);
             ExitCode::FAILURE
         }
     }
 }
 
-fn report(error: &anyhow::Error) {
+/// An error for people on standard error; with `--output json`, the API's error shape on standard
+/// output (`{"error": {"code", "message", "details"}}`), with a client-side code when the server gave none.
+fn report(error: &anyhow::Error, format: cli::OutputFormat) {
+    let client_error = error.downcast_ref::<ClientError>();
+    if format == cli::OutputFormat::Json {
+        let (code, message, details) = match client_error {
+            Some(ClientError::Api {
+                code,
+                message,
+                details,
+                ..
+            }) => (code.clone(), message.clone(), details.clone()),
+            Some(other) => (other.error_code().to_owned(), format!("{error:#}"), None),
+            None => ("client_error".to_owned(), format!("{error:#}"), None),
+        };
+        let body = modelgate_api::ErrorBody {
+            error: modelgate_api::ErrorDetail {
+                code,
+                message,
+                details,
+            },
+        };
+        match serde_json::to_string_pretty(&body) {
+            Ok(text) => println!("{text}"),
+            Err(_) => eprintln!("error: {error:#}"),
+        }
+        return;
+    }
     if let Some(ClientError::Api {
         details: Some(details),
         ..
-    }) = error.downcast_ref::<ClientError>()
+    }) = client_error
     {
         eprintln!("error: {error:#}\n  details: {details}");
     } else {
         eprintln!("error: {error:#}");
     }
+}
+
+/// A non-empty environment variable. `--server` and `--token` read theirs here rather than through
+/// clap's `env`, which would print them in usage lines as if they were required arguments.
+fn from_environment(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
 /// Logs go to standard error; `MODELGATE_LOG` (or `RUST_LOG`) sets the filter. The server logs at
@@ -76,9 +111,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let server = cli
             .server
             .clone()
+            .or_else(|| from_environment("MODELGATE_SERVER"))
             .or(profile.server)
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-        let token = cli.token.clone().or(profile.token);
+        let token = cli
+            .token
+            .clone()
+            .or_else(|| from_environment("MODELGATE_TOKEN"))
+            .or(profile.token);
         Ok(Client::new(&server, token)?)
     };
     match cli.command {
@@ -90,8 +130,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let server = cli
                 .server
                 .clone()
+                .or_else(|| from_environment("MODELGATE_SERVER"))
                 .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-            remote::login(&server, cli.token.clone(), args).await
+            let token = cli
+                .token
+                .clone()
+                .or_else(|| from_environment("MODELGATE_TOKEN"));
+            remote::login(&server, token, args).await
         }
         Command::Whoami => remote::whoami(&client()?, &printer).await,
         Command::Model(command) => remote::model(&client()?, &printer, command).await,

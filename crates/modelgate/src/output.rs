@@ -122,6 +122,24 @@ pub fn models(models: &[api::Model]) -> String {
     )
 }
 
+/// What a version's approval says now: `suspended`, or its status and expiry (`active until …`,
+/// `review_due until …`, `expired since …`); `-` without an approval.
+pub fn approval_status(version: &api::Version) -> String {
+    if version.suspension.is_some() {
+        return "suspended".to_owned();
+    }
+    match &version.approval {
+        None => "-".to_owned(),
+        Some(approval) if approval.suspension.is_some() || approval.status == "suspended" => {
+            "suspended".to_owned()
+        }
+        Some(approval) if approval.status == "expired" => {
+            format!("expired since {}", approval.not_after)
+        }
+        Some(approval) => format!("{} until {}", approval.status, approval.not_after),
+    }
+}
+
 pub fn version(version: &api::Version) -> String {
     let lineage = &version.lineage;
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
@@ -131,10 +149,37 @@ pub fn version(version: &api::Version) -> String {
         .map(|(key, value)| format!("{key}={value}"))
         .collect::<Vec<_>>()
         .join(", ");
-    fields(&[
+    let approval = match &version.approval {
+        None => "none".to_owned(),
+        Some(approval) => format!(
+            "{} for {} (request {}, approved {})",
+            approval_status(version),
+            approval.stage,
+            approval.request,
+            approval.approved_at
+        ),
+    };
+    let mut pairs = vec![
         ("model", version.model.clone()),
         ("version", version.version.to_string()),
         ("stage", version.stage.clone()),
+        ("approval", approval),
+    ];
+    if let Some(reason) = version
+        .suspension
+        .as_ref()
+        .or_else(|| version.approval.as_ref()?.suspension.as_ref())
+    {
+        pairs.push(("suspended", reason.clone()));
+    }
+    if let Some(change) = version
+        .approval
+        .as_ref()
+        .and_then(|approval| approval.evidence_changed_after_approval.as_ref())
+    {
+        pairs.push(("evidence changed", change.clone()));
+    }
+    pairs.extend([
         ("digest", version.digest.clone()),
         (
             "size",
@@ -171,13 +216,14 @@ pub fn version(version: &api::Version) -> String {
             "created",
             format!("{} by {}", version.created_at, version.created_by),
         ),
-    ])
+    ]);
+    fields(&pairs)
 }
 
 pub fn versions(versions: &[api::Version]) -> String {
     table(
         &[
-            "VERSION", "STAGE", "DIGEST", "SIZE", "FORMAT", "CREATED", "BY",
+            "VERSION", "STAGE", "APPROVAL", "DIGEST", "SIZE", "FORMAT", "CREATED", "BY",
         ],
         versions
             .iter()
@@ -185,6 +231,7 @@ pub fn versions(versions: &[api::Version]) -> String {
                 vec![
                     v.version.to_string(),
                     v.stage.clone(),
+                    approval_status(v),
                     v.digest.chars().take(19).collect::<String>() + "…",
                     human_size(v.size_bytes),
                     v.format.clone(),

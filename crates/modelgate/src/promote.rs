@@ -208,6 +208,19 @@ fn explanation_text(explanation: &api::Explanation) -> String {
     lines.join("\n")
 }
 
+/// Whether a review counts toward the request's sign-offs: only current approvals of a request that is
+/// open or was approved; a rejected or withdrawn request's sign-offs count for nothing.
+fn review_counts(request: &api::PromotionRequest, review: &api::ReviewRecord) -> String {
+    if review.decision != "approve" {
+        return "- (not a sign-off)".to_owned();
+    }
+    match request.state.as_str() {
+        "rejected" | "withdrawn" => format!("no (request {})", request.state),
+        _ if review.current => "yes".to_owned(),
+        _ => "no (superseded)".to_owned(),
+    }
+}
+
 fn request_text(request: &api::PromotionRequest) -> String {
     let mut text = fields(&[
         ("request", request.id.to_string()),
@@ -263,7 +276,7 @@ fn request_text(request: &api::PromotionRequest) -> String {
                             .meaning
                             .clone()
                             .unwrap_or_else(|| review.comment.clone()),
-                        if review.current { "yes" } else { "superseded" }.to_owned(),
+                        review_counts(request, review),
                     ]
                 })
                 .collect(),
@@ -591,14 +604,8 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
             file,
             message,
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let card: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not JSON (a card is a JSON document; see `modelgate card show`)",
-                    file.display()
-                )
-            })?;
+            let (name, text) = read_file_or_stdin(&file)?;
+            let card = card_from_document(&name, &text)?;
             let result = client
                 .set_card(&model, &version, &api::SetModelCard { card, message })
                 .await;
@@ -625,6 +632,33 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
             version,
             message,
         } => edit_card(client, printer, &model, &version, message).await,
+        CardCommand::Copy {
+            model,
+            version,
+            from_version,
+            message,
+        } => {
+            let source = client.get_card(&model, &from_version).await?;
+            let origin = format!(
+                "copied from {model} version {} (card revision {}, {})",
+                source.version, source.revision, source.digest
+            );
+            let message = match message {
+                Some(message) => format!("{origin}: {message}"),
+                None => origin,
+            };
+            let revision = client
+                .set_card(
+                    &model,
+                    &version,
+                    &api::SetModelCard {
+                        card: source.card,
+                        message: Some(message),
+                    },
+                )
+                .await?;
+            printer.print(&revision, card_text)
+        }
         CardCommand::Import {
             model,
             version,
@@ -705,6 +739,99 @@ pub async fn card(client: &Client, printer: &Printer, command: CardCommand) -> a
     }
 }
 
+/// Reads `file`, or standard input when it is `-`; returns a name for messages and the text.
+fn read_file_or_stdin(file: &std::path::Path) -> anyhow::Result<(String, String)> {
+    if file.as_os_str() == "-" {
+        let text =
+            std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?;
+        Ok(("standard input".to_owned(), text))
+    } else {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        Ok((file.display().to_string(), text))
+    }
+}
+
+/// The card in a JSON document: a bare card, or a card revision as `card show --output json` prints it
+/// (its `card`; the revision details around it are the server's and are ignored).
+fn card_from_document(name: &str, text: &str) -> anyhow::Result<serde_json::Value> {
+    let document: serde_json::Value = serde_json::from_str(text).with_context(|| {
+        format!("{name} is not JSON (a card is a JSON document; see `modelgate card show --output json`)")
+    })?;
+    match document {
+        serde_json::Value::Object(mut fields) if fields.contains_key("card") => {
+            match fields.remove("card") {
+                Some(card @ serde_json::Value::Object(_)) => Ok(card),
+                _ => anyhow::bail!(
+                    "{name}: `card` must be an object (the card itself, as `card show --output json` prints it)"
+                ),
+            }
+        }
+        card @ serde_json::Value::Object(_) => Ok(card),
+        _ => anyhow::bail!(
+            "{name}: a card is a JSON object; see `modelgate card show --output json`"
+        ),
+    }
+}
+
+/// The card fields the policy in force requires of a risk tier (`[card_requirements]`).
+async fn required_card_fields(client: &Client, tier: &str) -> anyhow::Result<Vec<String>> {
+    let policy = client.get_policy().await?;
+    let parsed = modelgate_policy::Policy::parse(&policy.text).map_err(|problems| {
+        anyhow::anyhow!(
+            "the server's policy (digest {}) does not parse here: {}",
+            policy.digest,
+            problems
+                .first()
+                .map(|problem| problem.message.clone())
+                .unwrap_or_default()
+        )
+    })?;
+    let tier = modelgate_core::RiskTier::parse(tier)
+        .map_err(|error| anyhow::anyhow!("the model's risk tier: {error}"))?;
+    Ok(parsed
+        .card_requirements
+        .get(&tier)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// A card with every required field present and empty (lists with one empty entry), for people to fill
+/// in; the model's name is filled in already.
+fn card_skeleton(model: &str, required: &[String]) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    fn insert(fields: &mut Map<String, Value>, parts: &[&str], value: Value) {
+        match parts {
+            [leaf] => {
+                fields.insert((*leaf).to_owned(), value);
+            }
+            [first, rest @ ..] => {
+                if let Value::Object(inner) = fields
+                    .entry((*first).to_owned())
+                    .or_insert_with(|| json!({}))
+                {
+                    insert(inner, rest, value);
+                }
+            }
+            [] => {}
+        }
+    }
+    let mut card = Map::new();
+    for path in required {
+        let value = match path.as_str() {
+            "model_details.name" => json!(model),
+            "model_details.owners" => json!([{ "name": "", "contact": "" }]),
+            "model_details.references" => json!([""]),
+            "training_data" | "evaluation_data" => json!([{ "name": "", "source": "" }]),
+            "ethical_considerations" => json!([{ "name": "", "mitigation": "" }]),
+            "metrics" => json!([{ "dataset": "", "metric": "", "value": 0.0 }]),
+            _ => json!(""),
+        };
+        insert(&mut card, &path.split('.').collect::<Vec<_>>(), value);
+    }
+    Value::Object(card)
+}
+
 /// `card edit`: the card as YAML in $EDITOR, validated by the server on save; on problems the file is
 /// reopened with them listed on top as comments.
 async fn edit_card(
@@ -714,9 +841,21 @@ async fn edit_card(
     version: &str,
     message: Option<String>,
 ) -> anyhow::Result<()> {
-    let current = match client.get_card(model, version).await {
-        Ok(card) => card.card,
-        Err(modelgate_client::ClientError::Api { status: 404, .. }) => serde_json::json!({}),
+    let (current, required) = match client.get_card(model, version).await {
+        Ok(card) => (card.card, String::new()),
+        Err(modelgate_client::ClientError::Api { status: 404, .. }) => {
+            // No card yet (or no such version: then the get below says so).
+            client.get_version(model, version).await?;
+            let tier = client.get_model(model).await?.risk_tier;
+            let required = required_card_fields(client, &tier).await?;
+            (
+                card_skeleton(model, &required),
+                format!(
+                    "# No card yet: a skeleton of what the {tier} risk tier requires ({}).\n",
+                    required.join(", ")
+                ),
+            )
+        }
         Err(error) => return Err(error.into()),
     };
     let editor = std::env::var("VISUAL")
@@ -727,7 +866,7 @@ async fn edit_card(
         .suffix(".yaml")
         .tempfile()?;
     let mut text = format!(
-        "# Model card of {model} version {version}. Save to submit; an empty file cancels.\n# Schema: /api/v1/schemas/model-card.json\n{}",
+        "# Model card of {model} version {version}. Save to submit; an empty file cancels.\n{required}# Schema: /api/v1/schemas/model-card.json\n{}",
         yaml_serde::to_string(&current)?
     );
     loop {

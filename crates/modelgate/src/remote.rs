@@ -453,11 +453,15 @@ pub async fn token(
                 username: user,
             };
             let created = client.create_token(&request).await?;
+            // Only the secret on standard output, so that `TOKEN=$(modelgate token create …)` works.
             printer.print(&created, |created| {
-                format!(
-                    "{}\n(token {} for {}; the secret above is shown only once)",
-                    created.secret, created.token.id, created.token.username
-                )
+                eprintln!(
+                    "token {} for {}, expires {}; the secret is shown only once",
+                    created.token.id,
+                    created.token.username,
+                    created.token.expires_at.as_deref().unwrap_or("never")
+                );
+                created.secret.clone()
             })
         }
         TokenCommand::List { all } => printer.print(&client.list_tokens(all).await?, |list| {

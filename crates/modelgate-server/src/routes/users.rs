@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, hash_password};
 use crate::convert;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::{AppState, PasswordCheck};
 use crate::text::{self, check_optional_length, check_printed_name};
@@ -13,9 +13,37 @@ use modelgate_api as api;
 use modelgate_core::access::{may_change_roles_of, require_admin};
 use modelgate_core::{InvalidInput, NewUser, Role, Username};
 use modelgate_store::{PasswordChange, UserUpdate};
+use serde_json::json;
 
 pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<Role>, InvalidInput> {
     roles.iter().map(|role| Role::parse(role)).collect()
+}
+
+/// The requested roles, each one the policy in force declares (or `admin`, which every policy knows); a
+/// misspelt role is refused, naming the roles there are.
+async fn declared_roles(state: &AppState, roles: &[String]) -> Result<Vec<Role>, ApiError> {
+    let parsed = parse_roles(roles)?;
+    let in_force = crate::promotion::policy_in_force(state).await?;
+    let unknown: Vec<String> = parsed
+        .iter()
+        .filter(|role| role.to_string() != "admin" && !in_force.policy.roles.contains(*role))
+        .map(ToString::to_string)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(parsed);
+    }
+    let known: Vec<String> = std::iter::once("admin".to_owned())
+        .chain(in_force.policy.roles.iter().map(ToString::to_string))
+        .collect();
+    Err(ApiError::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "the policy in force declares no role {}; the roles are {} (add a role to the policy's `roles` to use it)",
+            unknown.join(", "),
+            known.join(", ")
+        ),
+    )
+    .with_details(json!({ "field": "roles", "unknown": unknown, "known": known })))
 }
 
 /// Hashes a password off the async threads (argon2id takes tens of milliseconds by design).
@@ -42,6 +70,7 @@ pub async fn create_user(
         )
         .await?;
     check_optional_length("email", request.email.as_deref(), text::EMAIL)?;
+    let roles = declared_roles(&state, &request.roles).await?;
     let password_hash = match request.password {
         Some(password) => Some(hash_password_blocking(password).await?),
         None => None,
@@ -50,7 +79,7 @@ pub async fn create_user(
         username: Username::parse(&request.username)?,
         printed_name: check_printed_name(&request.printed_name)?,
         email: request.email,
-        roles: parse_roles(&request.roles)?,
+        roles,
         password_hash,
     };
     let user = state
@@ -132,7 +161,10 @@ pub async fn update_user(
             }
             None => None,
         },
-        roles: request.roles.as_deref().map(parse_roles).transpose()?,
+        roles: match request.roles.as_deref() {
+            Some(roles) => Some(declared_roles(&state, roles).await?),
+            None => None,
+        },
         active: request.active,
     };
     let new_password = match request.password {

@@ -37,6 +37,8 @@ pub struct StoredCheckpoint {
 /// Filters for reading events back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
+    /// The target and everything under it (`model/x` matches `model/x/version/2`); `model/NAME` also
+    /// matches the events of the model's promotion requests.
     pub target: Option<String>,
     pub actor: Option<String>,
     pub action: Option<String>,
@@ -503,11 +505,30 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Vec<(u64, String)>, StoreError> {
         let mut sql = SqlBuilder::new("SELECT seq, leaf FROM audit_events WHERE 1 = 1");
-        for (column, value) in [
-            ("target", &filter.target),
-            ("actor", &filter.actor),
-            ("action", &filter.action),
-        ] {
+        if let Some(target) = &filter.target {
+            // The target and what lies under it (`model/x` and `model/x/version/1`); for a model, the
+            // events of its promotion requests (`request/N`) too.
+            let under = format!("{target}/");
+            sql.push(" AND (target = ")
+                .push_bind(BindValue::Text(target.clone()))
+                .push(" OR substr(target, 1, length(")
+                .push_bind(BindValue::Text(under.clone()))
+                .push(")) = ")
+                .push_bind(BindValue::Text(under));
+            if let Some(model) = target
+                .strip_prefix("model/")
+                .filter(|name| !name.contains('/'))
+            {
+                sql.push(
+                    " OR target IN (SELECT 'request/' || CAST(r.id AS TEXT) FROM promotion_requests r \
+                     JOIN models m ON m.id = r.model_id WHERE m.name = ",
+                )
+                .push_bind(BindValue::Text(model.to_owned()))
+                .push(")");
+            }
+            sql.push(")");
+        }
+        for (column, value) in [("actor", &filter.actor), ("action", &filter.action)] {
             if let Some(value) = value {
                 sql.push(&format!(" AND {column} = "))
                     .push_bind(BindValue::Text(value.clone()));

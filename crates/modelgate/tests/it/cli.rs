@@ -8,20 +8,20 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_modelgate");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_modelgate");
 
 /// A `modelgate serve` process with its own data directory and CLI profile directory.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
-    data_dir: tempfile::TempDir,
-    config_dir: tempfile::TempDir,
-    token: String,
+    pub(crate) url: String,
+    pub(crate) data_dir: tempfile::TempDir,
+    pub(crate) config_dir: tempfile::TempDir,
+    pub(crate) token: String,
 }
 
 impl Server {
     /// Bootstraps users offline, then starts `serve` on port 0 and waits for its address.
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let config_dir = tempfile::tempdir().unwrap();
         let created = offline(&[
@@ -102,11 +102,11 @@ impl Server {
     }
 
     /// Runs a client command with this server and token in the environment.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None)
     }
 
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(BINARY)
             .args(args)
             .env("MODELGATE_SERVER", &self.url)
@@ -129,7 +129,7 @@ impl Server {
         child.wait_with_output().unwrap()
     }
 
-    fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--output", "json"];
         all.extend_from_slice(args);
         let output = self.run(&all);
@@ -158,11 +158,11 @@ impl Drop for Server {
     }
 }
 
-fn path(path: &Path) -> &str {
+pub(crate) fn path(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn offline(args: &[&str]) -> Output {
+pub(crate) fn offline(args: &[&str]) -> Output {
     Command::new(BINARY)
         .args(args)
         .env_remove("MODELGATE_DATABASE_URL")
@@ -170,11 +170,11 @@ fn offline(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let file = dir.join(name);
     std::fs::write(&file, bytes).unwrap();
     file

@@ -11,6 +11,7 @@ mod evaluation;
 mod hardening;
 mod jobs;
 mod limits;
+mod newcomer;
 mod promotion;
 mod runtime;
 mod support;
