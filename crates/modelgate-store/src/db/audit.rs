@@ -83,19 +83,7 @@ pub(crate) async fn append(
     attribution: &Attribution,
     record: AuditRecord,
 ) -> Result<u64, StoreError> {
-    append_event(
-        transaction,
-        backend,
-        attribution,
-        record.action,
-        record.target,
-        Outcome::Ok,
-        None,
-        record.before,
-        record.after,
-        None,
-    )
-    .await
+    append_change(transaction, backend, attribution, record, None).await
 }
 
 /// Appends the event of a decision (a request opened, reviewed, approved, rejected; a version promoted),
@@ -107,6 +95,23 @@ pub(crate) async fn append_decision(
     record: AuditRecord,
     policy_digest: &str,
 ) -> Result<u64, StoreError> {
+    append_change(
+        transaction,
+        backend,
+        attribution,
+        record,
+        Some(policy_digest.to_owned()),
+    )
+    .await
+}
+
+async fn append_change(
+    transaction: &mut Transaction<'static, Any>,
+    backend: Backend,
+    attribution: &Attribution,
+    record: AuditRecord,
+    policy_digest: Option<String>,
+) -> Result<u64, StoreError> {
     append_event(
         transaction,
         backend,
@@ -117,7 +122,7 @@ pub(crate) async fn append_decision(
         None,
         record.before,
         record.after,
-        Some(policy_digest.to_owned()),
+        policy_digest,
     )
     .await
 }

@@ -46,6 +46,29 @@ fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) ->
     }
 }
 
+/// Opens the request to move version 1 of `name` into staging, as `dev` at `time`.
+async fn open_staging(
+    store: &TestStore,
+    dev: &User,
+    name: &ModelName,
+    gate: &GateTerms,
+    time: i64,
+) -> Result<modelgate_core::promotion::PromotionRequest, Refusal> {
+    store
+        .open_request(
+            &as_user(dev, time),
+            dev,
+            name,
+            v(1),
+            Stage::Staging,
+            RequestKind::Promotion,
+            "ready",
+            gate,
+        )
+        .await
+        .unwrap()
+}
+
 /// The text of a refusal, whichever kind.
 fn refusal_text(refusal: &Refusal) -> &str {
     match refusal {
@@ -584,20 +607,7 @@ async fn a_decision_on_changed_evidence_is_a_conflict(store: TestStore) {
     let (_, dev, name) = setup(&store, 1).await;
     let validator = create_user(&store, "val", &["validator"]).await;
     let gate = terms(&[("validator", 1)], true, false);
-    let request = store
-        .open_request(
-            &as_user(&dev, 10),
-            &dev,
-            &name,
-            v(1),
-            Stage::Staging,
-            RequestKind::Promotion,
-            "ready",
-            &gate,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let request = open_staging(&store, &dev, &name, &gate, 10).await.unwrap();
     let revision_before = store
         .get_version(&name, v(1))
         .await
@@ -670,19 +680,8 @@ async fn a_suspension_blocks_promotion_and_is_kept(store: TestStore) {
         .set_suspension(&as_user(&dev, 9), &name, v(1), Some("drift"))
         .await
         .unwrap();
-    let refused = store
-        .open_request(
-            &as_user(&dev, 10),
-            &dev,
-            &name,
-            v(1),
-            Stage::Staging,
-            RequestKind::Promotion,
-            "ready",
-            &gate,
-        )
+    let refused = open_staging(&store, &dev, &name, &gate, 10)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(&refused, Refusal::Conflict(text) if text.contains("suspended (drift)")),
