@@ -14,6 +14,9 @@ const TAG_KEY: &str = "^[A-Za-z0-9._/:-]{1,128}$";
 const TAG_FILTER: &str = "^[A-Za-z0-9._/:-]{1,128}(=.*)?$";
 const DIGEST: &str = "^sha256:[0-9a-f]{64}$";
 const TOKEN_ID: &str = "^tok_[0-9a-f]{16}$";
+/// A card diff's other side: a version number or a stage.
+const AGAINST: &str = "^([1-9][0-9]{0,9}|development|staging|production|archived)$";
+const MEDIA_TYPE: &str = "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?$";
 const SINCE: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?Z)?$";
 /// Text that must say something: at least one character that is not white space.
 const SOMETHING: &str = "\\S";
@@ -55,7 +58,12 @@ fn parameter_rule(path: &str, location: &str, name: &str) -> Option<Value> {
         ("path", "version") => json!({ "type": "integer", "format": "int32", "minimum": 1 }),
         ("path", "id") if path.starts_with("/api/v1/tokens") => pattern(TOKEN_ID),
         ("path", "id") => json!({ "type": "integer", "format": "int64", "minimum": 1 }),
+        // Gates lead into staging and production only (a policy may not gate `development`).
+        ("query", "stage") if path.ends_with("/explain") || path.ends_with("/attestation") => {
+            one_of(&["staging", "production"])
+        }
         ("query", "stage") => one_of(&STAGES),
+        ("query", "against") => pattern(AGAINST),
         ("query", "risk_tier") => one_of(&TIERS),
         ("query", "state") if path.contains("evaluation-jobs") => one_of(&JOB_STATES),
         ("query", "state") => one_of(&REQUEST_STATES),
@@ -117,6 +125,8 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
         }
         ("Lineage", "training_data_digest") => pattern(DIGEST),
         ("DatasetColumns", "task") => one_of(&TASKS),
+        ("CreateVersionRequest", "media_type") => pattern(MEDIA_TYPE),
+        ("MarkEvaluation", "status") => one_of(&["counted", "exploratory", "superseded"]),
         ("RegisterDataset", "format") => one_of(&DATASET_FORMATS),
         _ => return None,
     };
@@ -168,8 +178,8 @@ pub fn constrain_document(document: &mut Value) {
             let Some(operations) = item.as_object_mut() else {
                 continue;
             };
-            for (_method, operation) in operations.iter_mut() {
-                constrain_operation(path, operation);
+            for (method, operation) in operations.iter_mut() {
+                constrain_operation(path, method, operation);
             }
         }
     }
@@ -191,7 +201,8 @@ pub fn constrain_document(document: &mut Value) {
     }
 }
 
-fn constrain_operation(path: &str, operation: &mut Value) {
+fn constrain_operation(path: &str, method: &str, operation: &mut Value) {
+    let is_read = method == "get";
     if let Some(parameters) = operation
         .get_mut("parameters")
         .and_then(Value::as_array_mut)
@@ -241,6 +252,12 @@ fn constrain_operation(path: &str, operation: &mut Value) {
     }
     if has_body {
         add("413", "The body is larger than the server accepts");
+    }
+    if !is_read {
+        add(
+            "409",
+            "The state does not allow it now (already so, archived, changed meanwhile): the message says what",
+        );
     }
     if !ANONYMOUS.contains(&path) {
         add(

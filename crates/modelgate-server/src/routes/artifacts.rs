@@ -170,9 +170,10 @@ pub(crate) async fn serve_artifact(
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(value) = HeaderValue::from_str(media_type) {
-        response_headers.insert(header::CONTENT_TYPE, value);
-    }
+    // Versions recorded before media types were checked may hold one no header can carry.
+    let content_type = HeaderValue::from_str(media_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    response_headers.insert(header::CONTENT_TYPE, content_type);
     if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", record.digest)) {
         response_headers.insert(header::ETAG, value);
     }

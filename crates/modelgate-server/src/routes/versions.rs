@@ -85,8 +85,7 @@ pub async fn create_version(
     let new_version = NewVersion {
         digest,
         format: bounded_text("format", request.format, 64)?.unwrap_or_else(|| "binary".to_owned()),
-        media_type: bounded_text("media_type", request.media_type, 255)?
-            .unwrap_or_else(|| "application/octet-stream".to_owned()),
+        media_type: media_type(bounded_text("media_type", request.media_type, 255)?)?,
         lineage: lineage(request.lineage)?,
         description: request.description,
         tags: parse_tags(&request.tags)?,
@@ -286,4 +285,34 @@ pub async fn download_version_artifact(
         version.model_name, version.number, version.format
     );
     serve_artifact(&state, &record, &headers, &filename, &version.media_type).await
+}
+
+/// A media type as `Content-Type` will carry it when the artifact is downloaded: `type/subtype`, with
+/// optional parameters, in printable ASCII; absent means `application/octet-stream`.
+fn media_type(given: Option<String>) -> Result<String, ApiError> {
+    let Some(text) = given else {
+        return Ok("application/octet-stream".to_owned());
+    };
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    let (essence, parameters) = text.split_once(';').unwrap_or((&text, ""));
+    let valid = essence
+        .split_once('/')
+        .is_some_and(|(kind, subtype)| token(kind) && token(subtype))
+        && parameters.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+    if valid {
+        Ok(text)
+    } else {
+        Err(ApiError::invalid(
+            "media_type",
+            format!(
+                "media_type: must be a media type such as application/octet-stream or \
+                 application/x-onnx (got {text:?})"
+            ),
+        ))
+    }
 }

@@ -846,3 +846,51 @@ async fn the_api_works_the_same_on_postgresql() {
     assert_eq!(fetched["version_count"], 1);
     app.stop().await;
 }
+
+/// A version's media type is what its download's `Content-Type` will say, so it must be one a header can
+/// carry (a fuzzed one once gave downloads without a `Content-Type`).
+#[tokio::test]
+async fn a_versions_media_type_must_be_a_media_type() {
+    let app = spawn_app().await;
+    let token = app.admin_token.clone();
+    app.create_model(&token, "churn", "low").await;
+    let uploaded: Value = app
+        .upload(&token, b"weights".to_vec(), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let create = |media_type: &str| {
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/models/churn/versions",
+            &token,
+            Some(
+                json!({ "digest": uploaded["digest"], "format": "onnx", "media_type": media_type }),
+            ),
+        )
+    };
+    for bad in ["", "onnx", "application/", "text/plain\u{7f}", "a/b\u{e9}"] {
+        let (status, _, body) = error_of(create(bad).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {body}");
+        assert_eq!(body["error"]["details"]["field"], "media_type");
+    }
+    assert_eq!(
+        create("application/x-onnx; version=1").await.status(),
+        StatusCode::CREATED
+    );
+    let download = app
+        .request(
+            Method::GET,
+            "/api/v1/models/churn/versions/1/artifact",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.headers()["content-type"],
+        "application/x-onnx; version=1"
+    );
+}
