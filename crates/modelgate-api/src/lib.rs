@@ -952,9 +952,8 @@ fn counted() -> String {
 pub struct MarkEvaluation {
     /// `counted`, `exploratory` or `superseded`.
     pub status: String,
-    /// Why (required to set an evaluation aside).
-    #[serde(default)]
-    pub reason: Option<String>,
+    /// Why: it stays on record with the evaluation and in the audit log.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

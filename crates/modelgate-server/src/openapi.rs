@@ -99,7 +99,8 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
         }
         ("OpenRequest", "justification")
         | ("SuspendVersion", "reason")
-        | ("SubmitComment", "body") => pattern(SOMETHING),
+        | ("SubmitComment", "body")
+        | ("MarkEvaluation", "reason") => pattern(SOMETHING),
         ("CreateUserRequest" | "UpdateUserRequest", "printed_name") => {
             json!({ "type": "string", "pattern": PRINTED_NAME, "maxLength": 200 })
         }

@@ -265,7 +265,7 @@ pub enum EvalCommand {
     /// ones. Audited, and a change of the version's evidence: sign-offs given before no longer count
     #[command(
         after_help = "Examples:\n  modelgate eval mark 7 --status exploratory --reason \"tried a new threshold\"\n  \
-        modelgate eval mark 7 --status counted"
+        modelgate eval mark 7 --status counted --reason \"the threshold was right after all\""
     )]
     Mark {
         /// The evaluation's id (`modelgate eval list MODEL VERSION`)
@@ -273,9 +273,9 @@ pub enum EvalCommand {
         /// `counted`, `exploratory` or `superseded`
         #[arg(long, value_parser = ["counted", "exploratory", "superseded"])]
         status: String,
-        /// Why (required to set an evaluation aside)
+        /// Why; it stays on record with the evaluation and in the audit log
         #[arg(long)]
-        reason: Option<String>,
+        reason: String,
     },
 }
 

@@ -59,20 +59,15 @@ pub async fn mark_evaluation(
             ),
         ));
     }
-    let reason = request
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|reason| !reason.is_empty());
-    if request.status != "counted" && reason.is_none() {
+    let reason = request.reason.trim();
+    if reason.is_empty() {
         return Err(ApiError::invalid(
             "reason",
-            "reason: say why the evaluation is set aside (it stays on record)",
+            "reason: say why the evaluation is (or is no longer) set aside; it stays on record",
         ));
     }
-    if let Some(reason) = reason {
-        crate::text::check_length("reason", reason, crate::text::PROSE)?;
-    }
+    crate::text::check_length("reason", reason, crate::text::PROSE)?;
+    let reason = Some(reason);
     let record = state.store().get_evaluation(id).await?;
     let name = ModelName::parse(&record.model_name)?;
     maintained_model(&state, &caller, &name, "evaluation.mark").await?;

@@ -824,7 +824,7 @@ async fn an_exploratory_evaluation_can_be_set_aside_and_the_failure_names_what_f
             Method::POST,
             &format!("/api/v1/evaluations/{id}/status"),
             &developer,
-            Some(json!({ "status": "exploratory" })),
+            Some(json!({ "status": "exploratory", "reason": "  " })),
         )
         .await,
     )
@@ -859,7 +859,7 @@ async fn an_exploratory_evaluation_can_be_set_aside_and_the_failure_names_what_f
         Method::POST,
         &format!("/api/v1/evaluations/{id}/status"),
         &developer,
-        Some(json!({ "status": "counted" })),
+        Some(json!({ "status": "counted", "reason": "the threshold was right after all" })),
     )
     .await;
     assert_eq!(four_fifths(&explain().await)["status"], "failed");
