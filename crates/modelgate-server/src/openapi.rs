@@ -286,6 +286,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_operation_has_a_summary_and_a_description() {
+        let document = document();
+        let mut lacking = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for field in ["summary", "description"] {
+                    if operation[field]
+                        .as_str()
+                        .is_none_or(|text| text.trim().is_empty())
+                    {
+                        lacking.push(format!("{method} {path}: {field}"));
+                    }
+                }
+            }
+        }
+        assert!(lacking.is_empty(), "{lacking:#?}");
+    }
+
+    #[test]
     fn the_served_document_states_the_domains_rules() {
         let document = document();
         let model = &document["paths"]["/api/v1/models/{name}"]["get"];

@@ -24,6 +24,11 @@ use std::ops::Range;
         (status = 200, body = api::Artifact, description = "Identical content was already stored"),
         (status = 400, body = api::ErrorBody, description = "`digest_mismatch`: the content does not hash to `expected_digest`"),
         (status = 413, body = api::ErrorBody)))]
+/// Upload an artifact
+///
+/// Streams the bytes into content-addressed storage, hashing them on the way; with `expected_digest` a
+/// mismatch is refused and nothing is kept. The same bytes uploaded again are stored once. Register a
+/// version with the returned digest.
 pub async fn upload_artifact(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +119,10 @@ fn until_shutdown(
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 404, body = api::ErrorBody), (status = 416, body = api::ErrorBody)))]
+/// Download an artifact by digest
+///
+/// Serves the stored bytes with their digest as ETag and `x-content-digest`; `Range` requests give 206. The
+/// client should verify the digest before using the file.
 pub async fn download_artifact(
     State(state): State<AppState>,
     _caller: Caller,

@@ -28,6 +28,10 @@ fn text(body: String, content_type: &'static str) -> Response {
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
     responses((status = 200, content_type = "text/plain", body = String,
         description = "The latest checkpoint as a C2SP signed note; signed anew when the log has grown")))]
+/// The latest signed checkpoint of the audit log
+///
+/// A C2SP signed note over the log's size and Merkle root, signed by the server's Ed25519 key; auditors pin
+/// the key and check consistency between checkpoints.
 pub async fn get_checkpoint(
     State(state): State<AppState>,
     _caller: Caller,
@@ -39,6 +43,10 @@ pub async fn get_checkpoint(
 #[utoipa::path(get, path = "/api/v1/audit/public-key", tag = "audit",
     responses((status = 200, content_type = "text/plain", body = String,
         description = "The verifier key of checkpoints: `<name>+<hex key id>+<base64 key>`; pin it")))]
+/// The audit log's verifier key
+///
+/// The note verifier key (`name+keyid+key`) that checks checkpoints and attestations offline; the same file
+/// `modelgate keys show --out` writes.
 pub async fn get_public_key(State(state): State<AppState>, _caller: Caller) -> Response {
     text(
         format!("{}\n", state.signer().verifier_key()),
@@ -49,6 +57,10 @@ pub async fn get_public_key(State(state): State<AppState>, _caller: Caller) -> R
 #[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", params(api::AuditEntriesQuery),
     responses((status = 200, content_type = "application/x-ndjson", body = String,
         description = "Line i is exactly the bytes of leaf start + i (canonical JSON)")))]
+/// Audit log entries by index
+///
+/// The stored leaves (canonical JSON, exactly as hashed) from `start` up to `end`, so an auditor can
+/// recompute every hash; both must lie within the log.
 pub async fn get_entries(
     State(state): State<AppState>,
     _caller: Caller,
@@ -82,6 +94,10 @@ fn encode_hashes(hashes: &[modelgate_audit::Hash]) -> Vec<String> {
 
 #[utoipa::path(get, path = "/api/v1/audit/proofs/inclusion", tag = "audit", params(api::InclusionProofQuery),
     responses((status = 200, body = api::InclusionProof), (status = 409, body = api::ErrorBody)))]
+/// Prove that an entry is in the log
+///
+/// An RFC 9162 inclusion proof of entry `index` in the tree of size `tree_size`, to check against a signed
+/// checkpoint's root.
 pub async fn get_inclusion_proof(
     State(state): State<AppState>,
     _caller: Caller,
@@ -101,6 +117,10 @@ pub async fn get_inclusion_proof(
 
 #[utoipa::path(get, path = "/api/v1/audit/proofs/consistency", tag = "audit", params(api::ConsistencyProofQuery),
     responses((status = 200, body = api::ConsistencyProof), (status = 409, body = api::ErrorBody)))]
+/// Prove that the log only grew
+///
+/// An RFC 9162 consistency proof between tree sizes `first` and `second`: the older log is a prefix of the
+/// newer one.
 pub async fn get_consistency_proof(
     State(state): State<AppState>,
     _caller: Caller,
@@ -121,6 +141,10 @@ pub async fn get_consistency_proof(
 
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(api::AuditEventsQuery),
     responses((status = 200, body = api::AuditEventList)))]
+/// Search the audit log
+///
+/// Events newest first, filtered by target (a target matches what lies under it; `model/NAME` includes the
+/// model's versions, cards, evaluations and requests), actor, action and time, paged by `cursor`.
 pub async fn list_audit_events(
     State(state): State<AppState>,
     _caller: Caller,

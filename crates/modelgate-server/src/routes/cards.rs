@@ -20,6 +20,9 @@ pub const MAX_CARD_BYTES: usize = 1024 * 1024;
 
 #[utoipa::path(get, path = "/api/v1/schemas/model-card.json", tag = "cards", security(()),
     responses((status = 200, description = "The JSON Schema (2020-12) of model cards")))]
+/// The model card JSON Schema
+///
+/// The canonical card schema (JSON Schema 2020-12) that `PUT …/card` validates against.
 pub async fn get_card_schema() -> Json<serde_json::Value> {
     Json(modelgate_card::json_schema())
 }
@@ -66,6 +69,10 @@ async fn revision_wire(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/card", tag = "cards",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::ModelCardRevision), (status = 404, body = api::ErrorBody)))]
+/// A version's current model card
+///
+/// The latest card revision with its completeness for the model's risk tier: the fields the policy requires
+/// that are still missing.
 pub async fn get_card(
     State(state): State<AppState>,
     _caller: Caller,
@@ -88,6 +95,11 @@ pub async fn get_card(
     responses((status = 200, body = api::ModelCardRevision),
               (status = 400, body = api::ErrorBody, description = "`details.problems` lists `{path, message}`"),
               (status = 413, body = api::ErrorBody)))]
+/// Write a new card revision
+///
+/// Validates the card (problems name their paths) and records it as a new immutable revision; it changes
+/// the version's evidence, so sign-offs given before no longer count. Refused while the version's approval
+/// freezes its evidence.
 pub async fn set_card(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +169,9 @@ pub async fn set_card(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/card/revisions", tag = "cards",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::CardRevisionList)))]
+/// A version's card revisions
+///
+/// Every revision, oldest first, with author, message and digest.
 pub async fn list_card_revisions(
     State(state): State<AppState>,
     _caller: Caller,
@@ -181,6 +196,10 @@ pub async fn list_card_revisions(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/card/diff", tag = "cards",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), api::CardDiffQuery),
     responses((status = 200, body = api::CardDiff), (status = 404, body = api::ErrorBody)))]
+/// Compare two card revisions
+///
+/// Field-level changes between this version's card and another version's (`against` is a version number or
+/// a stage).
 pub async fn diff_card(
     State(state): State<AppState>,
     _caller: Caller,
@@ -275,6 +294,10 @@ pub async fn diff_card(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), api::CardFormatQuery),
     request_body(content = String, description = "A Hugging Face README.md (`hf`) or a Model Card Toolkit JSON document (`mct`)"),
     responses((status = 200, body = api::CardImport), (status = 400, body = api::ErrorBody)))]
+/// Import a card from Hugging Face or Model Card Toolkit
+///
+/// Maps a Hugging Face README (YAML front matter and standard headings) or a Model Card Toolkit JSON to the
+/// canonical card, stores it as a new revision and reports what went where.
 pub async fn import_card(
     State(state): State<AppState>,
     caller: Caller,
@@ -363,6 +386,10 @@ pub async fn import_card(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), api::CardFormatQuery),
     responses((status = 200, description = "The card as a Hugging Face README, Model Card Toolkit JSON, Markdown or HTML"),
               (status = 404, body = api::ErrorBody)))]
+/// Export a card
+///
+/// As a Hugging Face README, Model Card Toolkit JSON, Markdown or HTML, with the server's verified
+/// evaluation numbers (and how they were obtained) next to the claimed ones and the sign-offs.
 pub async fn export_card(
     State(state): State<AppState>,
     _caller: Caller,

@@ -122,6 +122,11 @@ fn dataset_wire(record: &DatasetRecord) -> Result<api::Dataset, ApiError> {
               (status = 403, body = api::ErrorBody, description = "The caller holds none of the policy's dataset_registrar_roles"),
               (status = 409, body = api::ErrorBody),
               (status = 413, body = api::ErrorBody, description = "Past a limit of the server (file size, columns, cell size, rows, profile size); details.limit names the flag that raises it")))]
+/// Register an evaluation dataset
+///
+/// Reads an uploaded CSV or Parquet file (by digest) within the server's limits, checks it against the
+/// declared schema (problems name the column and the line or row) and keeps a profile. Only the roles the
+/// policy names may register datasets.
 pub async fn register_dataset(
     State(state): State<AppState>,
     caller: Caller,
@@ -217,6 +222,9 @@ pub async fn register_dataset(
 #[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "evaluation",
     params(("name" = String, Path, description = "Dataset name")),
     responses((status = 200, body = api::Dataset), (status = 404, body = api::ErrorBody)))]
+/// A dataset with its profile
+///
+/// The dataset's schema, row count and full column profile.
 pub async fn get_dataset(
     State(state): State<AppState>,
     _caller: Caller,
@@ -229,6 +237,9 @@ pub async fn get_dataset(
 
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "evaluation",
     responses((status = 200, body = api::DatasetList, description = "Every dataset without its profile (GET /api/v1/datasets/{name} has it)")))]
+/// List datasets
+///
+/// Every registered dataset as a summary, without profiles.
 pub async fn list_datasets(
     State(state): State<AppState>,
     _caller: Caller,

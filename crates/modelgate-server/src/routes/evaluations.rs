@@ -44,6 +44,10 @@ pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, Api
     responses((status = 200, body = api::Evaluation, description = "The evaluation with its new status; the version's evidence changed (sign-offs given before no longer count)"),
         (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody),
         (status = 409, body = api::ErrorBody, description = "Already so, or the version's approval freezes its evidence")))]
+/// Count an evaluation, or set it aside
+///
+/// Marks an evaluation `exploratory` or `superseded` (the policy then no longer reads it) or `counted`
+/// again, with the reason; audited, and a change of the version's evidence.
 pub async fn mark_evaluation(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,6 +93,11 @@ pub async fn mark_evaluation(
     responses((status = 202, body = api::EvaluationJob, description = "Queued; follow it at /api/v1/evaluation-jobs/{id}"),
         (status = 201, body = api::Evaluation, description = "With `wait`: the finished evaluation"),
         (status = 400, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+/// Evaluate a version on a dataset
+///
+/// Queues an evaluation job: with `predictions_digest` the server computes the metrics from a client's
+/// scores (predictions mode); without it the server runs the version's ONNX artifact itself (model mode).
+/// With `wait` the answer comes when it is done.
 pub async fn run_evaluation(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,6 +163,9 @@ fn job_wire(job: &JobRecord) -> Result<api::EvaluationJob, ApiError> {
 #[utoipa::path(get, path = "/api/v1/evaluation-jobs/{id}", tag = "evaluation",
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = api::EvaluationJob), (status = 404, body = api::ErrorBody)))]
+/// An evaluation job
+///
+/// Its state, progress and phase; a finished job names its evaluation or its error.
 pub async fn get_job(
     State(state): State<AppState>,
     _caller: Caller,
@@ -164,6 +176,9 @@ pub async fn get_job(
 
 #[utoipa::path(get, path = "/api/v1/evaluation-jobs", tag = "evaluation", params(api::JobListQuery),
     responses((status = 200, body = api::EvaluationJobList), (status = 400, body = api::ErrorBody)))]
+/// List evaluation jobs
+///
+/// Newest first, filtered by state and model.
 pub async fn list_jobs(
     State(state): State<AppState>,
     _caller: Caller,
@@ -195,6 +210,9 @@ pub async fn list_jobs(
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = api::EvaluationJob, description = "Asked to stop; it stops at its next step"),
         (status = 404, body = api::ErrorBody), (status = 409, body = api::ErrorBody, description = "Already finished")))]
+/// Cancel an evaluation job
+///
+/// Asks a queued or running job to stop; nothing of it is saved. Works through any replica.
 pub async fn cancel_job(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,6 +228,10 @@ pub async fn cancel_job(
 #[utoipa::path(get, path = "/api/v1/evaluations/{id}", tag = "evaluation",
     params(("id" = i64, Path, description = "Evaluation id")),
     responses((status = 200, body = api::Evaluation), (status = 404, body = api::ErrorBody)))]
+/// An evaluation
+///
+/// Its results (overall, per group, fairness, intervals, robustness in model mode), inputs, settings, mode
+/// and digest.
 pub async fn get_evaluation(
     State(state): State<AppState>,
     _caller: Caller,
@@ -223,6 +245,9 @@ pub async fn get_evaluation(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/evaluations", tag = "evaluation",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::EvaluationList)))]
+/// A version's evaluations
+///
+/// Oldest first, with their status (counted or set aside) and mode.
 pub async fn list_version_evaluations(
     State(state): State<AppState>,
     _caller: Caller,

@@ -43,6 +43,9 @@ fn parse_owner(text: &str) -> Result<Username, InvalidInput> {
 #[utoipa::path(post, path = "/api/v1/models", tag = "models",
     request_body = api::CreateModelRequest,
     responses((status = 201, body = api::Model), (status = 400, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+/// Register a model
+///
+/// A named, owned model with a risk tier; the tier decides which gates its versions pass through.
 pub async fn create_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,6 +75,9 @@ pub async fn create_model(
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, body = api::Model), (status = 404, body = api::ErrorBody)))]
+/// A model
+///
+/// Its owner, risk tier, description, tags and version count.
 pub async fn get_model(
     State(state): State<AppState>,
     _caller: Caller,
@@ -83,6 +89,9 @@ pub async fn get_model(
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", params(api::ListModelsQuery),
     responses((status = 200, body = api::ModelList)))]
+/// List models
+///
+/// Filtered by name prefix, owner, risk tier, stage held and tag, paged by `cursor`.
 pub async fn list_models(
     State(state): State<AppState>,
     _caller: Caller,
@@ -121,6 +130,9 @@ pub async fn list_models(
     params(("name" = String, Path, description = "Model name")),
     request_body = api::UpdateModelRequest,
     responses((status = 200, body = api::Model), (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+/// Change a model
+///
+/// Description and intended use by its maintainers; owner and risk tier by an admin only.
 pub async fn update_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +178,9 @@ pub async fn update_model(
     params(("name" = String, Path, description = "Model name"), ("key" = String, Path, description = "Tag key")),
     request_body = api::SetTagRequest,
     responses((status = 200, body = api::Model), (status = 404, body = api::ErrorBody)))]
+/// Set a model tag
+///
+/// Sets or replaces the value of one tag.
 pub async fn set_model_tag(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +206,9 @@ pub async fn set_model_tag(
 #[utoipa::path(delete, path = "/api/v1/models/{name}/tags/{key}", tag = "models",
     params(("name" = String, Path, description = "Model name"), ("key" = String, Path, description = "Tag key")),
     responses((status = 200, body = api::Model), (status = 404, body = api::ErrorBody)))]
+/// Remove a model tag
+///
+/// Removes one tag; 404 when the model has no such tag.
 pub async fn delete_model_tag(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,6 +227,9 @@ pub async fn delete_model_tag(
 #[utoipa::path(post, path = "/api/v1/models/{name}/archive", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, body = api::Model), (status = 409, body = api::ErrorBody)))]
+/// Archive a model
+///
+/// Nothing is deleted: the model accepts no new versions, and its open requests are withdrawn.
 pub async fn archive_model(
     State(state): State<AppState>,
     caller: Caller,

@@ -46,6 +46,9 @@ fn policy_wire(in_force: &crate::promotion::PolicyInForce) -> api::PolicyInForce
 }
 
 #[utoipa::path(get, path = "/api/v1/policy", tag = "promotion", responses((status = 200, body = api::PolicyInForce)))]
+/// The policy in force
+///
+/// Its text (TOML), digest and revision; revision 0 is the built-in default.
 pub async fn get_policy(
     State(state): State<AppState>,
     _caller: Caller,
@@ -57,6 +60,11 @@ pub async fn get_policy(
     responses((status = 200, body = api::PolicyApplied, description = "The policy in force afterwards, and the approvals in force that the new policy would not grant, with what happened to them (nothing, with `dry_run`)"),
               (status = 400, body = api::ErrorBody, description = "The policy is invalid: `details.problems` lists each with line and column; the old policy stays in force"),
               (status = 403, body = api::ErrorBody)))]
+/// Apply a policy
+///
+/// Validates the policy (problems give line and column; the old one stays in force) and lists the approvals
+/// in force it would not grant; unless `dry_run`, makes it the policy in force and applies its
+/// `approvals_not_regranted` to them. Admins only.
 pub async fn apply_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,6 +217,10 @@ pub struct ExplainQuery {
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/explain", tag = "promotion",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), ExplainQuery),
     responses((status = 200, body = api::Explanation), (status = 404, body = api::ErrorBody)))]
+/// Explain a gate
+///
+/// A dry run of promotion into a stage: which checks pass or fail and why, which sign-offs are missing and
+/// who may give them, the evidence digest and the evaluations it holds.
 pub async fn explain_promotion(
     State(state): State<AppState>,
     _caller: Caller,
@@ -394,6 +406,10 @@ fn request_summary(request: &PromotionRequest) -> api::PromotionRequest {
 
 #[utoipa::path(post, path = "/api/v1/requests", tag = "promotion", request_body = api::OpenRequest,
     responses((status = 201, body = api::PromotionRequest), (status = 403, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+/// Request a promotion
+///
+/// Asks to move a version one stage forward with a justification; a gate that needs no sign-offs approves
+/// at once when its checks pass.
 pub async fn open_request(
     State(state): State<AppState>,
     caller: Caller,
@@ -446,6 +462,9 @@ pub async fn open_request(
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "promotion",
     params(("id" = i64, Path, description = "Request id")),
     responses((status = 200, body = api::PromotionRequest), (status = 404, body = api::ErrorBody)))]
+/// A promotion request
+///
+/// Its state, reviews (with which count for the current evidence) and comments.
 pub async fn get_request(
     State(state): State<AppState>,
     _caller: Caller,
@@ -499,6 +518,9 @@ async fn refused<T>(
 
 #[utoipa::path(get, path = "/api/v1/requests", tag = "promotion", params(api::ListRequestsQuery),
     responses((status = 200, body = api::RequestList)))]
+/// List promotion requests
+///
+/// Newest first, filtered by state, model and requester.
 pub async fn list_requests(
     State(state): State<AppState>,
     caller: Caller,
@@ -535,6 +557,9 @@ pub async fn list_requests(
 #[utoipa::path(post, path = "/api/v1/requests/{id}/withdraw", tag = "promotion",
     params(("id" = i64, Path, description = "Request id")), request_body = api::WithdrawRequest,
     responses((status = 200, body = api::PromotionRequest), (status = 403, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+/// Withdraw a request
+///
+/// By its requester or an admin; only open requests.
 pub async fn withdraw_request(
     State(state): State<AppState>,
     caller: Caller,
@@ -573,6 +598,9 @@ pub async fn withdraw_request(
 #[utoipa::path(post, path = "/api/v1/requests/{id}/comments", tag = "promotion",
     params(("id" = i64, Path, description = "Request id")), request_body = api::SubmitComment,
     responses((status = 201, body = api::CommentRecord), (status = 404, body = api::ErrorBody)))]
+/// Comment on a request
+///
+/// Anyone may discuss a request; comments are kept and audited.
 pub async fn comment_request(
     State(state): State<AppState>,
     caller: Caller,
@@ -609,6 +637,12 @@ pub async fn comment_request(
               (status = 401, body = api::ErrorBody, description = "Wrong password at signing"),
               (status = 403, body = api::ErrorBody, description = "Separation of duties, or a role not held or not asked for"),
               (status = 409, body = api::ErrorBody), (status = 429, body = api::ErrorBody)))]
+/// Review a request
+///
+/// Approve (an electronic signature: the password is asked again and the server signs the record), reject
+/// or request changes, in one role the reviewer holds and the gate asks for. Separation of duties is
+/// enforced here; an approval that completes the gate promotes the version, unless what it was made on
+/// changed (409).
 pub async fn review_request(
     State(state): State<AppState>,
     caller: Caller,
@@ -742,6 +776,9 @@ async fn verify_signature_password(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     request_body = api::SuspendVersion,
     responses((status = 200, body = api::Version), (status = 403, body = api::ErrorBody)))]
+/// Suspend a version
+///
+/// By a risk officer, with a reason: the gate says no until the version is reinstated.
 pub async fn suspend_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -768,6 +805,9 @@ pub async fn suspend_version(
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/reinstate", tag = "promotion",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::Version), (status = 403, body = api::ErrorBody)))]
+/// Reinstate a version
+///
+/// Lifts a suspension; the only way one is lifted.
 pub async fn reinstate_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -818,6 +858,10 @@ async fn change_suspension(
 
 #[utoipa::path(get, path = "/api/v1/gate", tag = "promotion", params(api::GateQuery),
     responses((status = 200, body = api::GateAnswer, description = "`allowed` says whether the digest may run in the stage now")))]
+/// Ask the deployment gate
+///
+/// May this digest of the model run in the stage now? Yes only if it is the version an approval put there,
+/// the approval has not expired and the version is not suspended.
 pub async fn check_gate(
     State(state): State<AppState>,
     caller: Caller,
@@ -862,6 +906,9 @@ pub async fn check_gate(
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "promotion", responses((status = 200, body = api::ServerKeys)))]
+/// The server's signing keys
+///
+/// The Ed25519 public key and the note verifier key that check attestations and checkpoints.
 pub async fn get_keys(State(state): State<AppState>, _caller: Caller) -> Json<api::ServerKeys> {
     Json(api::ServerKeys {
         ed25519_public_key: BASE64.encode(state.signer().public_key()),
@@ -873,6 +920,10 @@ pub async fn get_keys(State(state): State<AppState>, _caller: Caller) -> Json<ap
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), ExplainQuery),
     responses((status = 200, description = "A DSSE envelope holding an in-toto Statement v1 of the approval"),
               (status = 409, body = api::ErrorBody, description = "The version holds no approval for that stage")))]
+/// A signed attestation of an approval
+///
+/// An in-toto Statement in a DSSE envelope, signed by the server, that a deploy system verifies offline
+/// (`modelgate attest verify`).
 pub async fn get_attestation(
     State(state): State<AppState>,
     _caller: Caller,
@@ -954,6 +1005,10 @@ pub async fn get_attestation(
     params(("name" = String, Path, description = "Model name")), request_body = api::RollbackRequest,
     responses((status = 201, body = api::PromotionRequest, description = "A rollback request: approved at once when the policy lets rollbacks skip sign-offs"),
               (status = 409, body = api::ErrorBody, description = "No previous still-valid approved version")))]
+/// Roll a stage back
+///
+/// Returns the newest earlier version whose approval for the stage still holds; without new sign-offs when
+/// the gate allows it, keeping that approval's expiry.
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Caller,

@@ -19,6 +19,10 @@ const DEFAULT_LOGIN_TOKEN_DAYS: u32 = 30;
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = api::CreateTokenRequest,
     responses((status = 201, body = api::CreatedToken), (status = 403, body = api::ErrorBody)))]
+/// Create an API token
+///
+/// For yourself, or for another user as an admin; the secret is shown once and stored only as a hash;
+/// lifetimes are bounded.
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +97,9 @@ async fn issue_token(
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(api::ListTokensQuery),
     responses((status = 200, body = api::TokenList)))]
+/// List tokens
+///
+/// Your tokens (all users' with `all`, for admins), without secrets.
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,6 +122,9 @@ pub async fn list_tokens(
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "tokens",
     params(("id" = String, Path, description = "Token id (`tok_…`)")),
     responses((status = 200, body = api::Token), (status = 403, body = api::ErrorBody), (status = 404, body = api::ErrorBody)))]
+/// Revoke a token
+///
+/// It stops working at once.
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,6 +146,9 @@ pub async fn revoke_token(
     security(()),
     responses((status = 201, body = api::CreatedToken), (status = 401, body = api::ErrorBody),
               (status = 429, body = api::ErrorBody, description = "Locked: too many wrong passwords lately")))]
+/// Sign in with a password
+///
+/// Returns a new token; wrong passwords count toward the lock-out shared with signing. Needs no token.
 pub async fn login(
     State(state): State<AppState>,
     origin: RequestOrigin,

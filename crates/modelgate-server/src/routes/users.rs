@@ -55,6 +55,9 @@ pub(crate) async fn hash_password_blocking(password: String) -> Result<String, A
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = api::CreateUserRequest,
     responses((status = 201, body = api::User), (status = 403, body = api::ErrorBody), (status = 409, body = api::ErrorBody)))]
+/// Create a user
+///
+/// Admins only; roles must be ones the policy declares, printed names unique among active users.
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,6 +93,9 @@ pub async fn create_user(
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = api::UserList)))]
+/// List users
+///
+/// With their roles and whether they are active.
 pub async fn list_users(
     State(state): State<AppState>,
     _caller: Caller,
@@ -103,6 +109,9 @@ pub async fn list_users(
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users",
     params(("username" = String, Path, description = "Username")),
     responses((status = 200, body = api::User), (status = 404, body = api::ErrorBody)))]
+/// A user
+///
+/// Their printed name, roles and state.
 pub async fn get_user(
     State(state): State<AppState>,
     _caller: Caller,
@@ -119,6 +128,10 @@ pub async fn get_user(
               (status = 401, body = api::ErrorBody, description = "Wrong current_password"),
               (status = 403, body = api::ErrorBody, description = "Not an admin, or changing your own roles"),
               (status = 404, body = api::ErrorBody), (status = 429, body = api::ErrorBody)))]
+/// Change a user
+///
+/// Your own password (with the current one) or, as an admin, others' names, roles (never your own),
+/// passwords (a reset cannot sign until its owner sets their own) and state.
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,6 +267,9 @@ async fn authorize_password_change(
 }
 
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "users", responses((status = 200, body = api::WhoAmI)))]
+/// Who the token belongs to
+///
+/// The user and token behind the request.
 pub async fn whoami(caller: Caller) -> Json<api::WhoAmI> {
     Json(api::WhoAmI {
         user: convert::user(caller.user()),

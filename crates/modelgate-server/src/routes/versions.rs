@@ -72,6 +72,10 @@ fn lineage(wire: api::Lineage) -> Result<Lineage, ApiError> {
     request_body = api::CreateVersionRequest,
     responses((status = 201, body = api::Version), (status = 404, body = api::ErrorBody),
               (status = 409, body = api::ErrorBody, description = "`failed_precondition`: the artifact was not uploaded, or the model is archived")))]
+/// Register a version
+///
+/// Binds the model's next version number to an uploaded artifact's digest, with lineage; versions are
+/// immutable.
 pub async fn create_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,6 +110,9 @@ pub async fn create_version(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+/// A version
+///
+/// Its digest, lineage, stage, approval (status, expiry, review flags) and suspension.
 pub async fn get_version(
     State(state): State<AppState>,
     _caller: Caller,
@@ -122,6 +129,9 @@ pub async fn get_version(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions", tag = "versions",
     params(("name" = String, Path, description = "Model name"), api::ListVersionsQuery),
     responses((status = 200, body = api::VersionList), (status = 404, body = api::ErrorBody)))]
+/// List a model's versions
+///
+/// Filtered by stage and tag, paged by `cursor`.
 pub async fn list_versions(
     State(state): State<AppState>,
     _caller: Caller,
@@ -163,6 +173,9 @@ pub async fn list_versions(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     request_body = api::UpdateVersionRequest,
     responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+/// Change a version's description
+///
+/// Only the description; digest, lineage and format never change.
 pub async fn update_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,6 +210,9 @@ pub async fn update_version(
            ("key" = String, Path, description = "Tag key")),
     request_body = api::SetTagRequest,
     responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+/// Set a version tag
+///
+/// Sets or replaces the value of one tag.
 pub async fn set_version_tag(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,6 +243,9 @@ pub async fn set_version_tag(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
            ("key" = String, Path, description = "Tag key")),
     responses((status = 200, body = api::Version), (status = 404, body = api::ErrorBody)))]
+/// Remove a version tag
+///
+/// Removes one tag; 404 when the version has no such tag.
 pub async fn delete_version_tag(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,6 +267,9 @@ pub async fn delete_version_tag(
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/archive", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, body = api::Version), (status = 409, body = api::ErrorBody)))]
+/// Archive a version
+///
+/// Nothing is deleted: the version leaves its stage and its open requests are withdrawn.
 pub async fn archive_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,6 +293,9 @@ pub async fn archive_version(
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 404, body = api::ErrorBody), (status = 416, body = api::ErrorBody)))]
+/// Download a version's artifact
+///
+/// The bytes bound to the version, with their digest as ETag; `Range` requests give 206.
 pub async fn download_version_artifact(
     State(state): State<AppState>,
     _caller: Caller,
