@@ -126,6 +126,22 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
         }
         ("Lineage", "training_data_digest") => pattern(DIGEST),
         ("DatasetColumns", "task") => one_of(&TASKS),
+        // Responses: what the server sends is as closed as what it takes.
+        ("Model", "name") => pattern(MODEL_NAME),
+        ("Model", "risk_tier") | ("Explanation", "risk_tier") => one_of(&TIERS),
+        ("Version" | "Artifact", "digest") => pattern(DIGEST),
+        ("Version" | "GateAnswer" | "VersionApproval" | "ApprovalNotRegranted", "stage")
+        | ("PromotionRequest", "from_stage" | "target_stage")
+        | ("Explanation", "current_stage" | "target_stage") => one_of(&STAGES),
+        ("PromotionRequest", "state") => one_of(&REQUEST_STATES),
+        ("PromotionRequest", "kind") => one_of(&["promotion", "rollback"]),
+        ("ReviewRecord", "decision") => one_of(&DECISIONS),
+        ("VersionApproval", "status") => one_of(&["active", "review_due", "expired", "suspended"]),
+        ("Evaluation" | "EvidenceEvaluation", "mode") => one_of(&["model", "predictions"]),
+        ("Evaluation", "status") => one_of(&["counted", "exploratory", "superseded"]),
+        ("EvaluationJob", "state") => one_of(&JOB_STATES),
+        ("CheckResult", "status") => one_of(&["passed", "failed", "missing", "error"]),
+        ("ApprovalNotRegranted", "action") => one_of(&["keep", "review_due", "suspend"]),
         ("CreateVersionRequest", "media_type") => pattern(MEDIA_TYPE),
         ("MarkEvaluation", "status") => one_of(&["counted", "exploratory", "superseded"]),
         ("RegisterDataset", "format") => one_of(&DATASET_FORMATS),

@@ -286,7 +286,9 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     .await
     .unwrap();
     assert!(
-        readme.contains("roc_auc") && readme.contains("verified: true"),
+        readme.contains("roc_auc")
+            && readme.contains("verified: true")
+            && readme.contains("method: predictions"),
         "{readme}"
     );
     let page = call(
@@ -301,8 +303,8 @@ async fn register_evaluate_document_promote_and_pass_the_gate_with_the_default_p
     .await
     .unwrap();
     assert!(
-        page.contains("demographic_parity_ratio") && page.contains("verified"),
-        "{page}"
+        page.contains("demographic_parity_ratio") && page.contains("(verified, predictions mode)"),
+        "how each number was obtained is in the export: {page}"
     );
     app.stop().await;
 }
