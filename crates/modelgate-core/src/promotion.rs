@@ -191,6 +191,14 @@ pub fn check_reviewer(
     Ok(())
 }
 
+/// Whether `person` is barred from approving the request by their part in it.
+fn is_party(person: &Username, parties: &RequestParties, rules: SeparationRules) -> bool {
+    let owner = parties.model_owner == *person || parties.owner_at_open.as_ref() == Some(person);
+    parties.version_creator == person.as_str()
+        || parties.requester == *person
+        || (owner && !rules.owner_may_approve)
+}
+
 /// The sign-offs still missing.
 pub fn outstanding(required: &[RoleQuota], counted: &[CountedApproval]) -> Vec<RoleQuota> {
     required
@@ -796,6 +804,9 @@ pub struct NewReview {
 /// so that the store can refuse to apply a decision made on terms that have since changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateTerms {
+    /// The stage the version was in when the terms were computed: a request opened on them applies only
+    /// while it still is.
+    pub from_stage: Stage,
     pub signoffs: Vec<RoleQuota>,
     pub rules: SeparationRules,
     pub checks_pass: bool,
@@ -828,6 +839,9 @@ pub struct VersionState {
     pub evidence_revision: i64,
     /// What the last evidence write was ("card revision 3", "evaluation 12").
     pub last_evidence_change: Option<String>,
+    /// Why the held approval is due for review (evidence changed after it, or a later policy would not
+    /// grant it); such an approval does not carry a rollback without new sign-offs.
+    pub review_flag: Option<String>,
     /// The policy revision in force (0: the built-in default).
     pub policy_revision: i64,
 }
@@ -861,6 +875,9 @@ pub enum Outcome {
         not_after: Timestamp,
         archive_occupants: bool,
         reason: String,
+        /// A new approval (clears the held approval's review flags); false for a rollback that returns a
+        /// version on the approval it still holds.
+        renews: bool,
     },
 }
 
@@ -941,6 +958,7 @@ fn promotion(terms: &GateTerms, now: Timestamp, reason: &str) -> Outcome {
         not_after: now.plus_seconds(i64::from(terms.valid_for_days) * 86_400),
         archive_occupants: terms.single_occupancy,
         reason: reason.to_owned(),
+        renews: true,
     }
 }
 
@@ -955,6 +973,12 @@ pub fn decide_opening(
     now: Timestamp,
 ) -> Result<Outcome, Refusal> {
     check_preconditions(from_stage, kind, target, state, terms)?;
+    if from_stage != terms.from_stage {
+        return Err(Refusal::Conflict(format!(
+            "the version moved from {} to {from_stage} while the request was being opened; try again",
+            terms.from_stage
+        )));
+    }
     if target == Stage::Archived {
         return Err(Refusal::Denied(Denied(
             "archived is not a stage a version is promoted into; archive it instead".to_owned(),
@@ -963,7 +987,8 @@ pub fn decide_opening(
     match kind {
         RequestKind::Rollback => {
             let not_after = rollback_approval(target, state, now)?;
-            if terms.rollback_without_signoffs {
+            // An approval due for review does not carry the version back on its own.
+            if terms.rollback_without_signoffs && state.review_flag.is_none() {
                 return Ok(Outcome::Promote {
                     not_after,
                     archive_occupants: terms.single_occupancy,
@@ -971,6 +996,7 @@ pub fn decide_opening(
                         "rollback to a version whose approval still holds; the gate lets rollbacks \
                              skip sign-offs"
                             .to_owned(),
+                    renews: false,
                 });
             }
         }
@@ -1014,6 +1040,14 @@ pub fn decide_review(
         state,
         terms,
     )?;
+    // An earlier approval counts only while its giver could still give it: someone who has since become
+    // a party of the request (the model's owner, say) no longer counts.
+    let counted: Vec<CountedApproval> = counted
+        .iter()
+        .filter(|approval| !is_party(&approval.reviewer, parties, terms.rules))
+        .cloned()
+        .collect();
+    let counted = counted.as_slice();
     check_reviewer(
         reviewer,
         &review.role,
@@ -1081,6 +1115,7 @@ mod decision_tests {
                 })
                 .into_iter()
                 .collect(),
+            from_stage: Stage::Development,
             rules: SeparationRules::default(),
             checks_pass,
             valid_for_days: 10,
@@ -1101,6 +1136,7 @@ mod decision_tests {
             approval: None,
             evidence_revision: 5,
             last_evidence_change: Some("card revision 3".to_owned()),
+            review_flag: None,
             policy_revision: 2,
         }
     }
@@ -1310,14 +1346,73 @@ mod decision_tests {
                 terms(0, true),
                 "denied: archived is not a stage",
             ),
+            // An approval due for review does not carry a rollback without sign-offs.
+            (
+                RequestKind::Rollback,
+                Stage::Archived,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    review_flag: Some("card revision 4".to_owned()),
+                    ..state(Stage::Archived)
+                },
+                terms(1, true),
+                "open",
+            ),
         ];
         for (index, (kind, from, target, state, terms, expected)) in cases.into_iter().enumerate() {
+            // The handler computed the terms on the version as it read it.
+            let terms = GateTerms {
+                from_stage: from,
+                ..terms
+            };
             let described = describe(&decide_opening(kind, from, target, &state, &terms, at(1)));
             assert!(
                 described.starts_with(expected),
                 "case {index}: expected {expected:?}, got {described:?}"
             );
         }
+    }
+
+    #[test]
+    fn terms_computed_on_another_stage_are_a_conflict() {
+        // The handler read the version in development; it was promoted to staging before the lock.
+        let described = describe(&decide_opening(
+            RequestKind::Promotion,
+            Stage::Staging,
+            Stage::Production,
+            &state(Stage::Staging),
+            &terms(0, true),
+            at(1),
+        ));
+        assert!(
+            described.starts_with("conflict: the version moved from development to staging"),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_approval_stops_counting_when_its_giver_becomes_a_party() {
+        let promotion = request(RequestKind::Promotion, Stage::Staging, Stage::Production);
+        let counted = [CountedApproval {
+            reviewer: Username::parse("owner").unwrap(),
+            role: Role::parse("validator").unwrap(),
+        }];
+        // Two validators asked for; the first approval came from someone who owns the model now.
+        let outcome = decide_review(
+            &promotion,
+            &state(Stage::Staging),
+            &GateTerms {
+                from_stage: Stage::Staging,
+                ..terms(2, true)
+            },
+            &parties(),
+            &counted,
+            &user("val", &["validator"]),
+            &approve(),
+            at(1),
+        );
+        assert_eq!(describe(&outcome), "open");
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub fn gate_terms(
         .iter()
         .all(|outcome| outcome.status == CheckStatus::Passed);
     let terms = GateTerms {
+        from_stage: version.stage,
         signoffs: gate.signoffs.clone(),
         rules: SeparationRules {
             owner_may_approve: policy.owner_may_approve,

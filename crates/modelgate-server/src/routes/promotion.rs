@@ -935,8 +935,10 @@ pub async fn get_attestation(
     let stage = Stage::parse(&query.stage)?;
     let model = state.store().get_model(&name).await?;
     let version = state.store().get_version(&name, number).await?;
-    let approval = match (&version.approval, version.stage == stage) {
-        (Some(approval), true) => approval.clone(),
+    // The version must stand in the stage on an approval for that stage (an archived version holds
+    // none for `archived`, whatever it once held).
+    let approval = match &version.approval {
+        Some(approval) if version.stage == stage && approval.stage == stage => approval.clone(),
         _ => {
             return Err(ApiError::new(
                 ErrorCode::FailedPrecondition,

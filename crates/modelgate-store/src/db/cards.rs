@@ -52,6 +52,8 @@ impl Store {
         frozen_stages: &[Stage],
     ) -> Result<CardRevision, StoreError> {
         let (mut transaction, version) = self.begin_version_change(model_name, number).await?;
+        // Write transactions are serialised (the audit tree's lock, taken first on PostgreSQL), so the
+        // next revision number read here is still free at the insert.
         let previous =
             sqlx::query("SELECT MAX(revision) AS latest FROM card_revisions WHERE version_id = $1")
                 .bind(version.id)

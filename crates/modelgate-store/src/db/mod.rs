@@ -156,7 +156,23 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so that a
     /// transaction never fails half-way when it upgrades from reading to writing.
+    ///
+    /// On PostgreSQL every write transaction locks the audit tree's row first. Every audited write holds
+    /// that lock from its first event to its commit anyway; taking it first gives all writers one lock
+    /// order (audit tree, then rows), so a write that locks a version and then appends cannot deadlock
+    /// with one that appends and then locks a version (a promotion archiving the previous occupant).
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut transaction = self.begin_schema_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT size FROM audit_tree WHERE id = 1 FOR UPDATE")
+                .execute(&mut *transaction)
+                .await?;
+        }
+        Ok(transaction)
+    }
+
+    /// A write transaction that does not touch the audit log (migrations, which may create it).
+    async fn begin_schema_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         let transaction = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,

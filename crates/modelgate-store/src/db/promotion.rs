@@ -204,7 +204,7 @@ impl Store {
             );
             let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE versions SET {column} = $1, suspended_at = CASE WHEN $2 THEN $3 ELSE suspended_at END
-                 WHERE id = $4 AND approval_request_id = $5 AND stage = approved_stage AND {column} IS NULL"
+                 WHERE id = $4 AND approval_request_id = $5 AND approved_stage IS NOT NULL AND {column} IS NULL"
             )))
             .bind(&reason)
             .bind(consequence.action == ConsequenceAction::Suspend)
@@ -342,8 +342,13 @@ impl Store {
         let request = fetch_request(&mut *transaction, request_id, lock).await?;
         let (version_id, parties) = self.request_parties(&mut transaction, &request).await?;
         let state = self.version_state(&mut transaction, version_id).await?;
-        let counted =
-            counted_approvals(&mut transaction, request_id, &terms.evidence_digest).await?;
+        let counted = counted_approvals(
+            &mut transaction,
+            request_id,
+            &terms.evidence_digest,
+            terms.rules.admins_may_approve,
+        )
+        .await?;
         let outcome = match decide_review(
             &request,
             &state,
@@ -438,13 +443,14 @@ impl Store {
                 .bind(POLICY_LOCK)
                 .execute(&mut **transaction)
                 .await?;
-            " FOR UPDATE OF v"
+            " FOR UPDATE OF v FOR SHARE OF m"
         } else {
             ""
         };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT v.stage, v.suspension_reason, v.approved_stage, v.not_after, v.evidence_revision,
-                    v.last_evidence_change, m.archived_at
+                    v.last_evidence_change, m.archived_at,
+                    COALESCE(v.evidence_changed_after_approval, v.approval_review_reason) AS review_flag
              FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = $1{lock}"
         )))
         .bind(version_id)
@@ -473,6 +479,7 @@ impl Store {
             approval,
             evidence_revision: rows::get(&row, "evidence_revision")?,
             last_evidence_change: rows::get(&row, "last_evidence_change")?,
+            review_flag: rows::get(&row, "review_flag")?,
             policy_revision,
         })
     }
@@ -504,6 +511,7 @@ impl Store {
                 not_after,
                 archive_occupants,
                 reason,
+                renews,
             } => {
                 self.promote(
                     transaction,
@@ -511,8 +519,11 @@ impl Store {
                     request,
                     version_id,
                     terms,
-                    not_after,
-                    archive_occupants,
+                    Promotion {
+                        not_after,
+                        archive_occupants,
+                        renews,
+                    },
                     &reason,
                 )
                 .await
@@ -694,7 +705,8 @@ impl Store {
             "SELECT v.number, v.digest, v.approved_stage, v.not_after, v.suspension_reason,
                     COALESCE(v.evidence_changed_after_approval, v.approval_review_reason) AS review_flag
              FROM versions v
-             JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.stage = $2 ORDER BY v.number",
+             JOIN models m ON m.id = v.model_id
+             WHERE m.name = $1 AND v.stage = $2 AND m.archived_at IS NULL ORDER BY v.number",
         )
         .bind(model.as_str())
         .bind(stage.as_str())
@@ -728,6 +740,9 @@ impl Store {
             "SELECT v.number FROM versions v JOIN models m ON m.id = v.model_id
              WHERE m.name = $1 AND v.stage = $2 AND v.approved_stage = $3 AND v.not_after > $4
                AND v.suspension_reason IS NULL
+               AND v.number < COALESCE(
+                   (SELECT MIN(o.number) FROM versions o WHERE o.model_id = v.model_id AND o.stage = $3),
+                   2147483647)
              ORDER BY v.number DESC LIMIT 1",
         )
         .bind(model.as_str())
@@ -828,13 +843,23 @@ impl Store {
         reason: &str,
         policy_digest: Option<&str>,
     ) -> Result<PromotionRequest, StoreError> {
-        sqlx::query("UPDATE promotion_requests SET state = $1, decided_at = $2, decision_reason = $3 WHERE id = $4")
-            .bind(state.as_str())
-            .bind(attribution.at.unix_millis())
-            .bind(reason)
-            .bind(request.id)
-            .execute(&mut **transaction)
-            .await?;
+        let settled = sqlx::query(
+            "UPDATE promotion_requests SET state = $1, decided_at = $2, decision_reason = $3
+             WHERE id = $4 AND state = 'open'",
+        )
+        .bind(state.as_str())
+        .bind(attribution.at.unix_millis())
+        .bind(reason)
+        .bind(request.id)
+        .execute(&mut **transaction)
+        .await?
+        .rows_affected();
+        if settled != 1 {
+            return Err(StoreError::Conflict(format!(
+                "request {} was decided meanwhile; nothing was written",
+                request.id
+            )));
+        }
         let after = fetch_request(&mut **transaction, request.id, false).await?;
         audit::append_decision(
             transaction,
@@ -868,24 +893,42 @@ impl Store {
         request: &PromotionRequest,
         version_id: i64,
         terms: &GateTerms,
-        not_after: modelgate_core::Timestamp,
-        archive_occupants: bool,
+        promotion: Promotion,
         reason: &str,
     ) -> Result<PromotionRequest, StoreError> {
+        let Promotion {
+            not_after,
+            archive_occupants,
+            renews,
+        } = promotion;
         let model = fetch_model(&mut **transaction, &request.model_name).await?;
-        let moved = sqlx::query(
-            "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
-                    approved_stage = $1, evidence_changed_after_approval = NULL,
-                    approval_review_reason = NULL
-             WHERE id = $5 AND stage = $6 AND suspension_reason IS NULL AND evidence_revision = $7",
-        )
-        .bind(request.target_stage.as_str())
-        .bind(attribution.at.unix_millis())
-        .bind(not_after.unix_millis())
-        .bind(request.id)
-        .bind(version_id)
-        .bind(request.from_stage.as_str())
-        .bind(terms.evidence_revision)
+        // A renewing promotion is a new approval; a rollback on the approval the version still holds
+        // keeps that approval as it is (its request, signers, expiry and review flags).
+        let moved = if renews {
+            sqlx::query(
+                "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
+                        approved_stage = $1, evidence_changed_after_approval = NULL,
+                        approval_review_reason = NULL
+                 WHERE id = $5 AND stage = $6 AND suspension_reason IS NULL AND evidence_revision = $7",
+            )
+            .bind(request.target_stage.as_str())
+            .bind(attribution.at.unix_millis())
+            .bind(not_after.unix_millis())
+            .bind(request.id)
+            .bind(version_id)
+            .bind(request.from_stage.as_str())
+            .bind(terms.evidence_revision)
+        } else {
+            sqlx::query(
+                "UPDATE versions SET stage = $1
+                 WHERE id = $2 AND stage = $3 AND suspension_reason IS NULL AND evidence_revision = $4
+                   AND approved_stage = $1",
+            )
+            .bind(request.target_stage.as_str())
+            .bind(version_id)
+            .bind(request.from_stage.as_str())
+            .bind(terms.evidence_revision)
+        }
         .execute(&mut **transaction)
         .await?
         .rows_affected();
@@ -906,7 +949,13 @@ impl Store {
             .await?;
             for row in previous {
                 let number = VersionNumber::new(rows::get(&row, "number")?)?;
-                sqlx::query("UPDATE versions SET stage = $1 WHERE model_id = $2 AND number = $3")
+                // The version a rollback replaces loses its approval: it cannot come back on it.
+                let update = if request.kind == RequestKind::Rollback {
+                    "UPDATE versions SET stage = $1, approved_stage = NULL WHERE model_id = $2 AND number = $3"
+                } else {
+                    "UPDATE versions SET stage = $1 WHERE model_id = $2 AND number = $3"
+                };
+                sqlx::query(update)
                     .bind(Stage::Archived.as_str())
                     .bind(model.id)
                     .bind(i64::from(number.get()))
@@ -1036,9 +1085,9 @@ impl Store {
     /// Every approval in force (versions in the stage their approval is for), for judging a new policy.
     pub async fn held_approvals(&self) -> Result<Vec<HeldApprovalRecord>, StoreError> {
         sqlx::query(
-            "SELECT m.name, v.number, v.id, v.stage, v.approval_request_id FROM versions v
+            "SELECT m.name, v.number, v.id, v.approved_stage AS stage, v.approval_request_id FROM versions v
              JOIN models m ON m.id = v.model_id
-             WHERE v.approval_request_id IS NOT NULL AND v.stage = v.approved_stage AND v.stage != 'archived'
+             WHERE v.approval_request_id IS NOT NULL AND v.approved_stage IS NOT NULL
                AND m.archived_at IS NULL
              ORDER BY m.name, v.number",
         )
@@ -1058,21 +1107,36 @@ impl Store {
     }
 }
 
+/// How a version enters the stage of its request.
+#[derive(Debug, Clone, Copy)]
+struct Promotion {
+    not_after: modelgate_core::Timestamp,
+    archive_occupants: bool,
+    renews: bool,
+}
+
 /// Serialises applying a policy against decisions on PostgreSQL (decisions hold it shared).
 pub(crate) const POLICY_LOCK: i64 = 0x6d67_706f_6c69;
 
-/// Approvals given for the current evidence.
+/// Approvals given for the current evidence by people who could still give them: active, still holding
+/// the role they approved in, and not holding admin unless the policy lets admins approve. (Whether they
+/// have since become a party of the request is the core's check, `decide_review`.)
 async fn counted_approvals(
     transaction: &mut Transaction<'static, Any>,
     request_id: i64,
     evidence_digest: &str,
+    admins_may_approve: bool,
 ) -> Result<Vec<CountedApproval>, StoreError> {
     sqlx::query(
         "SELECT u.username, rv.role FROM reviews rv JOIN users u ON u.id = rv.reviewer_id
-         WHERE rv.request_id = $1 AND rv.decision = 'approve' AND rv.evidence_digest = $2",
+         WHERE rv.request_id = $1 AND rv.decision = 'approve' AND rv.evidence_digest = $2
+           AND u.deactivated_at IS NULL
+           AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = rv.role)
+           AND ($3 OR NOT EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role = 'admin'))",
     )
     .bind(request_id)
     .bind(evidence_digest)
+    .bind(admins_may_approve)
     .fetch_all(&mut **transaction)
     .await?
     .iter()

@@ -228,7 +228,8 @@ impl Store {
                 "version {number} of {model_name:?} is already archived"
             )));
         }
-        sqlx::query("UPDATE versions SET stage = $1 WHERE id = $2")
+        // Archived by hand, a version gives up its approval: a rollback never brings it back.
+        sqlx::query("UPDATE versions SET stage = $1, approved_stage = NULL WHERE id = $2")
             .bind(Stage::Archived.as_str())
             .bind(version.id)
             .execute(&mut *transaction)
@@ -269,16 +270,17 @@ impl Store {
             ""
         };
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT number, stage, approved_stage FROM versions WHERE id = $1{lock}"
+            "SELECT number, approved_stage FROM versions WHERE id = $1{lock}"
         )))
         .bind(version_id)
         .fetch_one(&mut **transaction)
         .await?;
-        let stage = rows::parsed_column(&row, "stage", Stage::parse)?;
-        let approved = rows::get::<Option<String>>(&row, "approved_stage")?
-            .is_some_and(|approved| approved == stage.as_str())
-            && stage != Stage::Archived;
-        if approved && frozen_stages.contains(&stage) {
+        // An approval counts here even while its version is archived: a rollback may bring it back.
+        let approved_stage = rows::get::<Option<String>>(&row, "approved_stage")?
+            .map(|stage| rows::parsed("approved_stage", Stage::parse, &stage))
+            .transpose()?;
+        let approved = approved_stage.is_some();
+        if let Some(stage) = approved_stage.filter(|stage| frozen_stages.contains(stage)) {
             return Err(StoreError::FailedPrecondition(format!(
                 "version {} holds an approval for {stage}, and the policy freezes the evidence of {stage} \
                  approvals (frozen_evidence_stages); register a new version for new evidence",

@@ -23,10 +23,12 @@ contract_tests!(
     suspension_is_recorded_and_visible_to_the_gate,
     a_decision_on_changed_evidence_is_a_conflict,
     a_suspension_blocks_promotion_and_is_kept,
+    approvals_of_people_who_lost_the_role_stop_counting,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
     GateTerms {
+        from_stage: Stage::Development,
         signoffs: signoffs
             .iter()
             .map(|(role, count)| RoleQuota {
@@ -161,8 +163,11 @@ async fn a_gate_without_sign_offs_approves_at_once(store: TestStore) {
         approval.not_after.unix_millis() - approval.approved_at.unix_millis(),
         90 * 86_400_000
     );
-    // Checks that fail keep the request open.
-    let failing = terms(&[], false, false);
+    // Checks that fail keep the request open (the terms are computed on the version, now in staging).
+    let failing = GateTerms {
+        from_stage: Stage::Staging,
+        ..terms(&[], false, false)
+    };
     let request = store
         .open_request(
             &as_user(&dev, 11),
@@ -690,4 +695,52 @@ async fn a_suspension_blocks_promotion_and_is_kept(store: TestStore) {
     let version = store.get_version(&name, v(1)).await.unwrap();
     assert_eq!(version.stage, Stage::Development);
     assert_eq!(version.suspension.as_deref(), Some("drift"));
+}
+
+/// An approval counts only while its giver could still give it: one whose role was taken away after they
+/// approved no longer completes the gate.
+async fn approvals_of_people_who_lost_the_role_stop_counting(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let first = create_user(&store, "val1", &["validator"]).await;
+    let second = create_user(&store, "val2", &["validator"]).await;
+    let gate = terms(&[("validator", 2)], true, false);
+    let request = open_staging(&store, &dev, &name, &gate, 10).await.unwrap();
+    store
+        .review_request(
+            &as_user(&first, 11),
+            request.id,
+            &first,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .update_user(
+            &at(12),
+            &first.username,
+            &modelgate_store::UserUpdate {
+                roles: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (still_open, _) = store
+        .review_request(
+            &as_user(&second, 13),
+            request.id,
+            &second,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        still_open.state,
+        RequestState::Open,
+        "val1 no longer holds validator, so only one approval counts"
+    );
 }

@@ -273,17 +273,34 @@ async fn a_rollback_keeps_the_original_approvals_expiry() {
     app.create_model(&developer, "churn", "low").await;
     to_production(&app, &developer, "churn", 1).await;
     let original = version(&app, "churn", 1).await["approval"]["not_after"].clone();
+    let original_request = version(&app, "churn", 1).await["approval"]["request"].clone();
     to_production(&app, &developer, "churn", 2).await;
     assert_eq!(version(&app, "churn", 1).await["stage"], "archived");
-    offset.store(50 * DAY_MILLIS, Ordering::SeqCst);
-    let rolled_back = call(
-        &app,
-        Method::POST,
-        "/api/v1/models/churn/rollback",
-        &developer,
-        Some(json!({ "stage": "production", "justification": "v2 misbehaves" })),
+    // Superseded, version 1 still holds its production approval, so its evidence stays frozen: it
+    // cannot be edited now and rolled back later.
+    let (status, _, message) = failure(
+        call(
+            &app,
+            Method::PUT,
+            "/api/v1/models/churn/versions/1/card",
+            &developer,
+            Some(json!({ "card": { "limitations": "rewritten while archived" } })),
+        )
+        .await,
     )
     .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    offset.store(50 * DAY_MILLIS, Ordering::SeqCst);
+    let rollback = || {
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/models/churn/rollback",
+            &developer,
+            Some(json!({ "stage": "production", "justification": "v2 misbehaves" })),
+        )
+    };
+    let rolled_back = rollback().await;
     assert_eq!(rolled_back.status(), StatusCode::CREATED);
     assert_eq!(json_of(rolled_back).await["state"], "approved");
     let restored = version(&app, "churn", 1).await;
@@ -292,6 +309,28 @@ async fn a_rollback_keeps_the_original_approvals_expiry() {
         restored["approval"]["not_after"], original,
         "a rollback must not renew the approval"
     );
+    assert_eq!(
+        restored["approval"]["request"], original_request,
+        "the approval (and its signers) stays the original one"
+    );
+    // A retried rollback does not bring back the version it just replaced.
+    let (status, _, message) = failure(rollback().await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{message}");
+    assert_eq!(version(&app, "churn", 1).await["stage"], "production");
+    assert_eq!(version(&app, "churn", 2).await["stage"], "archived");
+    // An attestation names a stage the version holds an approval for, never `archived`.
+    let (status, _, _) = failure(
+        call(
+            &app,
+            Method::GET,
+            "/api/v1/models/churn/versions/2/attestation?stage=archived",
+            &developer,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 }
 
 #[tokio::test]
