@@ -248,6 +248,16 @@ impl Store {
         action: &'static str,
         before: Model,
     ) -> Result<Model, StoreError> {
+        // The model's facts (tier, owner, tags) are read by the checks of its versions' gates: a decision
+        // prepared before this change must not be applied after it.
+        sqlx::query(
+            "UPDATE versions SET evidence_revision = evidence_revision + 1, last_evidence_change = $1
+             WHERE model_id = $2",
+        )
+        .bind(action)
+        .bind(before.id)
+        .execute(&mut *transaction)
+        .await?;
         let after = fetch_model(&mut *transaction, &before.name).await?;
         audit::append(
             &mut transaction,

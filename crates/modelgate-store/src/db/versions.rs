@@ -320,6 +320,16 @@ impl Store {
         action: &'static str,
         before: Version,
     ) -> Result<Version, StoreError> {
+        // Tags and the rest of the version are read by its gate's checks: a decision prepared before this
+        // change must not be applied after it.
+        sqlx::query(
+            "UPDATE versions SET evidence_revision = evidence_revision + 1, last_evidence_change = $1
+             WHERE id = $2",
+        )
+        .bind(action)
+        .bind(before.id)
+        .execute(&mut *transaction)
+        .await?;
         let after = fetch_version(&mut *transaction, &before.model_name, before.number).await?;
         audit::append(
             &mut transaction,

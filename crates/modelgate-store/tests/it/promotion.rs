@@ -24,6 +24,7 @@ contract_tests!(
     a_decision_on_changed_evidence_is_a_conflict,
     a_suspension_blocks_promotion_and_is_kept,
     approvals_of_people_who_lost_the_role_stop_counting,
+    a_decision_after_a_tag_change_is_a_conflict,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
@@ -742,5 +743,39 @@ async fn approvals_of_people_who_lost_the_role_stop_counting(store: TestStore) {
         still_open.state,
         RequestState::Open,
         "val1 no longer holds validator, so only one approval counts"
+    );
+}
+
+/// The checks read the model's and the version's facts (tier, owner, tags) too: changing them between the
+/// reading of the evidence and the approval is a conflict like a card edit.
+async fn a_decision_after_a_tag_change_is_a_conflict(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let validator = create_user(&store, "val", &["validator"]).await;
+    let gate = terms(&[("validator", 1)], true, false);
+    let request = open_staging(&store, &dev, &name, &gate, 10).await.unwrap();
+    store
+        .set_version_tag(
+            &as_user(&dev, 11),
+            &name,
+            v(1),
+            &modelgate_core::TagKey::parse("reviewed").unwrap(),
+            "no",
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .review_request(
+            &as_user(&validator, 12),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Refusal::Conflict(text) if text.contains("version.tag.set")),
+        "{refused:?}"
     );
 }
