@@ -881,19 +881,13 @@ pub async fn check_gate(
     let now = state.now();
     let answer = gate_decision(stage, &occupants, &digest.to_string(), now);
     if !answer.allowed {
+        // Grouped per (source, reason) and minute like refused logins: a deploy pipeline polling the
+        // gate, or a caller asking in a loop, cannot grow the log one event per request.
         let target = format!("model/{name}/stage/{stage}");
-        if let Err(error) = state
-            .store()
-            .record_refusal(
-                &caller.attribution(now),
-                "gate.deny",
-                &target,
-                &answer.reasons.join("; "),
-            )
-            .await
-        {
-            tracing::error!(%error, "could not record a gate denial");
-        }
+        let denial = ApiError::new(ErrorCode::PermissionDenied, answer.reasons.join("; "));
+        let _ = state
+            .refuse_aggregated(caller.attribution(now), "gate.deny", &target, denial)
+            .await;
     }
     Ok(Json(api::GateAnswer {
         allowed: answer.allowed,

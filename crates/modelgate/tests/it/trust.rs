@@ -628,3 +628,26 @@ async fn a_stricter_policy_lists_the_approvals_it_would_not_grant_and_acts_on_th
         "{actions:?}"
     );
 }
+
+/// A caller asking the gate in a loop does not grow the audit log one event per question: denials are
+/// grouped per source and reason, with their count.
+#[tokio::test]
+async fn gate_denials_are_grouped_in_the_audit_log() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "churn", "low").await;
+    let pushed = app.push_version(&developer, "churn", payload(10)).await;
+    let digest = pushed["digest"].as_str().unwrap().to_owned();
+    for _ in 0..50 {
+        assert_eq!(
+            gate(&app, "churn", "production", &digest).await["allowed"],
+            false
+        );
+    }
+    let denials = audit_actions(&app, "action=gate.deny").await;
+    assert!(
+        !denials.is_empty() && denials.len() <= 2,
+        "50 denials from one caller wrote {} events",
+        denials.len()
+    );
+}
