@@ -98,7 +98,7 @@ pub async fn apply_policy(
         )
         .with_details(json!({ "field": "text", "problems": listed }))
     })?;
-    let not_regranted = approvals_not_regranted(&state, &policy).await?;
+    let (judged, not_regranted) = approvals_not_regranted(&state, &policy).await?;
     let action = policy.approvals_not_regranted;
     let listed = not_regranted
         .iter()
@@ -138,6 +138,7 @@ pub async fn apply_policy(
                 &policy.digest,
                 &policy.text,
                 &consequences,
+                &judged,
             )
             .await?;
     }
@@ -151,12 +152,20 @@ pub async fn apply_policy(
 
 /// The approvals in force that `policy` would not grant, each with why: its gate's checks on the version's
 /// evidence as judged by the new policy, and its sign-offs against those the approval was given with.
+/// Also returns every approval judged, as read (the store refuses to apply consequences to others).
 async fn approvals_not_regranted(
     state: &AppState,
     policy: &Policy,
-) -> Result<Vec<(HeldApprovalRecord, Vec<String>)>, ApiError> {
+) -> Result<
+    (
+        Vec<HeldApprovalRecord>,
+        Vec<(HeldApprovalRecord, Vec<String>)>,
+    ),
+    ApiError,
+> {
     let mut found = Vec::new();
-    for held in state.store().held_approvals().await? {
+    let judged = state.store().held_approvals().await?;
+    for held in judged.iter().cloned() {
         let model = state.store().get_model(&held.model).await?;
         let version = state.store().get_version(&held.model, held.version).await?;
         let Some(gate) = policy.gate(model.risk_tier, held.stage) else {
@@ -204,7 +213,7 @@ async fn approvals_not_regranted(
             found.push((held, reasons));
         }
     }
-    Ok(found)
+    Ok((judged, found))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -156,6 +156,7 @@ impl Store {
         digest: &str,
         text: &str,
         consequences: &[PolicyConsequence],
+        judged: &[HeldApprovalRecord],
     ) -> Result<PolicyRevision, StoreError> {
         let before = self.policy_in_force().await?;
         let mut transaction = self.begin_write().await?;
@@ -164,6 +165,30 @@ impl Store {
                 .bind(POLICY_LOCK)
                 .execute(&mut *transaction)
                 .await?;
+        }
+        // The consequences were worked out on the approvals as `judged` saw them; applied to others (an
+        // approval or an evidence change landed meanwhile) they would be wrong, so nothing is written.
+        let now_held = held_approvals_in(&mut *transaction).await?;
+        let fingerprint = |held: &[HeldApprovalRecord]| {
+            let mut keys: Vec<(i64, i64, i64)> = held
+                .iter()
+                .map(|record| {
+                    (
+                        record.version_id,
+                        record.approval_request_id,
+                        record.evidence_revision,
+                    )
+                })
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        if fingerprint(&now_held) != fingerprint(judged) {
+            return Err(StoreError::Conflict(
+                "an approval or the evidence of an approved version changed while the new policy was \
+                 being judged; nothing was applied — apply the policy again"
+                    .to_owned(),
+            ));
         }
         let revision: i64 = rows::get(
             &sqlx::query(
@@ -1079,32 +1104,44 @@ pub struct HeldApprovalRecord {
     pub version_id: i64,
     pub stage: Stage,
     pub approval_request_id: i64,
+    /// The version's evidence revision when it was read: what it was judged on.
+    pub evidence_revision: i64,
 }
 
 impl Store {
     /// Every approval in force (versions in the stage their approval is for), for judging a new policy.
     pub async fn held_approvals(&self) -> Result<Vec<HeldApprovalRecord>, StoreError> {
-        sqlx::query(
-            "SELECT m.name, v.number, v.id, v.approved_stage AS stage, v.approval_request_id FROM versions v
-             JOIN models m ON m.id = v.model_id
+        held_approvals_in(&self.reader).await
+    }
+}
+
+/// The approvals in force, read through `executor` (the reader, or a write transaction).
+async fn held_approvals_in<'c, E>(executor: E) -> Result<Vec<HeldApprovalRecord>, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query(
+        "SELECT m.name, v.number, v.id, v.approved_stage AS stage, v.approval_request_id,
+                    v.evidence_revision
+             FROM versions v JOIN models m ON m.id = v.model_id
              WHERE v.approval_request_id IS NOT NULL AND v.approved_stage IS NOT NULL
                AND m.archived_at IS NULL
              ORDER BY m.name, v.number",
-        )
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(HeldApprovalRecord {
-                model: rows::parsed_column(row, "name", ModelName::parse)?,
-                version: VersionNumber::new(rows::get(row, "number")?)?,
-                version_id: rows::get(row, "id")?,
-                stage: rows::parsed_column(row, "stage", Stage::parse)?,
-                approval_request_id: rows::get(row, "approval_request_id")?,
-            })
+    )
+    .fetch_all(executor)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(HeldApprovalRecord {
+            model: rows::parsed_column(row, "name", ModelName::parse)?,
+            version: VersionNumber::new(rows::get(row, "number")?)?,
+            version_id: rows::get(row, "id")?,
+            stage: rows::parsed_column(row, "stage", Stage::parse)?,
+            approval_request_id: rows::get(row, "approval_request_id")?,
+            evidence_revision: rows::get(row, "evidence_revision")?,
         })
-        .collect()
-    }
+    })
+    .collect()
 }
 
 /// How a version enters the stage of its request.

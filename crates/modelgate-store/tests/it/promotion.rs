@@ -25,6 +25,7 @@ contract_tests!(
     a_suspension_blocks_promotion_and_is_kept,
     approvals_of_people_who_lost_the_role_stop_counting,
     a_decision_after_a_tag_change_is_a_conflict,
+    a_policy_judged_on_stale_approvals_is_not_applied,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
@@ -778,4 +779,32 @@ async fn a_decision_after_a_tag_change_is_a_conflict(store: TestStore) {
         matches!(&refused, Refusal::Conflict(text) if text.contains("version.tag.set")),
         "{refused:?}"
     );
+}
+
+/// A policy's consequences are worked out on the approvals as they were read; when one changed before the
+/// policy is applied (here: a new approval landed), nothing is applied.
+async fn a_policy_judged_on_stale_approvals_is_not_applied(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let judged = store.held_approvals().await.unwrap();
+    assert!(judged.is_empty());
+    open_staging(&store, &dev, &name, &terms(&[], true, false), 10)
+        .await
+        .unwrap();
+    let refused = store
+        .apply_policy(&at(11), "sha256:new", "version = 1", &[], &judged)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, modelgate_store::StoreError::Conflict(_)),
+        "{refused:?}"
+    );
+    assert!(
+        store.policy_in_force().await.unwrap().is_none(),
+        "nothing was applied"
+    );
+    let judged = store.held_approvals().await.unwrap();
+    store
+        .apply_policy(&at(12), "sha256:new", "version = 1", &[], &judged)
+        .await
+        .unwrap();
 }
