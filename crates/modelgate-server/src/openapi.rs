@@ -252,6 +252,16 @@ fn constrain_operation(path: &str, method: &str, operation: &mut Value) {
     else {
         return;
     };
+    // Bytes are bytes: an artifact is described as binary, whatever media type it is served with.
+    for response in responses.values_mut() {
+        if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+            for (media_type, body) in content.iter_mut() {
+                if media_type == "*/*" || media_type == "application/octet-stream" {
+                    body["schema"] = json!({ "type": "string", "format": "binary" });
+                }
+            }
+        }
+    }
     let mut add = |status: &str, description: &str| {
         responses
             .entry(status.to_owned())

@@ -290,12 +290,13 @@ pub async fn archive_version(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/artifact", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
            ("Range" = Option<String>, Header, description = "`bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-              (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+    responses((status = 200, content_type = "*/*", body = Vec<u8>, description = "The bytes, with the version's media type as `Content-Type`"),
+              (status = 206, content_type = "*/*", body = Vec<u8>, description = "A range of the bytes"),
               (status = 404, body = api::ErrorBody), (status = 416, body = api::ErrorBody)))]
 /// Download a version's artifact
 ///
-/// The bytes bound to the version, with their digest as ETag; `Range` requests give 206.
+/// The bytes bound to the version, with their digest as ETag and the version's media type as
+/// `Content-Type`; `Range` requests give 206.
 pub async fn download_version_artifact(
     State(state): State<AppState>,
     _caller: Caller,
