@@ -194,14 +194,7 @@ async fn approvals_not_regranted(
         let detail = state.store().get_request(held.approval_request_id).await?;
         let exempt = detail.request.kind == RequestKind::Rollback && gate.rollback_without_signoffs;
         if !exempt {
-            let final_evidence = detail
-                .reviews
-                .iter()
-                .rev()
-                .find(|review| review.decision == ReviewDecision::Approve)
-                .map(|review| review.evidence_digest.clone())
-                .unwrap_or_default();
-            let given = current_approvals(&detail, &final_evidence);
+            let given = current_approvals(&detail, final_evidence(&detail).unwrap_or_default());
             for quota in outstanding(&gate.signoffs, &given) {
                 reasons.push(format!(
                     "the approval has {} fewer {} sign-off(s) than the new policy asks",
@@ -345,14 +338,20 @@ fn current_approvals(detail: &RequestDetail, evidence_digest: &str) -> Vec<Count
 /// an open request: a review counts if it was given for it. For a decided request, the approvals that
 /// counted are those given for the evidence of the final approval; a rejected or withdrawn request has
 /// none that count.
-fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::PromotionRequest {
-    let request = &detail.request;
-    let final_evidence = detail
+/// The evidence digest the request's last approval was given for: on an approved request, the evidence it
+/// was approved on.
+fn final_evidence(detail: &RequestDetail) -> Option<&str> {
+    detail
         .reviews
         .iter()
         .rev()
         .find(|review| review.decision == ReviewDecision::Approve)
-        .map(|review| review.evidence_digest.as_str());
+        .map(|review| review.evidence_digest.as_str())
+}
+
+fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::PromotionRequest {
+    let request = &detail.request;
+    let final_evidence = final_evidence(detail);
     let counts =
         |review: &modelgate_core::promotion::Review| match (request.state, current_evidence) {
             (RequestState::Open, Some(digest)) => digest == review.evidence_digest,
@@ -958,11 +957,9 @@ pub async fn get_attestation(
         .iter()
         .filter(|review| review.decision == ReviewDecision::Approve)
         .collect();
-    let final_evidence = approvals
-        .last()
-        .map_or(detail.request.evidence_digest.clone(), |review| {
-            review.evidence_digest.clone()
-        });
+    let final_evidence = final_evidence(&detail)
+        .unwrap_or(&detail.request.evidence_digest)
+        .to_owned();
     let approvers: Vec<serde_json::Value> = approvals
         .iter()
         .filter(|review| review.evidence_digest == final_evidence)
