@@ -4,7 +4,168 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 use utoipa::{IntoParams, ToSchema};
+
+/// A closed set of values on the wire: a unit enum serialised in snake case, described in the OpenAPI
+/// document as a string enum, with `ALL`, `as_str`, `Display` and `FromStr` agreeing with serde (the
+/// tests check that each given spelling is serde's). (`rename_all` rather than a `rename` per variant:
+/// utoipa does not read a `rename` whose literal comes through a macro.)
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order the document lists them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The spelling on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(text: &str) -> Result<Self, UnknownValue> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| UnknownValue {
+                        kind: stringify!($name),
+                        allowed: &[$($text),+],
+                        got: text.to_owned(),
+                    })
+            }
+        }
+    };
+}
+
+/// A text that is none of a wire enum's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    /// The enum's name (`Stage`, `RiskTier` …).
+    pub kind: &'static str,
+    /// Its values as spelled on the wire.
+    pub allowed: &'static [&'static str],
+    pub got: String,
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "must be one of {} (got {:?})",
+            self.allowed.join(", "),
+            self.got
+        )
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+wire_enum! {
+    /// A model's risk tier: how much harm it can do; the policy scales checks and sign-offs with it.
+    RiskTier { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
+}
+
+wire_enum! {
+    /// Where a version stands in its lifecycle.
+    Stage {
+        Development = "development",
+        Staging = "staging",
+        Production = "production",
+        Archived = "archived",
+    }
+}
+
+wire_enum! {
+    /// Where a promotion request stands.
+    RequestState { Open = "open", Approved = "approved", Rejected = "rejected", Withdrawn = "withdrawn" }
+}
+
+wire_enum! {
+    /// Whether a request moves a version forward or brings a previous approved version back.
+    RequestKind { Promotion = "promotion", Rollback = "rollback" }
+}
+
+wire_enum! {
+    /// A reviewer's decision on a promotion request.
+    ReviewDecision { Approve = "approve", Reject = "reject", RequestChanges = "request_changes" }
+}
+
+wire_enum! {
+    /// The standing of a version's approval now: `review_due` when expiry is near, or the evidence
+    /// changed after approval, or a later policy would not grant it.
+    ApprovalStatus {
+        Active = "active",
+        ReviewDue = "review_due",
+        Expired = "expired",
+        Suspended = "suspended",
+    }
+}
+
+wire_enum! {
+    /// How an evaluation's numbers were obtained: the server ran the version's own artifact (`model`),
+    /// or computed them from scores a client supplied (`predictions`).
+    EvaluationMode { Model = "model", Predictions = "predictions" }
+}
+
+wire_enum! {
+    /// Whether the policy reads an evaluation: `counted`, or set aside as `exploratory` or `superseded`.
+    EvaluationStatus { Counted = "counted", Exploratory = "exploratory", Superseded = "superseded" }
+}
+
+wire_enum! {
+    /// Where an evaluation job is.
+    JobState {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+wire_enum! {
+    /// The outcome of one policy check on a version's evidence: `missing` when the evidence it reads does
+    /// not exist yet, `error` when the check could not be evaluated.
+    CheckStatus { Passed = "passed", Failed = "failed", Missing = "missing", Error = "error" }
+}
+
+wire_enum! {
+    /// What a dataset's label is, and so which metrics apply.
+    DatasetTask { Binary = "binary", Multiclass = "multiclass", Regression = "regression" }
+}
+
+wire_enum! {
+    /// How a dataset file is encoded.
+    DatasetFormat { Csv = "csv", Parquet = "parquet" }
+}
+
+wire_enum! {
+    /// What applying a policy does to an approval in force that it would not grant (the policy's
+    /// `approvals_not_regranted`).
+    NotRegrantedAction { Keep = "keep", ReviewDue = "review_due", Suspend = "suspend" }
+}
 
 /// The one error shape of the API: `{"error": {"code": "...", "message": "...", "details": ...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -30,8 +191,7 @@ pub struct Model {
     pub name: String,
     /// Username of the accountable owner.
     pub owner: String,
-    /// `low`, `medium`, `high` or `critical`.
-    pub risk_tier: String,
+    pub risk_tier: RiskTier,
     pub description: String,
     pub intended_use: String,
     pub tags: BTreeMap<String, String>,
@@ -51,8 +211,7 @@ pub struct CreateModelRequest {
     /// Username of the owner; defaults to the caller.
     #[serde(default)]
     pub owner: Option<String>,
-    /// `low`, `medium`, `high` or `critical`.
-    pub risk_tier: String,
+    pub risk_tier: RiskTier,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
@@ -71,7 +230,7 @@ pub struct UpdateModelRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub risk_tier: Option<String>,
+    pub risk_tier: Option<RiskTier>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -95,9 +254,9 @@ pub struct ListModelsQuery {
     /// Only models owned by this username.
     pub owner: Option<String>,
     /// Only models of this risk tier.
-    pub risk_tier: Option<String>,
+    pub risk_tier: Option<RiskTier>,
     /// Only models with a version in this stage.
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     /// `key` or `key=value`: only models with this tag.
     pub tag: Option<String>,
     /// Include archived models.
@@ -141,8 +300,7 @@ pub struct Version {
     pub lineage: Lineage,
     pub description: String,
     pub tags: BTreeMap<String, String>,
-    /// `development`, `staging`, `production` or `archived`.
-    pub stage: String,
+    pub stage: Stage,
     pub created_by: String,
     pub created_at: String,
     /// Where to download the artifact.
@@ -159,13 +317,12 @@ pub struct Version {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionApproval {
     /// The stage the approval is for.
-    pub stage: String,
+    pub stage: Stage,
     pub approved_at: String,
     pub not_after: String,
     pub request: i64,
-    /// `active`, `review_due` (expiry is near, or the evidence changed after approval), `expired` or
-    /// `suspended`.
-    pub status: String,
+    /// `review_due` when expiry is near, or the evidence changed after approval.
+    pub status: ApprovalStatus,
     /// What changed in the evidence after the approval (when the policy let it through): the approval is
     /// `review_due` until the version is approved again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,7 +369,7 @@ pub struct VersionList {
 #[into_params(parameter_in = Query)]
 pub struct ListVersionsQuery {
     /// Only versions in this stage.
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     /// `key` or `key=value`: only versions with this tag.
     pub tag: Option<String>,
     /// Page size, 1–500 (default 50).
@@ -467,9 +624,8 @@ pub struct PolicyApplied {
 pub struct ApprovalNotRegranted {
     pub model: String,
     pub version: u32,
-    pub stage: String,
-    /// `keep`, `review_due` or `suspend`.
-    pub action: String,
+    pub stage: Stage,
+    pub action: NotRegrantedAction,
     /// Why the new policy would not grant it: failed checks, missing sign-offs.
     pub reasons: Vec<String>,
 }
@@ -492,8 +648,7 @@ pub struct CheckResult {
     pub name: String,
     pub expression: String,
     pub description: String,
-    /// `passed`, `failed`, `missing` or `error`.
-    pub status: String,
+    pub status: CheckStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -503,9 +658,9 @@ pub struct CheckResult {
 pub struct Explanation {
     pub model: String,
     pub version: u32,
-    pub risk_tier: String,
-    pub current_stage: String,
-    pub target_stage: String,
+    pub risk_tier: RiskTier,
+    pub current_stage: Stage,
+    pub target_stage: Stage,
     pub policy_digest: String,
     pub evidence_digest: String,
     /// Whether a request for this step is allowed at all (stage order).
@@ -534,7 +689,7 @@ pub struct EvidenceEvaluation {
     pub dataset: String,
     /// `model` (the server ran the version's own artifact) or `predictions` (the server computed the
     /// numbers from scores a client supplied).
-    pub mode: String,
+    pub mode: EvaluationMode,
     pub digest: String,
 }
 
@@ -543,7 +698,7 @@ pub struct OpenRequest {
     pub model: String,
     pub version: u32,
     /// The stage to move the version into.
-    pub stage: String,
+    pub stage: Stage,
     pub justification: String,
 }
 
@@ -553,8 +708,7 @@ pub struct ReviewRecord {
     pub reviewer: String,
     pub printed_name: String,
     pub role: String,
-    /// `approve`, `reject` or `request_changes`.
-    pub decision: String,
+    pub decision: ReviewDecision,
     pub comment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meaning: Option<String>,
@@ -583,14 +737,12 @@ pub struct PromotionRequest {
     pub model: String,
     pub version: u32,
     pub digest: String,
-    pub from_stage: String,
-    pub target_stage: String,
-    /// `promotion` or `rollback`.
-    pub kind: String,
+    pub from_stage: Stage,
+    pub target_stage: Stage,
+    pub kind: RequestKind,
     pub requester: String,
     pub justification: String,
-    /// `open`, `approved`, `rejected` or `withdrawn`.
-    pub state: String,
+    pub state: RequestState,
     pub policy_digest: String,
     pub evidence_digest: String,
     pub created_at: String,
@@ -612,8 +764,8 @@ pub struct RequestList {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListRequestsQuery {
-    /// `open`, `approved`, `rejected` or `withdrawn`.
-    pub state: Option<String>,
+    /// Only requests in this state.
+    pub state: Option<RequestState>,
     /// Only requests the caller opened.
     pub mine: Option<bool>,
     pub model: Option<String>,
@@ -622,8 +774,7 @@ pub struct ListRequestsQuery {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubmitReview {
-    /// `approve`, `reject` or `request_changes`.
-    pub decision: String,
+    pub decision: ReviewDecision,
     /// The role the reviewer acts in (one they hold, one the gate asks for).
     pub role: String,
     #[serde(default)]
@@ -634,6 +785,10 @@ pub struct SubmitReview {
     /// For approvals: the reviewer's password, checked in this call (an electronic signature).
     #[serde(default)]
     pub password: Option<String>,
+    /// The evidence digest the reviewer was shown. When given and the version's evidence has changed
+    /// since, the review is refused (409) and nothing is written: nobody signs what they did not see.
+    #[serde(default)]
+    pub evidence_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -647,11 +802,11 @@ pub struct WithdrawRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GateQuery {
     pub model: String,
-    pub stage: String,
+    pub stage: Stage,
     /// `sha256:<hex>` of the artifact about to run.
     pub digest: String,
 }
@@ -663,7 +818,7 @@ pub struct GateAnswer {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
-    pub stage: String,
+    pub stage: Stage,
     pub reasons: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
@@ -686,7 +841,7 @@ pub struct ServerKeys {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RollbackRequest {
     /// The stage to roll back (its previous still-valid approved version returns).
-    pub stage: String,
+    pub stage: Stage,
     pub justification: String,
 }
 
@@ -785,9 +940,9 @@ pub struct CardImport {
 /// What a dataset's columns mean.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DatasetColumns {
-    /// `binary` (default), `multiclass` or `regression`: which metrics apply.
+    /// Which metrics apply (default `binary`).
     #[serde(default)]
-    pub task: Option<String>,
+    pub task: Option<DatasetTask>,
     pub label: String,
     #[serde(default)]
     pub features: Vec<String>,
@@ -808,9 +963,9 @@ pub struct RegisterDataset {
     pub name: String,
     /// The digest of the uploaded file (`POST /api/v1/artifacts`).
     pub digest: String,
-    /// `csv` or `parquet`; detected from the file when left out (and checked when given).
+    /// Detected from the file when left out (and checked when given).
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<DatasetFormat>,
     pub schema: DatasetColumns,
 }
 
@@ -818,7 +973,7 @@ pub struct RegisterDataset {
 pub struct Dataset {
     pub name: String,
     pub digest: String,
-    pub format: String,
+    pub format: DatasetFormat,
     pub schema: DatasetColumns,
     pub rows: i64,
     /// Per column: type, nulls, and min/max/mean/std/quantiles or top categories.
@@ -833,7 +988,7 @@ pub struct Dataset {
 pub struct DatasetSummary {
     pub name: String,
     pub digest: String,
-    pub format: String,
+    pub format: DatasetFormat,
     pub schema: DatasetColumns,
     pub rows: i64,
     pub created_by: String,
@@ -894,8 +1049,7 @@ pub struct EvaluationJob {
     pub model: String,
     pub version: i64,
     pub dataset: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    pub state: JobState,
     /// 0 to 100.
     pub percent: f64,
     /// What it is doing: `loading data`, `running the model`, `robustness`, `metrics`, `bootstrap`, `saving`.
@@ -921,8 +1075,7 @@ pub struct Evaluation {
     pub model: String,
     pub version: i64,
     pub dataset: String,
-    /// `predictions` or `model`.
-    pub mode: String,
+    pub mode: EvaluationMode,
     pub verified: bool,
     /// Digests of every input.
     #[schema(value_type = Object)]
@@ -938,20 +1091,19 @@ pub struct Evaluation {
     pub created_at: String,
     /// `counted` (the policy reads it), `exploratory` or `superseded` (set aside).
     #[serde(default = "counted")]
-    pub status: String,
+    pub status: EvaluationStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
 }
 
-fn counted() -> String {
-    "counted".to_owned()
+fn counted() -> EvaluationStatus {
+    EvaluationStatus::Counted
 }
 
 /// Whether the policy reads an evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MarkEvaluation {
-    /// `counted`, `exploratory` or `superseded`.
-    pub status: String,
+    pub status: EvaluationStatus,
     /// Why: it stays on record with the evaluation and in the audit log.
     pub reason: String,
 }
@@ -965,9 +1117,9 @@ pub struct EvaluationList {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobListQuery {
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`; all when absent.
+    /// Only jobs in this state; all when absent.
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     /// Only the jobs of this model.
     #[serde(default)]
     pub model: Option<String>,
@@ -979,4 +1131,62 @@ pub struct JobListQuery {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EvaluationJobList {
     pub jobs: Vec<EvaluationJob>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serde, `as_str`, `Display` and `FromStr` agree on every value of every wire enum.
+    fn agrees<T>(all: &[T])
+    where
+        T: Copy + fmt::Debug + fmt::Display + PartialEq + Serialize + serde::de::DeserializeOwned,
+        T: std::str::FromStr<Err = UnknownValue>,
+    {
+        for value in all {
+            let text = value.to_string();
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                serde_json::json!(text)
+            );
+            assert_eq!(
+                serde_json::from_value::<T>(serde_json::json!(text)).unwrap(),
+                *value
+            );
+            assert_eq!(text.parse::<T>().unwrap(), *value);
+        }
+        let unknown = "nonsense".parse::<T>().unwrap_err();
+        assert_eq!(unknown.allowed.len(), all.len());
+        assert!(unknown.to_string().contains("\"nonsense\""), "{unknown}");
+    }
+
+    #[test]
+    fn wire_enums_agree_with_their_spellings() {
+        agrees(RiskTier::ALL);
+        agrees(Stage::ALL);
+        agrees(RequestState::ALL);
+        agrees(RequestKind::ALL);
+        agrees(ReviewDecision::ALL);
+        agrees(ApprovalStatus::ALL);
+        agrees(EvaluationMode::ALL);
+        agrees(EvaluationStatus::ALL);
+        agrees(JobState::ALL);
+        agrees(CheckStatus::ALL);
+        agrees(DatasetTask::ALL);
+        agrees(DatasetFormat::ALL);
+        agrees(NotRegrantedAction::ALL);
+        assert_eq!(ReviewDecision::RequestChanges.as_str(), "request_changes");
+        assert_eq!(ApprovalStatus::ReviewDue.as_str(), "review_due");
+    }
+
+    #[test]
+    fn an_evaluation_without_a_status_is_counted() {
+        let evaluation = serde_json::json!({
+            "id": 1, "model": "m", "version": 1, "dataset": "d", "mode": "model", "verified": true,
+            "inputs": {}, "settings": {}, "engine": "e", "results": {}, "digest": "sha256:00",
+            "created_by": "a", "created_at": "t",
+        });
+        let evaluation: Evaluation = serde_json::from_value(evaluation).unwrap();
+        assert_eq!(evaluation.status, EvaluationStatus::Counted);
+    }
 }

@@ -345,6 +345,17 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, s
     }
 }
 
+/// Every field of a card that has a value, by path (`training.data`), for rendering field by field.
+pub fn fields(card: &ModelCard) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    flatten(
+        "",
+        &serde_json::to_value(card).unwrap_or_default(),
+        &mut out,
+    );
+    out
+}
+
 /// Field-level differences from `before` to `after`, in path order.
 pub fn diff(before: &ModelCard, after: &ModelCard) -> Vec<FieldChange> {
     let mut old = BTreeMap::new();

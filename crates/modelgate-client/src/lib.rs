@@ -628,15 +628,18 @@ impl Client {
         &self,
         model: &str,
         version: &str,
-        stage: &str,
+        stage: api::Stage,
     ) -> Result<api::Explanation, ClientError> {
         let path = format!(
             "/api/v1/models/{}/versions/{}/explain",
             segment(model),
             segment(version)
         );
-        self.json(self.request(Method::GET, &path).query(&[("stage", stage)]))
-            .await
+        self.json(
+            self.request(Method::GET, &path)
+                .query(&[("stage", stage.as_str())]),
+        )
+        .await
     }
 
     pub async fn open_request(
@@ -731,10 +734,14 @@ impl Client {
     pub async fn gate(
         &self,
         model: &str,
-        stage: &str,
+        stage: api::Stage,
         digest: &str,
     ) -> Result<api::GateAnswer, ClientError> {
-        let query = [("model", model), ("stage", stage), ("digest", digest)];
+        let query = [
+            ("model", model),
+            ("stage", stage.as_str()),
+            ("digest", digest),
+        ];
         self.json(self.request(Method::GET, "/api/v1/gate").query(&query))
             .await
     }
@@ -748,7 +755,7 @@ impl Client {
         &self,
         model: &str,
         version: &str,
-        stage: &str,
+        stage: api::Stage,
     ) -> Result<String, ClientError> {
         let path = format!(
             "/api/v1/models/{}/versions/{}/attestation",
@@ -756,7 +763,10 @@ impl Client {
             segment(version)
         );
         let response = self
-            .send(self.request(Method::GET, &path).query(&[("stage", stage)]))
+            .send(
+                self.request(Method::GET, &path)
+                    .query(&[("stage", stage.as_str())]),
+            )
             .await?;
         Ok(response.text().await?)
     }
@@ -764,11 +774,11 @@ impl Client {
     pub async fn rollback(
         &self,
         model: &str,
-        stage: &str,
+        stage: api::Stage,
         justification: &str,
     ) -> Result<api::PromotionRequest, ClientError> {
         let body = api::RollbackRequest {
-            stage: stage.to_owned(),
+            stage,
             justification: justification.to_owned(),
         };
         self.with_body(

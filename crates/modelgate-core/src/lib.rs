@@ -13,8 +13,8 @@ pub use digest::Digest;
 pub use names::{ModelName, Role, TagKey, TokenName, Username};
 pub use records::{
     Actor, ArtifactRecord, EvaluationMode, Lineage, Model, ModelFilter, NewModel, NewUser,
-    NewVersion, Page, PageRequest, Principal, TokenRecord, User, Version, VersionApproval,
-    VersionFilter,
+    NewVersion, Page, PageRequest, Principal, SessionRecord, TokenRecord, User, Version,
+    VersionApproval, VersionFilter,
 };
 pub use tiers::{RiskTier, Stage, VersionNumber};
 pub use timestamp::Timestamp;

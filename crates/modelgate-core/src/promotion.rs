@@ -191,6 +191,87 @@ pub fn check_reviewer(
     Ok(())
 }
 
+/// The approvals that count toward a request's sign-offs: an earlier approval counts only while its giver
+/// could still give it, so someone who has since become a party of the request (the model's owner, say)
+/// no longer counts. The decision, the inbox and the request page all count with this.
+pub fn counting(
+    approvals: &[CountedApproval],
+    parties: &RequestParties,
+    rules: SeparationRules,
+) -> Vec<CountedApproval> {
+    approvals
+        .iter()
+        .filter(|approval| !is_party(&approval.reviewer, parties, rules))
+        .cloned()
+        .collect()
+}
+
+/// Where a person stands on an open request: what an inbox lists and what a sign-off panel offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// They may approve now, in these roles (held, still needed, and separation of duties allows).
+    MaySign(Vec<Role>),
+    /// They take part in the request or hold a role it still needs, but may not sign: the first reason.
+    MayNotSign(Denied),
+    /// The request asks nothing of them.
+    NotAsked,
+}
+
+/// Where `person` stands on an open request, by the same rule as [`check_reviewer`]: every sign-off role
+/// still outstanding is tried; a party to the request who holds none of them learns why they could not
+/// sign anyway.
+pub fn standing(
+    person: &User,
+    parties: &RequestParties,
+    rules: SeparationRules,
+    required: &[RoleQuota],
+    counted: &[CountedApproval],
+) -> Standing {
+    let counted = counting(counted, parties, rules);
+    let counted = counted.as_slice();
+    let mut may = Vec::new();
+    let mut first_denial = None;
+    for quota in outstanding(required, counted) {
+        if !person.has_role(quota.role.as_str()) {
+            continue;
+        }
+        match check_reviewer(
+            person,
+            &quota.role,
+            ReviewDecision::Approve,
+            parties,
+            rules,
+            required,
+            counted,
+        ) {
+            Ok(()) => may.push(quota.role),
+            Err(denied) => {
+                first_denial.get_or_insert(denied);
+            }
+        }
+    }
+    if !may.is_empty() {
+        return Standing::MaySign(may);
+    }
+    if let Some(denied) = first_denial {
+        return Standing::MayNotSign(denied);
+    }
+    if is_party(&person.username, parties, rules) {
+        let name = person.username.as_str();
+        let part = if parties.version_creator == name {
+            "registered this version"
+        } else if parties.requester == person.username {
+            "opened this request"
+        } else {
+            "owns the model"
+        };
+        return Standing::MayNotSign(Denied(format!(
+            "separation of duties: {name:?} {part} and may not approve it"
+        )));
+    }
+    Standing::NotAsked
+}
+
 /// Whether `person` is barred from approving the request by their part in it.
 fn is_party(person: &Username, parties: &RequestParties, rules: SeparationRules) -> bool {
     let owner = parties.model_owner == *person || parties.owner_at_open.as_ref() == Some(person);
@@ -402,6 +483,75 @@ mod tests {
         CountedApproval {
             reviewer: Username::parse(name).unwrap(),
             role: role(role_name),
+        }
+    }
+
+    #[test]
+    fn standing_on_a_request_as_a_table() {
+        let parties = RequestParties {
+            version_creator: "dev".to_owned(),
+            requester: Username::parse("dev").unwrap(),
+            model_owner: Username::parse("owner").unwrap(),
+            owner_at_open: None,
+        };
+        let rules = SeparationRules::default();
+        let required = [quota("validator", 1), quota("compliance", 1)];
+        let may_not = |text: &str| Standing::MayNotSign(Denied(text.to_owned()));
+        let cases: Vec<(User, Vec<CountedApproval>, Standing)> = vec![
+            (
+                user("val", &["validator"]),
+                vec![],
+                Standing::MaySign(vec![role("validator")]),
+            ),
+            (
+                user("both", &["validator", "compliance"]),
+                vec![approval("other", "validator")],
+                Standing::MaySign(vec![role("compliance")]),
+            ),
+            (
+                user("val", &["validator"]),
+                vec![approval("other", "validator")],
+                Standing::NotAsked,
+            ),
+            (user("nobody", &["auditor"]), vec![], Standing::NotAsked),
+            (
+                user("dev", &["data_scientist"]),
+                vec![],
+                may_not(
+                    "separation of duties: \"dev\" registered this version and may not approve it",
+                ),
+            ),
+            (
+                user("dev", &["validator"]),
+                vec![],
+                may_not(
+                    "separation of duties: \"dev\" registered this version and may not approve it",
+                ),
+            ),
+            (
+                user("owner", &[]),
+                vec![],
+                may_not("separation of duties: \"owner\" owns the model and may not approve it"),
+            ),
+            (
+                user("val", &["validator"]),
+                vec![approval("val", "validator")],
+                Standing::NotAsked,
+            ),
+            // An approval by a party does not count, so the role is still outstanding for others.
+            (
+                user("val", &["validator"]),
+                vec![approval("owner", "validator")],
+                Standing::MaySign(vec![role("validator")]),
+            ),
+        ];
+        for (person, counted, expected) in cases {
+            assert_eq!(
+                standing(&person, &parties, rules, &required, &counted),
+                expected,
+                "{} with {counted:?}",
+                person.username
+            );
         }
     }
 
@@ -1040,13 +1190,7 @@ pub fn decide_review(
         state,
         terms,
     )?;
-    // An earlier approval counts only while its giver could still give it: someone who has since become
-    // a party of the request (the model's owner, say) no longer counts.
-    let counted: Vec<CountedApproval> = counted
-        .iter()
-        .filter(|approval| !is_party(&approval.reviewer, parties, terms.rules))
-        .cloned()
-        .collect();
+    let counted = counting(counted, parties, terms.rules);
     let counted = counted.as_slice();
     check_reviewer(
         reviewer,

@@ -91,6 +91,29 @@ impl TokenRecord {
     }
 }
 
+/// A browser session of the web UI as stored; the cookie's secret exists only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Names the session in audit records (`ses_…`); never the secret.
+    pub public_id: String,
+    pub user_id: i64,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The absolute end, however active the session is.
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl SessionRecord {
+    /// Whether the session may authenticate a page at `now`: not signed out, not past its absolute end,
+    /// and used within the last `idle_millis`.
+    pub fn is_usable_at(&self, now: Timestamp, idle_millis: i64) -> bool {
+        self.revoked_at.is_none()
+            && now < self.expires_at
+            && now.unix_millis() - self.last_seen_at.unix_millis() < idle_millis
+    }
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

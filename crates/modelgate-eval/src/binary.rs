@@ -307,6 +307,49 @@ impl Ranked {
             .finish()
     }
 
+    /// The ROC curve as (false positive rate, true positive rate) points, from (0, 0) to (1, 1), thinned to
+    /// about `max_points`: a point is kept when either rate has moved by 1/`max_points` since the last
+    /// one kept, so the drawn curve stays within that of the exact one. Ties are one step, as in the ROC
+    /// AUC. Empty when a class is missing.
+    pub fn roc_curve(&self, max_points: usize) -> Vec<[f64; 2]> {
+        let weight = |rank: usize| self.weights.as_ref().map_or(1.0, |weights| weights[rank]);
+        let (mut positives, mut negatives) = (0.0, 0.0);
+        for (rank, &label) in self.labels.iter().enumerate() {
+            if label {
+                positives += weight(rank);
+            } else {
+                negatives += weight(rank);
+            }
+        }
+        if positives <= 0.0 || negatives <= 0.0 {
+            return Vec::new();
+        }
+        let spacing = 1.0 / max_points.max(1) as f64;
+        let mut points = vec![[0.0, 0.0]];
+        let (mut false_positives, mut true_positives) = (0.0, 0.0);
+        for rank in 0..self.labels.len() {
+            if self.labels[rank] {
+                true_positives += weight(rank);
+            } else {
+                false_positives += weight(rank);
+            }
+            let step_closes =
+                rank + 1 == self.labels.len() || self.scores[rank + 1] != self.scores[rank];
+            if !step_closes {
+                continue;
+            }
+            let point = [false_positives / negatives, true_positives / positives];
+            let last = points[points.len() - 1];
+            if point[0] - last[0] >= spacing || point[1] - last[1] >= spacing {
+                points.push(point);
+            }
+        }
+        if points[points.len() - 1] != [1.0, 1.0] {
+            points.push([1.0, 1.0]);
+        }
+        points
+    }
+
     /// Accuracy, the confusion-matrix rates, ROC AUC and average precision with other weights per rank (a
     /// bootstrap resample's multiplicities); log loss, Brier score and calibration are left out (undefined).
     pub fn headline_metrics_weighted(&self, weights: &[f64], threshold: f64) -> BinaryMetrics {

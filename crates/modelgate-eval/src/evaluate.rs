@@ -90,7 +90,14 @@ pub struct EvaluationResult {
     /// 95 % bootstrap intervals of the headline metrics.
     pub intervals: BTreeMap<String, crate::bootstrap::Interval>,
     pub warnings: Vec<String>,
+    /// The overall ROC curve, thinned to about [`ROC_CURVE_POINTS`] points (absent in reports made before
+    /// it was kept, and then not written back, so their digests do not change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roc_curve: Vec<[f64; 2]>,
 }
+
+/// About how many points a report keeps of the ROC curve: enough to draw it.
+pub const ROC_CURVE_POINTS: usize = 100;
 
 /// The version of the metric definitions, recorded with every evaluation.
 pub const ENGINE_VERSION: &str = concat!("modelgate-eval ", env!("CARGO_PKG_VERSION"));
@@ -564,6 +571,7 @@ pub fn evaluate_predictions(
         fairness,
         intervals,
         warnings,
+        roc_curve: ranked.roc_curve(ROC_CURVE_POINTS),
     })
 }
 

@@ -2,7 +2,7 @@
 //! (made by `fixtures/make_fixtures.py`; the tests need no Python).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use modelgate_eval::{Value, binary_metrics, fairness_metrics, per_group};
+use modelgate_eval::{Ranked, Value, binary_metrics, fairness_metrics, per_group};
 use serde_json::Value as Json;
 
 fn fixtures() -> Json {
@@ -62,6 +62,66 @@ fn binary_metrics_match_scikit_learn() {
             ("brier_score", &metrics.brier_score),
         ] {
             close(metric, name, actual, expected[metric].as_f64().unwrap());
+        }
+    }
+}
+
+/// The kept ROC curve runs from (0, 0) to (1, 1), never falls, and its trapezoid area is the ROC AUC:
+/// exactly when no point was thinned out, within the thinning's spacing otherwise.
+#[test]
+fn the_roc_curve_agrees_with_the_roc_auc() {
+    let document = fixtures();
+    for case in document["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let labels: Vec<bool> = case["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_bool().unwrap())
+            .collect();
+        let scores: Vec<f64> = case["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let weights: Option<Vec<f64>> = case["weights"]
+            .as_array()
+            .map(|w| w.iter().map(|v| v.as_f64().unwrap()).collect());
+        let Some(auc) = binary_metrics(&labels, &scores, weights.as_deref(), 0.5, 10)
+            .roc_auc
+            .value
+        else {
+            assert!(
+                Ranked::new(&labels, &scores, weights.as_deref())
+                    .roc_curve(100)
+                    .is_empty(),
+                "{name}"
+            );
+            continue;
+        };
+        let ranked = Ranked::new(&labels, &scores, weights.as_deref());
+        for (max_points, tolerance) in [(usize::MAX, 1e-12), (20, 1.0 / 20.0)] {
+            let curve = ranked.roc_curve(max_points);
+            assert_eq!(curve.first(), Some(&[0.0, 0.0]), "{name}");
+            assert_eq!(curve.last(), Some(&[1.0, 1.0]), "{name}");
+            assert!(
+                curve
+                    .windows(2)
+                    .all(|pair| pair[1][0] >= pair[0][0] && pair[1][1] >= pair[0][1]),
+                "{name}"
+            );
+            let area: f64 = curve
+                .windows(2)
+                .map(|pair| (pair[1][0] - pair[0][0]) * (pair[1][1] + pair[0][1]) / 2.0)
+                .sum();
+            assert!(
+                (area - auc).abs() <= tolerance,
+                "{name} with {max_points} points: area {area}, ROC AUC {auc}"
+            );
+            if max_points == 20 {
+                assert!(curve.len() <= 2 * 20 + 2, "{name}: {} points", curve.len());
+            }
         }
     }
 }

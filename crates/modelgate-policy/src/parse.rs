@@ -38,6 +38,8 @@ struct RawPolicy {
     dataset_registrar_roles: Option<Vec<Spanned<String>>>,
     #[serde(default = "default_review_due_days")]
     review_due_days: u32,
+    #[serde(default = "default_review_within_days")]
+    review_within_days: u32,
     #[serde(default)]
     card_requirements: RawCardRequirements,
     #[serde(default)]
@@ -48,6 +50,10 @@ struct RawPolicy {
 
 fn default_review_due_days() -> u32 {
     30
+}
+
+fn default_review_within_days() -> u32 {
+    5
 }
 
 /// Who registers evaluation datasets when a policy does not say: those of these roles it declares.
@@ -177,6 +183,8 @@ pub struct Policy {
     /// Holders of these roles (and admins) may register evaluation datasets.
     pub dataset_registrar_roles: BTreeSet<Role>,
     pub review_due_days: u32,
+    /// A request should be decided within this many days of being opened: its due date in inboxes.
+    pub review_within_days: u32,
     pub owner_may_approve: bool,
     /// Whether an account holding `admin` may count as an approver.
     pub admins_may_approve: bool,
@@ -505,6 +513,7 @@ impl Policy {
             risk_officer_roles,
             dataset_registrar_roles,
             review_due_days: raw.review_due_days,
+            review_within_days: raw.review_within_days,
             owner_may_approve: raw.separation_of_duties.owner_may_approve,
             admins_may_approve: raw.separation_of_duties.admins_may_approve,
             card_requirements,

@@ -89,7 +89,7 @@ pub struct RequestOrigin {
 }
 
 impl RequestOrigin {
-    fn from_parts(parts: &Parts) -> Self {
+    pub(crate) fn from_parts(parts: &Parts) -> Self {
         Self {
             request_id: parts
                 .headers

@@ -2,7 +2,7 @@
 //! status taken from one table. A 500 tells the client only a request id; the whole chain goes to the log.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelgate_api::{ErrorBody, ErrorDetail};
@@ -247,16 +247,6 @@ impl From<JsonRejection> for ApiError {
             other => format!("malformed JSON body: {}", other.body_text()),
         };
         Self::new(ErrorCode::InvalidArgument, message).with_details(json!({ "field": "body" }))
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
-        Self::new(
-            ErrorCode::InvalidArgument,
-            format!("malformed query string: {}", rejection.body_text()),
-        )
-        .with_details(json!({ "field": "query" }))
     }
 }
 

@@ -134,7 +134,9 @@ async fn with_error_body(response: Response, path: &str) -> Response {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with("text/html")
+        });
     if is_json {
         return response;
     }

@@ -4,7 +4,7 @@
 
 pub mod audit_log;
 pub mod auth;
-mod convert;
+pub(crate) mod convert;
 pub mod data_lock;
 pub mod error;
 mod evaluation;
@@ -16,6 +16,7 @@ mod refusals;
 pub mod routes;
 mod state;
 pub mod text;
+pub mod ui;
 
 pub use modelgate_eval::dataset::DatasetLimits;
 pub use state::AppState;
@@ -62,6 +63,8 @@ pub struct ServeOptions {
     pub onnxruntime_library: Option<PathBuf>,
     /// The longest lifetime, in days, of a token made through the API (`token create`, login).
     pub max_token_days: u32,
+    /// Web UI sessions: idle and absolute expiry, the public URL.
+    pub sessions: ui::SessionSettings,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("clock", &self.clock.as_ref().map(|_| "injected"))
             .field("onnxruntime_library", &self.onnxruntime_library)
             .field("max_token_days", &self.max_token_days)
+            .field("sessions", &self.sessions)
             .finish()
     }
 }
@@ -107,6 +111,7 @@ impl ServeOptions {
             clock: None,
             onnxruntime_library: None,
             max_token_days: DEFAULT_MAX_TOKEN_DAYS,
+            sessions: ui::SessionSettings::default(),
         }
     }
 
@@ -354,6 +359,7 @@ impl PreparedServer {
                 },
                 max_dataset_bytes: options.max_dataset_bytes,
                 max_token_days: options.max_token_days,
+                sessions: options.sessions.clone(),
                 dataset: DatasetLimits {
                     max_decoded_bytes: options.max_dataset_bytes.saturating_mul(PARQUET_EXPANSION),
                     ..options.dataset_limits

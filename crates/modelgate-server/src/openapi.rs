@@ -1,9 +1,11 @@
 //! The OpenAPI document as served: the one derived from the handlers' annotations, plus what every
-//! operation shares and the derive cannot say — the value rules of the domain's names, digests, stages,
-//! tiers and states (the same rules `modelgate_core` parses with), required request bodies, and the error
-//! responses every authenticated operation can give. Written once here, by parameter and property name,
-//! so that a client generated from the document (or schemathesis in CI) knows every reason a request can
-//! be refused for its shape.
+//! operation shares and the derive cannot say — the value rules of the domain's names and digests (the
+//! same rules `modelgate_core` parses with), the closed sets that are still text on the wire (card
+//! formats, and the stages a gate leads into), required request bodies, and the error responses
+//! every authenticated operation can give. Written once here, by parameter and property name, so that a
+//! client generated from the document (or schemathesis in CI) knows every reason a request can be refused
+//! for its shape. Stages, tiers, states, decisions, modes and statuses are enums of `modelgate_api`, so the
+//! derive describes them (as `#/components/schemas/Stage` …).
 
 use serde_json::{Value, json};
 
@@ -26,15 +28,8 @@ const TOKEN_NAME: &str =
 /// A printed name: no control, bidirectional or zero-width characters, not only spaces.
 const PRINTED_NAME: &str = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff]*[^\\x00-\\x20\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff]*$";
 
-const STAGES: [&str; 4] = ["development", "staging", "production", "archived"];
-const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
-const REQUEST_STATES: [&str; 4] = ["open", "approved", "rejected", "withdrawn"];
-const JOB_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
-const DECISIONS: [&str; 3] = ["approve", "reject", "request_changes"];
-const TASKS: [&str; 3] = ["binary", "multiclass", "regression"];
 const CARD_EXPORTS: [&str; 4] = ["hf", "mct", "markdown", "html"];
 const CARD_IMPORTS: [&str; 2] = ["hf", "mct"];
-const DATASET_FORMATS: [&str; 2] = ["csv", "parquet"];
 
 /// Operations that answer without a token.
 const ANONYMOUS: [&str; 3] = ["/healthz", "/readyz", "/api/v1/auth/login"];
@@ -62,11 +57,7 @@ fn parameter_rule(path: &str, location: &str, name: &str) -> Option<Value> {
         ("query", "stage") if path.ends_with("/explain") || path.ends_with("/attestation") => {
             one_of(&["staging", "production"])
         }
-        ("query", "stage") => one_of(&STAGES),
         ("query", "against") => pattern(AGAINST),
-        ("query", "risk_tier") => one_of(&TIERS),
-        ("query", "state") if path.contains("evaluation-jobs") => one_of(&JOB_STATES),
-        ("query", "state") => one_of(&REQUEST_STATES),
         ("query", "since") => pattern(SINCE),
         ("query", "limit") if path.contains("evaluation-jobs") => {
             json!({ "type": "integer", "format": "int32", "minimum": 1, "maximum": 500 })
@@ -90,10 +81,9 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
         | ("CreateUserRequest" | "CreateTokenRequest" | "LoginRequest", "username") => {
             pattern(USERNAME)
         }
-        ("CreateModelRequest" | "UpdateModelRequest", "risk_tier") => one_of(&TIERS),
         ("CreateVersionRequest" | "RegisterDataset", "digest")
-        | ("RunEvaluation", "predictions_digest") => pattern(DIGEST),
-        ("OpenRequest" | "RollbackRequest", "stage") => one_of(&STAGES),
+        | ("RunEvaluation", "predictions_digest")
+        | ("SubmitReview", "evidence_digest") => pattern(DIGEST),
         ("OpenRequest" | "RunEvaluation", "version") => {
             json!({ "type": "integer", "format": "int32", "minimum": 1 })
         }
@@ -112,7 +102,6 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
             "propertyNames": { "pattern": TAG_KEY },
             "additionalProperties": { "type": "string" },
         }),
-        ("SubmitReview", "decision") => one_of(&DECISIONS),
         ("SubmitReview", "role") => pattern(ROLE),
         ("CreateUserRequest" | "UpdateUserRequest", "roles") => {
             json!({ "type": "array", "items": pattern(ROLE) })
@@ -125,26 +114,10 @@ fn property_rule(schema: &str, property: &str) -> Option<Value> {
             json!({ "type": "integer", "format": "int32", "minimum": 1, "maximum": 365 })
         }
         ("Lineage", "training_data_digest") => pattern(DIGEST),
-        ("DatasetColumns", "task") => one_of(&TASKS),
         // Responses: what the server sends is as closed as what it takes.
         ("Model", "name") => pattern(MODEL_NAME),
-        ("Model", "risk_tier") | ("Explanation", "risk_tier") => one_of(&TIERS),
         ("Version" | "Artifact", "digest") => pattern(DIGEST),
-        ("Version" | "GateAnswer" | "VersionApproval" | "ApprovalNotRegranted", "stage")
-        | ("PromotionRequest", "from_stage" | "target_stage")
-        | ("Explanation", "current_stage" | "target_stage") => one_of(&STAGES),
-        ("PromotionRequest", "state") => one_of(&REQUEST_STATES),
-        ("PromotionRequest", "kind") => one_of(&["promotion", "rollback"]),
-        ("ReviewRecord", "decision") => one_of(&DECISIONS),
-        ("VersionApproval", "status") => one_of(&["active", "review_due", "expired", "suspended"]),
-        ("Evaluation" | "EvidenceEvaluation", "mode") => one_of(&["model", "predictions"]),
-        ("Evaluation", "status") => one_of(&["counted", "exploratory", "superseded"]),
-        ("EvaluationJob", "state") => one_of(&JOB_STATES),
-        ("CheckResult", "status") => one_of(&["passed", "failed", "missing", "error"]),
-        ("ApprovalNotRegranted", "action") => one_of(&["keep", "review_due", "suspend"]),
         ("CreateVersionRequest", "media_type") => pattern(MEDIA_TYPE),
-        ("MarkEvaluation", "status") => one_of(&["counted", "exploratory", "superseded"]),
-        ("RegisterDataset", "format") => one_of(&DATASET_FORMATS),
         _ => return None,
     };
     Some(rule)
@@ -337,7 +310,6 @@ mod tests {
         assert_eq!(model["parameters"][0]["schema"]["pattern"], MODEL_NAME);
         assert!(model["responses"]["401"].is_object());
         let open = &document["components"]["schemas"]["OpenRequest"]["properties"];
-        assert_eq!(open["stage"]["enum"], json!(STAGES));
         assert_eq!(open["version"]["minimum"], 1);
         let health = &document["paths"]["/healthz"]["get"]["responses"];
         assert!(health.get("401").is_none(), "health checks need no token");
@@ -348,5 +320,137 @@ mod tests {
         ] {
             assert!(regex.starts_with('^') && regex.ends_with('$'), "{regex}");
         }
+    }
+}
+
+#[cfg(test)]
+mod enum_tests {
+    use super::document;
+    use modelgate_core::promotion::{RequestState, ReviewDecision};
+    use modelgate_core::{RiskTier, Stage};
+    use serde_json::{Value, json};
+
+    /// The values a property or parameter schema allows, through a `$ref` and an optional's `oneOf`
+    /// (whose `null` is left out).
+    fn allowed(document: &Value, schema: &Value) -> Vec<String> {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let target = reference.trim_start_matches('#');
+            return allowed(document, document.pointer(target).unwrap_or(&Value::Null));
+        }
+        if let Some(options) = schema["oneOf"].as_array() {
+            return options
+                .iter()
+                .flat_map(|option| allowed(document, option))
+                .collect();
+        }
+        schema["enum"]
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|value| value.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn property(document: &Value, schema: &str, name: &str) -> Vec<String> {
+        let slot = &document["components"]["schemas"][schema]["properties"][name];
+        assert!(slot.is_object(), "{schema}.{name} is in the document");
+        allowed(document, slot)
+    }
+
+    fn parameter(document: &Value, path: &str, name: &str) -> Vec<String> {
+        let parameters = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = parameters
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .unwrap_or_else(|| panic!("{path} takes {name}"));
+        allowed(document, &found["schema"])
+    }
+
+    fn spelled<T: Copy>(values: &[T], as_str: fn(T) -> &'static str) -> Vec<String> {
+        values
+            .iter()
+            .map(|value| as_str(*value).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn closed_sets_are_enums_with_exactly_the_cores_values() {
+        let document = document();
+        let stages = spelled(&Stage::ALL, Stage::as_str);
+        let tiers = spelled(&RiskTier::ALL, RiskTier::as_str);
+        let states = spelled(
+            &[
+                RequestState::Open,
+                RequestState::Approved,
+                RequestState::Rejected,
+                RequestState::Withdrawn,
+            ],
+            RequestState::as_str,
+        );
+        let decisions = spelled(
+            &[
+                ReviewDecision::Approve,
+                ReviewDecision::Reject,
+                ReviewDecision::RequestChanges,
+            ],
+            ReviewDecision::as_str,
+        );
+        assert_eq!(property(&document, "PromotionRequest", "state"), states);
+        assert_eq!(
+            property(&document, "PromotionRequest", "from_stage"),
+            stages
+        );
+        assert_eq!(property(&document, "Explanation", "target_stage"), stages);
+        assert_eq!(property(&document, "Explanation", "current_stage"), stages);
+        assert_eq!(property(&document, "SubmitReview", "decision"), decisions);
+        assert_eq!(property(&document, "ReviewRecord", "decision"), decisions);
+        assert_eq!(property(&document, "Model", "risk_tier"), tiers);
+        assert_eq!(
+            property(&document, "CreateModelRequest", "risk_tier"),
+            tiers
+        );
+        assert_eq!(
+            property(&document, "UpdateModelRequest", "risk_tier"),
+            tiers
+        );
+        assert_eq!(property(&document, "OpenRequest", "stage"), stages);
+        assert_eq!(
+            property(&document, "VersionApproval", "status"),
+            ["active", "review_due", "expired", "suspended"]
+        );
+        assert_eq!(
+            property(&document, "EvaluationJob", "state"),
+            ["queued", "running", "succeeded", "failed", "cancelled"]
+        );
+        assert_eq!(
+            property(&document, "DatasetColumns", "task"),
+            ["binary", "multiclass", "regression"]
+        );
+        assert_eq!(
+            property(&document, "RegisterDataset", "format"),
+            ["csv", "parquet"]
+        );
+        assert_eq!(property(&document, "Dataset", "format"), ["csv", "parquet"]);
+        assert_eq!(parameter(&document, "/api/v1/requests", "state"), states);
+        assert_eq!(parameter(&document, "/api/v1/models", "risk_tier"), tiers);
+        assert_eq!(parameter(&document, "/api/v1/models", "stage"), stages);
+        assert_eq!(parameter(&document, "/api/v1/gate", "stage"), stages);
+        // A gate leads into staging and production only: explain says so, narrower than the type.
+        assert_eq!(
+            parameter(
+                &document,
+                "/api/v1/models/{name}/versions/{version}/explain",
+                "stage"
+            ),
+            ["staging", "production"]
+        );
+        let stage = &document["components"]["schemas"]["Stage"];
+        assert_eq!(stage["type"], json!("string"), "{stage}");
     }
 }

@@ -94,7 +94,7 @@ pub async fn version_evidence(
         .await?
         .iter()
         // Evaluations set aside (exploratory, superseded) stay on record but are not evidence.
-        .filter(|record| record.status == "counted")
+        .filter(|record| record.status == modelgate_api::EvaluationStatus::Counted.as_str())
         .map(evaluation_evidence)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Evidence::new(
@@ -217,17 +217,12 @@ pub fn quota_wire(quota: &RoleQuota) -> modelgate_api::SignoffQuota {
 }
 
 pub fn check_wire(outcome: &CheckOutcome) -> modelgate_api::CheckResult {
-    let (status, detail) = match &outcome.status {
-        CheckStatus::Passed => ("passed", None),
-        CheckStatus::Failed(why) => ("failed", Some(why.clone())),
-        CheckStatus::Missing(why) => ("missing", Some(why.clone())),
-        CheckStatus::Error(why) => ("error", Some(why.clone())),
-    };
+    let (status, detail) = crate::convert::check_status(&outcome.status);
     modelgate_api::CheckResult {
         name: outcome.name.clone(),
         expression: outcome.expression.clone(),
         description: outcome.description.clone(),
-        status: status.to_owned(),
+        status,
         detail,
     }
 }

@@ -55,13 +55,15 @@ impl PasswordCheck {
 pub struct AppState(Arc<Inner>);
 
 /// Size limits the server enforces.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub upload: UploadLimits,
     /// Datasets and predictions files are parsed in memory; larger ones are refused.
     pub max_dataset_bytes: u64,
     /// The longest lifetime of a token made through the API, in days.
     pub max_token_days: u32,
+    /// How long web UI sessions last.
+    pub sessions: crate::ui::SessionSettings,
     /// What a dataset or predictions file may hold once read (columns, cell size, rows, profile size).
     pub dataset: modelgate_eval::dataset::DatasetLimits,
 }
@@ -86,6 +88,8 @@ struct Inner {
     evaluation_slots: tokio::sync::Semaphore,
     /// Evaluation jobs this process has queued or is running, failed at shutdown.
     evaluation_jobs: Mutex<std::collections::HashSet<i64>>,
+    /// The last verification of the stored audit log, for the audit page.
+    log_check: Arc<crate::ui::LogCheck>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl AppState {
             token_touches: Mutex::new(HashMap::new()),
             evaluation_slots: tokio::sync::Semaphore::new(1),
             evaluation_jobs: Mutex::new(std::collections::HashSet::new()),
+            log_check: Arc::new(crate::ui::LogCheck::default()),
         }))
     }
 
@@ -186,6 +191,14 @@ impl AppState {
             *cache = Some(policy.clone());
         }
         Ok(policy)
+    }
+
+    pub fn log_check(&self) -> &Arc<crate::ui::LogCheck> {
+        &self.0.log_check
+    }
+
+    pub fn session_settings(&self) -> &crate::ui::SessionSettings {
+        &self.0.limits.sessions
     }
 
     pub fn max_token_days(&self) -> u32 {

@@ -12,12 +12,18 @@ pub use artifacts::{
 };
 pub use data_dir::{DIRECTORY_MODE, FILE_MODE, prepare_data_dir, tighten};
 pub use db::audit::{AuditFilter, StoredAuditRow, StoredCheckpoint, StoredLogReport};
+#[cfg(feature = "bench-support")]
+pub use db::bench_fixture::{BENCH_TIERS, LoadedRegistry, RegistryFixture};
 pub use db::cards::CardRevision;
 pub use db::evaluations::{
     DatasetRecord, EvaluationRecord, JobRecord, JobState, NewEvaluation, NewJob,
 };
+pub use db::inventory::{
+    ApprovalStanding, InventoryFilter, InventoryPage, InventoryRow, InventorySort, StageVersion,
+};
 pub use db::promotion::{
-    ConsequenceAction, HeldApprovalRecord, PolicyConsequence, RequestDetail, RequestFilter,
+    ConsequenceAction, HeldApprovalRecord, PolicyConsequence, QueuedRequest, RequestDetail,
+    RequestFilter,
 };
 pub use db::{
     Attribution, Backend, LockoutRule, ModelUpdate, PasswordAttempt, PasswordChange, Store,

@@ -1,7 +1,25 @@
 //! The command line: every command, flag and help text.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use modelgate_api as api;
 use std::path::PathBuf;
+
+/// The parser of a flag that takes one of a wire enum's values: `--help` lists them, and clap refuses
+/// any other before a request is sent.
+fn one_of<T>(all: &'static [T], spelled: fn(T) -> &'static str) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(all.iter().map(|value| spelled(*value))).try_map(
+        move |text: String| {
+            all.iter()
+                .copied()
+                .find(|value| spelled(*value) == text)
+                .ok_or("not one of the possible values")
+        },
+    )
+}
 
 const EXAMPLES: &str = "\
 Examples:
@@ -138,8 +156,8 @@ pub enum DatasetCommand {
         #[arg(long)]
         label: String,
         /// What the label is: two classes (binary), more (multiclass) or a number (regression)
-        #[arg(long, default_value = "binary", value_parser = ["binary", "multiclass", "regression"])]
-        task: String,
+        #[arg(long, default_value = "binary", value_parser = one_of(api::DatasetTask::ALL, api::DatasetTask::as_str))]
+        task: api::DatasetTask,
         /// Comma-separated feature columns
         #[arg(long, value_delimiter = ',')]
         features: Vec<String>,
@@ -234,8 +252,8 @@ pub enum EvalCommand {
     )]
     Jobs {
         /// Only jobs in this state
-        #[arg(long, value_parser = ["queued", "running", "succeeded", "failed", "cancelled"])]
-        state: Option<String>,
+        #[arg(long, value_parser = one_of(api::JobState::ALL, api::JobState::as_str))]
+        state: Option<api::JobState>,
         /// Only the jobs of this model
         #[arg(long)]
         model: Option<String>,
@@ -271,8 +289,8 @@ pub enum EvalCommand {
         /// The evaluation's id (`modelgate eval list MODEL VERSION`)
         id: i64,
         /// `counted`, `exploratory` or `superseded`
-        #[arg(long, value_parser = ["counted", "exploratory", "superseded"])]
-        status: String,
+        #[arg(long, value_parser = one_of(api::EvaluationStatus::ALL, api::EvaluationStatus::as_str))]
+        status: api::EvaluationStatus,
         /// Why; it stays on record with the evaluation and in the audit log
         #[arg(long)]
         reason: String,
@@ -399,8 +417,8 @@ pub enum AttestCommand {
         /// The version number
         version: String,
         /// The stage the approval is for
-        #[arg(long)]
-        stage: String,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: api::Stage,
         /// Write the attestation to this file instead of standard output
         #[arg(long)]
         out: Option<PathBuf>,
@@ -422,8 +440,8 @@ pub enum AttestCommand {
         #[arg(long)]
         digest: Option<String>,
         /// Also require the attestation to be for this stage
-        #[arg(long)]
-        stage: Option<String>,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: Option<api::Stage>,
         /// Verify as of this time instead of now: RFC 3339 in UTC (`2027-01-31T00:00:00Z`) or a date
         #[arg(long)]
         at: Option<String>,
@@ -464,8 +482,8 @@ pub enum PolicyCommand {
         /// The version number
         version: String,
         /// The stage whose gate is explained
-        #[arg(long)]
-        stage: String,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: api::Stage,
     },
 }
 
@@ -481,8 +499,8 @@ pub enum RequestCommand {
         /// The version number
         version: u32,
         /// The stage to move the version into (one step from where it is)
-        #[arg(long)]
-        stage: String,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: api::Stage,
         /// Why the version should move, for the reviewers (kept with the request)
         #[arg(long)]
         justification: String,
@@ -501,9 +519,9 @@ pub enum RequestCommand {
         /// Only requests you opened
         #[arg(long)]
         mine: bool,
-        /// open, approved, rejected or withdrawn
-        #[arg(long)]
-        state: Option<String>,
+        /// Only requests in this state
+        #[arg(long, value_parser = one_of(api::RequestState::ALL, api::RequestState::as_str))]
+        state: Option<api::RequestState>,
         /// Only requests about this model
         #[arg(long)]
         model: Option<String>,
@@ -550,6 +568,10 @@ pub enum ReviewCommand {
         /// Read the password from standard input (first line) instead of asking for it
         #[arg(long)]
         password_stdin: bool,
+        /// Sign only if the version's evidence is still this digest (the one `request show` or
+        /// `policy explain` showed you); refused with 409 when it changed since
+        #[arg(long)]
+        evidence_digest: Option<String>,
     },
     /// Reject as ROLE (the request closes)
     #[command(
@@ -592,8 +614,8 @@ pub enum GateCommand {
         #[arg(long)]
         model: String,
         /// The stage the artifact would run in
-        #[arg(long)]
-        stage: String,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: api::Stage,
         /// The digest of the artifact to run (sha256:HEX)
         #[arg(long)]
         digest: String,
@@ -767,6 +789,32 @@ pub struct ServeArgs {
     #[arg(long, env = "MODELGATE_MAX_TOKEN_DAYS", default_value_t = modelgate_server::DEFAULT_MAX_TOKEN_DAYS,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_token_days: u32,
+    /// Minutes of inactivity after which a web UI session ends (sign in again to go on)
+    #[arg(long, env = "MODELGATE_SESSION_IDLE_MINUTES", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub session_idle_minutes: u64,
+    /// Hours after signing in at which a web UI session ends however active it is
+    #[arg(long, env = "MODELGATE_SESSION_MAX_HOURS", default_value_t = 12,
+        value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_max_hours: u64,
+    /// The address people reach the server at, when it differs from --listen (behind a proxy):
+    /// `https://…` makes session cookies Secure, and forms must come from this origin
+    #[arg(long, env = "MODELGATE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+/// `http://…` or `https://…` with a host, without a trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("{text:?} must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!(
+            "{text:?} has no host (example: https://models.example.com)"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -877,9 +925,9 @@ pub enum ModelCommand {
         /// Accountable owner's username [default: you]
         #[arg(long)]
         owner: Option<String>,
-        /// low, medium, high or critical
-        #[arg(long)]
-        risk_tier: String,
+        /// How much harm the model can do
+        #[arg(long, value_parser = one_of(api::RiskTier::ALL, api::RiskTier::as_str))]
+        risk_tier: api::RiskTier,
         /// What the model does, in a sentence or two
         #[arg(long, default_value = "")]
         description: String,
@@ -917,9 +965,9 @@ pub enum ModelCommand {
         /// A new accountable owner (admin)
         #[arg(long)]
         owner: Option<String>,
-        /// A new risk tier: low, medium, high or critical (admin)
-        #[arg(long)]
-        risk_tier: Option<String>,
+        /// A new risk tier (admin)
+        #[arg(long, value_parser = one_of(api::RiskTier::ALL, api::RiskTier::as_str))]
+        risk_tier: Option<api::RiskTier>,
     },
     /// Set a tag on a model
     #[command(after_help = "Example:\n  modelgate model tag credit-default team risk-analytics")]
@@ -955,12 +1003,12 @@ pub struct ListModelsArgs {
     /// Only models this user owns
     #[arg(long)]
     pub owner: Option<String>,
-    /// Only models of this risk tier (low, medium, high, critical)
-    #[arg(long)]
-    pub risk_tier: Option<String>,
+    /// Only models of this risk tier
+    #[arg(long, value_parser = one_of(api::RiskTier::ALL, api::RiskTier::as_str))]
+    pub risk_tier: Option<api::RiskTier>,
     /// Models with a version in this stage
-    #[arg(long)]
-    pub stage: Option<String>,
+    #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+    pub stage: Option<api::Stage>,
     /// KEY or KEY=VALUE
     #[arg(long)]
     pub tag: Option<String>,
@@ -995,8 +1043,8 @@ pub enum VersionCommand {
         /// The model's name
         model: String,
         /// Only versions in this stage
-        #[arg(long)]
-        stage: Option<String>,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: Option<api::Stage>,
         /// KEY or KEY=VALUE
         #[arg(long)]
         tag: Option<String>,
@@ -1056,8 +1104,8 @@ pub enum VersionCommand {
         /// The model's name
         model: String,
         /// The stage to roll back
-        #[arg(long)]
-        stage: String,
+        #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
+        stage: api::Stage,
         /// Why the stage rolls back (kept with the request)
         #[arg(long, default_value = "")]
         justification: String,

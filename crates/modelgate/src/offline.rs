@@ -36,6 +36,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await,
         max_token_days: args.max_token_days,
+        sessions: modelgate_server::ui::SessionSettings {
+            idle: std::time::Duration::from_secs(args.session_idle_minutes * 60),
+            lifetime: std::time::Duration::from_secs(args.session_max_hours * 3600),
+            public_url: args.public_url.clone(),
+        },
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;
@@ -52,7 +57,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("{notice}");
     }
     tracing::info!(%address, data_dir = %options.data_dir.display(), "modelgate is listening");
-    eprintln!("modelgate listening on http://{address} (API docs at http://{address}/api/docs)");
+    eprintln!(
+        "modelgate listening on http://{address} (web UI at http://{address}/, API docs at \
+         http://{address}/api/docs; the web UI signs in with a password: \
+         `modelgate user update NAME --password-stdin` sets one)"
+    );
     server.run(modelgate_server::shutdown_signal()).await?;
     Ok(())
 }

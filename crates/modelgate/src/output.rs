@@ -87,7 +87,7 @@ pub fn model(model: &api::Model) -> String {
     fields(&[
         ("name", model.name.clone()),
         ("owner", model.owner.clone()),
-        ("risk tier", model.risk_tier.clone()),
+        ("risk tier", model.risk_tier.to_string()),
         ("description", model.description.clone()),
         ("intended use", model.intended_use.clone()),
         ("tags", tags(&model.tags)),
@@ -112,7 +112,7 @@ pub fn models(models: &[api::Model]) -> String {
                 vec![
                     m.name.clone(),
                     m.owner.clone(),
-                    m.risk_tier.clone(),
+                    m.risk_tier.to_string(),
                     m.version_count.to_string(),
                     tags(&m.tags),
                     m.updated_at.clone(),
@@ -130,10 +130,13 @@ pub fn approval_status(version: &api::Version) -> String {
     }
     match &version.approval {
         None => "-".to_owned(),
-        Some(approval) if approval.suspension.is_some() || approval.status == "suspended" => {
+        Some(approval)
+            if approval.suspension.is_some()
+                || approval.status == api::ApprovalStatus::Suspended =>
+        {
             "suspended".to_owned()
         }
-        Some(approval) if approval.status == "expired" => {
+        Some(approval) if approval.status == api::ApprovalStatus::Expired => {
             format!("expired since {}", approval.not_after)
         }
         Some(approval) => format!("{} until {}", approval.status, approval.not_after),
@@ -162,7 +165,7 @@ pub fn version(version: &api::Version) -> String {
     let mut pairs = vec![
         ("model", version.model.clone()),
         ("version", version.version.to_string()),
-        ("stage", version.stage.clone()),
+        ("stage", version.stage.to_string()),
         ("approval", approval),
     ];
     if let Some(reason) = version
@@ -230,7 +233,7 @@ pub fn versions(versions: &[api::Version]) -> String {
             .map(|v| {
                 vec![
                     v.version.to_string(),
-                    v.stage.clone(),
+                    v.stage.to_string(),
                     approval_status(v),
                     v.digest.chars().take(19).collect::<String>() + "…",
                     human_size(v.size_bytes),

@@ -134,7 +134,7 @@ pub async fn policy(
             version,
             stage,
         } => {
-            let explanation = client()?.explain(&model, &version, &stage).await?;
+            let explanation = client()?.explain(&model, &version, stage).await?;
             printer.print(&explanation, explanation_text)
         }
     }
@@ -166,7 +166,7 @@ fn explanation_text(explanation: &api::Explanation) -> String {
             .unwrap_or_default();
         lines.push(format!(
             "  {:<8} {} ({}){detail}",
-            check.status.to_uppercase(),
+            check.status.as_str().to_uppercase(),
             check.name,
             check.expression
         ));
@@ -211,11 +211,13 @@ fn explanation_text(explanation: &api::Explanation) -> String {
 /// Whether a review counts toward the request's sign-offs: only current approvals of a request that is
 /// open or was approved; a rejected or withdrawn request's sign-offs count for nothing.
 fn review_counts(request: &api::PromotionRequest, review: &api::ReviewRecord) -> String {
-    if review.decision != "approve" {
+    if review.decision != api::ReviewDecision::Approve {
         return "- (not a sign-off)".to_owned();
     }
-    match request.state.as_str() {
-        "rejected" | "withdrawn" => format!("no (request {})", request.state),
+    match request.state {
+        api::RequestState::Rejected | api::RequestState::Withdrawn => {
+            format!("no (request {})", request.state)
+        }
         _ if review.current => "yes".to_owned(),
         _ => "no (superseded)".to_owned(),
     }
@@ -224,7 +226,7 @@ fn review_counts(request: &api::PromotionRequest, review: &api::ReviewRecord) ->
 fn request_text(request: &api::PromotionRequest) -> String {
     let mut text = fields(&[
         ("request", request.id.to_string()),
-        ("state", request.state.clone()),
+        ("state", request.state.to_string()),
         (
             "model",
             format!(
@@ -271,7 +273,7 @@ fn request_text(request: &api::PromotionRequest) -> String {
                         review.signed_at.clone(),
                         format!("{} ({})", review.printed_name, review.reviewer),
                         review.role.clone(),
-                        review.decision.clone(),
+                        review.decision.to_string(),
                         review
                             .meaning
                             .clone()
@@ -342,7 +344,7 @@ pub async fn request(
                         .map(|request| {
                             vec![
                                 request.id.to_string(),
-                                request.state.clone(),
+                                request.state.to_string(),
                                 request.model.clone(),
                                 request.version.to_string(),
                                 format!("{} → {}", request.from_stage, request.target_stage),
@@ -378,6 +380,7 @@ pub async fn review(
             meaning,
             comment,
             password_stdin,
+            evidence_digest,
         } => {
             let password = if password_stdin {
                 read_password_stdin()?
@@ -388,32 +391,35 @@ pub async fn review(
             (
                 id,
                 api::SubmitReview {
-                    decision: "approve".to_owned(),
+                    decision: api::ReviewDecision::Approve,
                     role,
                     comment,
                     meaning,
                     password: Some(password),
+                    evidence_digest,
                 },
             )
         }
         ReviewCommand::Reject { id, role, comment } => (
             id,
             api::SubmitReview {
-                decision: "reject".to_owned(),
+                decision: api::ReviewDecision::Reject,
                 role,
                 comment,
                 meaning: None,
                 password: None,
+                evidence_digest: None,
             },
         ),
         ReviewCommand::RequestChanges { id, role, comment } => (
             id,
             api::SubmitReview {
-                decision: "request_changes".to_owned(),
+                decision: api::ReviewDecision::RequestChanges,
                 role,
                 comment,
                 meaning: None,
                 password: None,
+                evidence_digest: None,
             },
         ),
     };
@@ -427,7 +433,7 @@ pub async fn gate(client: &Client, printer: &Printer, command: GateCommand) -> a
         stage,
         digest,
     } = command;
-    let answer = client.gate(&model, &stage, &digest).await?;
+    let answer = client.gate(&model, stage, &digest).await?;
     printer.print(&answer, |answer| {
         if answer.allowed {
             format!(
@@ -490,7 +496,7 @@ pub async fn attest(
             stage,
             out,
         } => {
-            let envelope = client()?.attestation(&model, &version, &stage).await?;
+            let envelope = client()?.attestation(&model, &version, stage).await?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, &envelope)
@@ -526,7 +532,7 @@ pub async fn attest(
             .to_rfc3339();
             let expectations = modelgate_audit::attestation::Expectations {
                 digest: digest.as_deref(),
-                stage: stage.as_deref(),
+                stage: stage.map(api::Stage::as_str),
                 now: Some(&now),
             };
             let statement =
@@ -775,7 +781,7 @@ fn card_from_document(name: &str, text: &str) -> anyhow::Result<serde_json::Valu
 }
 
 /// The card fields the policy in force requires of a risk tier (`[card_requirements]`).
-async fn required_card_fields(client: &Client, tier: &str) -> anyhow::Result<Vec<String>> {
+async fn required_card_fields(client: &Client, tier: api::RiskTier) -> anyhow::Result<Vec<String>> {
     let policy = client.get_policy().await?;
     let parsed = modelgate_policy::Policy::parse(&policy.text).map_err(|problems| {
         anyhow::anyhow!(
@@ -787,7 +793,7 @@ async fn required_card_fields(client: &Client, tier: &str) -> anyhow::Result<Vec
                 .unwrap_or_default()
         )
     })?;
-    let tier = modelgate_core::RiskTier::parse(tier)
+    let tier = modelgate_core::RiskTier::parse(tier.as_str())
         .map_err(|error| anyhow::anyhow!("the model's risk tier: {error}"))?;
     Ok(parsed
         .card_requirements
@@ -847,7 +853,7 @@ async fn edit_card(
             // No card yet (or no such version: then the get below says so).
             client.get_version(model, version).await?;
             let tier = client.get_model(model).await?.risk_tier;
-            let required = required_card_fields(client, &tier).await?;
+            let required = required_card_fields(client, tier).await?;
             (
                 card_skeleton(model, &required),
                 format!(
@@ -1000,18 +1006,20 @@ pub async fn dataset(
 
 fn dataset_text(dataset: &api::Dataset) -> String {
     let schema = &dataset.schema;
-    let task = schema.task.as_deref().unwrap_or("binary");
+    let task = schema.task.unwrap_or(api::DatasetTask::Binary);
     let label = match task {
-        "binary" => format!("{} (positive: {})", schema.label, schema.positive_label),
-        "multiclass" if !schema.classes.is_empty() => {
+        api::DatasetTask::Binary => {
+            format!("{} (positive: {})", schema.label, schema.positive_label)
+        }
+        api::DatasetTask::Multiclass if !schema.classes.is_empty() => {
             format!("{} (classes: {})", schema.label, schema.classes.join(", "))
         }
         _ => schema.label.clone(),
     };
     let mut text = fields(&[
         ("name", dataset.name.clone()),
-        ("format", dataset.format.clone()),
-        ("task", task.to_owned()),
+        ("format", dataset.format.to_string()),
+        ("task", task.to_string()),
         ("rows", dataset.rows.to_string()),
         ("digest", dataset.digest.clone()),
         ("label", label),
@@ -1366,7 +1374,7 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                             vec![
                                 evaluation.id.to_string(),
                                 evaluation.dataset.clone(),
-                                evaluation.mode.clone(),
+                                evaluation.mode.to_string(),
                                 task.to_owned(),
                                 format!("{metric} {}", number(&results["overall"][metric])),
                                 evaluation.created_at.clone(),
@@ -1407,7 +1415,7 @@ pub async fn eval(client: &Client, printer: &Printer, command: EvalCommand) -> a
                         .map(|job| {
                             vec![
                                 job.id.to_string(),
-                                job.state.clone(),
+                                job.state.to_string(),
                                 format!("{:.0}", job.percent),
                                 job.phase.clone(),
                                 job.model.clone(),

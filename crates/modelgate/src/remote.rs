@@ -266,7 +266,7 @@ pub async fn version(
             stage,
             justification,
         } => {
-            let request = client.rollback(&model, &stage, &justification).await?;
+            let request = client.rollback(&model, stage, &justification).await?;
             printer.print(&request, |request| {
                 format!(
                     "rollback request {} for {} version {} into {}: {}",

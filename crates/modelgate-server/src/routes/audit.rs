@@ -174,6 +174,7 @@ pub async fn list_audit_events(
         since,
         after_seq,
         limit: limit + 1,
+        ..AuditFilter::default()
     };
     let mut rows = state.store().list_audit_events(&filter).await?;
     let next_cursor = if rows.len() > limit as usize {

@@ -117,13 +117,7 @@ pub async fn set_card(
             )
             .with_details(json!({ "limit_bytes": MAX_CARD_BYTES }))
         })?;
-    let request: api::SetModelCard = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::new(
-            ErrorCode::InvalidArgument,
-            format!("malformed JSON body: {error}"),
-        )
-        .with_details(json!({ "field": "body" }))
-    })?;
+    let request: api::SetModelCard = crate::extract::json_body(&body)?;
     crate::text::check_optional_length("message", request.message.as_deref(), crate::text::SHORT)?;
     maintained_model(&state, &caller, &name, "card.set").await?;
     let card = modelgate_card::parse(&request.card.to_string()).map_err(|problems| {

@@ -3,7 +3,7 @@
 //! needed), and read them back (listed without their profiles).
 
 use crate::auth::Caller;
-use crate::convert::format_time;
+use crate::convert::{Wire, format_time};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
@@ -75,7 +75,7 @@ pub(crate) async fn load_table(
 
 fn columns_wire(schema: &DatasetSchema) -> api::DatasetColumns {
     api::DatasetColumns {
-        task: Some(schema.task.as_str().to_owned()),
+        task: Some(schema.task.to_wire()),
         label: schema.label.clone(),
         features: schema.features.clone(),
         sensitive: schema.sensitive.clone(),
@@ -91,7 +91,7 @@ fn dataset_summary_wire(record: &DatasetRecord) -> Result<api::DatasetSummary, A
     Ok(api::DatasetSummary {
         name: record.name.clone(),
         digest: record.digest.clone(),
-        format: record.format.clone(),
+        format: crate::convert::stored_dataset_format(&record.format)?,
         schema: columns_wire(&schema),
         rows: record.row_count,
         created_by: record.created_by.clone(),
@@ -153,24 +153,7 @@ pub async fn register_dataset(
         )
         .await?;
     let digest = Digest::parse(&request.digest)?;
-    if let Some(format) = &request.format
-        && format != "csv"
-        && format != "parquet"
-    {
-        return Err(ApiError::invalid(
-            "format",
-            format!("format: csv or parquet (got {format:?}); or leave it out to detect it"),
-        ));
-    }
-    let task = match request.schema.task.as_deref() {
-        None => Task::Binary,
-        Some(text) => Task::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "schema.task",
-                format!("schema.task: binary, multiclass or regression (got {text:?})"),
-            )
-        })?,
-    };
+    let task = request.schema.task.map_or(Task::Binary, Task::from_wire);
     if task == Task::Binary && request.schema.positive_label.trim().is_empty() {
         return Err(ApiError::invalid(
             "schema.positive_label",
@@ -187,13 +170,16 @@ pub async fn register_dataset(
         classes: request.schema.classes,
     };
     let table = load_table(&state, &digest, "dataset", None).await?;
-    let format = table.format().as_str().to_owned();
-    if let Some(declared) = &request.format
-        && declared != &format
+    let format = table.format();
+    if let Some(declared) = request.format
+        && declared != format.to_wire()
     {
         return Err(ApiError::invalid(
             "format",
-            format!("format: the file is {format}, not {declared}; leave format out to detect it"),
+            format!(
+                "format: the file is {}, not {declared}; leave format out to detect it",
+                format.as_str()
+            ),
         ));
     }
     validate(&table, &schema).map_err(|error| dataset_error("dataset", error))?;
@@ -210,7 +196,7 @@ pub async fn register_dataset(
             &caller.attribution(state.now()),
             name.as_str(),
             &digest,
-            &format,
+            format.as_str(),
             &serde_json::to_string(&schema).map_err(|error| ApiError::internal(&error))?,
             &profile_json,
             i64::try_from(profile.rows).unwrap_or(i64::MAX),

@@ -3,7 +3,7 @@
 
 use super::models::maintained_model;
 use crate::auth::Caller;
-use crate::convert::format_time;
+use crate::convert::{Wire, format_time, stored_evaluation_mode, stored_evaluation_status};
 use crate::error::{ApiError, ErrorCode};
 use crate::evaluation::{current_job, prepare_evaluation, run_job};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -25,7 +25,7 @@ pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, Api
         model: record.model_name.clone(),
         version: record.version,
         dataset: record.dataset.clone(),
-        mode: record.mode.clone(),
+        mode: stored_evaluation_mode(&record.mode)?,
         verified: true,
         inputs: parse(&record.inputs_json)?,
         settings: parse(&record.settings_json)?,
@@ -34,7 +34,7 @@ pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, Api
         digest: record.digest.clone(),
         created_by: record.created_by.clone(),
         created_at: format_time(record.created_at),
-        status: record.status.clone(),
+        status: stored_evaluation_status(&record.status)?,
         status_reason: record.status_reason.clone(),
     })
 }
@@ -54,15 +54,6 @@ pub async fn mark_evaluation(
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<api::MarkEvaluation>,
 ) -> Result<Json<api::Evaluation>, ApiError> {
-    if !["counted", "exploratory", "superseded"].contains(&request.status.as_str()) {
-        return Err(ApiError::invalid(
-            "status",
-            format!(
-                "status: must be counted, exploratory or superseded (got {:?})",
-                request.status
-            ),
-        ));
-    }
     let reason = request.reason.trim();
     if reason.is_empty() {
         return Err(ApiError::invalid(
@@ -81,7 +72,7 @@ pub async fn mark_evaluation(
         .mark_evaluation(
             &caller.attribution(state.now()),
             id,
-            &request.status,
+            request.status.as_str(),
             reason,
             &frozen,
         )
@@ -147,7 +138,7 @@ fn job_wire(job: &JobRecord) -> Result<api::EvaluationJob, ApiError> {
         model: job.model_name.clone(),
         version: job.version,
         dataset: job.dataset.clone(),
-        state: job.state.as_str().to_owned(),
+        state: job.state.to_wire(),
         percent: (job.progress * 1000.0).round() / 10.0,
         phase: job.phase.clone(),
         message: job.message.clone(),
@@ -184,15 +175,7 @@ pub async fn list_jobs(
     _caller: Caller,
     ApiQuery(query): ApiQuery<api::JobListQuery>,
 ) -> Result<Json<api::EvaluationJobList>, ApiError> {
-    let job_state = match query.state.as_deref() {
-        None => None,
-        Some(text) => Some(JobState::named(text).ok_or_else(|| {
-            ApiError::invalid(
-                "state",
-                format!("state: queued, running, succeeded, failed or cancelled (got {text:?})"),
-            )
-        })?),
-    };
+    let job_state = query.state.map(JobState::from_wire);
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit: 1 to 500"));

@@ -85,6 +85,7 @@ impl utoipa::Modify for BearerSecurity {
 }
 
 pub fn router(state: AppState) -> Router {
+    let state_for_pages = state.clone();
     let api = Router::new()
         .route("/api/v1/whoami", get(users::whoami))
         .route("/api/v1/auth/login", post(tokens::login))
@@ -245,6 +246,7 @@ pub fn router(state: AppState) -> Router {
         .external_url_unchecked("/api/v1/openapi.json", crate::openapi::document());
     api.merge(docs)
         .layer(axum::middleware::from_fn(crate::http::api_error_shape))
+        .merge(crate::ui::router().with_state(state_for_pages))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -282,7 +284,11 @@ async fn drop_unacceptable_request_id<B>(mut request: Request<B>) -> Request<B> 
     request
 }
 
-async fn unknown_route(uri: Uri) -> ApiError {
+async fn unknown_route(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::ui::is_page_path(uri.path()) {
+        return crate::ui::not_found_page(uri.path());
+    }
     ApiError::new(
         ErrorCode::NotFound,
         format!(
@@ -290,6 +296,7 @@ async fn unknown_route(uri: Uri) -> ApiError {
             uri.path()
         ),
     )
+    .into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

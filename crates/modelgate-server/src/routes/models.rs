@@ -1,7 +1,7 @@
 //! `/api/v1/models`: register, read, list, update, tag and archive models.
 
 use crate::auth::Caller;
-use crate::convert::{self, decode_cursor, encode_cursor, parse_tag_filter, parse_tags};
+use crate::convert::{self, Wire, decode_cursor, encode_cursor, parse_tag_filter, parse_tags};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -60,7 +60,7 @@ pub async fn create_model(
     let new_model = NewModel {
         name: ModelName::parse(&request.name)?,
         owner,
-        risk_tier: RiskTier::parse(&request.risk_tier)?,
+        risk_tier: RiskTier::from_wire(request.risk_tier),
         description: request.description,
         intended_use: request.intended_use,
         tags: parse_tags(&request.tags)?,
@@ -100,12 +100,8 @@ pub async fn list_models(
     let filter = ModelFilter {
         name_prefix: query.name_prefix,
         owner: query.owner.as_deref().map(Username::parse).transpose()?,
-        risk_tier: query
-            .risk_tier
-            .as_deref()
-            .map(RiskTier::parse)
-            .transpose()?,
-        stage: query.stage.as_deref().map(Stage::parse).transpose()?,
+        risk_tier: query.risk_tier.map(RiskTier::from_wire),
+        stage: query.stage.map(Stage::from_wire),
         tag: query.tag.as_deref().map(parse_tag_filter).transpose()?,
         include_archived: query.include_archived.unwrap_or(false),
     };
@@ -161,11 +157,7 @@ pub async fn update_model(
         description: request.description,
         intended_use: request.intended_use,
         owner: request.owner.as_deref().map(parse_owner).transpose()?,
-        risk_tier: request
-            .risk_tier
-            .as_deref()
-            .map(RiskTier::parse)
-            .transpose()?,
+        risk_tier: request.risk_tier.map(RiskTier::from_wire),
     };
     let model = state
         .store()

@@ -4,7 +4,7 @@
 
 use super::models::maintained_model;
 use crate::auth::Caller;
-use crate::convert::format_time;
+use crate::convert::{Wire, format_time};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::promotion::{check_wire, gate_terms, policy_in_force, quota_wire, version_evidence};
@@ -17,8 +17,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use modelgate_api as api;
 use modelgate_core::access::{may_suspend, may_withdraw, require_admin};
 use modelgate_core::promotion::{
-    CountedApproval, NewReview, PromotionRequest, Refusal, RequestKind, RequestParties,
-    RequestState, ReviewDecision, check_reviewer, check_stage_step, gate_decision, outstanding,
+    CountedApproval, GateTerms, NewReview, PromotionRequest, Refusal, RequestKind, RequestParties,
+    RequestState, ReviewDecision, RoleQuota, check_reviewer, check_stage_step, counting,
+    gate_decision, outstanding,
 };
 use modelgate_core::{ModelName, Role, Stage, Username, VersionNumber};
 use modelgate_policy::NotRegranted;
@@ -105,8 +106,8 @@ pub async fn apply_policy(
         .map(|(held, reasons)| api::ApprovalNotRegranted {
             model: held.model.to_string(),
             version: held.version.get(),
-            stage: held.stage.to_string(),
-            action: action.as_str().to_owned(),
+            stage: held.stage.to_wire(),
+            action: action.to_wire(),
             reasons: reasons.clone(),
         })
         .collect();
@@ -213,7 +214,7 @@ async fn approvals_not_regranted(
 #[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
     /// The stage to explain promotion into.
-    pub stage: String,
+    pub stage: api::Stage,
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/explain", tag = "promotion",
@@ -231,7 +232,7 @@ pub async fn explain_promotion(
 ) -> Result<Json<api::Explanation>, ApiError> {
     let name = ModelName::parse(&name)?;
     let number = VersionNumber::parse(&number)?;
-    let target = Stage::parse(&query.stage)?;
+    let target = Stage::from_wire(query.stage);
     let in_force = policy_in_force(&state).await?;
     let model = state.store().get_model(&name).await?;
     let version = state.store().get_version(&name, number).await?;
@@ -251,11 +252,16 @@ pub async fn explain_promotion(
         .find(|request| request.version == number && request.target_stage == target);
     let (counted, parties) = match &open {
         Some(request) => {
-            let detail = state.store().get_request(request.id).await?;
-            (
-                current_approvals(&detail, &terms.evidence_digest),
-                state.store().parties_of_request(&detail.request).await?,
-            )
+            let parties = state.store().parties_of_request(request).await?;
+            let given = state
+                .store()
+                .counted_approvals(
+                    request.id,
+                    &terms.evidence_digest,
+                    terms.rules.admins_may_approve,
+                )
+                .await?;
+            (counting(&given, &parties, terms.rules), parties)
         }
         None => (
             Vec::new(),
@@ -269,33 +275,13 @@ pub async fn explain_promotion(
         ),
     };
     let missing = outstanding(&terms.signoffs, &counted);
-    let mut eligible = BTreeMap::new();
-    for quota in &missing {
-        let holders = state.store().users_with_role(&quota.role).await?;
-        let names: Vec<String> = holders
-            .iter()
-            .filter(|user| {
-                check_reviewer(
-                    user,
-                    &quota.role,
-                    ReviewDecision::Approve,
-                    &parties,
-                    terms.rules,
-                    &terms.signoffs,
-                    &counted,
-                )
-                .is_ok()
-            })
-            .map(|user| user.username.to_string())
-            .collect();
-        eligible.insert(quota.role.to_string(), names);
-    }
+    let eligible = eligible_reviewers(&state, &missing, &parties, &terms, &counted).await?;
     Ok(Json(api::Explanation {
         model: name.to_string(),
         version: number.get(),
-        risk_tier: model.risk_tier.to_string(),
-        current_stage: version.stage.to_string(),
-        target_stage: target.to_string(),
+        risk_tier: model.risk_tier.to_wire(),
+        current_stage: version.stage.to_wire(),
+        target_stage: target.to_wire(),
         policy_digest: terms.policy_digest.clone(),
         evidence_digest: terms.evidence_digest.clone(),
         step_allowed: step.is_ok(),
@@ -313,14 +299,52 @@ pub async fn explain_promotion(
             .map(|evaluation| api::EvidenceEvaluation {
                 id: evaluation.id,
                 dataset: evaluation.dataset.clone(),
-                mode: evaluation.mode.as_str().to_owned(),
+                mode: evaluation.mode.to_wire(),
                 digest: evaluation.digest.clone(),
             })
             .collect(),
     }))
 }
 
-fn current_approvals(detail: &RequestDetail, evidence_digest: &str) -> Vec<CountedApproval> {
+/// Who could give each outstanding sign-off now: active holders of the role whom separation of duties
+/// lets approve (the rule the review itself applies).
+pub(crate) async fn eligible_reviewers(
+    state: &AppState,
+    missing: &[RoleQuota],
+    parties: &RequestParties,
+    terms: &GateTerms,
+    counted: &[CountedApproval],
+) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+    let mut eligible = BTreeMap::new();
+    for quota in missing {
+        let holders = state.store().users_with_role(&quota.role).await?;
+        let names: Vec<String> = holders
+            .iter()
+            .filter(|user| {
+                check_reviewer(
+                    user,
+                    &quota.role,
+                    ReviewDecision::Approve,
+                    parties,
+                    terms.rules,
+                    &terms.signoffs,
+                    counted,
+                )
+                .is_ok()
+            })
+            .map(|user| user.username.to_string())
+            .collect();
+        eligible.insert(quota.role.to_string(), names);
+    }
+    Ok(eligible)
+}
+
+/// The approvals a request was given on some evidence, as recorded (for judging a decided approval
+/// against a new policy, or showing a decided request; what counts now is `Store::counted_approvals`).
+pub(crate) fn current_approvals(
+    detail: &RequestDetail,
+    evidence_digest: &str,
+) -> Vec<CountedApproval> {
     detail
         .reviews
         .iter()
@@ -340,7 +364,7 @@ fn current_approvals(detail: &RequestDetail, evidence_digest: &str) -> Vec<Count
 /// none that count.
 /// The evidence digest the request's last approval was given for: on an approved request, the evidence it
 /// was approved on.
-fn final_evidence(detail: &RequestDetail) -> Option<&str> {
+pub(crate) fn final_evidence(detail: &RequestDetail) -> Option<&str> {
     detail
         .reviews
         .iter()
@@ -367,7 +391,7 @@ fn request_wire(detail: &RequestDetail, current_evidence: Option<&str>) -> api::
             reviewer: review.reviewer.to_string(),
             printed_name: review.printed_name.clone(),
             role: review.role.to_string(),
-            decision: review.decision.as_str().to_owned(),
+            decision: review.decision.to_wire(),
             comment: review.comment.clone(),
             meaning: review.meaning.clone(),
             evidence_digest: review.evidence_digest.clone(),
@@ -396,12 +420,12 @@ fn request_summary(request: &PromotionRequest) -> api::PromotionRequest {
         model: request.model_name.to_string(),
         version: request.version.get(),
         digest: request.digest.clone(),
-        from_stage: request.from_stage.to_string(),
-        target_stage: request.target_stage.to_string(),
-        kind: request.kind.as_str().to_owned(),
+        from_stage: request.from_stage.to_wire(),
+        target_stage: request.target_stage.to_wire(),
+        kind: request.kind.to_wire(),
         requester: request.requester.to_string(),
         justification: request.justification.clone(),
-        state: request.state.as_str().to_owned(),
+        state: request.state.to_wire(),
         policy_digest: request.policy_digest.clone(),
         evidence_digest: request.evidence_digest.clone(),
         created_at: format_time(request.created_at),
@@ -428,7 +452,7 @@ pub async fn open_request(
         invalid
     })?;
     let number = VersionNumber::new(i64::from(request.version))?;
-    let target = Stage::parse(&request.stage)?;
+    let target = Stage::from_wire(request.stage);
     crate::text::check_length("justification", &request.justification, crate::text::PROSE)?;
     if request.justification.trim().is_empty() {
         return Err(ApiError::invalid(
@@ -535,11 +559,7 @@ pub async fn list_requests(
     ApiQuery(query): ApiQuery<api::ListRequestsQuery>,
 ) -> Result<Json<api::RequestList>, ApiError> {
     let filter = RequestFilter {
-        state: query
-            .state
-            .as_deref()
-            .map(RequestState::parse)
-            .transpose()?,
+        state: query.state.map(RequestState::from_wire),
         requester: query
             .mine
             .unwrap_or(false)
@@ -578,13 +598,7 @@ pub async fn withdraw_request(
     let body: api::WithdrawRequest = if body.iter().all(u8::is_ascii_whitespace) {
         api::WithdrawRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|error| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("malformed JSON body: {error}"),
-            )
-            .with_details(json!({ "field": "body" }))
-        })?
+        crate::extract::json_body(&body)?
     };
     crate::text::check_optional_length("reason", body.reason.as_deref(), crate::text::PROSE)?;
     let detail = state.store().get_request(id).await?;
@@ -657,7 +671,7 @@ pub async fn review_request(
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<api::SubmitReview>,
 ) -> Result<Json<api::PromotionRequest>, ApiError> {
-    let decision = ReviewDecision::parse(&request.decision)?;
+    let decision = ReviewDecision::from_wire(request.decision);
     let role = Role::parse(&request.role)?;
     crate::text::check_length("comment", &request.comment, crate::text::PROSE)?;
     crate::text::check_optional_length("meaning", request.meaning.as_deref(), crate::text::SHORT)?;
@@ -671,6 +685,19 @@ pub async fn review_request(
         .await?;
     let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
     let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, pending.target_stage)?;
+    if let Some(shown) = request.evidence_digest.as_deref()
+        && shown != terms.evidence_digest
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "the evidence changed after it was shown to you ({shown}); it is now {}: look at it \
+                 again, then review (nothing was written)",
+                terms.evidence_digest
+            ),
+        )
+        .with_details(json!({ "field": "evidence_digest", "current": terms.evidence_digest })));
+    }
     let target = format!("request/{id}");
     let action = format!("review.{}", decision.as_str());
     let now = state.now();
@@ -879,7 +906,7 @@ pub async fn check_gate(
         invalid.field = "model";
         invalid
     })?;
-    let stage = Stage::parse(&query.stage)?;
+    let stage = Stage::from_wire(query.stage);
     let digest = modelgate_core::Digest::parse(&query.digest)?;
     let occupants = state.store().stage_occupants(&name, stage).await?;
     if occupants.is_empty() {
@@ -901,7 +928,7 @@ pub async fn check_gate(
         allowed: answer.allowed,
         model: name.to_string(),
         version: answer.version.map(VersionNumber::get),
-        stage: stage.to_string(),
+        stage: stage.to_wire(),
         reasons: answer.reasons,
         not_after: answer.not_after.map(format_time),
     }))
@@ -934,7 +961,7 @@ pub async fn get_attestation(
 ) -> Result<Json<modelgate_audit::attestation::Envelope>, ApiError> {
     let name = ModelName::parse(&name)?;
     let number = VersionNumber::parse(&number)?;
-    let stage = Stage::parse(&query.stage)?;
+    let stage = Stage::from_wire(query.stage);
     let model = state.store().get_model(&name).await?;
     let version = state.store().get_version(&name, number).await?;
     // The version must stand in the stage on an approval for that stage (an archived version holds
@@ -1018,7 +1045,7 @@ pub async fn rollback(
     ApiJson(request): ApiJson<api::RollbackRequest>,
 ) -> Result<(StatusCode, Json<api::PromotionRequest>), ApiError> {
     let name = ModelName::parse(&name)?;
-    let stage = Stage::parse(&request.stage)?;
+    let stage = Stage::from_wire(request.stage);
     let model = maintained_model(&state, &caller, &name, "version.rollback").await?;
     let now = state.now();
     let candidate = state

@@ -221,7 +221,8 @@ pub async fn update_user(
 
 /// Who may set `username`'s password, and what kind of change it is: the user themself, giving their
 /// current password (checked under the lock-out, refusals audited), or an admin for someone else (a reset,
-/// which cannot sign). A token alone never changes a password that signs.
+/// which cannot sign), or a user without any password setting their first one (also a reset). A token
+/// alone never sets a password that signs.
 async fn authorize_password_change(
     state: &AppState,
     caller: &Caller,
@@ -238,6 +239,11 @@ async fn authorize_password_change(
                 require_admin(caller.user()),
             )
             .await?;
+        return Ok(PasswordChange::AdminReset);
+    }
+    if !caller.user().has_password && current_password.is_none() {
+        // A first password set with a token alone (the bootstrap admin's, say) signs in but cannot sign,
+        // exactly like an admin's reset: a stolen token must not become a signature.
         return Ok(PasswordChange::AdminReset);
     }
     let Some(current) = current_password else {

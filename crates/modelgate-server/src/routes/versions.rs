@@ -4,7 +4,7 @@
 use super::artifacts::serve_artifact;
 use super::models::maintained_model;
 use crate::auth::Caller;
-use crate::convert::{self, decode_cursor, encode_cursor, parse_tag_filter, parse_tags};
+use crate::convert::{self, Wire, decode_cursor, encode_cursor, parse_tag_filter, parse_tags};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -140,7 +140,7 @@ pub async fn list_versions(
 ) -> Result<Json<api::VersionList>, ApiError> {
     let name = ModelName::parse(&name)?;
     let filter = VersionFilter {
-        stage: query.stage.as_deref().map(Stage::parse).transpose()?,
+        stage: query.stage.map(Stage::from_wire),
         tag: query.tag.as_deref().map(parse_tag_filter).transpose()?,
     };
     let mut page = PageRequest::first(

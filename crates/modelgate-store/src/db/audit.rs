@@ -42,8 +42,18 @@ pub struct AuditFilter {
     pub target: Option<String>,
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// Any of these actions (none: any action).
+    pub actions: Vec<String>,
     pub since: Option<Timestamp>,
+    /// Events recorded before this time.
+    pub until: Option<Timestamp>,
+    /// `ok` or `denied`.
+    pub outcome: Option<String>,
     pub after_seq: Option<u64>,
+    /// Events before this position (paging newest first).
+    pub before_seq: Option<u64>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
     pub limit: u32,
 }
 
@@ -205,6 +215,46 @@ async fn append_event(
         .execute(&mut **transaction)
         .await?;
     Ok(size)
+}
+
+/// The filter's conditions other than the target, as ` AND …` clauses.
+fn push_audit_conditions(sql: &mut SqlBuilder, filter: &AuditFilter) {
+    for (column, value) in [
+        ("actor", &filter.actor),
+        ("action", &filter.action),
+        ("outcome", &filter.outcome),
+    ] {
+        if let Some(value) = value {
+            sql.push(&format!(" AND {column} = "))
+                .push_bind(BindValue::Text(value.clone()));
+        }
+    }
+    if !filter.actions.is_empty() {
+        sql.push(" AND action IN (");
+        for (index, action) in filter.actions.iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.push_bind(BindValue::Text(action.clone()));
+        }
+        sql.push(")");
+    }
+    if let Some(since) = filter.since {
+        sql.push(" AND recorded_at >= ")
+            .push_bind(BindValue::Integer(since.unix_millis()));
+    }
+    if let Some(until) = filter.until {
+        sql.push(" AND recorded_at < ")
+            .push_bind(BindValue::Integer(until.unix_millis()));
+    }
+    if let Some(after) = filter.after_seq {
+        sql.push(" AND seq > ")
+            .push_bind(BindValue::Integer(to_i64(after)));
+    }
+    if let Some(before) = filter.before_seq {
+        sql.push(" AND seq < ")
+            .push_bind(BindValue::Integer(to_i64(before)));
+    }
 }
 
 /// A text value as an SQL expression built only from hex digits.
@@ -509,46 +559,71 @@ impl Store {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<(u64, String)>, StoreError> {
-        let mut sql = SqlBuilder::new("SELECT seq, leaf FROM audit_events WHERE 1 = 1");
-        if let Some(target) = &filter.target {
-            // The target and what lies under it (`model/x` and `model/x/version/1`); for a model, the
-            // events of its promotion requests (`request/N`) too.
-            let under = format!("{target}/");
-            sql.push(" AND (target = ")
-                .push_bind(BindValue::Text(target.clone()))
-                .push(" OR substr(target, 1, length(")
-                .push_bind(BindValue::Text(under.clone()))
-                .push(")) = ")
-                .push_bind(BindValue::Text(under));
-            if let Some(model) = target
-                .strip_prefix("model/")
-                .filter(|name| !name.contains('/'))
-            {
-                sql.push(
-                    " OR target IN (SELECT 'request/' || CAST(r.id AS TEXT) FROM promotion_requests r \
-                     JOIN models m ON m.id = r.model_id WHERE m.name = ",
-                )
-                .push_bind(BindValue::Text(model.to_owned()))
-                .push(")");
+        let order = if filter.newest_first {
+            " ORDER BY seq DESC LIMIT "
+        } else {
+            " ORDER BY seq LIMIT "
+        };
+        let limit = i64::from(filter.limit.max(1));
+        let mut sql = SqlBuilder::new("");
+        let Some(target) = &filter.target else {
+            sql.push("SELECT seq, leaf FROM audit_events WHERE 1 = 1");
+            push_audit_conditions(&mut sql, filter);
+            sql.push(order).push_bind(BindValue::Integer(limit));
+            return self.fetch_audit_rows(sql).await;
+        };
+        // The target, what lies under it (`model/x` and `model/x/version/1`), and for a model the events
+        // of its promotion requests (`request/N`): disjoint sets, each read through the index on
+        // `target` as its own branch with its own limit, then merged. (One `OR` of the three let the
+        // planner walk the whole log newest first, filtering, when the target's events are old.)
+        // "Under it" is the range [`target/`, `target0`) (`0` follows `/`) in byte order; PostgreSQL
+        // compares in the "C" collation whatever the database's, which `audit_events_by_target_bytes`
+        // (0009) indexes.
+        let column = match self.backend {
+            Backend::Sqlite => "target",
+            Backend::Postgres => "(target COLLATE \"C\")",
+        };
+        let model = target
+            .strip_prefix("model/")
+            .filter(|name| !name.contains('/'));
+        sql.push("SELECT seq, leaf FROM (");
+        let branches = if model.is_some() { 3 } else { 2 };
+        for branch in 0..branches {
+            if branch > 0 {
+                sql.push(" UNION ALL ");
             }
-            sql.push(")");
-        }
-        for (column, value) in [("actor", &filter.actor), ("action", &filter.action)] {
-            if let Some(value) = value {
-                sql.push(&format!(" AND {column} = "))
-                    .push_bind(BindValue::Text(value.clone()));
+            sql.push("SELECT * FROM (SELECT seq, leaf FROM audit_events WHERE ");
+            match branch {
+                0 => {
+                    sql.push("target = ")
+                        .push_bind(BindValue::Text(target.clone()));
+                }
+                1 => {
+                    sql.push(&format!("{column} >= "))
+                        .push_bind(BindValue::Text(format!("{target}/")))
+                        .push(&format!(" AND {column} < "))
+                        .push_bind(BindValue::Text(format!("{target}0")));
+                }
+                _ => {
+                    sql.push(
+                        "target IN (SELECT 'request/' || CAST(r.id AS TEXT) FROM promotion_requests r \
+                         JOIN models m ON m.id = r.model_id WHERE m.name = ",
+                    )
+                    .push_bind(BindValue::Text(model.unwrap_or_default().to_owned()))
+                    .push(")");
+                }
             }
+            push_audit_conditions(&mut sql, filter);
+            sql.push(order)
+                .push_bind(BindValue::Integer(limit))
+                .push(&format!(") AS branch_{branch}"));
         }
-        if let Some(since) = filter.since {
-            sql.push(" AND recorded_at >= ")
-                .push_bind(BindValue::Integer(since.unix_millis()));
-        }
-        if let Some(after) = filter.after_seq {
-            sql.push(" AND seq > ")
-                .push_bind(BindValue::Integer(to_i64(after)));
-        }
-        sql.push(" ORDER BY seq LIMIT ")
-            .push_bind(BindValue::Integer(i64::from(filter.limit.max(1))));
+        sql.push(") AS matched");
+        sql.push(order).push_bind(BindValue::Integer(limit));
+        self.fetch_audit_rows(sql).await
+    }
+
+    async fn fetch_audit_rows(&self, sql: SqlBuilder) -> Result<Vec<(u64, String)>, StoreError> {
         sql.build()
             .fetch_all(&self.reader)
             .await?
@@ -659,11 +734,16 @@ impl Store {
                     None => break,
                 }
             };
-            for row in &batch {
+            for (position, row) in batch.iter().enumerate() {
                 if let Err(problem) =
                     check_row(row).and_then(|()| log.push(row.seq, row.leaf.as_bytes()).map(|_| ()))
                 {
                     return Ok(Err(problem));
+                }
+                // Hashing a batch takes tens of milliseconds: let the server's other tasks (the pages
+                // of the web UI, which verifies in the background) run in between.
+                if position % 256 == 255 {
+                    tokio::task::yield_now().await;
                 }
             }
             progress(last + 1);
@@ -737,31 +817,70 @@ impl Store {
         nodes: &[(NodeId, Hash)],
         frontier: &Frontier,
     ) -> Result<(), StoreError> {
+        // Multi-row inserts: one statement per few hundred rows, so that a log of millions loads in
+        // seconds on PostgreSQL too. `recorded_at` is the event's own time, as `append` writes it.
+        const ROWS: usize = 500;
         let mut transaction = self.begin_write().await?;
-        for (seq, leaf, hash) in events {
-            let event = AuditEvent::from_leaf(leaf.as_bytes())
-                .map_err(|error| StoreError::corrupt(error.to_string()))?;
-            sqlx::query(
-                "INSERT INTO audit_events (seq, recorded_at, actor, action, target, outcome, leaf, leaf_hash)
-                 VALUES ($1, 0, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(to_i64(*seq))
-            .bind(event.actor.as_str())
-            .bind(event.action.as_str())
-            .bind(event.target.as_str())
-            .bind(event.outcome.as_str())
-            .bind(leaf.as_str())
-            .bind(hash_hex(hash))
-            .execute(&mut *transaction)
-            .await?;
+        for chunk in events.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO audit_events (seq, recorded_at, actor, action, target, outcome, leaf, leaf_hash) VALUES ",
+            );
+            let mut parsed = Vec::with_capacity(chunk.len());
+            for (index, (_, leaf, _)) in chunk.iter().enumerate() {
+                let event = AuditEvent::from_leaf(leaf.as_bytes())
+                    .map_err(|error| StoreError::corrupt(error.to_string()))?;
+                let at = Timestamp::parse_rfc3339(&event.time)
+                    .map(|time| time.unix_millis())
+                    .unwrap_or(0);
+                let base = index * 8;
+                sql.push_str(&format!(
+                    "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    if index == 0 { "" } else { ", " },
+                    base + 1,
+                    base + 2,
+                    base + 3,
+                    base + 4,
+                    base + 5,
+                    base + 6,
+                    base + 7,
+                    base + 8
+                ));
+                parsed.push((event, at));
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((seq, leaf, hash), (event, at)) in chunk.iter().zip(parsed) {
+                query = query
+                    .bind(to_i64(*seq))
+                    .bind(at)
+                    .bind(event.actor)
+                    .bind(event.action)
+                    .bind(event.target)
+                    .bind(event.outcome.as_str())
+                    .bind(leaf.clone())
+                    .bind(hash_hex(hash));
+            }
+            query.execute(&mut *transaction).await?;
         }
-        for (id, hash) in nodes {
-            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                .bind(i64::from(id.level))
-                .bind(to_i64(id.index))
-                .bind(hash_hex(hash))
-                .execute(&mut *transaction)
-                .await?;
+        for chunk in nodes.chunks(ROWS * 2) {
+            let mut sql = String::from("INSERT INTO audit_nodes (level, idx, hash) VALUES ");
+            for index in 0..chunk.len() {
+                let base = index * 3;
+                sql.push_str(&format!(
+                    "{}(${}, ${}, ${})",
+                    if index == 0 { "" } else { ", " },
+                    base + 1,
+                    base + 2,
+                    base + 3
+                ));
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, hash) in chunk {
+                query = query
+                    .bind(i64::from(id.level))
+                    .bind(to_i64(id.index))
+                    .bind(hash_hex(hash));
+            }
+            query.execute(&mut *transaction).await?;
         }
         let frontier_text: String = frontier.hashes().iter().map(hash_hex).collect();
         sqlx::query("UPDATE audit_tree SET size = $1, frontier = $2 WHERE id = 1")

@@ -82,6 +82,7 @@ impl Store {
         .bind(user.id)
         .execute(&mut *transaction)
         .await?;
+        super::sessions::revoke_sessions_of(&mut transaction, user.id, attribution.at).await?;
         let after = load_user(&mut transaction, "u.id = $1", UserKey::Id(user.id)).await?;
         audit::append(
             &mut transaction,

@@ -67,6 +67,21 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "sign_in_hardening",
         sql: include_str!("../../migrations/sqlite/0007_sign_in_hardening.sql"),
     },
+    Migration {
+        version: 8,
+        name: "sessions",
+        sql: include_str!("../../migrations/sqlite/0008_sessions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "ui_indexes",
+        sql: include_str!("../../migrations/sqlite/0009_ui_indexes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "review_evidence_revision",
+        sql: include_str!("../../migrations/sqlite/0010_review_evidence_revision.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -104,6 +119,21 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "sign_in_hardening",
         sql: include_str!("../../migrations/postgres/0007_sign_in_hardening.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "sessions",
+        sql: include_str!("../../migrations/postgres/0008_sessions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "ui_indexes",
+        sql: include_str!("../../migrations/postgres/0009_ui_indexes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "review_evidence_revision",
+        sql: include_str!("../../migrations/postgres/0010_review_evidence_revision.sql"),
     },
 ];
 

@@ -6,13 +6,17 @@
 //! `SQLITE_BUSY`, while readers use their own pool (WAL mode lets them read during a write).
 
 pub mod audit;
+#[cfg(feature = "bench-support")]
+pub mod bench_fixture;
 pub mod cards;
 mod credentials;
 pub mod evaluations;
+pub mod inventory;
 mod migrations;
 mod models;
 pub mod promotion;
 mod rows;
+mod sessions;
 mod tokens;
 mod users;
 mod versions;

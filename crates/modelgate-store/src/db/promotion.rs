@@ -146,6 +146,26 @@ impl Store {
         .transpose()
     }
 
+    /// Every applied policy revision, newest first.
+    pub async fn policy_revisions(&self) -> Result<Vec<PolicyRevision>, StoreError> {
+        sqlx::query(
+            "SELECT revision, digest, text, applied_by, applied_at FROM policies ORDER BY revision DESC",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PolicyRevision {
+                revision: rows::get(row, "revision")?,
+                digest: rows::get(row, "digest")?,
+                text: rows::get(row, "text")?,
+                applied_by: rows::get(row, "applied_by")?,
+                applied_at: rows::timestamp(row, "applied_at")?,
+            })
+        })
+        .collect()
+    }
+
     /// Makes a validated policy text the one in force, as a new revision, and in the same transaction
     /// applies its consequences to the approvals it would not grant (`review_due` or `suspend`; each
     /// audited with the new policy's digest). A consequence whose approval changed meanwhile (the version
@@ -368,7 +388,7 @@ impl Store {
         let (version_id, parties) = self.request_parties(&mut transaction, &request).await?;
         let state = self.version_state(&mut transaction, version_id).await?;
         let counted = counted_approvals(
-            &mut transaction,
+            &mut *transaction,
             request_id,
             &terms.evidence_digest,
             terms.rules.admins_may_approve,
@@ -391,8 +411,8 @@ impl Store {
             &sqlx::query(
                 "INSERT INTO reviews
                     (request_id, reviewer_id, role, decision, comment, meaning, evidence_digest, signed_record,
-                     signature, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                     signature, created_at, evidence_revision)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             )
             .bind(request_id)
             .bind(reviewer.id)
@@ -404,6 +424,7 @@ impl Store {
             .bind(review.signed_record.clone())
             .bind(review.signature.clone())
             .bind(attribution.at.unix_millis())
+            .bind(terms.evidence_revision)
             .fetch_one(&mut *transaction)
             .await?,
             "id",
@@ -1158,12 +1179,35 @@ pub(crate) const POLICY_LOCK: i64 = 0x6d67_706f_6c69;
 /// Approvals given for the current evidence by people who could still give them: active, still holding
 /// the role they approved in, and not holding admin unless the policy lets admins approve. (Whether they
 /// have since become a party of the request is the core's check, `decide_review`.)
-async fn counted_approvals(
-    transaction: &mut Transaction<'static, Any>,
+impl Store {
+    /// The approvals of a request that count now, by the rule the decision applies: made on
+    /// `evidence_digest`, by an active reviewer who still holds the role, and not by an admin unless
+    /// `admins_may_approve`. (Separation of duties among them is the core's `counting`.)
+    pub async fn counted_approvals(
+        &self,
+        request_id: i64,
+        evidence_digest: &str,
+        admins_may_approve: bool,
+    ) -> Result<Vec<CountedApproval>, StoreError> {
+        counted_approvals(
+            &self.reader,
+            request_id,
+            evidence_digest,
+            admins_may_approve,
+        )
+        .await
+    }
+}
+
+async fn counted_approvals<'c, E>(
+    executor: E,
     request_id: i64,
     evidence_digest: &str,
     admins_may_approve: bool,
-) -> Result<Vec<CountedApproval>, StoreError> {
+) -> Result<Vec<CountedApproval>, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
     sqlx::query(
         "SELECT u.username, rv.role FROM reviews rv JOIN users u ON u.id = rv.reviewer_id
          WHERE rv.request_id = $1 AND rv.decision = 'approve' AND rv.evidence_digest = $2
@@ -1174,7 +1218,7 @@ async fn counted_approvals(
     .bind(request_id)
     .bind(evidence_digest)
     .bind(admins_may_approve)
-    .fetch_all(&mut **transaction)
+    .fetch_all(executor)
     .await?
     .iter()
     .map(|row| {
@@ -1198,5 +1242,112 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         users_from_rows(&rows)
+    }
+}
+
+/// An open request as a reviewer's inbox needs it: who takes part, the model's tier, and the approvals
+/// given so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRequest {
+    pub request: PromotionRequest,
+    pub risk_tier: modelgate_core::RiskTier,
+    pub parties: RequestParties,
+    /// Approvals by active reviewers still holding their role, made on the version's evidence as it is
+    /// now (its evidence revision: an approval given before a card or evaluation changed is void). Reviews
+    /// stored before revisions were recorded count when they share the latest approval's digest.
+    pub approvals: Vec<CountedApproval>,
+    /// Whether an approver holds admin (for the policy's `admins_may_approve`).
+    pub admin_approvers: Vec<Username>,
+}
+
+impl Store {
+    /// Every open request, oldest first, with its parties and approvals, in two queries; on SQLite (one
+    /// writer) kept in memory until the next commit.
+    pub async fn review_queue(&self) -> Result<std::sync::Arc<Vec<QueuedRequest>>, StoreError> {
+        let generation = match &self.views {
+            Some(views) => {
+                if let Some(queue) = views.review_queue() {
+                    return Ok(queue);
+                }
+                Some(views.generation())
+            }
+            None => None,
+        };
+        let queue = std::sync::Arc::new(self.read_review_queue().await?);
+        if let (Some(views), Some(generation)) = (&self.views, generation) {
+            views.remember_review_queue(generation, &queue);
+        }
+        Ok(queue)
+    }
+
+    async fn read_review_queue(&self) -> Result<Vec<QueuedRequest>, StoreError> {
+        let mut connection = self.reader.acquire().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS}, m.risk_tier, v.created_by, o.username AS owner,
+                    f.username AS former_owner
+             {REQUEST_FROM} JOIN users o ON o.id = m.owner_id
+             LEFT JOIN users f ON f.id = r.owner_at_open_id
+             WHERE r.state = 'open' ORDER BY r.id"
+        )))
+        .fetch_all(&mut *connection)
+        .await?;
+        let mut queue = Vec::with_capacity(rows.len());
+        let mut positions = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let request = request_from_row(row)?;
+            let owner_at_open = rows::get::<Option<String>>(row, "former_owner")?
+                .map(|name| rows::parsed("former_owner", Username::parse, &name))
+                .transpose()?;
+            positions.insert(request.id, queue.len());
+            queue.push(QueuedRequest {
+                parties: RequestParties {
+                    version_creator: rows::get(row, "created_by")?,
+                    requester: request.requester.clone(),
+                    model_owner: rows::parsed_column(row, "owner", Username::parse)?,
+                    owner_at_open,
+                },
+                risk_tier: rows::parsed_column(row, "risk_tier", modelgate_core::RiskTier::parse)?,
+                request,
+                approvals: Vec::new(),
+                admin_approvers: Vec::new(),
+            });
+        }
+        let approvals = sqlx::query(
+            "SELECT rv.request_id, u.username, rv.role, rv.evidence_digest,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role = 'admin')
+                         THEN 1 ELSE 0 END AS BIGINT) AS is_admin
+             FROM reviews rv JOIN users u ON u.id = rv.reviewer_id
+             JOIN promotion_requests r ON r.id = rv.request_id
+             JOIN versions v ON v.id = r.version_id
+             WHERE r.state = 'open' AND rv.decision = 'approve' AND u.deactivated_at IS NULL
+               AND (rv.evidence_revision IS NULL OR rv.evidence_revision = v.evidence_revision)
+               AND EXISTS (SELECT 1 FROM user_roles h WHERE h.user_id = u.id AND h.role = rv.role)
+             ORDER BY rv.request_id, rv.id DESC",
+        )
+        .fetch_all(&mut *connection)
+        .await?;
+        let mut latest_digest: Option<(i64, String)> = None;
+        for row in &approvals {
+            let request_id: i64 = rows::get(row, "request_id")?;
+            let digest: String = rows::get(row, "evidence_digest")?;
+            // Rows come newest first per request: the first one's digest is the latest evidence signed.
+            match &latest_digest {
+                Some((id, latest)) if *id == request_id && *latest != digest => continue,
+                Some((id, _)) if *id == request_id => {}
+                _ => latest_digest = Some((request_id, digest)),
+            }
+            let Some(&position) = positions.get(&request_id) else {
+                continue;
+            };
+            let reviewer = rows::parsed_column(row, "username", Username::parse)?;
+            if rows::get::<i64>(row, "is_admin")? == 1 {
+                queue[position].admin_approvers.push(reviewer.clone());
+            }
+            queue[position].approvals.push(CountedApproval {
+                reviewer,
+                role: rows::parsed_column(row, "role", Role::parse)?,
+            });
+        }
+        Ok(queue)
     }
 }

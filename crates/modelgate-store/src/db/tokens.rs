@@ -3,7 +3,7 @@
 
 use super::audit::{self, AuditRecord};
 use super::rows::token_from_row;
-use super::users::{USER_COLUMNS, users_from_rows};
+use super::users::{USER_COLUMNS, credential_and_principal};
 use super::{Attribution, Store};
 use crate::StoreError;
 use modelgate_core::{Principal, Timestamp, TokenName, TokenRecord, User};
@@ -102,19 +102,7 @@ impl Store {
         .bind(secret_hash)
         .fetch_all(&self.reader)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let token = token_from_row(first)?;
-        let user = users_from_rows(&rows)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::corrupt("token without user"))?;
-        let principal = Principal {
-            user,
-            token_id: Some(token.id.clone()),
-        };
-        Ok(Some((token, principal)))
+        credential_and_principal(&rows, token_from_row, |token| token.id.clone(), "token")
     }
 
     pub async fn get_token(&self, id: &str) -> Result<TokenRecord, StoreError> {

@@ -146,6 +146,10 @@ impl Store {
                 .bind(before.id)
                 .execute(&mut *transaction)
                 .await?;
+            if !active {
+                super::sessions::revoke_sessions_of(&mut transaction, before.id, attribution.at)
+                    .await?;
+            }
         }
         if let Some(roles) = &update.roles {
             replace_roles(&mut transaction, before.id, roles).await?;
@@ -255,4 +259,28 @@ pub(crate) fn users_from_rows(rows: &[AnyRow]) -> Result<Vec<User>, StoreError> 
         }
     }
     Ok(users)
+}
+
+/// The credential (a token, a session) and its user, from the rows of a query that joins the credential,
+/// its user and the user's roles (one row per role): `None` when no row matched. The principal carries
+/// the credential's public id.
+pub(crate) fn credential_and_principal<R>(
+    rows: &[AnyRow],
+    credential: impl FnOnce(&AnyRow) -> Result<R, StoreError>,
+    public_id: impl FnOnce(&R) -> String,
+    what: &str,
+) -> Result<Option<(R, modelgate_core::Principal)>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let record = credential(first)?;
+    let user = users_from_rows(rows)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::corrupt(format!("{what} without user")))?;
+    let principal = modelgate_core::Principal {
+        user,
+        token_id: Some(public_id(&record)),
+    };
+    Ok(Some((record, principal)))
 }

@@ -1,5 +1,5 @@
-//! In-memory views for the hottest reads — the deployment gate's stage occupants and the principal behind
-//! a token — kept only when this process is the database's single writer (SQLite). Every write
+//! In-memory views for the hottest reads — the deployment gate's stage occupants, the principal behind
+//! a token, and the review queue every inbox reads — kept only when this process is the database's single writer (SQLite). Every write
 //! transaction bumps a generation and clears them after it commits, under the same lock that readers take
 //! to fill them, so an answer is never stale once a commit has returned. With PostgreSQL (several
 //! replicas) there are no views: every read goes to the database.
@@ -14,6 +14,8 @@ struct Cached {
     generation: u64,
     occupants: HashMap<(String, Stage), Vec<StageOccupant>>,
     principals: HashMap<String, (TokenRecord, Principal)>,
+    /// The open requests as reviewers' inboxes read them (`Store::review_queue`).
+    review_queue: Option<std::sync::Arc<Vec<super::promotion::QueuedRequest>>>,
 }
 
 #[derive(Default)]
@@ -34,6 +36,25 @@ impl Views {
             cached.generation = cached.generation.wrapping_add(1);
             cached.occupants.clear();
             cached.principals.clear();
+            cached.review_queue = None;
+        }
+    }
+
+    pub(crate) fn review_queue(
+        &self,
+    ) -> Option<std::sync::Arc<Vec<super::promotion::QueuedRequest>>> {
+        self.0.lock().ok()?.review_queue.clone()
+    }
+
+    pub(crate) fn remember_review_queue(
+        &self,
+        generation: u64,
+        queue: &std::sync::Arc<Vec<super::promotion::QueuedRequest>>,
+    ) {
+        if let Ok(mut cached) = self.0.lock()
+            && cached.generation == generation
+        {
+            cached.review_queue = Some(queue.clone());
         }
     }
 

@@ -294,6 +294,14 @@ async fn model_names_are_validated_unique_and_404_when_unknown() {
     let (_, code, body) = error_of(app.create_model(&token, "ok-name", "extreme").await).await;
     assert_eq!(code, "invalid_argument");
     assert_eq!(body["error"]["details"]["field"], "risk_tier");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("risk_tier: ") && message.contains("`extreme`"),
+        "{message}"
+    );
+    for tier in ["low", "medium", "high", "critical"] {
+        assert!(message.contains(&format!("`{tier}`")), "{message}");
+    }
 
     let created = app.create_model(&token, "credit-default", "high").await;
     assert_eq!(created.status(), StatusCode::CREATED);
@@ -353,13 +361,18 @@ async fn model_names_are_validated_unique_and_404_when_unknown() {
 #[tokio::test]
 async fn malformed_json_gets_the_error_shape() {
     let app = spawn_app().await;
+    // A value that does not fit its field names the field; what is not JSON, or lacks a field, is the body's.
     let cases = [
-        ("{\"name\": ", "application/json"),
-        ("{\"name\": 3, \"risk_tier\": \"low\"}", "application/json"),
-        ("{\"risk_tier\": \"low\"}", "application/json"),
-        ("name=x", "text/plain"),
+        ("{\"name\": ", "application/json", "body"),
+        (
+            "{\"name\": 3, \"risk_tier\": \"low\"}",
+            "application/json",
+            "name",
+        ),
+        ("{\"risk_tier\": \"low\"}", "application/json", "body"),
+        ("name=x", "text/plain", "body"),
     ];
-    for (body, content_type) in cases {
+    for (body, content_type, field) in cases {
         let response = app
             .request(Method::POST, "/api/v1/models", &app.admin_token)
             .header("content-type", content_type)
@@ -373,7 +386,7 @@ async fn malformed_json_gets_the_error_shape() {
             (StatusCode::BAD_REQUEST, "invalid_argument"),
             "{body}"
         );
-        assert_eq!(error["error"]["details"]["field"], "body");
+        assert_eq!(error["error"]["details"]["field"], field, "{body}");
     }
     let missing_field = app
         .request(Method::POST, "/api/v1/models", &app.admin_token)

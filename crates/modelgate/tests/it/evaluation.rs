@@ -5,7 +5,7 @@ use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn upload_text(app: &TestApp, token: &str, text: &str) -> String {
+pub(crate) async fn upload_text(app: &TestApp, token: &str, text: &str) -> String {
     let response = app.upload(token, text.as_bytes().to_vec(), None).await;
     assert!(response.status().is_success());
     response.json::<Value>().await.unwrap()["digest"]
@@ -15,7 +15,7 @@ async fn upload_text(app: &TestApp, token: &str, text: &str) -> String {
 }
 
 /// A holdout where the model separates the classes but selects group "m" twice as often as "f".
-fn holdout(fair: bool) -> String {
+pub(crate) fn holdout(fair: bool) -> String {
     let mut rows = vec!["income,sex,default,score".to_owned()];
     for index in 0..200 {
         let sex = if index % 2 == 0 { "f" } else { "m" };
@@ -36,7 +36,12 @@ fn holdout(fair: bool) -> String {
     rows.join("\n") + "\n"
 }
 
-async fn register(app: &TestApp, token: &str, name: &str, csv: &str) -> reqwest::Response {
+pub(crate) async fn register(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    csv: &str,
+) -> reqwest::Response {
     let digest = upload_text(app, token, csv).await;
     call(app, Method::POST, "/api/v1/datasets", token, Some(json!({
         "name": name, "digest": digest,

@@ -359,8 +359,8 @@ async fn error_answers_have_the_json_error_shape_whoever_makes_them() {
         )
     );
 
-    // The Swagger UI's own 404 (an unknown file under /api/docs) and one outside the API.
-    for path in ["/api/docs/no-such-file.js", "/no/such/route"] {
+    // The Swagger UI's own 404 (an unknown file under /api/docs) and an unknown API route.
+    for path in ["/api/docs/no-such-file.js", "/api/v2/no/such/route"] {
         let response = app.http.get(app.url(path)).send().await.unwrap();
         let (status, code, body) = error_of(response).await;
         assert_eq!(
@@ -369,6 +369,26 @@ async fn error_answers_have_the_json_error_shape_whoever_makes_them() {
             "{path}: {body}"
         );
     }
+    // Outside the API, an unknown path is the web UI's page in its layout.
+    let page = app
+        .http
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("There is no page at /no/such/route.")
+    );
     // The UI itself still loads.
     let ui = app.http.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), StatusCode::OK);

@@ -5,6 +5,7 @@
 mod api;
 mod architecture;
 mod audit;
+mod browser;
 mod cards;
 mod cli;
 mod evaluation;
@@ -12,7 +13,9 @@ mod hardening;
 mod jobs;
 mod limits;
 mod newcomer;
+mod pages;
 mod promotion;
 mod runtime;
 mod support;
 mod trust;
+mod ui;
