@@ -10,7 +10,9 @@
 //!    through the `/login` form like a browser (the form's cookie and hidden token, then the session
 //!    cookie).
 //! 3. Each page is fetched sequentially: 10 warm-up requests, then the timed ones (default 200); the table
-//!    gives p50, p95 and max of the whole request (sent to body read) and the HTML's size.
+//!    gives p50, p95 and max of the whole request (sent to body read) and the HTML's size. The inbox is
+//!    measured once more with a write (a comment) before each GET, so the review queue that replicas keep
+//!    in memory until the next write is read from the database every time (up to 50 samples).
 //!
 //! Usage: `ui_bench [--postgres BASE_URL]`, e.g. `--postgres postgres://postgres:pw@127.0.0.1:5432/`: the
 //! database `modelgate_bench` there is dropped and created afresh. Sizes from the environment:
@@ -245,6 +247,49 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
+/// One GET of `path` as the signed-in reviewer: the time from sending to the body read, and its size.
+async fn timed_get(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    path: &str,
+) -> (Duration, usize) {
+    let started = Instant::now();
+    let response = http
+        .get(format!("{base}{path}"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("modelgate_session={session}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.bytes().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        status,
+        200,
+        "GET {path}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(2000)])
+    );
+    (elapsed, body.len())
+}
+
+fn summarise(page: String, mut times: Vec<Duration>, bytes: usize) -> Measured {
+    times.sort();
+    let at = |quantile: f64| {
+        millis(times[((times.len() as f64 * quantile).ceil() as usize).clamp(1, times.len()) - 1])
+    };
+    Measured {
+        page,
+        p50: at(0.50),
+        p95: at(0.95),
+        max: millis(*times.last().unwrap()),
+        bytes,
+    }
+}
+
 async fn measure(
     http: &reqwest::Client,
     base: &str,
@@ -252,49 +297,74 @@ async fn measure(
     path: &str,
     samples: usize,
 ) -> Measured {
-    let fetch = || async {
-        let started = Instant::now();
-        let response = http
-            .get(format!("{base}{path}"))
-            .header(
-                reqwest::header::COOKIE,
-                format!("modelgate_session={session}"),
-            )
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.bytes().await.unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(
-            status,
-            200,
-            "GET {path}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(2000)])
-        );
-        (elapsed, body.len())
-    };
     for _ in 0..10 {
-        fetch().await;
+        timed_get(http, base, session, path).await;
     }
     let mut times = Vec::with_capacity(samples);
     let mut bytes = 0;
     for _ in 0..samples {
-        let (elapsed, size) = fetch().await;
+        let (elapsed, size) = timed_get(http, base, session, path).await;
         times.push(elapsed);
         bytes = bytes.max(size);
     }
-    times.sort();
-    let at = |quantile: f64| {
-        millis(times[((times.len() as f64 * quantile).ceil() as usize).clamp(1, times.len()) - 1])
-    };
-    Measured {
-        page: path.to_owned(),
-        p50: at(0.50),
-        p95: at(0.95),
-        max: millis(*times.last().unwrap()),
-        bytes,
+    summarise(path.to_owned(), times, bytes)
+}
+
+/// The inbox read right after a write (a comment posted through the request page's form, not timed): the
+/// review queue kept in memory is stale then, so this is the inbox's cost when it reads the database.
+async fn measure_inbox_after_writes(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    request: i64,
+    samples: usize,
+) -> Measured {
+    let page = http
+        .get(format!("{base}/requests/{request}"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("modelgate_session={session}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let from = page.find(marker).unwrap() + marker.len();
+    let csrf = page[from..from + page[from..].find('"').unwrap()].to_owned();
+    let mut times = Vec::with_capacity(samples);
+    let mut bytes = 0;
+    for sample in 0..samples {
+        let posted = http
+            .post(format!("{base}/requests/{request}/comments"))
+            .header(
+                reqwest::header::COOKIE,
+                format!("modelgate_session={session}"),
+            )
+            .header(reqwest::header::ORIGIN, base)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form_encode(&[
+                ("csrf_token", csrf.as_str()),
+                ("body", &format!("benchmark comment {sample}")),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            posted.status(),
+            303,
+            "the comment form answers with a redirect"
+        );
+        let (elapsed, size) = timed_get(http, base, session, "/").await;
+        times.push(elapsed);
+        bytes = bytes.max(size);
     }
+    summarise("/ (each after a write)".to_owned(), times, bytes)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -419,6 +489,8 @@ async fn main() {
     for page in &pages {
         results.push(measure(&http, &base, &session, page, samples).await);
     }
+    results
+        .push(measure_inbox_after_writes(&http, &base, &session, request, samples.min(50)).await);
     let stylesheet = {
         let html = http
             .get(format!("{base}/models"))

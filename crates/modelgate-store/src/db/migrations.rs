@@ -135,6 +135,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "review_evidence_revision",
         sql: include_str!("../../migrations/postgres/0010_review_evidence_revision.sql"),
     },
+    Migration {
+        version: 11,
+        name: "write_generation",
+        sql: include_str!("../../migrations/postgres/0011_write_generation.sql"),
+    },
 ];
 
 /// Any fixed number shared by all replicas; only used to serialise migrations.

@@ -71,6 +71,9 @@ pub struct Store {
     writer: AnyPool,
     /// Present only for SQLite, where this process is the single writer.
     views: Option<std::sync::Arc<views::Views>>,
+    /// PostgreSQL: what this replica last read of the review queue, tagged with the database's write
+    /// generation at the time (`write_generation`, bumped by every write transaction).
+    replica_views: std::sync::Arc<views::GenerationTagged>,
 }
 
 const SQLITE_FILE_NAME: &str = "modelgate.db";
@@ -125,6 +128,7 @@ impl Store {
                     reader,
                     writer,
                     views: Some(std::sync::Arc::new(views::Views::default())),
+                    replica_views: Default::default(),
                 })
             }
             Backend::Postgres => {
@@ -138,6 +142,7 @@ impl Store {
                     reader: pool.clone(),
                     writer: pool,
                     views: None,
+                    replica_views: Default::default(),
                 })
             }
         }
@@ -165,14 +170,28 @@ impl Store {
     /// that lock from its first event to its commit anyway; taking it first gives all writers one lock
     /// order (audit tree, then rows), so a write that locks a version and then appends cannot deadlock
     /// with one that appends and then locks a version (a promotion archiving the previous occupant).
+    /// It then bumps the write generation, which becomes visible with the transaction's changes and
+    /// tells every replica that what it keeps in memory may be stale.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         let mut transaction = self.begin_schema_write().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT size FROM audit_tree WHERE id = 1 FOR UPDATE")
-                .execute(&mut *transaction)
-                .await?;
+            sqlx::raw_sql(
+                "SELECT size FROM audit_tree WHERE id = 1 FOR UPDATE;
+                 UPDATE write_generation SET value = value + 1 WHERE id = 1;",
+            )
+            .execute(&mut *transaction)
+            .await?;
         }
         Ok(transaction)
+    }
+
+    /// PostgreSQL's write generation: it moves with every committed write transaction.
+    async fn write_generation(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM write_generation WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 
     /// A write transaction that does not touch the audit log (migrations, which may create it).

@@ -1261,22 +1261,25 @@ pub struct QueuedRequest {
 }
 
 impl Store {
-    /// Every open request, oldest first, with its parties and approvals, in two queries; on SQLite (one
-    /// writer) kept in memory until the next commit.
+    /// Every open request, oldest first, with its parties and approvals, in two queries. Kept in memory
+    /// until the next write: on SQLite (one writer) until the next commit; on PostgreSQL until the write
+    /// generation moves, which one small query per call tells.
     pub async fn review_queue(&self) -> Result<std::sync::Arc<Vec<QueuedRequest>>, StoreError> {
-        let generation = match &self.views {
-            Some(views) => {
-                if let Some(queue) = views.review_queue() {
-                    return Ok(queue);
-                }
-                Some(views.generation())
+        if let Some(views) = &self.views {
+            if let Some(queue) = views.review_queue() {
+                return Ok(queue);
             }
-            None => None,
-        };
-        let queue = std::sync::Arc::new(self.read_review_queue().await?);
-        if let (Some(views), Some(generation)) = (&self.views, generation) {
+            let generation = views.generation();
+            let queue = std::sync::Arc::new(self.read_review_queue().await?);
             views.remember_review_queue(generation, &queue);
+            return Ok(queue);
         }
+        let generation = self.write_generation().await?;
+        if let Some(queue) = self.replica_views.review_queue(generation) {
+            return Ok(queue);
+        }
+        let queue = std::sync::Arc::new(self.read_review_queue().await?);
+        self.replica_views.remember_review_queue(generation, &queue);
         Ok(queue)
     }
 

@@ -2,7 +2,8 @@
 //! a token, and the review queue every inbox reads — kept only when this process is the database's single writer (SQLite). Every write
 //! transaction bumps a generation and clears them after it commits, under the same lock that readers take
 //! to fill them, so an answer is never stale once a commit has returned. With PostgreSQL (several
-//! replicas) there are no views: every read goes to the database.
+//! replicas) there are no such views: a replica keeps only the review queue, tagged with the database's
+//! write generation ([`GenerationTagged`]), and asks the database for the generation on every read.
 
 use modelgate_core::promotion::StageOccupant;
 use modelgate_core::{Principal, Stage, TokenRecord};
@@ -96,6 +97,36 @@ impl Views {
             cached
                 .principals
                 .insert(secret_hash.to_owned(), found.clone());
+        }
+    }
+}
+
+/// The review queue as a PostgreSQL replica last read it, with the write generation it read first. Reading
+/// the generation before the queue means a kept queue is never older than its tag: a write committing in
+/// between only makes the next read go to the database again.
+#[derive(Default)]
+pub(crate) struct GenerationTagged(
+    Mutex<Option<(i64, std::sync::Arc<Vec<super::promotion::QueuedRequest>>)>>,
+);
+
+impl GenerationTagged {
+    pub(crate) fn review_queue(
+        &self,
+        generation: i64,
+    ) -> Option<std::sync::Arc<Vec<super::promotion::QueuedRequest>>> {
+        match &*self.0.lock().ok()? {
+            Some((kept, queue)) if *kept == generation => Some(queue.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remember_review_queue(
+        &self,
+        generation: i64,
+        queue: &std::sync::Arc<Vec<super::promotion::QueuedRequest>>,
+    ) {
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((generation, queue.clone()));
         }
     }
 }

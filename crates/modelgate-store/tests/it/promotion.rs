@@ -26,6 +26,7 @@ contract_tests!(
     approvals_of_people_who_lost_the_role_stop_counting,
     a_decision_after_a_tag_change_is_a_conflict,
     a_policy_judged_on_stale_approvals_is_not_applied,
+    the_review_queue_follows_every_write,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
@@ -807,4 +808,81 @@ async fn a_policy_judged_on_stale_approvals_is_not_applied(store: TestStore) {
         .apply_policy(&at(12), "sha256:new", "version = 1", &[], &judged)
         .await
         .unwrap();
+}
+
+/// The queue every inbox reads is kept in memory (SQLite: until the next commit; PostgreSQL: until the
+/// write generation moves), so each write that changes it must show at the next read.
+async fn the_review_queue_follows_every_write(store: TestStore) {
+    let (_, dev, name) = setup(&store, 1).await;
+    let validator = create_user(&store, "val", &["validator"]).await;
+    assert!(store.review_queue().await.unwrap().is_empty());
+    let gate = terms(&[("validator", 2)], true, false);
+    let request = open_staging(&store, &dev, &name, &gate, 10).await.unwrap();
+    let queue = store.review_queue().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert!(queue[0].approvals.is_empty());
+    assert!(
+        std::sync::Arc::ptr_eq(&queue, &store.review_queue().await.unwrap()),
+        "an unchanged queue is read once"
+    );
+    store
+        .review_request(
+            &as_user(&validator, 11),
+            request.id,
+            &validator,
+            &approve("validator"),
+            &gate,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let queue = store.review_queue().await.unwrap();
+    assert_eq!(queue[0].approvals.len(), 1, "the approval shows at once");
+    store
+        .update_user(
+            &at(12),
+            &validator.username,
+            &modelgate_store::UserUpdate {
+                roles: Some(Vec::new()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.review_queue().await.unwrap()[0].approvals.is_empty(),
+        "an approval by someone who lost the role stops counting at once"
+    );
+    store
+        .withdraw_request(&as_user(&dev, 13), request.id, "not yet")
+        .await
+        .unwrap();
+    assert!(store.review_queue().await.unwrap().is_empty());
+}
+
+/// Replicas on one PostgreSQL database each keep the queue; a write through one shows in the others.
+#[tokio::test]
+async fn replicas_see_each_others_writes_in_the_review_queue() {
+    let Some(url) = crate::support::postgres_url() else {
+        return;
+    };
+    let first = crate::support::postgres_store(&url).await;
+    let second = modelgate_store::Store::open(&first.url).await.unwrap();
+    let (_, dev, name) = setup(&first, 1).await;
+    assert!(second.review_queue().await.unwrap().is_empty());
+    let gate = terms(&[("validator", 1)], true, false);
+    let request = open_staging(&first, &dev, &name, &gate, 10).await.unwrap();
+    let seen = second.review_queue().await.unwrap();
+    assert_eq!(
+        seen.iter()
+            .map(|queued| queued.request.id)
+            .collect::<Vec<_>>(),
+        [request.id],
+        "the other replica reads the new request"
+    );
+    first
+        .withdraw_request(&as_user(&dev, 11), request.id, "not yet")
+        .await
+        .unwrap();
+    assert!(second.review_queue().await.unwrap().is_empty());
 }
