@@ -728,7 +728,7 @@ impl Walker<'_, '_> {
                 let object = self.object(&class, args);
                 self.push(object);
             }
-            0x82 | 0x83 | 0x84 => {
+            0x82..=0x84 => {
                 let code = match opcode {
                     0x82 => u32::from(self.fixed::<1>()?[0]),
                     0x83 => u32::from(u16::from_le_bytes(self.fixed::<2>()?)),
@@ -931,7 +931,7 @@ fn tuple_items(value: Value) -> Vec<Value> {
 }
 
 fn pairs(items: Vec<Value>) -> Step<Vec<(Value, Value)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(Fail::Bad("odd number of items for a dict".to_owned()));
     }
     let mut pairs = Vec::new();
