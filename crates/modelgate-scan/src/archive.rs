@@ -259,13 +259,17 @@ pub(crate) fn scan_zip(
         };
         members.push(member);
     }
-    // Refusal checks, before anything is inflated.
-    let declared: u64 = members
-        .iter()
+    // Refusal checks, before anything is inflated. Stored entries are read in place, so only the
+    // compressed ones count towards the ratio and the inflation budget.
+    let compressed_members = || {
+        members
+            .iter()
+            .filter(|member| member.compression != zip::CompressionMethod::Stored)
+    };
+    let declared: u64 = compressed_members()
         .map(|member| member.size)
         .fold(0, u64::saturating_add);
-    let compressed: u64 = members
-        .iter()
+    let compressed: u64 = compressed_members()
         .map(|member| member.compressed)
         .fold(0, u64::saturating_add)
         .max(1);

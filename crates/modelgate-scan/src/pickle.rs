@@ -1072,3 +1072,193 @@ fn import_finding(import: Import, path: &str) -> Finding {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{FindingKind, ScanReport, Verdict, scan_bytes};
+
+    fn walk(bytes: &[u8]) -> ScanReport {
+        scan_bytes(bytes, "case.pkl")
+    }
+
+    fn kinds(report: &ScanReport) -> Vec<FindingKind> {
+        report.findings.iter().map(|finding| finding.kind).collect()
+    }
+
+    fn imports(report: &ScanReport) -> Vec<(String, String, Verdict)> {
+        report
+            .findings
+            .iter()
+            .filter(|finding| finding.kind == FindingKind::Import)
+            .map(|finding| {
+                (
+                    finding.module.clone(),
+                    finding.name.clone(),
+                    finding.severity,
+                )
+            })
+            .collect()
+    }
+
+    /// Streams that use every opcode class without importing anything: clean, no malformed finding.
+    #[test]
+    fn every_opcode_class_walks_to_stop() {
+        let cases: &[(&str, &[u8])] = &[
+            (
+                "numbers",
+                b"\x80\x02K\x01M\x02\x00J\x03\x00\x00\x00\x8a\x01\x05\x8b\x01\x00\x00\x00\x07G?\xf0\x00\x00\x00\x00\x00\x00F1.5\nI7\nI01\nL8L\n\x88\x89N\x87\x87\x87\x86.",
+            ),
+            (
+                "strings and bytes",
+                b"\x80\x05S'a\\x41'\nV\\u0041\nT\x01\x00\x00\x00aU\x01bX\x01\x00\x00\x00c\x8c\x01d\x8d\x01\x00\x00\x00\x00\x00\x00\x00eB\x01\x00\x00\x00fC\x01g\x8e\x01\x00\x00\x00\x00\x00\x00\x00h\x96\x01\x00\x00\x00\x00\x00\x00\x00i(t.",
+            ),
+            (
+                "containers",
+                b"\x80\x04}(K\x01K\x02u]K\x03aK\x04(K\x05K\x06e\x8f(K\x07\x90(K\x08\x91)(K\x09t(K\x0al(K\x0bK\x0cd}K\x0dK\x0es\x85\x86\x87(1(K\x0f00\x87.",
+            ),
+            (
+                "memo",
+                b"(K\x01p7\ng7\nq\x02h\x02r\x03\x00\x00\x00j\x03\x00\x00\x00\x94h\x03\x940l.",
+            ),
+            (
+                "framing and persistent ids",
+                b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00Pid\n\x8c\x01xQ\x97\x98\x86\x86.",
+            ),
+            ("duplicate and pop", b"\x80\x02K\x012\x860K\x01."),
+        ];
+        for (name, bytes) in cases {
+            let report = walk(bytes);
+            assert_eq!(report.verdict, Verdict::Clean, "{name}: {report:#?}");
+            assert!(kinds(&report).is_empty(), "{name}: {report:#?}");
+        }
+    }
+
+    #[test]
+    fn imports_are_named_through_every_import_opcode() {
+        let cases: &[(&[u8], &str, &str, Verdict)] = &[
+            (b"cos\nsystem\n.", "os", "system", Verdict::Dangerous),
+            (b"(ios\nsystem\n.", "os", "system", Verdict::Dangerous),
+            (
+                b"\x80\x03X\x08\x00\x00\x00builtinsX\x04\x00\x00\x00eval\x93.",
+                "builtins",
+                "eval",
+                Verdict::Dangerous,
+            ),
+            (
+                b"\x80\x04\x8c\x05numpy\x94\x8c\x05dtype\x94\x93\x940h\x00h\x01\x93.",
+                "numpy",
+                "dtype",
+                Verdict::Clean,
+            ),
+            (
+                b"\x80\x04\x8c\x08__main__\x8c\x05Model\x93)}\x92.",
+                "__main__",
+                "Model",
+                Verdict::Suspicious,
+            ),
+        ];
+        for (bytes, module, name, severity) in cases {
+            let report = walk(bytes);
+            assert_eq!(
+                imports(&report),
+                vec![((*module).to_owned(), (*name).to_owned(), *severity)],
+                "{report:#?}"
+            );
+            assert_eq!(report.verdict, *severity);
+        }
+    }
+
+    #[test]
+    fn calls_and_state_are_reported_with_the_import() {
+        let report = walk(b"\x80\x02csubprocess\nPopen\n)\x81}b.");
+        let detail = &report.findings[0].detail;
+        assert!(
+            detail.contains("NEWOBJ at 21") && detail.contains("BUILD at 23"),
+            "{detail}"
+        );
+        let report = walk(b"\x80\x02cos\nsystem\nU\x02id\x85R.");
+        assert!(
+            report.findings[0].detail.contains("REDUCE at 18"),
+            "{report:#?}"
+        );
+    }
+
+    #[test]
+    fn malformed_streams_are_suspicious_at_their_offset() {
+        let cases: &[(&[u8], u64, &str)] = &[
+            (b"\x80\x06.", 0, "protocol 6"),
+            (b"\x80\x02R.", 2, "underflow"),
+            (b"\x80\x021.", 2, "MARK"),
+            (b"\x80\x02h\x05.", 2, "memo key 5"),
+            (b"\x80\x02K\x01\xff.", 4, "unknown opcode 0xff"),
+            (b"\x80\x02X\xff\x00\x00\x00abc", 2, "runs past the end"),
+            (b"\x80\x02K\x01K", 4, "truncated"),
+            (b"\x80\x02K\x01", 4, "before STOP"),
+            (b"\x80\x02(K\x01K\x02K\x03d.", 9, "odd number"),
+            (b"\x80\x02cos\nsys", 2, "truncated"),
+        ];
+        for (bytes, offset, reason) in cases {
+            let report = walk(bytes);
+            let malformed = report
+                .findings
+                .iter()
+                .find(|finding| finding.kind == FindingKind::MalformedPickle);
+            let Some(malformed) = malformed else {
+                panic!("{bytes:?}: {report:#?}");
+            };
+            assert_eq!(malformed.offset, *offset, "{bytes:?}: {malformed:?}");
+            assert!(
+                malformed.detail.contains(reason),
+                "{bytes:?}: {malformed:?}"
+            );
+            assert!(report.verdict >= Verdict::Suspicious);
+        }
+    }
+
+    #[test]
+    fn concatenated_pickles_are_all_walked_and_trailing_bytes_noted() {
+        let report = walk(b"\x80\x02K\x01.\x80\x02cos\nsystem\n.");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert_eq!(report.findings[0].offset, 7);
+        let report = walk(b"\x80\x02K\x01.\x00\x01\x02\x03");
+        assert_eq!(report.verdict, Verdict::Clean);
+        assert_eq!(kinds(&report), vec![FindingKind::TrailingData]);
+        assert!(report.findings[0].detail.starts_with("4 bytes"));
+    }
+
+    #[test]
+    fn extension_codes_are_suspicious() {
+        let report = walk(b"\x80\x02\x82\x01.");
+        assert_eq!(kinds(&report), vec![FindingKind::ExtensionCode]);
+        assert_eq!(report.verdict, Verdict::Suspicious);
+    }
+
+    #[test]
+    fn a_stack_global_of_computed_strings_is_dangerous() {
+        let report = walk(b"\x80\x04K\x01K\x02\x93.");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert_eq!(
+            imports(&report),
+            vec![(String::new(), String::new(), Verdict::Dangerous)]
+        );
+    }
+
+    #[test]
+    fn payloads_are_skipped_not_read() {
+        let mut bytes = b"\x80\x05\x8e".to_vec();
+        bytes.extend_from_slice(&(8u64 << 20).to_le_bytes());
+        bytes.resize(bytes.len() + (8 << 20), 0xab);
+        bytes.extend_from_slice(b"cos\nsystem\n.");
+        let report = walk(&bytes);
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert!(report.bytes_read < 1 << 20, "read {}", report.bytes_read);
+        assert_eq!(report.bytes_scanned, bytes.len() as u64);
+    }
+
+    #[test]
+    fn a_text_file_is_not_taken_for_a_pickle() {
+        let report = scan_bytes(b"hello, world\n", "notes.txt");
+        assert_eq!(report.verdict, Verdict::Unscanned);
+        assert_eq!(kinds(&report), vec![FindingKind::NotScanned]);
+    }
+}
