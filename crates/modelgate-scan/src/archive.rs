@@ -448,7 +448,7 @@ fn inflate_member(
         Ok(outcome)
     });
     let outcome = result.as_ref().ok().copied();
-    scanner.finish_inflate(result, &tripped, place, "zip entry", None)?;
+    scanner.finish_inflate(result, &tripped, place, "zip entry")?;
     Ok(outcome.unwrap_or(Outcome::Scanned))
 }
 

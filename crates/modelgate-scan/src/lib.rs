@@ -276,6 +276,67 @@ impl ScanReport {
     }
 }
 
+/// The report for a person: verdict, formats and engine, then one line per finding (imports that
+/// are safe are counted, not listed).
+impl std::fmt::Display for ScanReport {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let formats: Vec<&str> = self
+            .formats
+            .iter()
+            .map(|format| match format {
+                Format::Pickle => "pickle",
+                Format::Joblib => "joblib",
+                Format::PytorchZip => "pytorch zip",
+                Format::Mlflow => "mlflow",
+                Format::Zip => "zip",
+                Format::Tar => "tar",
+                Format::Gzip => "gzip",
+                Format::Zlib => "zlib",
+                Format::Onnx => "onnx",
+                Format::Safetensors => "safetensors",
+                Format::Numpy => "npy",
+                Format::Unknown => "unknown",
+            })
+            .collect();
+        writeln!(formatter, "verdict: {}", self.verdict)?;
+        writeln!(formatter, "formats: {}", formats.join(", "))?;
+        writeln!(formatter, "engine:  {}", self.engine)?;
+        writeln!(
+            formatter,
+            "bytes:   {} ({} read)",
+            self.bytes_scanned, self.bytes_read
+        )?;
+        let safe_imports = self
+            .findings
+            .iter()
+            .filter(|finding| {
+                finding.kind == FindingKind::Import && finding.severity == Verdict::Clean
+            })
+            .count();
+        for finding in &self.findings {
+            if finding.kind == FindingKind::Import && finding.severity == Verdict::Clean {
+                continue;
+            }
+            let kind = serde_json::to_value(finding.kind)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            write!(formatter, "{:<10} {kind}", finding.severity.as_str())?;
+            if !finding.module.is_empty() || !finding.name.is_empty() {
+                write!(formatter, " {}.{}", finding.module, finding.name)?;
+            }
+            if !finding.path.is_empty() {
+                write!(formatter, " in {}", finding.path)?;
+            }
+            writeln!(formatter, " at {}: {}", finding.offset, finding.detail)?;
+        }
+        if safe_imports > 0 {
+            writeln!(formatter, "{safe_imports} imports on the allow-list")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a hostile artifact may make the scanner do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

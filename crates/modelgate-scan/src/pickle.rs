@@ -25,6 +25,11 @@ const KEEP_ITEMS: usize = 64;
 const KEEP_USES: usize = 4;
 /// joblib object arrays nest pickles; deeper than this is malformed.
 const MAX_NESTED: u32 = 8;
+/// Values on the stack (and open MARKs) and in the memo, and distinct imports: real pickles stay far
+/// below; a stream built to exhaust memory is malformed past them.
+const MAX_STACK: usize = 1 << 20;
+const MAX_MEMO: usize = 1 << 22;
+const MAX_IMPORTS: usize = 1 << 16;
 
 /// A label for what the unpickler would have on its stack.
 #[derive(Debug, Clone)]
@@ -326,6 +331,20 @@ impl Walker<'_, '_> {
                 });
             };
             first = false;
+            if self.stack.len() + self.marks.len() > MAX_STACK || self.memo.len() > MAX_MEMO {
+                return Ok(End::Malformed {
+                    offset,
+                    reason: format!(
+                        "the pickle keeps more than {MAX_STACK} values on its stack or {MAX_MEMO} in its memo"
+                    ),
+                });
+            }
+            if self.imports.len() > MAX_IMPORTS {
+                return Ok(End::Malformed {
+                    offset,
+                    reason: format!("more than {MAX_IMPORTS} distinct imports"),
+                });
+            }
             match self.step(opcode, offset) {
                 Ok(true) => return Ok(End::Stop),
                 Ok(false) => {}

@@ -263,7 +263,7 @@ impl<'l> Scanner<'l> {
                 Ok(Outcome::Scanned)
             }
             detected @ (Detected::Gzip | Detected::Zlib) => {
-                self.decompress(reader, detected, Some(length), place)?;
+                self.decompress(reader, detected, place)?;
                 Ok(Outcome::Scanned)
             }
             detected => {
@@ -310,7 +310,7 @@ impl<'l> Scanner<'l> {
                 Ok(Outcome::Scanned)
             }
             detected @ (Detected::Gzip | Detected::Zlib) => {
-                self.decompress(&mut input, detected, None, place)?;
+                self.decompress(&mut input, detected, place)?;
                 Ok(Outcome::Scanned)
             }
             detected => self.content(&mut input, detected, place),
@@ -322,7 +322,6 @@ impl<'l> Scanner<'l> {
         &mut self,
         reader: &mut dyn Read,
         detected: Detected,
-        compressed_length: Option<u64>,
         place: &Place,
     ) -> io::Result<()> {
         let (format, what) = if detected == Detected::Zlib {
@@ -365,7 +364,7 @@ impl<'l> Scanner<'l> {
             io::copy(&mut inflate, &mut io::sink())?;
             Ok(outcome)
         });
-        self.finish_inflate(result, &tripped, place, what, compressed_length)
+        self.finish_inflate(result, &tripped, place, what)
     }
 
     /// Turns a decompression's result into findings: a tripped limit is a bomb, a corrupt stream is
@@ -376,7 +375,6 @@ impl<'l> Scanner<'l> {
         tripped: &Rc<Cell<Option<crate::input::Tripped>>>,
         place: &Place,
         what: &str,
-        _compressed_length: Option<u64>,
     ) -> io::Result<()> {
         if let Some(crate::input::Tripped(reason)) = tripped.take() {
             self.note(
