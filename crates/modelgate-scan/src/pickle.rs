@@ -412,6 +412,21 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// A text argument of `GLOBAL`/`INST`: a dotted Python identifier, or the import could only fail
+    /// (and a text file that happens to start with `c` is not taken for a pickle).
+    fn identifier(&mut self, opcode: &str) -> Step<String> {
+        let line = self.line()?;
+        let text = String::from_utf8_lossy(&line).into_owned();
+        if is_dotted_identifier(&text) {
+            Ok(text)
+        } else {
+            Err(Fail::Bad(format!(
+                "{opcode} argument is not a Python name: {:?}",
+                text.chars().take(40).collect::<String>()
+            )))
+        }
+    }
+
     /// A length-prefixed payload: kept when short, skipped otherwise.
     fn blob(&mut self, length: u64) -> Step<Option<Vec<u8>>> {
         self.input.bytes(length, KEEP_STRING)?.ok_or_else(|| {
@@ -576,17 +591,22 @@ impl Walker<'_, '_> {
                 let value = match line.as_slice() {
                     b"01" => Value::Bool,
                     b"00" => Value::Bool,
-                    text => parse_int(text).map_or(Value::Other, Value::Int),
+                    text => number(text, "INT")?,
                 };
                 self.push(value);
             }
             b'L' => {
                 let line = self.line()?;
                 let text = line.strip_suffix(b"L").unwrap_or(&line);
-                self.push(parse_int(text).map_or(Value::Other, Value::Int));
+                let value = number(text, "LONG")?;
+                self.push(value);
             }
             b'F' => {
-                self.line()?;
+                let line = self.line()?;
+                let text = std::str::from_utf8(&line).unwrap_or_default().trim();
+                if text.parse::<f64>().is_err() {
+                    return Err(Fail::Bad("FLOAT argument is not a number".to_owned()));
+                }
                 self.push(Value::Other);
             }
             b'G' => {
@@ -620,6 +640,9 @@ impl Walker<'_, '_> {
             // Strings and bytes
             b'S' => {
                 let line = self.line()?;
+                if !matches!(line.as_slice(), [b'\'', .., b'\''] | [b'"', .., b'"']) {
+                    return Err(Fail::Bad("STRING argument is not quoted".to_owned()));
+                }
                 self.push(Value::Str(unquote(&line).into()));
             }
             b'V' => {
@@ -717,8 +740,8 @@ impl Walker<'_, '_> {
             }
             // Imports
             b'c' => {
-                let module = String::from_utf8_lossy(&self.line()?).into_owned();
-                let name = String::from_utf8_lossy(&self.line()?).into_owned();
+                let module = self.identifier("GLOBAL")?;
+                let name = self.identifier("GLOBAL")?;
                 let index = self.import(module, name, true, "GLOBAL", offset);
                 self.push(Value::Global(index));
             }
@@ -738,8 +761,8 @@ impl Walker<'_, '_> {
                 self.push(Value::Global(index));
             }
             b'i' => {
-                let module = String::from_utf8_lossy(&self.line()?).into_owned();
-                let name = String::from_utf8_lossy(&self.line()?).into_owned();
+                let module = self.identifier("INST")?;
+                let name = self.identifier("INST")?;
                 let args = self.pop_mark()?;
                 let index = self.import(module, name, true, "INST", offset);
                 let class = Value::Global(index);
@@ -972,6 +995,30 @@ fn insert(target: &mut Value, new: Vec<(Value, Value)>) {
             }
         }
     }
+}
+
+fn is_dotted_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|first| first == '_' || first.is_alphabetic())
+                && chars.all(|character| character == '_' || character.is_alphanumeric())
+        })
+}
+
+/// A protocol-0 integer argument: kept when it fits, a label when it is longer; anything but digits
+/// is malformed (the unpickler raises).
+fn number(text: &[u8], opcode: &str) -> Step<Value> {
+    let digits = text
+        .strip_prefix(b"-")
+        .or_else(|| text.strip_prefix(b"+"))
+        .unwrap_or(text);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Fail::Bad(format!("{opcode} argument is not a number")));
+    }
+    Ok(parse_int(text).map_or(Value::Other, Value::Int))
 }
 
 fn parse_int(text: &[u8]) -> Option<i64> {
@@ -1275,9 +1322,19 @@ mod tests {
     }
 
     #[test]
-    fn a_text_file_is_not_taken_for_a_pickle() {
-        let report = scan_bytes(b"hello, world\n", "notes.txt");
-        assert_eq!(report.verdict, Verdict::Unscanned);
-        assert_eq!(kinds(&report), vec![FindingKind::NotScanned]);
+    fn text_files_are_not_taken_for_pickles() {
+        let texts: [&[u8]; 6] = [
+            b"hello, world\n",
+            b"channels:\n- conda-forge\ndependencies:\n- python=3.11\n",
+            b"cloudpickle==3.0\nnumpy\n",
+            b"Identifier\n",
+            b"S3 bucket\n",
+            b"(i love models\nand more\n",
+        ];
+        for text in texts {
+            let report = scan_bytes(text, "notes.txt");
+            assert_eq!(report.verdict, Verdict::Unscanned, "{report:#?}");
+            assert_eq!(kinds(&report), vec![FindingKind::NotScanned]);
+        }
     }
 }
