@@ -100,6 +100,7 @@ fn picklescan_agrees_on_what_is_dangerous() -> anyhow::Result<()> {
         "sklearn_pipeline.joblib",
         // picklescan stops at joblib's first array bytes and never sees the os.system after them.
         "hostile_after_arrays.joblib",
+        "hostile_unaligned_p3.joblib",
         // builtins.open pickles as io.open, which picklescan does not list.
         "creates_file_open_p3.pkl",
         // picklescan calls a stream that fails before any import "not a pickle" (clean).
