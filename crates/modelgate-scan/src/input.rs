@@ -224,8 +224,18 @@ impl<R: Read> Seek for ForwardOnly<R> {
                 ));
             }
         };
-        let skipped = io::copy(&mut (&mut self.inner).take(count), &mut io::sink())?;
-        self.position += skipped;
+        // Read and discard in large blocks: a decompressor under us works best on big reads.
+        let mut scratch = vec![0u8; BUFFER];
+        let mut left = count;
+        while left > 0 {
+            let wanted = usize::try_from(left).unwrap_or(BUFFER).min(BUFFER);
+            let read = self.inner.read(&mut scratch[..wanted])?;
+            if read == 0 {
+                break;
+            }
+            left -= read as u64;
+            self.position += read as u64;
+        }
         Ok(self.position)
     }
 }
