@@ -28,6 +28,7 @@
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
 //!   entry whose path escapes the extraction directory, a decompression bomb.
 //! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset), a
+//!   `BUILD` that sets attributes on an imported module or class itself, an `EXT` import by number, a
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
 //!   safetensors header, symlinks, device files, duplicate entry names, code files (`.py`, `.so`, …) in an
 //!   archive, too many entries, nesting deeper than the limit.
@@ -194,6 +195,9 @@ pub enum FindingKind {
     /// A pickle imports `module.name` (`GLOBAL`, `STACK_GLOBAL`, `INST`); `detail` names the opcode and
     /// what the stream then does with it (called by `REDUCE`/`NEWOBJ`/`OBJ`, given state by `BUILD`).
     Import,
+    /// A pickle's `BUILD` gives state to an imported module or class itself rather than to an instance:
+    /// it can overwrite attributes that later code calls.
+    AttributeOverwrite,
     /// A pickle uses the copyreg extension registry (`EXT1/2/4`), an import by number.
     ExtensionCode,
     /// A pickle stream is truncated, has an unknown opcode or does not balance its stack.

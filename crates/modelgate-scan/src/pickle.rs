@@ -829,16 +829,40 @@ impl Walker<'_, '_> {
                 let state = self.pop()?;
                 let target = self.top()?.clone();
                 let class = self.used(&target, "BUILD", offset);
-                if let Value::Object(object) = target {
-                    let mut built = object.as_ref().clone();
-                    built.state = Some(state.clone());
-                    *self.top()? = Value::Object(Rc::new(built));
-                }
-                if let Some(class) = class
-                    && self.imports.get(class).is_some_and(is_joblib_wrapper)
-                {
-                    self.joblib = true;
-                    self.joblib_array(&state, offset)?;
+                match target {
+                    Value::Object(object) => {
+                        let mut built = object.as_ref().clone();
+                        built.state = Some(state.clone());
+                        *self.top()? = Value::Object(Rc::new(built));
+                        if let Some(class) = class
+                            && self.imports.get(class).is_some_and(is_joblib_wrapper)
+                        {
+                            self.joblib = true;
+                            self.joblib_array(&state, offset)?;
+                        }
+                    }
+                    Value::Global(index) => {
+                        // Not an instance: the unpickler sets attributes on the imported module
+                        // or class itself, which can replace what later code calls.
+                        let (module, name) = self
+                            .imports
+                            .get(index)
+                            .map(|import| (import.module.clone(), import.name.clone()))
+                            .unwrap_or_default();
+                        let mut overwrite = finding(
+                            FindingKind::AttributeOverwrite,
+                            Verdict::Suspicious,
+                            &self.path,
+                            offset,
+                            format!(
+                                "BUILD at offset {offset} gives state to the imported {module}.{name} itself, not to an instance: it can overwrite attributes of a module or class"
+                            ),
+                        );
+                        overwrite.module = module;
+                        overwrite.name = name;
+                        self.extra.push(overwrite);
+                    }
+                    _ => {}
                 }
             }
             b'P' => {
@@ -1290,6 +1314,17 @@ mod tests {
         assert_eq!(report.verdict, Verdict::Clean);
         assert_eq!(kinds(&report), vec![FindingKind::TrailingData]);
         assert!(report.findings[0].detail.starts_with("4 bytes"));
+    }
+
+    #[test]
+    fn build_on_an_imported_object_itself_is_suspicious() {
+        // GLOBAL collections.OrderedDict, then BUILD with (None, {'x': 1}): setattr on the class.
+        let report = walk(b"\x80\x02ccollections\nOrderedDict\nN}U\x01xK\x01s\x86b.");
+        assert!(
+            kinds(&report).contains(&FindingKind::AttributeOverwrite),
+            "{report:#?}"
+        );
+        assert_eq!(report.verdict, Verdict::Suspicious);
     }
 
     #[test]
