@@ -26,12 +26,12 @@
 //! one, and better than one where something questionable was seen):
 //! - `dangerous`: an import from `rules/dangerous_imports.txt` (the shell, code execution, the file system,
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
-//!   entry whose path escapes the extraction directory, a decompression bomb.
+//!   entry or link whose path escapes the extraction directory, a decompression bomb.
 //! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset), a
 //!   `BUILD` that sets attributes on an imported module or class itself, an `EXT` import by number, a
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
-//!   safetensors header, symlinks, device files, duplicate entry names, code files (`.py`, `.so`, …) in an
-//!   archive, too many entries, nesting deeper than the limit.
+//!   safetensors header, links inside the archive, device files, duplicate entry names, code files
+//!   (`.py`, `.so`, …) in an archive, too many entries, nesting deeper than the limit.
 //! - `unscanned`: a format this engine does not read (unknown, or a compression it does not implement).
 //! - `clean`: every import is in `rules/safe_imports.txt` and every structure checked out.
 //!
