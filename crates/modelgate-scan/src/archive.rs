@@ -6,7 +6,7 @@ use crate::scanner::{Outcome, Place, Scanner};
 use crate::{FindingKind, Format, Verdict};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, SeekFrom};
 use std::rc::Rc;
 
 /// Extensions of files that a loader may run: scripts and native libraries.
@@ -186,6 +186,46 @@ struct ZipMember {
     header: u64,
 }
 
+/// The entry count an archive's end-of-central-directory record declares (zip64 included), read before
+/// the central directory is parsed so that a directory of millions of entries is refused unread.
+fn declared_zip_entries(reader: &mut dyn ReadSeek, length: u64) -> io::Result<Option<u64>> {
+    let tail_length = length.min(66_000 + 20);
+    reader.seek(SeekFrom::Start(length - tail_length))?;
+    let mut tail = Vec::with_capacity(tail_length as usize);
+    Read::take(&mut *reader, tail_length).read_to_end(&mut tail)?;
+    let Some(end) = tail.windows(4).rposition(|window| window == b"PK\x05\x06") else {
+        return Ok(None);
+    };
+    let field = |at: usize, width: usize| -> Option<u64> {
+        let bytes = tail.get(at..at + width)?;
+        let mut word = [0u8; 8];
+        word[..width].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(word))
+    };
+    let count = field(end + 10, 2);
+    if count != Some(0xffff) {
+        return Ok(count);
+    }
+    // Zip64: the locator sits just before the record and points at the zip64 record.
+    let Some(locator) = end
+        .checked_sub(20)
+        .filter(|&at| tail.get(at..at + 4) == Some(b"PK\x06\x07".as_slice()))
+    else {
+        return Ok(count);
+    };
+    let Some(record) = field(locator + 8, 8) else {
+        return Ok(count);
+    };
+    let mut zip64 = [0u8; 40];
+    reader.seek(SeekFrom::Start(record))?;
+    if reader.read_exact(&mut zip64).is_err() || &zip64[..4] != b"PK\x06\x06" {
+        return Ok(count);
+    }
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&zip64[32..40]);
+    Ok(Some(u64::from_le_bytes(word)))
+}
+
 /// A zip archive: central directory first, refusal checks, then every member.
 pub(crate) fn scan_zip(
     scanner: &mut Scanner,
@@ -194,6 +234,22 @@ pub(crate) fn scan_zip(
     place: &Place,
 ) -> io::Result<()> {
     scanner.format(Format::Zip);
+    if let Some(declared) = declared_zip_entries(reader, length)?
+        && declared > scanner.limits.max_entries
+    {
+        scanner.note(
+            FindingKind::ArchiveTooManyEntries,
+            Verdict::Suspicious,
+            place,
+            0,
+            format!(
+                "{declared} entries declared, more than the limit of {}: refused, no member scanned",
+                scanner.limits.max_entries
+            ),
+        );
+        return Ok(());
+    }
+    reader.seek(SeekFrom::Start(0))?;
     let mut archive = match zip::ZipArchive::new(&mut *reader) {
         Ok(archive) => archive,
         Err(error) => {
@@ -448,7 +504,7 @@ fn inflate_member(
         Ok(outcome)
     });
     let outcome = result.as_ref().ok().copied();
-    scanner.finish_inflate(result, &tripped, place, "zip entry", None)?;
+    scanner.finish_inflate(result, &tripped, place, "zip entry")?;
     Ok(outcome.unwrap_or(Outcome::Scanned))
 }
 

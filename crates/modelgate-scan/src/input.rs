@@ -100,8 +100,10 @@ impl<'a> Input<'a> {
     /// `Ok(None)` at a premature end.
     pub(crate) fn bytes(&mut self, count: u64, keep: usize) -> io::Result<Option<Option<Vec<u8>>>> {
         if count <= keep as u64 {
-            let mut out = vec![0; count as usize];
-            return Ok(self.read_exact(&mut out)?.then_some(Some(out)));
+            // Read as the bytes arrive rather than allocating what a header claims up front.
+            let mut out = Vec::new();
+            Read::take(&mut *self, count).read_to_end(&mut out)?;
+            return Ok((out.len() as u64 == count).then_some(Some(out)));
         }
         Ok(self.skip(count)?.then_some(None))
     }
@@ -222,8 +224,18 @@ impl<R: Read> Seek for ForwardOnly<R> {
                 ));
             }
         };
-        let skipped = io::copy(&mut (&mut self.inner).take(count), &mut io::sink())?;
-        self.position += skipped;
+        // Read and discard in large blocks: a decompressor under us works best on big reads.
+        let mut scratch = vec![0u8; BUFFER];
+        let mut left = count;
+        while left > 0 {
+            let wanted = usize::try_from(left).unwrap_or(BUFFER).min(BUFFER);
+            let read = self.inner.read(&mut scratch[..wanted])?;
+            if read == 0 {
+                break;
+            }
+            left -= read as u64;
+            self.position += read as u64;
+        }
         Ok(self.position)
     }
 }

@@ -25,6 +25,11 @@ const KEEP_ITEMS: usize = 64;
 const KEEP_USES: usize = 4;
 /// joblib object arrays nest pickles; deeper than this is malformed.
 const MAX_NESTED: u32 = 8;
+/// Values on the stack (and open MARKs) and in the memo, and distinct imports: real pickles stay far
+/// below; a stream built to exhaust memory is malformed past them.
+const MAX_STACK: usize = 1 << 20;
+const MAX_MEMO: usize = 1 << 22;
+const MAX_IMPORTS: usize = 1 << 16;
 
 /// A label for what the unpickler would have on its stack.
 #[derive(Debug, Clone)]
@@ -326,6 +331,20 @@ impl Walker<'_, '_> {
                 });
             };
             first = false;
+            if self.stack.len() + self.marks.len() > MAX_STACK || self.memo.len() > MAX_MEMO {
+                return Ok(End::Malformed {
+                    offset,
+                    reason: format!(
+                        "the pickle keeps more than {MAX_STACK} values on its stack or {MAX_MEMO} in its memo"
+                    ),
+                });
+            }
+            if self.imports.len() > MAX_IMPORTS {
+                return Ok(End::Malformed {
+                    offset,
+                    reason: format!("more than {MAX_IMPORTS} distinct imports"),
+                });
+            }
             match self.step(opcode, offset) {
                 Ok(true) => return Ok(End::Stop),
                 Ok(false) => {}
@@ -390,6 +409,21 @@ impl Walker<'_, '_> {
             None => Err(Fail::Bad(
                 "truncated: the stream ends inside a text argument".to_owned(),
             )),
+        }
+    }
+
+    /// A text argument of `GLOBAL`/`INST`: a dotted Python identifier, or the import could only fail
+    /// (and a text file that happens to start with `c` is not taken for a pickle).
+    fn identifier(&mut self, opcode: &str) -> Step<String> {
+        let line = self.line()?;
+        let text = String::from_utf8_lossy(&line).into_owned();
+        if is_dotted_identifier(&text) {
+            Ok(text)
+        } else {
+            Err(Fail::Bad(format!(
+                "{opcode} argument is not a Python name: {:?}",
+                text.chars().take(40).collect::<String>()
+            )))
         }
     }
 
@@ -557,17 +591,22 @@ impl Walker<'_, '_> {
                 let value = match line.as_slice() {
                     b"01" => Value::Bool,
                     b"00" => Value::Bool,
-                    text => parse_int(text).map_or(Value::Other, Value::Int),
+                    text => number(text, "INT")?,
                 };
                 self.push(value);
             }
             b'L' => {
                 let line = self.line()?;
                 let text = line.strip_suffix(b"L").unwrap_or(&line);
-                self.push(parse_int(text).map_or(Value::Other, Value::Int));
+                let value = number(text, "LONG")?;
+                self.push(value);
             }
             b'F' => {
-                self.line()?;
+                let line = self.line()?;
+                let text = std::str::from_utf8(&line).unwrap_or_default().trim();
+                if text.parse::<f64>().is_err() {
+                    return Err(Fail::Bad("FLOAT argument is not a number".to_owned()));
+                }
                 self.push(Value::Other);
             }
             b'G' => {
@@ -601,6 +640,9 @@ impl Walker<'_, '_> {
             // Strings and bytes
             b'S' => {
                 let line = self.line()?;
+                if !matches!(line.as_slice(), [b'\'', .., b'\''] | [b'"', .., b'"']) {
+                    return Err(Fail::Bad("STRING argument is not quoted".to_owned()));
+                }
                 self.push(Value::Str(unquote(&line).into()));
             }
             b'V' => {
@@ -698,8 +740,8 @@ impl Walker<'_, '_> {
             }
             // Imports
             b'c' => {
-                let module = String::from_utf8_lossy(&self.line()?).into_owned();
-                let name = String::from_utf8_lossy(&self.line()?).into_owned();
+                let module = self.identifier("GLOBAL")?;
+                let name = self.identifier("GLOBAL")?;
                 let index = self.import(module, name, true, "GLOBAL", offset);
                 self.push(Value::Global(index));
             }
@@ -719,8 +761,8 @@ impl Walker<'_, '_> {
                 self.push(Value::Global(index));
             }
             b'i' => {
-                let module = String::from_utf8_lossy(&self.line()?).into_owned();
-                let name = String::from_utf8_lossy(&self.line()?).into_owned();
+                let module = self.identifier("INST")?;
+                let name = self.identifier("INST")?;
                 let args = self.pop_mark()?;
                 let index = self.import(module, name, true, "INST", offset);
                 let class = Value::Global(index);
@@ -787,16 +829,40 @@ impl Walker<'_, '_> {
                 let state = self.pop()?;
                 let target = self.top()?.clone();
                 let class = self.used(&target, "BUILD", offset);
-                if let Value::Object(object) = target {
-                    let mut built = object.as_ref().clone();
-                    built.state = Some(state.clone());
-                    *self.top()? = Value::Object(Rc::new(built));
-                }
-                if let Some(class) = class
-                    && self.imports.get(class).is_some_and(is_joblib_wrapper)
-                {
-                    self.joblib = true;
-                    self.joblib_array(&state, offset)?;
+                match target {
+                    Value::Object(object) => {
+                        let mut built = object.as_ref().clone();
+                        built.state = Some(state.clone());
+                        *self.top()? = Value::Object(Rc::new(built));
+                        if let Some(class) = class
+                            && self.imports.get(class).is_some_and(is_joblib_wrapper)
+                        {
+                            self.joblib = true;
+                            self.joblib_array(&state, offset)?;
+                        }
+                    }
+                    Value::Global(index) => {
+                        // Not an instance: the unpickler sets attributes on the imported module
+                        // or class itself, which can replace what later code calls.
+                        let (module, name) = self
+                            .imports
+                            .get(index)
+                            .map(|import| (import.module.clone(), import.name.clone()))
+                            .unwrap_or_default();
+                        let mut overwrite = finding(
+                            FindingKind::AttributeOverwrite,
+                            Verdict::Suspicious,
+                            &self.path,
+                            offset,
+                            format!(
+                                "BUILD at offset {offset} gives state to the imported {module}.{name} itself, not to an instance: it can overwrite attributes of a module or class"
+                            ),
+                        );
+                        overwrite.module = module;
+                        overwrite.name = name;
+                        self.extra.push(overwrite);
+                    }
+                    _ => {}
                 }
             }
             b'P' => {
@@ -953,6 +1019,30 @@ fn insert(target: &mut Value, new: Vec<(Value, Value)>) {
             }
         }
     }
+}
+
+fn is_dotted_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|first| first == '_' || first.is_alphabetic())
+                && chars.all(|character| character == '_' || character.is_alphanumeric())
+        })
+}
+
+/// A protocol-0 integer argument: kept when it fits, a label when it is longer; anything but digits
+/// is malformed (the unpickler raises).
+fn number(text: &[u8], opcode: &str) -> Step<Value> {
+    let digits = text
+        .strip_prefix(b"-")
+        .or_else(|| text.strip_prefix(b"+"))
+        .unwrap_or(text);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Fail::Bad(format!("{opcode} argument is not a number")));
+    }
+    Ok(parse_int(text).map_or(Value::Other, Value::Int))
 }
 
 fn parse_int(text: &[u8]) -> Option<i64> {
@@ -1227,6 +1317,17 @@ mod tests {
     }
 
     #[test]
+    fn build_on_an_imported_object_itself_is_suspicious() {
+        // GLOBAL collections.OrderedDict, then BUILD with (None, {'x': 1}): setattr on the class.
+        let report = walk(b"\x80\x02ccollections\nOrderedDict\nN}U\x01xK\x01s\x86b.");
+        assert!(
+            kinds(&report).contains(&FindingKind::AttributeOverwrite),
+            "{report:#?}"
+        );
+        assert_eq!(report.verdict, Verdict::Suspicious);
+    }
+
+    #[test]
     fn extension_codes_are_suspicious() {
         let report = walk(b"\x80\x02\x82\x01.");
         assert_eq!(kinds(&report), vec![FindingKind::ExtensionCode]);
@@ -1256,9 +1357,19 @@ mod tests {
     }
 
     #[test]
-    fn a_text_file_is_not_taken_for_a_pickle() {
-        let report = scan_bytes(b"hello, world\n", "notes.txt");
-        assert_eq!(report.verdict, Verdict::Unscanned);
-        assert_eq!(kinds(&report), vec![FindingKind::NotScanned]);
+    fn text_files_are_not_taken_for_pickles() {
+        let texts: [&[u8]; 6] = [
+            b"hello, world\n",
+            b"channels:\n- conda-forge\ndependencies:\n- python=3.11\n",
+            b"cloudpickle==3.0\nnumpy\n",
+            b"Identifier\n",
+            b"S3 bucket\n",
+            b"(i love models\nand more\n",
+        ];
+        for text in texts {
+            let report = scan_bytes(text, "notes.txt");
+            assert_eq!(report.verdict, Verdict::Unscanned, "{report:#?}");
+            assert_eq!(kinds(&report), vec![FindingKind::NotScanned]);
+        }
     }
 }

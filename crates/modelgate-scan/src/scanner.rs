@@ -263,7 +263,7 @@ impl<'l> Scanner<'l> {
                 Ok(Outcome::Scanned)
             }
             detected @ (Detected::Gzip | Detected::Zlib) => {
-                self.decompress(reader, detected, Some(length), place)?;
+                self.decompress(reader, detected, place)?;
                 Ok(Outcome::Scanned)
             }
             detected => {
@@ -310,7 +310,7 @@ impl<'l> Scanner<'l> {
                 Ok(Outcome::Scanned)
             }
             detected @ (Detected::Gzip | Detected::Zlib) => {
-                self.decompress(&mut input, detected, None, place)?;
+                self.decompress(&mut input, detected, place)?;
                 Ok(Outcome::Scanned)
             }
             detected => self.content(&mut input, detected, place),
@@ -322,7 +322,6 @@ impl<'l> Scanner<'l> {
         &mut self,
         reader: &mut dyn Read,
         detected: Detected,
-        compressed_length: Option<u64>,
         place: &Place,
     ) -> io::Result<()> {
         let (format, what) = if detected == Detected::Zlib {
@@ -365,7 +364,7 @@ impl<'l> Scanner<'l> {
             io::copy(&mut inflate, &mut io::sink())?;
             Ok(outcome)
         });
-        self.finish_inflate(result, &tripped, place, what, compressed_length)
+        self.finish_inflate(result, &tripped, place, what)
     }
 
     /// Turns a decompression's result into findings: a tripped limit is a bomb, a corrupt stream is
@@ -376,7 +375,6 @@ impl<'l> Scanner<'l> {
         tripped: &Rc<Cell<Option<crate::input::Tripped>>>,
         place: &Place,
         what: &str,
-        _compressed_length: Option<u64>,
     ) -> io::Result<()> {
         if let Some(crate::input::Tripped(reason)) = tripped.take() {
             self.note(
@@ -655,4 +653,126 @@ pub(crate) fn scan_top<R: Read + Seek>(reader: R, file_name: &str, limits: &Limi
         }
     };
     scanner.report(length, read.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(entry: &str) -> Place {
+        Place {
+            path: String::new(),
+            entry: entry.to_owned(),
+            depth: 0,
+            in_archive: false,
+        }
+    }
+
+    #[test]
+    fn formats_are_told_apart_by_content_before_name() {
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        let mut safetensors = 20u64.to_le_bytes().to_vec();
+        safetensors.extend_from_slice(b"{\"a\":{}}            ");
+        let cases: Vec<(&[u8], &str, Detected)> = vec![
+            (b"PK\x03\x04rest", "model.pkl", Detected::Zip),
+            (b"\x1f\x8b\x08\x00", "x", Detected::Gzip),
+            (b"\x78\x9c\x01\x02", "x.joblib", Detected::Zlib),
+            (b"\xfd7zXZ\x00", "x", Detected::Unsupported("xz")),
+            (&tar, "x", Detected::Tar),
+            (b"\x93NUMPY\x01\x00", "x", Detected::Numpy),
+            (&safetensors, "x.bin", Detected::Safetensors),
+            (
+                b"\x80\x04\x95",
+                "x.bin",
+                Detected::Pickle { claimed: false },
+            ),
+            (b"\x80\x02}", "x.pt", Detected::Pickle { claimed: true }),
+            (b"\x08\x08\x12\x04", "x", Detected::Onnx),
+            (b"cos\n", "x", Detected::Pickle { claimed: false }),
+            (b"\x00\x01", "x.onnx", Detected::Onnx),
+            (b"\x00\x01", "x.data", Detected::Unknown),
+        ];
+        for (head, name, expected) in cases {
+            assert_eq!(
+                detect(head, &place(name), Some(1 << 20)),
+                expected,
+                "{name} {head:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn external_locations_resolve_relative_to_the_model() {
+        let cases = [
+            ("model/model.onnx", "weights.bin", Some("model/weights.bin")),
+            ("model.onnx", "./w/x.bin", Some("w/x.bin")),
+            ("model/model.onnx", "../weights.bin", None),
+            ("m.onnx", "/etc/passwd", None),
+            ("m.onnx", "C:\\x", None),
+            ("m.onnx", "a\\..\\..\\x", None),
+            ("m.onnx", "", None),
+        ];
+        for (entry, location, expected) in cases {
+            assert_eq!(
+                resolve_relative(entry, location).as_deref(),
+                expected,
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
+    fn external_references_are_judged_against_the_members() {
+        let limits = Limits::default();
+        let mut scanner = Scanner::new(&limits);
+        for (location, end) in [
+            ("w.bin", Some(16)),
+            ("big.bin", Some(100)),
+            ("missing.bin", None),
+        ] {
+            scanner.pending.push(PendingExternal {
+                path: "m/model.onnx".to_owned(),
+                entry: "m/model.onnx".to_owned(),
+                location: location.to_owned(),
+                tensors: 1,
+                end,
+                at: 0,
+            });
+        }
+        let members = HashMap::from([("m/w.bin".to_owned(), 16), ("m/big.bin".to_owned(), 50)]);
+        scanner.resolve_externals(0, Some(&members));
+        let severities: Vec<Verdict> = scanner
+            .findings
+            .iter()
+            .map(|finding| finding.severity)
+            .collect();
+        assert_eq!(
+            severities,
+            vec![Verdict::Clean, Verdict::Suspicious, Verdict::Suspicious]
+        );
+        assert!(scanner.pending.is_empty());
+    }
+
+    #[test]
+    fn findings_past_the_limit_are_summarised_with_their_worst_severity() {
+        let limits = Limits {
+            max_findings: 2,
+            ..Limits::default()
+        };
+        let mut scanner = Scanner::new(&limits);
+        for severity in [
+            Verdict::Clean,
+            Verdict::Clean,
+            Verdict::Dangerous,
+            Verdict::Clean,
+        ] {
+            scanner.note(FindingKind::Import, severity, &place(""), 0, String::new());
+        }
+        let report = scanner.report(0, 0);
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert_eq!(report.findings.len(), 3);
+        assert_eq!(report.findings[2].kind, FindingKind::FindingsTruncated);
+        assert_eq!(report.findings[2].severity, Verdict::Dangerous);
+    }
 }
