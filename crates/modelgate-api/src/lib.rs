@@ -167,6 +167,13 @@ wire_enum! {
     NotRegrantedAction { Keep = "keep", ReviewDue = "review_due", Suspend = "suspend" }
 }
 
+wire_enum! {
+    /// What the artifact scanner concluded: `clean` (everything read, nothing questionable), `unscanned`
+    /// (a format it cannot read), `suspicious` (needs a person's look: an unknown import, a malformed
+    /// stream, a custom operator), `dangerous` (loading it can run code or harm the host).
+    ScanVerdict { Clean = "clean", Unscanned = "unscanned", Suspicious = "suspicious", Dangerous = "dangerous" }
+}
+
 /// The one error shape of the API: `{"error": {"code": "...", "message": "...", "details": ...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -385,6 +392,48 @@ pub struct Artifact {
     pub created_at: String,
     /// False when identical content was already stored (it is stored once).
     pub newly_stored: bool,
+    /// The artifact scanner's verdict on the content (`GET …/versions/{n}/scan` has its findings).
+    pub scan_verdict: ScanVerdict,
+}
+
+/// One thing the artifact scanner saw.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanFinding {
+    /// What it is about: `import`, `malformed_pickle`, `archive_path_escape`, `archive_bomb`,
+    /// `onnx_custom_domain`, `onnx_external_data`, `not_scanned` … (the scanner engine's list).
+    pub kind: String,
+    /// How bad this finding is on its own; the report's verdict is the worst.
+    pub severity: ScanVerdict,
+    /// For imports: the module (`os`, `numpy.core.multiarray` …).
+    pub module: String,
+    /// For imports the name (`system`); for ONNX the domain or the external data's location.
+    pub name: String,
+    /// The entry inside an archive (nested archives joined with `!/`); empty at the top level.
+    pub path: String,
+    /// The byte offset in that entry's (decompressed) stream.
+    pub offset: u64,
+    pub detail: String,
+}
+
+/// The artifact scanner's report on a version's artifact: content-addressed and part of its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanReport {
+    pub artifact_digest: String,
+    pub verdict: ScanVerdict,
+    /// In the order they were seen.
+    pub findings: Vec<ScanFinding>,
+    /// The formats recognised: the top level first, then those met inside.
+    pub formats: Vec<String>,
+    /// The scanner engine and rules that made the report.
+    pub engine: String,
+    /// Made by other rules than the server's: it is scanned again shortly.
+    pub outdated: bool,
+    pub bytes_scanned: u64,
+    /// The bytes read; the rest (tensor payloads) was skipped by structure.
+    pub bytes_read: u64,
+    /// `sha256:` of the report's canonical JSON, as the evidence digest includes it.
+    pub report_digest: String,
+    pub scanned_at: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]

@@ -376,6 +376,20 @@ impl Client {
         .await
     }
 
+    /// What the artifact scanner found in a version's artifact.
+    pub async fn get_version_scan(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<api::ScanReport, ClientError> {
+        self.get(&format!(
+            "/api/v1/models/{}/versions/{}/scan",
+            segment(model),
+            segment(version)
+        ))
+        .await
+    }
+
     pub async fn list_versions(
         &self,
         model: &str,

@@ -11,7 +11,8 @@
 //! model_run_count}, `eval` (by dataset: the latest evaluation's defined metrics, its `mode`, `groups`,
 //! `fairness` and, in model mode, `robustness.max_noise_flip_rate`), `claimed` (client-reported metrics,
 //! none yet), `fairness` {four_fifths_holds, attributes_evaluated}, `robustness` {evaluated,
-//! max_noise_flip_rate}.
+//! max_noise_flip_rate}, `artifact` {scan {verdict, findings, engine, outdated}} — always present: an
+//! artifact not scanned yet has the verdict `unscanned` and no findings.
 
 use modelgate_core::{EvaluationMode, Model, TagKey, Version};
 use modelgate_eval::evaluate::StoredResults;
@@ -38,6 +39,13 @@ pub struct EvaluationEvidence {
     pub results: StoredResults,
 }
 
+/// The artifact scanner's report on the version's artifact, with the digest of its canonical JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanEvidence {
+    pub report: modelgate_scan::ScanReport,
+    pub digest: String,
+}
+
 /// Everything a version offers its gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evidence {
@@ -46,6 +54,8 @@ pub struct Evidence {
     pub card: Option<CardEvidence>,
     /// Oldest first.
     pub evaluations: Vec<EvaluationEvidence>,
+    /// `None` until the artifact has been scanned.
+    pub scan: Option<ScanEvidence>,
     pub policy_digest: String,
 }
 
@@ -105,6 +115,7 @@ impl Evidence {
         version: &Version,
         card: Option<CardEvidence>,
         evaluations: Vec<EvaluationEvidence>,
+        scan: Option<ScanEvidence>,
         policy_digest: &str,
     ) -> Self {
         let lineage = &version.lineage;
@@ -133,6 +144,7 @@ impl Evidence {
             },
             card,
             evaluations,
+            scan,
             policy_digest: policy_digest.to_owned(),
         }
     }
@@ -183,6 +195,17 @@ impl Evidence {
                     results,
                 })
                 .collect(),
+            scan: Some(ScanEvidence {
+                report: modelgate_scan::ScanReport {
+                    verdict: modelgate_scan::Verdict::Clean,
+                    findings: Vec::new(),
+                    formats: vec![modelgate_scan::Format::Onnx],
+                    engine: modelgate_scan::ENGINE_VERSION.to_owned(),
+                    bytes_scanned: 1,
+                    bytes_read: 1,
+                },
+                digest: "sha256:00".to_owned(),
+            }),
             policy_digest: "sha256:00".to_owned(),
         }
     }
@@ -251,6 +274,10 @@ impl Evidence {
         let Some(sections) = document.as_object_mut() else {
             return document;
         };
+        sections.insert(
+            "artifact".to_owned(),
+            json!({ "scan": self.scan_document() }),
+        );
         if let Some(card) = &self.card {
             sections.insert(
                 "card".to_owned(),
@@ -348,16 +375,46 @@ impl Evidence {
         document
     }
 
-    /// The digest of what reviewers judge: the artifact, the model card revision, the evaluation results
-    /// and the policy revision (RFC 8785 canonical JSON, SHA-256). A sign-off counts only for the digest
-    /// it saw.
+    /// `artifact.scan`: the scanner's verdict and findings, `unscanned` when there is no report yet.
+    fn scan_document(&self) -> Value {
+        match &self.scan {
+            Some(scan) => json!({
+                "verdict": scan.report.verdict.as_str(),
+                "findings": scan.report.findings.iter().map(|finding| json!({
+                    "kind": finding.kind,
+                    "severity": finding.severity.as_str(),
+                    "module": finding.module,
+                    "name": finding.name,
+                    "path": finding.path,
+                    "offset": finding.offset,
+                    "detail": finding.detail,
+                })).collect::<Vec<_>>(),
+                "engine": scan.report.engine,
+                "outdated": scan.report.is_outdated(),
+            }),
+            None => json!({
+                "verdict": modelgate_scan::Verdict::Unscanned.as_str(),
+                "findings": [],
+                "engine": "",
+                "outdated": true,
+            }),
+        }
+    }
+
+    /// The digest of what reviewers judge: the artifact and its scan report, the model card revision, the
+    /// evaluation results and the policy revision (RFC 8785 canonical JSON, SHA-256). A sign-off counts
+    /// only for the digest it saw. The scan report's digest is included once there is one (so evidence
+    /// from before scanning existed keeps its digest until its artifact is scanned).
     pub fn digest(&self) -> String {
-        let document = json!({
+        let mut document = json!({
             "artifact_digest": self.version.digest,
             "model_card_revision": self.card.as_ref().map(|card| card.digest.clone()),
             "evaluations": self.evaluations.iter().map(|evaluation| evaluation.digest.clone()).collect::<Vec<_>>(),
             "policy_digest": self.policy_digest,
         });
+        if let (Some(scan), Some(sections)) = (&self.scan, document.as_object_mut()) {
+            sections.insert("artifact_scan".to_owned(), json!(scan.digest));
+        }
         // Canonicalising a document of strings cannot fail; an empty input would still be hashed.
         let bytes = serde_json_canonicalizer::to_vec(&document).unwrap_or_default();
         format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -386,6 +443,8 @@ mod tests {
             "/eval/sample/fairness/sample/four_fifths_holds",
             "/robustness/max_noise_flip_rate",
             "/claimed",
+            "/artifact/scan/verdict",
+            "/artifact/scan/findings",
         ] {
             assert!(document.pointer(path).is_some(), "the sample lacks {path}");
         }

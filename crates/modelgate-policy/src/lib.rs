@@ -7,7 +7,7 @@ pub mod evidence;
 mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
-pub use evidence::{CardEvidence, EvaluationEvidence, Evidence};
+pub use evidence::{CardEvidence, EvaluationEvidence, Evidence, ScanEvidence};
 pub use parse::{Check, Gate, NotRegranted, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).

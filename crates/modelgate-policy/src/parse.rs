@@ -588,7 +588,7 @@ mod tests {
                 RiskTier::High,
                 Stage::Production,
                 vec![("validator", 1), ("compliance", 1), ("business_owner", 1)],
-                4,
+                5,
                 180,
             ),
             (
@@ -607,7 +607,7 @@ mod tests {
                     ("business_owner", 1),
                     ("risk_board", 2),
                 ],
-                5,
+                6,
                 90,
             ),
         ];

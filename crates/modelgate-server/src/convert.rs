@@ -55,6 +55,46 @@ wire_mapping!(JobState => api::JobState { Queued, Running, Succeeded, Failed, Ca
 wire_mapping!(Task => api::DatasetTask { Binary, Multiclass, Regression });
 wire_mapping!(Format => api::DatasetFormat { Csv, Parquet });
 wire_mapping!(NotRegranted => api::NotRegrantedAction { Keep, ReviewDue, Suspend });
+wire_mapping!(modelgate_scan::Verdict => api::ScanVerdict { Clean, Unscanned, Suspicious, Dangerous });
+
+/// A scan report on record, on the wire.
+pub fn scan_report(
+    record: &modelgate_store::ScanRecord,
+    report: &modelgate_scan::ScanReport,
+) -> api::ScanReport {
+    // The engine's kinds and formats serialise as their snake_case names; the wire keeps them as text
+    // (an open set that grows with the engine).
+    fn name_of<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+    api::ScanReport {
+        artifact_digest: record.artifact_digest.to_string(),
+        verdict: report.verdict.to_wire(),
+        findings: report
+            .findings
+            .iter()
+            .map(|finding| api::ScanFinding {
+                kind: name_of(&finding.kind),
+                severity: finding.severity.to_wire(),
+                module: finding.module.clone(),
+                name: finding.name.clone(),
+                path: finding.path.clone(),
+                offset: finding.offset,
+                detail: finding.detail.clone(),
+            })
+            .collect(),
+        formats: report.formats.iter().map(name_of).collect(),
+        engine: report.engine.clone(),
+        outdated: report.is_outdated(),
+        bytes_scanned: report.bytes_scanned,
+        bytes_read: report.bytes_read,
+        report_digest: record.report_digest.clone(),
+        scanned_at: format_time(record.scanned_at),
+    }
+}
 
 /// A policy check's outcome on the wire: its status, and the detail of one that did not pass.
 pub fn check_status(status: &CheckStatus) -> (api::CheckStatus, Option<String>) {

@@ -14,6 +14,7 @@ mod openapi;
 pub mod promotion;
 mod refusals;
 pub mod routes;
+pub mod scanning;
 mod state;
 pub mod text;
 pub mod ui;
@@ -419,6 +420,7 @@ impl PreparedServer {
             self.state.clone(),
             self.shutdown.clone(),
         ));
+        let scan_sweeper = tokio::spawn(scanning::run_sweeper(self.state.clone()));
         let shutdown = self.shutdown.clone();
         let graceful = async move {
             signal.await;
@@ -429,6 +431,7 @@ impl PreparedServer {
         evaluation::fail_jobs_at_shutdown(&self.state).await;
         let _ = checkpointer.await;
         let _ = refusal_flusher.await;
+        let _ = scan_sweeper.await;
         // Refusals still counted in memory are written before the final checkpoint covers the log.
         self.state.flush_refusals(true).await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.

@@ -7,7 +7,8 @@ use modelgate_core::promotion::{GateTerms, RoleQuota, SeparationRules};
 use modelgate_core::{EvaluationMode, Model, Stage, Timestamp, Version};
 use modelgate_eval::evaluate::StoredResults;
 use modelgate_policy::{
-    CardEvidence, CheckOutcome, CheckStatus, EvaluationEvidence, Evidence, Policy, evaluate_checks,
+    CardEvidence, CheckOutcome, CheckStatus, EvaluationEvidence, Evidence, Policy, ScanEvidence,
+    evaluate_checks,
 };
 use std::sync::Arc;
 
@@ -97,11 +98,19 @@ pub async fn version_evidence(
         .filter(|record| record.status == modelgate_api::EvaluationStatus::Counted.as_str())
         .map(evaluation_evidence)
         .collect::<Result<Vec<_>, _>>()?;
+    let scan = match state.store().scan_of(&version.digest).await? {
+        Some(record) => Some(ScanEvidence {
+            report: crate::scanning::parse_stored(&record)?,
+            digest: record.report_digest,
+        }),
+        None => None,
+    };
     Ok(Evidence::new(
         model,
         version,
         card,
         evaluations,
+        scan,
         &policy.digest,
     ))
 }

@@ -25,6 +25,7 @@ pub use db::promotion::{
     ConsequenceAction, HeldApprovalRecord, PolicyConsequence, QueuedRequest, RequestDetail,
     RequestFilter,
 };
+pub use db::scans::{NewScan, ScanRecord, ScanRecorded};
 pub use db::{
     Attribution, Backend, LockoutRule, ModelUpdate, PasswordAttempt, PasswordChange, Store,
     UserUpdate, redact_url,

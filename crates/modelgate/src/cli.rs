@@ -855,6 +855,16 @@ pub enum AdminCommand {
         after_help = "Example:\n  modelgate admin verify-artifacts --data-dir ./modelgate-data"
     )]
     VerifyArtifacts(AdminVerifyArgs),
+    /// Scan every stored artifact again and record the reports (after the scanner's rules changed)
+    #[command(
+        long_about = "Scan every stored artifact again with this binary's scanner and record each report \
+        (audited as artifact.scan). A running server already rescans, in the background, every artifact \
+        whose report was made by other rules; this does all of them now, with a progress bar, and prints \
+        how many verdicts changed. A changed report voids sign-offs given on the old one, and a changed \
+        verdict marks an approval in force review_due.",
+        after_help = "Example:\n  modelgate admin rescan --data-dir ./modelgate-data"
+    )]
+    Rescan(AdminVerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1052,6 +1062,23 @@ pub enum VersionCommand {
     /// Show one version
     #[command(after_help = "Example:\n  modelgate version show credit-default 3 --output json")]
     Show {
+        /// The model's name
+        model: String,
+        /// The version number
+        version: String,
+    },
+    /// Show what the artifact scanner found in a version's artifact
+    #[command(
+        long_about = "Show what the artifact scanner found in a version's artifact. The server scans every \
+        upload without executing or unpickling anything: each pickle import (module and name), archive \
+        entries that escape or inflate without bound, ONNX custom operator domains and external data, \
+        malformed streams. The verdict is clean, unscanned (a format the scanner cannot read), \
+        suspicious (needs a person's look) or dangerous (loading it can run code). The report is part of \
+        the version's evidence: the default policy wants artifact.scan.verdict == 'clean' for production \
+        at the high and critical tiers.",
+        after_help = "Examples:\n  modelgate version scan credit-default 3\n  modelgate version scan credit-default 3 --output json | jq '.findings[] | select(.severity == \"dangerous\")'"
+    )]
+    Scan {
         /// The model's name
         model: String,
         /// The version number

@@ -9,6 +9,7 @@ use modelgate_core::{NewUser, Role, TokenName, Username};
 use modelgate_server::auth::{hash_password, new_token_secret, token_secret_hash};
 use modelgate_server::{PreparedServer, ServeOptions, open_store, system_now};
 use modelgate_store::{Attribution, Store};
+use std::io::IsTerminal as _;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.checkpoint_interval == 0 {
@@ -122,6 +123,7 @@ pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::CreateUser(args) => create_user(args).await,
         AdminCommand::CreateToken(args) => create_token(args).await,
         AdminCommand::VerifyArtifacts(args) => verify_artifacts(args).await,
+        AdminCommand::Rescan(args) => rescan(args).await,
     }
 }
 
@@ -224,5 +226,71 @@ async fn verify_artifacts(args: AdminVerifyArgs) -> anyhow::Result<()> {
             report.problems.len()
         );
     }
+    Ok(())
+}
+
+async fn rescan(args: AdminVerifyArgs) -> anyhow::Result<()> {
+    let store = open(&args.storage).await?;
+    let artifacts = modelgate_server::open_artifact_store(
+        &args.storage.data_dir,
+        args.artifact_store.as_deref(),
+    )?;
+    let records = store.list_artifact_records().await?;
+    eprintln!(
+        "scanning {} artifacts in {} with {}",
+        records.len(),
+        artifacts.description(),
+        modelgate_scan::ENGINE_VERSION
+    );
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(records.len() as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("rescan [{bar:30}] {pos}/{len} eta {eta} {msg}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    });
+    let mut verdicts = std::collections::BTreeMap::<String, usize>::new();
+    let (mut changed, mut new) = (0, 0);
+    for record in &records {
+        let reader =
+            modelgate_server::scanning::StoredArtifactReader::new(artifacts.clone(), record);
+        let report = tokio::task::spawn_blocking(move || {
+            modelgate_scan::scan(reader, "", &modelgate_scan::Limits::default())
+        })
+        .await?;
+        let scan = modelgate_server::scanning::stored_form(&record.digest, &report)
+            .map_err(|error| anyhow::anyhow!(error.message))?;
+        match store
+            .record_scan(&Attribution::system("admin rescan", system_now()), &scan)
+            .await?
+        {
+            modelgate_store::ScanRecorded::New => new += 1,
+            modelgate_store::ScanRecorded::Replaced => changed += 1,
+            modelgate_store::ScanRecorded::Unchanged => {}
+        }
+        *verdicts.entry(scan.verdict.clone()).or_default() += 1;
+        match &bar {
+            Some(bar) => {
+                bar.set_message(format!("{} {}", record.digest, scan.verdict));
+                bar.inc(1);
+            }
+            None => eprintln!("{:<10} {}", scan.verdict, record.digest),
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let counts = verdicts
+        .iter()
+        .map(|(verdict, count)| format!("{count} {verdict}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "{} artifacts scanned ({}); {new} had no report, {changed} reports changed",
+        records.len(),
+        if counts.is_empty() { "none" } else { &counts }
+    );
     Ok(())
 }

@@ -223,6 +223,64 @@ pub fn version(version: &api::Version) -> String {
     fields(&pairs)
 }
 
+pub fn scan_report(report: &api::ScanReport) -> String {
+    let mut text = fields(&[
+        ("artifact", report.artifact_digest.clone()),
+        ("verdict", report.verdict.to_string()),
+        ("formats", report.formats.join(", ")),
+        (
+            "read",
+            format!(
+                "{} of {} (the rest skipped as payload)",
+                human_size(report.bytes_read),
+                human_size(report.bytes_scanned)
+            ),
+        ),
+        (
+            "engine",
+            if report.outdated {
+                format!("{} (outdated: the server scans it again)", report.engine)
+            } else {
+                report.engine.clone()
+            },
+        ),
+        ("scanned", report.scanned_at.clone()),
+    ]);
+    if report.findings.is_empty() {
+        text.push_str("\nno findings\n");
+        return text;
+    }
+    let rows = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let import = match (finding.module.as_str(), finding.name.as_str()) {
+                ("", "") => "-".to_owned(),
+                ("", name) => name.to_owned(),
+                (module, name) => format!("{module}.{name}"),
+            };
+            vec![
+                finding.severity.to_string(),
+                finding.kind.clone(),
+                if finding.path.is_empty() {
+                    "-".to_owned()
+                } else {
+                    finding.path.clone()
+                },
+                finding.offset.to_string(),
+                import,
+                finding.detail.clone(),
+            ]
+        })
+        .collect();
+    text.push('\n');
+    text.push_str(&table(
+        &["SEVERITY", "KIND", "PATH", "OFFSET", "WHAT", "DETAIL"],
+        rows,
+    ));
+    text
+}
+
 pub fn versions(versions: &[api::Version]) -> String {
     table(
         &[

@@ -215,6 +215,10 @@ pub async fn version(
             &client.get_version(&model, &version).await?,
             output::version,
         ),
+        VersionCommand::Scan { model, version } => printer.print(
+            &client.get_version_scan(&model, &version).await?,
+            output::scan_report,
+        ),
         VersionCommand::Download {
             model,
             version,
@@ -308,6 +312,16 @@ async fn push(client: &Client, printer: &Printer, args: PushArgs) -> anyhow::Res
         bar.finish_and_clear();
     }
     let (artifact, _) = result?;
+    eprintln!(
+        "artifact {}: scanned, verdict {}{}",
+        artifact.digest,
+        artifact.scan_verdict,
+        if artifact.scan_verdict == api::ScanVerdict::Clean {
+            ""
+        } else {
+            " (see `modelgate version scan` once the version is registered)"
+        }
+    );
     let request = api::CreateVersionRequest {
         digest: artifact.digest,
         format: Some(

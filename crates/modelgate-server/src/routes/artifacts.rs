@@ -27,8 +27,9 @@ use std::ops::Range;
 /// Upload an artifact
 ///
 /// Streams the bytes into content-addressed storage, hashing them on the way; with `expected_digest` a
-/// mismatch is refused and nothing is kept. The same bytes uploaded again are stored once. Register a
-/// version with the returned digest.
+/// mismatch is refused and nothing is kept. The same bytes uploaded again are stored once. The artifact
+/// scanner reads the content (without executing anything) before the answer, which carries its verdict.
+/// Register a version with the returned digest.
 pub async fn upload_artifact(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,22 +73,30 @@ pub async fn upload_artifact(
             stored.size_bytes,
         )
         .await?;
-    tracing::info!(digest = %record.digest, size = record.size_bytes, newly_stored, "artifact uploaded");
+    // Scanned before the answer, so the version registered next has its scan report in its evidence
+    // (the sweeper catches what a crash here leaves unscanned).
+    let scan = crate::scanning::ensure_scanned(
+        &state,
+        &modelgate_store::Attribution::system("artifact scan", state.now()),
+        &record,
+    )
+    .await?;
+    tracing::info!(digest = %record.digest, size = record.size_bytes, newly_stored, verdict = %scan.verdict, "artifact uploaded");
     let status = if newly_stored {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(artifact(&record, newly_stored))))
-}
-
-fn artifact(record: &ArtifactRecord, newly_stored: bool) -> api::Artifact {
-    api::Artifact {
-        digest: record.digest.to_string(),
-        size_bytes: record.size_bytes,
-        created_at: format_time(record.created_at),
-        newly_stored,
-    }
+    Ok((
+        status,
+        Json(api::Artifact {
+            digest: record.digest.to_string(),
+            size_bytes: record.size_bytes,
+            created_at: format_time(record.created_at),
+            newly_stored,
+            scan_verdict: crate::convert::Wire::to_wire(scan.verdict),
+        }),
+    ))
 }
 
 /// Ends the body with an error when the server shuts down, so that an upload in progress is discarded

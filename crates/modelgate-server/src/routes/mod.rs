@@ -40,7 +40,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         models::set_model_tag, models::delete_model_tag, models::archive_model,
         versions::create_version, versions::list_versions, versions::get_version,
         versions::update_version, versions::set_version_tag, versions::delete_version_tag,
-        versions::archive_version, versions::download_version_artifact,
+        versions::archive_version, versions::download_version_artifact, versions::get_version_scan,
         artifacts::upload_artifact, artifacts::download_artifact,
         audit::get_checkpoint, audit::get_public_key, audit::get_entries,
         audit::get_inclusion_proof, audit::get_consistency_proof, audit::list_audit_events,
@@ -134,6 +134,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/models/{name}/versions/{version}/artifact",
             get(versions::download_version_artifact),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/scan",
+            get(versions::get_version_scan),
         )
         .route("/api/v1/artifacts", post(artifacts::upload_artifact))
         .route(

@@ -313,6 +313,38 @@ pub async fn download_version_artifact(
     serve_artifact(&state, &record, &headers, &filename, &version.media_type).await
 }
 
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/scan", tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
+    responses((status = 200, body = api::ScanReport),
+              (status = 404, body = api::ErrorBody, description = "No such version, or its artifact has not been scanned yet")))]
+/// A version's artifact scan
+///
+/// What the artifact scanner found in the version's artifact, read without executing anything: every
+/// pickle import with its module and name, archive entries that escape or inflate without bound, ONNX
+/// custom operator domains and external data, malformed streams — each with its severity, entry path and
+/// byte offset — and the verdict (`clean`, `unscanned`, `suspicious`, `dangerous`). The report is part of
+/// the version's evidence (`artifact.scan.verdict`, `artifact.scan.findings`).
+pub async fn get_version_scan(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> Result<Json<api::ScanReport>, ApiError> {
+    let (name, number) = parse_model_and_version(&name, &number)?;
+    let version = state.store().get_version(&name, number).await?;
+    let Some(record) = state.store().scan_of(&version.digest).await? else {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::NotFound,
+            format!(
+                "the artifact of {name} version {number} ({}) has not been scanned yet; the server scans \
+                 every stored artifact in the background, so ask again shortly",
+                version.digest
+            ),
+        ));
+    };
+    let report = crate::scanning::parse_stored(&record)?;
+    Ok(Json(convert::scan_report(&record, &report)))
+}
+
 /// A media type as `Content-Type` will carry it when the artifact is downloaded: `type/subtype`, with
 /// optional parameters, in printable ASCII; absent means `application/octet-stream`.
 fn media_type(given: Option<String>) -> Result<String, ApiError> {

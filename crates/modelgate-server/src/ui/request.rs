@@ -25,6 +25,19 @@ use modelgate_eval::evaluate::{Report, Robustness};
 use modelgate_policy::{CheckStatus, Evidence};
 use std::collections::BTreeMap;
 
+/// One finding of the artifact scanner, as the evidence section lists it.
+pub struct ScanFindingRow {
+    pub severity: &'static str,
+    pub kind: String,
+    pub what: String,
+    pub path: String,
+    pub offset: u64,
+    pub detail: String,
+}
+
+/// The scanner findings a request page lists; the rest are counted.
+const SCAN_FINDINGS_SHOWN: usize = 50;
+
 pub struct CheckRow {
     pub name: String,
     pub expression: String,
@@ -141,6 +154,9 @@ struct RequestPage {
     checks_pass: bool,
     signoffs: Vec<SignoffRow>,
     artifact: Vec<(String, String)>,
+    scan_verdict: &'static str,
+    scan_findings: Vec<ScanFindingRow>,
+    scan_findings_hidden: usize,
     card_revision: String,
     card: Vec<FieldRow>,
     evaluations: Vec<EvaluationView>,
@@ -548,6 +564,23 @@ async fn build_page(
                 format::time(version.created_at)
             ),
         ),
+        (
+            "artifact scan".to_owned(),
+            match &evidence.scan {
+                Some(scan) => format!(
+                    "{} ({} findings; {}{})",
+                    scan.report.verdict,
+                    scan.report.findings.len(),
+                    scan.report.engine,
+                    if scan.report.is_outdated() {
+                        ", outdated: scanned again shortly"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "unscanned: the server has not scanned this artifact yet".to_owned(),
+            },
+        ),
         ("evidence digest".to_owned(), terms.evidence_digest.clone()),
         (
             "policy".to_owned(),
@@ -860,6 +893,17 @@ async fn build_page(
         checks_pass: terms.checks_pass,
         signoffs,
         artifact,
+        scan_verdict: evidence
+            .scan
+            .as_ref()
+            .map_or("unscanned", |scan| scan.report.verdict.as_str()),
+        scan_findings: scan_rows(&evidence),
+        scan_findings_hidden: evidence.scan.as_ref().map_or(0, |scan| {
+            scan.report
+                .findings
+                .len()
+                .saturating_sub(SCAN_FINDINGS_SHOWN)
+        }),
         card_revision: card_revision_text,
         card,
         evaluations,
@@ -1092,4 +1136,32 @@ pub async fn withdraw(
     )
     .await?;
     Ok(back_to(id, "top"))
+}
+
+/// The scanner's findings worth a reviewer's look (not the per-archive summaries and model facts that are
+/// only informative), worst first, at most [`SCAN_FINDINGS_SHOWN`].
+fn scan_rows(evidence: &modelgate_policy::Evidence) -> Vec<ScanFindingRow> {
+    let Some(scan) = &evidence.scan else {
+        return Vec::new();
+    };
+    let mut findings: Vec<&modelgate_scan::Finding> = scan.report.findings.iter().collect();
+    findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
+    findings
+        .into_iter()
+        .take(SCAN_FINDINGS_SHOWN)
+        .map(|finding| ScanFindingRow {
+            severity: finding.severity.as_str(),
+            kind: serde_json::to_value(finding.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            what: match (finding.module.as_str(), finding.name.as_str()) {
+                ("", name) => name.to_owned(),
+                (module, name) => format!("{module}.{name}"),
+            },
+            path: finding.path.clone(),
+            offset: finding.offset,
+            detail: finding.detail.clone(),
+        })
+        .collect()
 }

@@ -82,6 +82,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "review_evidence_revision",
         sql: include_str!("../../migrations/sqlite/0010_review_evidence_revision.sql"),
     },
+    Migration {
+        version: 11,
+        name: "artifact_scans",
+        sql: include_str!("../../migrations/sqlite/0011_artifact_scans.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -139,6 +144,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "write_generation",
         sql: include_str!("../../migrations/postgres/0011_write_generation.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "artifact_scans",
+        sql: include_str!("../../migrations/postgres/0012_artifact_scans.sql"),
     },
 ];
 

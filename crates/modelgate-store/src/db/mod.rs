@@ -16,6 +16,7 @@ mod migrations;
 mod models;
 pub mod promotion;
 mod rows;
+pub mod scans;
 mod sessions;
 mod tokens;
 mod users;

@@ -449,7 +449,7 @@ where
         .transpose()
 }
 
-fn artifact_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactRecord, StoreError> {
+pub(crate) fn artifact_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactRecord, StoreError> {
     Ok(ArtifactRecord {
         digest: rows::parsed_column(row, "digest", Digest::parse)?,
         size_bytes: u64::try_from(rows::get::<i64>(row, "size_bytes")?)

@@ -27,6 +27,7 @@ contract_tests!(
     a_decision_after_a_tag_change_is_a_conflict,
     a_policy_judged_on_stale_approvals_is_not_applied,
     the_review_queue_follows_every_write,
+    scan_reports_are_evidence_of_the_versions_on_the_artifact,
 );
 
 fn terms(signoffs: &[(&str, u32)], checks_pass: bool, single_occupancy: bool) -> GateTerms {
@@ -885,4 +886,122 @@ async fn replicas_see_each_others_writes_in_the_review_queue() {
         .await
         .unwrap();
     assert!(second.review_queue().await.unwrap().is_empty());
+}
+
+fn scan(verdict: &str, report: &str) -> modelgate_store::NewScan {
+    modelgate_store::NewScan {
+        artifact_digest: Digest::from_sha256_bytes([1; 32]),
+        engine: "engine-1".to_owned(),
+        verdict: verdict.to_owned(),
+        report_json: report.to_owned(),
+        report_digest: format!("sha256:{report}"),
+    }
+}
+
+/// A scan report is evidence of every version on its artifact: a new or changed report bumps their
+/// evidence revision (decisions prepared before are conflicts), the same report twice writes once, and a
+/// changed verdict flags an approval in force; the sweeper's query finds what this engine has not scanned.
+async fn scan_reports_are_evidence_of_the_versions_on_the_artifact(store: TestStore) {
+    use modelgate_store::ScanRecorded;
+    let (_, dev, name) = setup(&store, 1).await;
+    let digest = Digest::from_sha256_bytes([1; 32]);
+    assert_eq!(
+        store
+            .artifacts_to_scan("engine-1", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let revision = |store: &TestStore| {
+        let store = store.store.clone();
+        let name = name.clone();
+        async move { store.get_version(&name, v(1)).await.unwrap() }
+    };
+    let start = revision(&store).await.evidence_revision;
+    assert_eq!(
+        store
+            .record_scan(&at(5), &scan("clean", "a"))
+            .await
+            .unwrap(),
+        ScanRecorded::New
+    );
+    assert_eq!(revision(&store).await.evidence_revision, start + 1);
+    assert_eq!(
+        store
+            .record_scan(&at(6), &scan("clean", "a"))
+            .await
+            .unwrap(),
+        ScanRecorded::Unchanged
+    );
+    assert_eq!(
+        revision(&store).await.evidence_revision,
+        start + 1,
+        "nothing written"
+    );
+    assert!(
+        store
+            .artifacts_to_scan("engine-1", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.artifacts_to_scan("engine-2", None, 10).await.unwrap()[0].digest,
+        digest,
+        "a report by other rules is scanned again"
+    );
+    assert!(
+        store
+            .artifacts_to_scan("engine-2", Some(&digest), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the cursor moves past it"
+    );
+    let on_record = store.scan_of(&digest).await.unwrap().unwrap();
+    assert_eq!(
+        (on_record.verdict.as_str(), on_record.report_json.as_str()),
+        ("clean", "a")
+    );
+
+    // Terms worked out before the scan are stale; on the current evidence the version is approved for
+    // staging (no sign-offs). Then a rescan with the same verdict: no flag.
+    let mut gate = terms(&[], true, false);
+    let stale = open_staging(&store, &dev, &name, &gate, 10)
+        .await
+        .unwrap_err();
+    assert!(refusal_text(&stale).contains("artifact.scan"), "{stale:?}");
+    gate.evidence_revision = revision(&store).await.evidence_revision;
+    open_staging(&store, &dev, &name, &gate, 10).await.unwrap();
+    assert_eq!(
+        store
+            .record_scan(&at(11), &scan("clean", "b"))
+            .await
+            .unwrap(),
+        ScanRecorded::Replaced
+    );
+    assert_eq!(revision(&store).await.evidence_changed_after_approval, None);
+    // New rules find something: the approval in force is flagged.
+    store
+        .record_scan(&at(12), &scan("dangerous", "c"))
+        .await
+        .unwrap();
+    let version = revision(&store).await;
+    assert_eq!(
+        version.evidence_changed_after_approval.as_deref(),
+        Some("artifact.scan")
+    );
+    assert_eq!(
+        store
+            .audit_actions_for(&format!("artifact/{digest}"))
+            .await
+            .unwrap(),
+        [
+            "artifact.store",
+            "artifact.scan",
+            "artifact.scan",
+            "artifact.scan"
+        ]
+    );
 }

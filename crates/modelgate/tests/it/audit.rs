@@ -216,6 +216,8 @@ async fn every_change_through_the_api_writes_exactly_one_event() {
         ("model.tag.delete", "model/walk".to_owned(), "ok"),
         ("model.update", "model/walk".to_owned(), "ok"),
         ("artifact.store", format!("artifact/{digest}"), "ok"),
+        // The server's own change: the scanner's report on the upload.
+        ("artifact.scan", format!("artifact/{digest}"), "ok"),
         ("version.create", "model/walk/version/1".to_owned(), "ok"),
         ("version.tag.set", "model/walk/version/1".to_owned(), "ok"),
         (
@@ -229,10 +231,10 @@ async fn every_change_through_the_api_writes_exactly_one_event() {
         ("user.update", "user/walker".to_owned(), "ok"),
         ("token.create", format!("token/{token_id}"), "ok"),
         ("token.revoke", format!("token/{token_id}"), "ok"),
-        ("token.create", recorded[18].1.clone(), "ok"),
+        ("token.create", recorded[19].1.clone(), "ok"),
         ("auth.refused", "GET /api/v1/models".to_owned(), "denied"),
         ("user.create", "user/stranger".to_owned(), "ok"),
-        ("token.create", recorded[21].1.clone(), "ok"),
+        ("token.create", recorded[22].1.clone(), "ok"),
         ("user.create", "user/x".to_owned(), "denied"),
     ];
     let expected: Vec<(String, String, String)> = expected

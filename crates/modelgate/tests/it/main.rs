@@ -16,6 +16,7 @@ mod newcomer;
 mod pages;
 mod promotion;
 mod runtime;
+mod scanning;
 mod support;
 mod trust;
 mod ui;

@@ -1556,3 +1556,47 @@ async fn a_models_stage_history_survives_a_flood_of_refusals() {
     assert!(found.body.contains("data-model=\"fraud\""));
     app.stop().await;
 }
+
+/// The request page lists what the artifact scanner found, worst first; the names come from the
+/// artifact (attacker-chosen) and render as text.
+#[tokio::test]
+async fn a_request_page_shows_what_the_artifact_scanner_found() {
+    let app = spawn_app().await;
+    let dev = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&dev, "fraud", "medium").await;
+    // A protocol-2 pickle importing `os.system` and a module named like markup, then calling it.
+    let mut pickle = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.".to_vec();
+    pickle.extend_from_slice(b"c<img src=x onerror=alert(1)>\nx\n.");
+    app.push_version(&dev, "fraud", pickle).await;
+    let opened: Value = app
+        .request(Method::POST, "/api/v1/requests", &dev)
+        .json(&json!({ "model": "fraud", "version": 1, "stage": "staging", "justification": "ready" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = opened["id"].as_i64().unwrap();
+    app.user_with_token("val", &["validator"]).await;
+    let page = Page::sign_in(&app, "val", PASSWORD)
+        .await
+        .get(&format!("/requests/{id}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.body;
+    assert!(
+        html.contains("What the artifact scanner found: <span class=\"status status-dangerous\">dangerous</span>"),
+        "{html}"
+    );
+    let first_finding = html
+        .split("<tr class=\"scan-finding\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no finding rows in {html}"));
+    assert!(
+        first_finding.starts_with(" data-severity=\"dangerous\"")
+            && first_finding.contains("os.system"),
+        "the worst finding comes first: {first_finding}"
+    );
+    assert!(!html.contains("<img src=x"), "scanner text is escaped");
+}
