@@ -450,6 +450,46 @@ mod tests {
         }
     }
 
+    /// The default policy keeps what the scanner did not find clean out of high-risk production, and an
+    /// artifact not scanned yet counts as not clean.
+    #[test]
+    fn the_scan_verdict_is_evidence_and_unscanned_is_not_clean() {
+        use modelgate_core::{RiskTier, Stage};
+        let policy = crate::default_policy().unwrap();
+        let gate = policy.gate(RiskTier::High, Stage::Production).unwrap();
+        let status_of = |evidence: &Evidence| {
+            crate::evaluate_checks(&gate.checks, &evidence.document())
+                .into_iter()
+                .find(|outcome| outcome.name == "artifact_scan_clean")
+                .map(|outcome| outcome.status)
+        };
+        let mut evidence = Evidence::sample();
+        assert_eq!(status_of(&evidence), Some(crate::CheckStatus::Passed));
+        let before = evidence.digest();
+        if let Some(scan) = evidence.scan.as_mut() {
+            scan.report.verdict = modelgate_scan::Verdict::Dangerous;
+            scan.digest = "sha256:01".to_owned();
+        }
+        assert!(matches!(
+            status_of(&evidence),
+            Some(crate::CheckStatus::Failed(_))
+        ));
+        assert_ne!(
+            evidence.digest(),
+            before,
+            "the report is bound into the digest"
+        );
+        evidence.scan = None;
+        assert_eq!(
+            evidence.document()["artifact"]["scan"]["verdict"],
+            "unscanned"
+        );
+        assert!(matches!(
+            status_of(&evidence),
+            Some(crate::CheckStatus::Failed(_))
+        ));
+    }
+
     /// A predictions file equal to the labels gives perfect numbers; the evidence says they came from
     /// client scores, and the default policy's high-risk production gate wants the server to have run an
     /// ONNX artifact itself.
