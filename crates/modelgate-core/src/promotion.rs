@@ -1224,6 +1224,50 @@ pub fn decide_review(
     }
 }
 
+/// Decides what new evidence does to an open request (a card revision, an evaluation, a scan report
+/// arrived after it opened): with every sign-off the gate asks for already given (none, for a gate that
+/// needs none) and its checks now passing, the request is approved; otherwise it stays open. Nobody
+/// reviews here, so nobody's eligibility is checked; the approvals counted are those given on the
+/// evidence as it is now.
+pub fn decide_recheck(
+    request: &PromotionRequest,
+    state: &VersionState,
+    terms: &GateTerms,
+    parties: &RequestParties,
+    counted: &[CountedApproval],
+    now: Timestamp,
+) -> Result<Outcome, Refusal> {
+    if request.state != RequestState::Open {
+        return Err(Refusal::Conflict(format!(
+            "request {} is {}; only open requests are re-checked",
+            request.id, request.state
+        )));
+    }
+    check_preconditions(
+        request.from_stage,
+        request.kind,
+        request.target_stage,
+        state,
+        terms,
+    )?;
+    let counted = counting(counted, parties, terms.rules);
+    if !terms.checks_pass || !outstanding(&terms.signoffs, &counted).is_empty() {
+        return Ok(Outcome::Open);
+    }
+    if request.kind == RequestKind::Rollback {
+        rollback_approval(request.target_stage, state, now)?;
+    }
+    Ok(promotion(
+        terms,
+        now,
+        if terms.signoffs.is_empty() {
+            "new evidence: the gate needs no sign-offs and its checks now pass"
+        } else {
+            "new evidence: its checks now pass, and every sign-off was given on this evidence"
+        },
+    ))
+}
+
 #[cfg(test)]
 mod decision_tests {
     use super::*;
@@ -1335,6 +1379,111 @@ mod decision_tests {
             }
             Err(Refusal::Conflict(text)) => format!("conflict: {text}"),
             Err(Refusal::Denied(denied)) => format!("denied: {}", denied.0),
+        }
+    }
+
+    #[test]
+    fn rechecking_as_a_table() {
+        let approval = |name: &str| CountedApproval {
+            reviewer: Username::parse(name).unwrap(),
+            role: Role::parse("validator").unwrap(),
+        };
+        let promotion = request(RequestKind::Promotion, Stage::Development, Stage::Staging);
+        let mut settled = promotion.clone();
+        settled.state = RequestState::Approved;
+        let mut stale = terms(0, true);
+        stale.evidence_revision = 4;
+        let mut suspended = state(Stage::Development);
+        suspended.suspended = Some("by the risk officer".to_owned());
+        // (request, state, terms, approvals given, expected start of the description)
+        let cases: Vec<(
+            &PromotionRequest,
+            VersionState,
+            GateTerms,
+            Vec<CountedApproval>,
+            &str,
+        )> = vec![
+            // No sign-offs asked: the checks decide, now that they pass.
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(0, true),
+                vec![],
+                "promote until day 13",
+            ),
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(0, false),
+                vec![],
+                "open",
+            ),
+            // Sign-offs asked: approved only once they were all given on this evidence.
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(1, true),
+                vec![],
+                "open",
+            ),
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(1, true),
+                vec![approval("val")],
+                "promote",
+            ),
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(1, false),
+                vec![approval("val")],
+                "open",
+            ),
+            // A party's approval never counts, here as in a review.
+            (
+                &promotion,
+                state(Stage::Development),
+                terms(1, true),
+                vec![approval("req")],
+                "open",
+            ),
+            (
+                &settled,
+                state(Stage::Development),
+                terms(0, true),
+                vec![],
+                "conflict: request 7 is approved",
+            ),
+            (
+                &promotion,
+                state(Stage::Staging),
+                terms(0, true),
+                vec![],
+                "conflict",
+            ),
+            (
+                &promotion,
+                state(Stage::Development),
+                stale,
+                vec![],
+                "conflict: the version's evidence changed",
+            ),
+            (&promotion, suspended, terms(0, true), vec![], "conflict"),
+        ];
+        for (index, (request, state, terms, counted, expected)) in cases.iter().enumerate() {
+            let got = describe(&decide_recheck(
+                request,
+                state,
+                terms,
+                &parties(),
+                counted,
+                at(3),
+            ));
+            assert!(
+                got.starts_with(expected),
+                "case {index}: {got} (expected {expected})"
+            );
         }
     }
 

@@ -247,6 +247,73 @@ pub async fn approval_context(
     })
 }
 
+/// Re-checks the open requests that `applies` picks (of `model`, or of every model) after new evidence
+/// was stored — a card revision, an evaluation, a scan report: a request whose checks now pass, with
+/// every sign-off it asks for given on this evidence, is approved by the server (`request.approve`, by
+/// the system, "new evidence"). What was not settled stays open and shows the new check results when it
+/// is read. Runs after the evidence's own commit and never fails the write that called it: a request
+/// that changed meanwhile (409) is left for the next evidence or the next review, and errors are logged.
+pub async fn recheck_open_requests(
+    state: &AppState,
+    model: Option<&modelgate_core::ModelName>,
+    applies: impl Fn(&modelgate_core::promotion::PromotionRequest) -> bool,
+) {
+    let open = match state
+        .store()
+        .list_requests(&modelgate_store::RequestFilter {
+            state: Some(modelgate_core::promotion::RequestState::Open),
+            requester: None,
+            model: model.cloned(),
+            limit: 500,
+        })
+        .await
+    {
+        Ok(open) => open,
+        Err(error) => {
+            tracing::warn!(%error, "could not list open requests to re-check");
+            return;
+        }
+    };
+    for request in open.iter().filter(|request| applies(request)) {
+        if let Err(error) = recheck(state, request).await {
+            tracing::warn!(request = request.id, error = %error.message, "could not re-check a request");
+        }
+    }
+}
+
+async fn recheck(
+    state: &AppState,
+    request: &modelgate_core::promotion::PromotionRequest,
+) -> Result<(), ApiError> {
+    let in_force = policy_in_force(state).await?;
+    let model = state.store().get_model(&request.model_name).await?;
+    let version = state
+        .store()
+        .get_version(&request.model_name, request.version)
+        .await?;
+    let evidence = version_evidence(state, &model, &version, &in_force.policy).await?;
+    let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, request.target_stage)?;
+    let attribution = modelgate_store::Attribution::system("new evidence", state.now());
+    match state
+        .store()
+        .recheck_request(&attribution, request.id, &terms)
+        .await?
+    {
+        Ok(after) if after.state != request.state => {
+            tracing::info!(request = request.id, state = %after.state, "request settled on new evidence");
+        }
+        Ok(_) => {}
+        Err(refusal) => {
+            tracing::debug!(
+                request = request.id,
+                ?refusal,
+                "request changed while re-checked"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

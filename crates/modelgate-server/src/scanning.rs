@@ -160,10 +160,16 @@ pub async fn ensure_scanned(
         return parse_stored(&existing);
     }
     let report = scan_stored(state, record).await?;
-    state
+    let recorded = state
         .store()
         .record_scan(attribution, &stored_form(&record.digest, &report)?)
         .await?;
+    if recorded == modelgate_store::ScanRecorded::Replaced {
+        // Same bytes uploaded again after the rules changed: versions on them may have open requests.
+        let digest = record.digest.to_string();
+        crate::promotion::recheck_open_requests(state, None, |request| request.digest == digest)
+            .await;
+    }
     Ok(report)
 }
 
@@ -224,6 +230,13 @@ async fn sweep(
                 .record_scan(&attribution, &stored_form(&record.digest, &report)?)
                 .await?;
             tracing::info!(digest = %record.digest, verdict = %report.verdict, ?recorded, "artifact scanned");
+            if recorded != modelgate_store::ScanRecorded::Unchanged {
+                let digest = record.digest.to_string();
+                crate::promotion::recheck_open_requests(state, None, |request| {
+                    request.digest == digest
+                })
+                .await;
+            }
         }
     }
 }

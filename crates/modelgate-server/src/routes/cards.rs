@@ -157,6 +157,10 @@ pub async fn set_card(
             &frozen,
         )
         .await?;
+    crate::promotion::recheck_open_requests(&state, Some(&name), |request| {
+        request.version == number
+    })
+    .await;
     Ok(Json(revision_wire(&state, &name, number, &revision).await?))
 }
 
@@ -363,6 +367,10 @@ pub async fn import_card(
             &frozen,
         )
         .await?;
+    crate::promotion::recheck_open_requests(&state, Some(&name), |request| {
+        request.version == number
+    })
+    .await;
     Ok(Json(api::CardImport {
         revision: revision_wire(&state, &name, number, &revision).await?,
         report: imported

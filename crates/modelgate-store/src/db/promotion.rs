@@ -17,7 +17,7 @@ use crate::StoreError;
 use modelgate_core::promotion::{
     CountedApproval, GateTerms, HeldApproval, NewReview, Outcome, PolicyRevision, PromotionRequest,
     Refusal, RequestComment, RequestKind, RequestParties, RequestState, Review, ReviewDecision,
-    StageOccupant, VersionState, decide_opening, decide_review,
+    StageOccupant, VersionState, decide_opening, decide_recheck, decide_review,
 };
 use modelgate_core::{ModelName, Role, Stage, User, Username, VersionNumber};
 use serde_json::json;
@@ -474,6 +474,47 @@ impl Store {
         let review = review_from_row(&stored)?;
         self.commit(transaction).await?;
         Ok(Ok((request, review)))
+    }
+
+    /// Re-checks an open request on new evidence (`core::promotion::decide_recheck`): approves it when its
+    /// checks now pass and every sign-off it asks for was given on this evidence; otherwise writes
+    /// nothing. Returns the request as it stands afterwards.
+    pub async fn recheck_request(
+        &self,
+        attribution: &Attribution,
+        request_id: i64,
+        terms: &GateTerms,
+    ) -> Result<Result<PromotionRequest, Refusal>, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let lock = self.backend == Backend::Postgres;
+        let request = fetch_request(&mut *transaction, request_id, lock).await?;
+        let (version_id, parties) = self.request_parties(&mut transaction, &request).await?;
+        let state = self.version_state(&mut transaction, version_id).await?;
+        let counted = counted_approvals(
+            &mut *transaction,
+            request_id,
+            &terms.evidence_digest,
+            terms.rules.admins_may_approve,
+        )
+        .await?;
+        let outcome =
+            match decide_recheck(&request, &state, terms, &parties, &counted, attribution.at) {
+                Ok(Outcome::Open) => return Ok(Ok(request)),
+                Ok(outcome) => outcome,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        let request = self
+            .apply_outcome(
+                &mut transaction,
+                attribution,
+                &request,
+                version_id,
+                terms,
+                outcome,
+            )
+            .await?;
+        self.commit(transaction).await?;
+        Ok(Ok(request))
     }
 
     /// Reads where a version stands, inside a write transaction; on PostgreSQL the version's row is locked

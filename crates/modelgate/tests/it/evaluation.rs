@@ -871,3 +871,101 @@ async fn an_exploratory_evaluation_can_be_set_aside_and_the_failure_names_what_f
     .await;
     assert_eq!(four_fifths(&explain().await)["status"], "failed");
 }
+
+/// Evidence that arrives after a request opened re-checks it (issue 15, part 2): a low-risk production
+/// request waits while its card and evaluation are missing, stays open when only the card arrives, and is
+/// approved by the server the moment the evaluation it needs is stored — no human step, no poke.
+#[tokio::test]
+async fn a_request_is_approved_when_the_evidence_it_waited_for_arrives() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    app.create_model(&developer, "churn", "low").await;
+    let version = app.push_version(&developer, "churn", payload(64)).await;
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    let open = |stage: &'static str| {
+        let app = &app;
+        let developer = developer.clone();
+        async move {
+            call_json(app, Method::POST, "/api/v1/requests", &developer,
+                Some(json!({ "model": "churn", "version": 1, "stage": stage, "justification": "nightly" }))).await
+        }
+    };
+    assert_eq!(open("staging").await["state"], "approved");
+    let waiting = open("production").await;
+    assert_eq!(waiting["state"], "open", "{waiting}");
+    let id = waiting["id"].as_i64().unwrap();
+    let state_of = || async {
+        call_json(
+            &app,
+            Method::GET,
+            &format!("/api/v1/requests/{id}"),
+            &developer,
+            None,
+        )
+        .await
+    };
+
+    // The card alone: the evaluation check still fails, the request stays open.
+    let card = call(
+        &app,
+        Method::PUT,
+        "/api/v1/models/churn/versions/1/card",
+        &developer,
+        Some(json!({ "card": {
+            "model_details": { "name": "churn", "owners": [{ "name": "Growth" }] },
+            "intended_use": { "primary_uses": "retention offers" },
+            "limitations": "EU customers only",
+        }})),
+    )
+    .await;
+    assert_eq!(card.status(), StatusCode::OK);
+    let after_card = state_of().await;
+    assert_eq!(after_card["state"], "open", "{after_card}");
+
+    // The evaluation: stored, then the request re-checked and approved by the server.
+    let csv = holdout(true);
+    assert_eq!(
+        register(&app, &developer, "holdout", &csv).await.status(),
+        StatusCode::CREATED
+    );
+    let predictions = upload_text(&app, &developer, &csv).await;
+    let evaluation = call(&app, Method::POST, "/api/v1/evaluations", &developer, Some(json!({ "wait": true,
+        "model": "churn", "version": 1, "dataset": "holdout", "predictions_digest": predictions, "score_column": "score",
+    }))).await;
+    assert_eq!(evaluation.status(), StatusCode::CREATED);
+    let settled = state_of().await;
+    assert_eq!(settled["state"], "approved", "{settled}");
+    assert!(
+        settled["decision_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("new evidence"),
+        "{settled}"
+    );
+    let gate = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/gate?model=churn&stage=production&digest={digest}"),
+        &developer,
+        None,
+    )
+    .await;
+    assert_eq!(gate["allowed"], true, "{gate}");
+    let events = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/audit/events?target=request/{id}"),
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let approval = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["action"] == "request.approve")
+        .unwrap_or_else(|| panic!("{events}"))
+        .clone();
+    assert_eq!(approval["actor"], "system:new evidence", "{approval}");
+    app.stop().await;
+}
