@@ -803,6 +803,23 @@ pub struct PromotionRequest {
     pub reviews: Vec<ReviewRecord>,
     #[serde(default)]
     pub comments: Vec<CommentRecord>,
+    /// Open requests: the evaluations the gate names (`evaluations` in the policy), which the server runs
+    /// by itself when the request opens, with their jobs' states.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evaluations: Vec<GateEvaluationState>,
+}
+
+/// An evaluation a gate names, and where its job stands.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GateEvaluationState {
+    pub dataset: String,
+    /// The job that runs (or ran) it; absent when it could not be queued.
+    pub job: Option<i64>,
+    /// `queued`, `running`, `succeeded`, or `failed` (with `problem`).
+    pub state: JobState,
+    /// Why it failed or could not be queued (an unknown dataset, a version that is not ONNX …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -1049,7 +1066,7 @@ pub struct DatasetList {
     pub datasets: Vec<DatasetSummary>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct RunEvaluation {
     pub model: String,
     pub version: u32,

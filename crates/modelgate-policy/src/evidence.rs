@@ -421,6 +421,42 @@ impl Evidence {
     }
 }
 
+/// One outcome per evaluation the gate names (`evaluations = [...]`): passed once the version has a
+/// counted model-mode evaluation on that dataset, missing until then. A gate that names evaluations waits
+/// for all of them, whatever its CEL checks read.
+pub fn named_evaluation_outcomes(
+    gate: &crate::Gate,
+    evidence: &Evidence,
+) -> Vec<crate::CheckOutcome> {
+    let latest = evidence.latest_by_dataset();
+    gate.evaluations
+        .iter()
+        .map(|named| {
+            let done = latest
+                .get(named.dataset.as_str())
+                .is_some_and(|evaluation| evaluation.mode == EvaluationMode::Model);
+            crate::CheckOutcome {
+                name: format!("evaluation:{}", named.dataset),
+                expression: format!("evaluations = [{{ dataset = {:?} }}]", named.dataset),
+                description: format!(
+                    "the server ran the version on dataset {:?} (the gate's evaluations run by \
+                     themselves when a request opens)",
+                    named.dataset
+                ),
+                status: if done {
+                    crate::CheckStatus::Passed
+                } else {
+                    crate::CheckStatus::Missing(format!(
+                        "no model-mode evaluation on {:?} yet: it runs when a request for this gate \
+                         opens (see the request's evaluations)",
+                        named.dataset
+                    ))
+                },
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

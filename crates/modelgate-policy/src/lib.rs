@@ -7,8 +7,10 @@ pub mod evidence;
 mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
-pub use evidence::{CardEvidence, EvaluationEvidence, Evidence, ScanEvidence};
-pub use parse::{Check, Gate, NotRegranted, Policy, PolicyError};
+pub use evidence::{
+    CardEvidence, EvaluationEvidence, Evidence, ScanEvidence, named_evaluation_outcomes,
+};
+pub use parse::{Check, Gate, GateEvaluation, NotRegranted, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");

@@ -93,6 +93,34 @@ struct RawGate {
     valid_for: Spanned<String>,
     #[serde(default)]
     rollback_without_signoffs: bool,
+    #[serde(default)]
+    evaluations: Vec<Spanned<RawGateEvaluation>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateEvaluation {
+    dataset: Spanned<String>,
+    #[serde(default)]
+    mode: Option<Spanned<String>>,
+    #[serde(default)]
+    bootstrap: Option<Spanned<i64>>,
+    #[serde(default)]
+    intersect: Vec<Spanned<String>>,
+}
+
+/// The most resamples a gate's evaluation may ask for (as `POST /api/v1/evaluations` allows).
+const MAX_GATE_BOOTSTRAP: i64 = 10_000;
+
+/// An evaluation a gate's checks need, which the server runs by itself when a request for the gate
+/// opens: the version's own artifact (model mode) on a registered dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateEvaluation {
+    pub dataset: String,
+    /// Bootstrap resamples (the server's default when absent).
+    pub bootstrap: Option<usize>,
+    /// Pairs of sensitive attributes whose intersections to report, as `"sex,age_band"`.
+    pub intersections: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +157,8 @@ pub struct Gate {
     pub signoffs: Vec<RoleQuota>,
     pub valid_for_days: u32,
     pub rollback_without_signoffs: bool,
+    /// Evaluations the server runs when a request for this gate opens.
+    pub evaluations: Vec<GateEvaluation>,
 }
 
 impl Gate {
@@ -447,6 +477,77 @@ impl Policy {
                     ),
                 }
             }
+            let mut evaluations: Vec<GateEvaluation> = Vec::new();
+            for evaluation in &raw_gate.evaluations {
+                let raw_evaluation = evaluation.get_ref();
+                if let Some(mode) = &raw_evaluation.mode
+                    && mode.get_ref() != "model"
+                {
+                    errors.at(
+                        mode.span(),
+                        format!(
+                            "mode must be \"model\": the server runs the version's own artifact (got {:?}); \
+                             evaluations from predictions files are run with `modelgate eval run`",
+                            mode.get_ref()
+                        ),
+                    );
+                }
+                let bootstrap = match &raw_evaluation.bootstrap {
+                    Some(count) if !(0..=MAX_GATE_BOOTSTRAP).contains(count.get_ref()) => {
+                        errors.at(
+                            count.span(),
+                            format!(
+                                "bootstrap must be 0 to {MAX_GATE_BOOTSTRAP} resamples (got {})",
+                                count.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                    Some(count) => usize::try_from(*count.get_ref()).ok(),
+                    None => None,
+                };
+                let mut intersections = Vec::new();
+                for pair in &raw_evaluation.intersect {
+                    match pair.get_ref().split_once(',') {
+                        Some((first, second))
+                            if !first.trim().is_empty()
+                                && !second.trim().is_empty()
+                                && !second.contains(',') =>
+                        {
+                            intersections.push([first.trim().to_owned(), second.trim().to_owned()]);
+                        }
+                        _ => errors.at(
+                            pair.span(),
+                            format!(
+                                "intersect entries are two sensitive attributes joined by a comma, \
+                                 such as \"sex,age_band\" (got {:?})",
+                                pair.get_ref()
+                            ),
+                        ),
+                    }
+                }
+                let dataset = raw_evaluation.dataset.get_ref().trim();
+                if dataset.is_empty() {
+                    errors.at(
+                        raw_evaluation.dataset.span(),
+                        "dataset names a registered dataset; it is empty",
+                    );
+                    continue;
+                }
+                let entry = GateEvaluation {
+                    dataset: dataset.to_owned(),
+                    bootstrap,
+                    intersections,
+                };
+                if evaluations.contains(&entry) {
+                    errors.at(
+                        evaluation.span(),
+                        format!("the evaluation on {dataset:?} appears twice in this gate"),
+                    );
+                } else {
+                    evaluations.push(entry);
+                }
+            }
             if let (Some(tier), Some(stage), Some(valid_for_days)) = (tier, stage, valid_for_days) {
                 match gates.entry((tier, stage)) {
                     std::collections::btree_map::Entry::Occupied(_) => errors.at(
@@ -461,6 +562,7 @@ impl Policy {
                             signoffs,
                             valid_for_days,
                             rollback_without_signoffs: raw_gate.rollback_without_signoffs,
+                            evaluations,
                         });
                     }
                 }
@@ -664,6 +766,71 @@ mod tests {
                 .any(|error| error.message.contains("unknown role \"data_steward\"")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn a_gate_names_the_evaluations_its_checks_need() {
+        let base = crate::DEFAULT_POLICY_TOML;
+        let low_production = "tier = \"low\"\nstage = \"production\"\n";
+        assert!(base.contains(low_production));
+        let with = |evaluations: &str| {
+            base.replacen(
+                low_production,
+                &format!("{low_production}evaluations = [{evaluations}]\n"),
+                1,
+            )
+        };
+        let policy = Policy::parse(&with(
+            "{ dataset = \"holdout-2026q3\", mode = \"model\", bootstrap = 50, intersect = [\"sex, age_band\"] }, \
+             { dataset = \"drift-check\" }",
+        ))
+        .unwrap();
+        let gate = policy.gate(RiskTier::Low, Stage::Production).unwrap();
+        assert_eq!(
+            gate.evaluations,
+            [
+                GateEvaluation {
+                    dataset: "holdout-2026q3".to_owned(),
+                    bootstrap: Some(50),
+                    intersections: vec![["sex".to_owned(), "age_band".to_owned()]],
+                },
+                GateEvaluation {
+                    dataset: "drift-check".to_owned(),
+                    bootstrap: None,
+                    intersections: Vec::new(),
+                },
+            ]
+        );
+        let line_of = |text: &str, needle: &str| {
+            text.lines().position(|line| line.contains(needle)).unwrap() + 1
+        };
+        for (evaluations, expected) in [
+            (
+                "{ dataset = \"h\", mode = \"predictions\" }",
+                "mode must be \"model\"",
+            ),
+            (
+                "{ dataset = \"h\", bootstrap = 20000 }",
+                "bootstrap must be 0 to 10000",
+            ),
+            (
+                "{ dataset = \"h\", intersect = [\"sex\"] }",
+                "two sensitive attributes",
+            ),
+            ("{ dataset = \"h\" }, { dataset = \"h\" }", "appears twice"),
+            ("{ dataset = \"\" }", "it is empty"),
+            ("{ dataset = \"h\", seed = 1 }", "unknown field `seed`"),
+        ] {
+            let text = with(evaluations);
+            let errors = errors_of(&text);
+            let line = line_of(&text, "evaluations = [");
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error.message.contains(expected) && error.line == line),
+                "{evaluations}: expected {expected:?} at line {line}, got {errors:?}"
+            );
+        }
     }
 
     fn errors_of(text: &str) -> Vec<PolicyError> {

@@ -161,6 +161,7 @@ pub fn gate_terms(
     })?;
     let mut outcomes = evaluate_checks(&gate.checks, &evidence.document());
     name_what_failed(&mut outcomes, evidence);
+    outcomes.extend(modelgate_policy::named_evaluation_outcomes(gate, evidence));
     let checks_pass = outcomes
         .iter()
         .all(|outcome| outcome.status == CheckStatus::Passed);

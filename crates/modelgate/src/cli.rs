@@ -1194,6 +1194,13 @@ pub struct PushArgs {
     /// KEY=VALUE (repeatable)
     #[arg(long = "tag", value_parser = parse_key_value)]
     pub tags: Vec<(String, String)>,
+    /// Then open a promotion request into this stage (prints the request instead of the version); the
+    /// gate's evaluations run by themselves, and a gate that needs no sign-offs approves when they pass
+    #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str), requires = "justification")]
+    pub request: Option<api::Stage>,
+    /// Why the version should move (with --request)
+    #[arg(long, requires = "request")]
+    pub justification: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

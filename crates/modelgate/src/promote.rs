@@ -223,7 +223,7 @@ fn review_counts(request: &api::PromotionRequest, review: &api::ReviewRecord) ->
     }
 }
 
-fn request_text(request: &api::PromotionRequest) -> String {
+pub(crate) fn request_text(request: &api::PromotionRequest) -> String {
     let mut text = fields(&[
         ("request", request.id.to_string()),
         ("state", request.state.to_string()),
@@ -254,6 +254,26 @@ fn request_text(request: &api::PromotionRequest) -> String {
         ("policy", request.policy_digest.clone()),
         ("evidence", request.evidence_digest.clone()),
     ]);
+    if !request.evaluations.is_empty() {
+        text.push_str("\n\nevaluations the gate runs:\n");
+        text.push_str(&table(
+            &["DATASET", "JOB", "STATE", "PROBLEM"],
+            request
+                .evaluations
+                .iter()
+                .map(|evaluation| {
+                    vec![
+                        evaluation.dataset.clone(),
+                        evaluation
+                            .job
+                            .map_or_else(|| "-".to_owned(), |job| job.to_string()),
+                        evaluation.state.to_string(),
+                        evaluation.problem.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     if !request.reviews.is_empty() {
         text.push_str("\n\nreviews:\n");
         text.push_str(&table(

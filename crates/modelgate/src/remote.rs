@@ -341,7 +341,22 @@ async fn push(client: &Client, printer: &Printer, args: PushArgs) -> anyhow::Res
         tags: args.tags.into_iter().collect(),
     };
     let version = client.create_version(&args.model, &request).await?;
-    printer.print(&version, output::version)
+    let (Some(stage), Some(justification)) = (args.request, args.justification) else {
+        return printer.print(&version, output::version);
+    };
+    eprintln!(
+        "registered {} version {}; opening a request into {stage}",
+        version.model, version.version
+    );
+    let opened = client
+        .open_request(&api::OpenRequest {
+            model: version.model.clone(),
+            version: version.version,
+            stage,
+            justification,
+        })
+        .await?;
+    printer.print(&opened, crate::promote::request_text)
 }
 
 pub async fn user(client: &Client, printer: &Printer, command: UserCommand) -> anyhow::Result<()> {

@@ -94,22 +94,7 @@ pub async fn run_evaluation(
     caller: Caller,
     ApiJson(request): ApiJson<api::RunEvaluation>,
 ) -> Result<Response, ApiError> {
-    let prepared = prepare_evaluation(&state, &caller, &request).await?;
-    let job = state
-        .store()
-        .create_job(
-            &caller.attribution(state.now()),
-            &NewJob {
-                model_name: prepared.name.to_string(),
-                version: i64::from(prepared.number.get()),
-                dataset: prepared.dataset.name.clone(),
-                request_json: serde_json::to_string(&request)
-                    .map_err(|error| ApiError::internal(&error))?,
-            },
-        )
-        .await?;
-    state.track_evaluation_job(job.id, true);
-    let runner = tokio::spawn(run_job(state.clone(), caller, job.id, prepared));
+    let (job, runner) = queue_evaluation(&state, &caller, &request).await?;
     if request.wait {
         // A waiting request must not hold up a shutdown: the job is then failed, and the client told so.
         let record = tokio::select! {
@@ -124,6 +109,146 @@ pub async fn run_evaluation(
         return Ok((StatusCode::CREATED, Json(evaluation_wire(&record)?)).into_response());
     }
     Ok((StatusCode::ACCEPTED, Json(job_wire(&job)?)).into_response())
+}
+
+/// Checks an evaluation request and queues its job; the runner's handle answers when it has finished.
+pub(crate) async fn queue_evaluation(
+    state: &AppState,
+    caller: &Caller,
+    request: &api::RunEvaluation,
+) -> Result<
+    (
+        JobRecord,
+        tokio::task::JoinHandle<Result<modelgate_store::EvaluationRecord, ApiError>>,
+    ),
+    ApiError,
+> {
+    let prepared = prepare_evaluation(state, caller, request).await?;
+    let job = state
+        .store()
+        .create_job(
+            &caller.attribution(state.now()),
+            &NewJob {
+                model_name: prepared.name.to_string(),
+                version: i64::from(prepared.number.get()),
+                dataset: prepared.dataset.name.clone(),
+                request_json: serde_json::to_string(request)
+                    .map_err(|error| ApiError::internal(&error))?,
+            },
+        )
+        .await?;
+    state.track_evaluation_job(job.id, true);
+    let runner = tokio::spawn(run_job(state.clone(), caller.clone(), job.id, prepared));
+    Ok((job, runner))
+}
+
+/// The request `POST /api/v1/evaluations` would get for a gate's evaluation of a version.
+fn gate_run(
+    model: &ModelName,
+    number: VersionNumber,
+    evaluation: &modelgate_policy::GateEvaluation,
+) -> api::RunEvaluation {
+    api::RunEvaluation {
+        model: model.to_string(),
+        version: number.get(),
+        dataset: evaluation.dataset.clone(),
+        bootstrap_resamples: evaluation.bootstrap,
+        intersections: evaluation.intersections.clone(),
+        ..api::RunEvaluation::default()
+    }
+}
+
+/// The newest job of `jobs` that runs exactly `run` (same version, dataset and settings).
+fn job_for<'a>(jobs: &'a [JobRecord], run: &api::RunEvaluation) -> Option<&'a JobRecord> {
+    let wanted = serde_json::to_string(run).ok()?;
+    jobs.iter()
+        .filter(|job| job.version == i64::from(run.version) && job.request_json == wanted)
+        .max_by_key(|job| job.id)
+}
+
+fn gate_state(dataset: &str, job: Option<&JobRecord>) -> api::GateEvaluationState {
+    match job {
+        Some(job) => api::GateEvaluationState {
+            dataset: dataset.to_owned(),
+            job: Some(job.id),
+            state: job.state.to_wire(),
+            problem: matches!(job.state, JobState::Failed | JobState::Cancelled)
+                .then(|| job.message.clone().unwrap_or_default()),
+        },
+        None => api::GateEvaluationState {
+            dataset: dataset.to_owned(),
+            job: None,
+            state: api::JobState::Failed,
+            problem: Some("not queued: the request opened before the gate named it".to_owned()),
+        },
+    }
+}
+
+/// Where the evaluations a gate names stand for a version: each one's newest job.
+pub(crate) async fn gate_evaluation_states(
+    state: &AppState,
+    model: &ModelName,
+    number: VersionNumber,
+    evaluations: &[modelgate_policy::GateEvaluation],
+) -> Result<Vec<api::GateEvaluationState>, ApiError> {
+    if evaluations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let jobs = state
+        .store()
+        .list_jobs(None, Some(model.as_str()), 1000)
+        .await?;
+    Ok(evaluations
+        .iter()
+        .map(|evaluation| {
+            let run = gate_run(model, number, evaluation);
+            gate_state(&evaluation.dataset, job_for(&jobs, &run))
+        })
+        .collect())
+}
+
+/// Queues the evaluations the gate names (`evaluations = [...]`) for a request that just opened, except
+/// those already queued, running or done for the version with the same settings (a request opened again
+/// queues nothing new). A refusal (a dataset that does not exist, a version that is not ONNX) is reported
+/// in the answer, not raised: the request stays open and says why.
+pub(crate) async fn queue_gate_evaluations(
+    state: &AppState,
+    caller: &Caller,
+    model: &ModelName,
+    number: VersionNumber,
+    evaluations: &[modelgate_policy::GateEvaluation],
+) -> Vec<api::GateEvaluationState> {
+    let jobs = match state
+        .store()
+        .list_jobs(None, Some(model.as_str()), 1000)
+        .await
+    {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            tracing::warn!(%error, "could not list evaluation jobs");
+            Vec::new()
+        }
+    };
+    let mut states = Vec::new();
+    for evaluation in evaluations {
+        let run = gate_run(model, number, evaluation);
+        let reusable = job_for(&jobs, &run)
+            .filter(|job| !matches!(job.state, JobState::Failed | JobState::Cancelled));
+        if let Some(job) = reusable {
+            states.push(gate_state(&evaluation.dataset, Some(job)));
+            continue;
+        }
+        states.push(match queue_evaluation(state, caller, &run).await {
+            Ok((job, _runner)) => gate_state(&evaluation.dataset, Some(&job)),
+            Err(error) => api::GateEvaluationState {
+                dataset: evaluation.dataset.clone(),
+                job: None,
+                state: api::JobState::Failed,
+                problem: Some(error.message),
+            },
+        });
+    }
+    states
 }
 
 fn job_wire(job: &JobRecord) -> Result<api::EvaluationJob, ApiError> {

@@ -433,6 +433,7 @@ fn request_summary(request: &PromotionRequest) -> api::PromotionRequest {
         decision_reason: request.decision_reason.clone(),
         reviews: Vec::new(),
         comments: Vec::new(),
+        evaluations: Vec::new(),
     }
 }
 
@@ -484,11 +485,27 @@ pub async fn open_request(
         )
         .await?;
     let opened = refused(&state, &caller, "request.open", &target_label, opened).await?;
+    let gate_evaluations = in_force
+        .policy
+        .gate(model.risk_tier, target)
+        .map(|gate| gate.evaluations.clone())
+        .unwrap_or_default();
+    let evaluations = if opened.state == RequestState::Open && !gate_evaluations.is_empty() {
+        super::evaluations::queue_gate_evaluations(
+            &state,
+            &caller,
+            &name,
+            number,
+            &gate_evaluations,
+        )
+        .await
+    } else {
+        Vec::new()
+    };
     let detail = state.store().get_request(opened.id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(request_wire(&detail, Some(&terms.evidence_digest))),
-    ))
+    let mut wire = request_wire(&detail, Some(&terms.evidence_digest));
+    wire.evaluations = evaluations;
+    Ok((StatusCode::CREATED, Json(wire)))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "promotion",
@@ -504,7 +521,22 @@ pub async fn get_request(
 ) -> Result<Json<api::PromotionRequest>, ApiError> {
     let detail = state.store().get_request(id).await?;
     let evidence = current_evidence(&state, &detail.request).await?;
-    Ok(Json(request_wire(&detail, evidence.as_deref())))
+    let mut wire = request_wire(&detail, evidence.as_deref());
+    if detail.request.state == RequestState::Open {
+        let request = &detail.request;
+        let model = state.store().get_model(&request.model_name).await?;
+        let in_force = policy_in_force(&state).await?;
+        if let Some(gate) = in_force.policy.gate(model.risk_tier, request.target_stage) {
+            wire.evaluations = super::evaluations::gate_evaluation_states(
+                &state,
+                &request.model_name,
+                request.version,
+                &gate.evaluations,
+            )
+            .await?;
+        }
+    }
+    Ok(Json(wire))
 }
 
 /// The evidence digest a request's version has now (for open requests; decided ones keep theirs).

@@ -398,16 +398,17 @@ async fn the_four_fifths_check_reads_the_server_s_fairness_numbers() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
-    let app = spawn_app().await;
-    let developer = app.user_with_token("dev", &["model_developer"]).await;
-    let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modelgate-onnx/fixtures");
+fn onnx_fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modelgate-onnx/fixtures")
+}
+
+/// Registers `name`: the ONNX fixtures' inputs, labels that mostly agree with the gradient-boosting
+/// model, two groups. Returns the fixtures' expected outputs, the CSV and its digest.
+async fn register_grid(app: &TestApp, developer: &str, name: &str) -> (Value, String, String) {
     let expected: Value =
-        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(onnx_fixtures().join("expected.json")).unwrap())
+            .unwrap();
     let model = &expected["models"]["gradient_boosting"];
-    // The dataset: the fixture inputs, labels that mostly agree with the model, two groups.
     let mut csv = String::from("f0,f1,f2,f3,group,label\n");
     for (index, row) in expected["inputs"].as_array().unwrap().iter().enumerate() {
         let values: Vec<String> = row
@@ -428,30 +429,44 @@ async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
             if index % 2 == 0 { "a" } else { "b" }
         ));
     }
-    let digest = upload_text(&app, &developer, &csv).await;
-    let registered = call(&app, Method::POST, "/api/v1/datasets", &developer, Some(json!({
-        "name": "grid", "digest": digest,
+    let digest = upload_text(app, developer, &csv).await;
+    let registered = call(app, Method::POST, "/api/v1/datasets", developer, Some(json!({
+        "name": name, "digest": digest,
         "schema": { "label": "label", "features": ["f0", "f1", "f2", "f3"], "sensitive": ["group"], "positive_label": "1" },
     })))
     .await;
     assert_eq!(registered.status(), StatusCode::CREATED);
-    app.create_model(&developer, "onnx-model", "medium").await;
-    let bytes = std::fs::read(fixtures.join("gradient_boosting.onnx")).unwrap();
+    (expected, csv, digest)
+}
+
+/// Uploads the gradient-boosting ONNX fixture as the model's next version.
+async fn push_gradient_boosting(app: &TestApp, developer: &str, model: &str) {
+    let bytes = std::fs::read(onnx_fixtures().join("gradient_boosting.onnx")).unwrap();
     let uploaded: Value = app
-        .upload(&developer, bytes, None)
+        .upload(developer, bytes, None)
         .await
         .json()
         .await
         .unwrap();
     let created = call(
-        &app,
+        app,
         Method::POST,
-        "/api/v1/models/onnx-model/versions",
-        &developer,
+        &format!("/api/v1/models/{model}/versions"),
+        developer,
         Some(json!({ "digest": uploaded["digest"], "format": "onnx" })),
     )
     .await;
     assert_eq!(created.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn model_mode_runs_the_onnx_artifact_on_the_dataset() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    let (expected, csv, digest) = register_grid(&app, &developer, "grid").await;
+    let model = &expected["models"]["gradient_boosting"];
+    app.create_model(&developer, "onnx-model", "medium").await;
+    push_gradient_boosting(&app, &developer, "onnx-model").await;
 
     let evaluation = call(
         &app,
@@ -967,5 +982,198 @@ async fn a_request_is_approved_when_the_evidence_it_waited_for_arrives() {
         .unwrap_or_else(|| panic!("{events}"))
         .clone();
     assert_eq!(approval["actor"], "system:new evidence", "{approval}");
+    app.stop().await;
+}
+
+/// The gate names its evaluations (issue 15, part 1): opening a request queues them as jobs, the request
+/// shows where they stand, and a low-risk request is approved without a human once they pass; a request
+/// whose other check fails stays open and says why, and opening it again queues nothing new.
+#[tokio::test]
+async fn a_gates_evaluations_run_by_themselves_when_its_request_opens() {
+    let app = spawn_app().await;
+    let developer = app.user_with_token("dev", &["model_developer"]).await;
+    register_grid(&app, &developer, "grid").await;
+    register_grid(&app, &developer, "grid-recent").await;
+    app.edit_policy(
+        "tier = \"low\"\nstage = \"production\"\n",
+        "tier = \"low\"\nstage = \"production\"\nevaluations = [{ dataset = \"grid\", mode = \"model\", bootstrap = 20 }, { dataset = \"grid-recent\", bootstrap = 0 }]\n",
+    )
+    .await;
+    app.create_model(&developer, "scorer", "low").await;
+    push_gradient_boosting(&app, &developer, "scorer").await;
+    push_gradient_boosting(&app, &developer, "scorer").await;
+    let card = json!({ "card": {
+        "model_details": { "name": "scorer", "owners": [{ "name": "Risk" }] },
+        "intended_use": { "primary_uses": "scoring" },
+        "limitations": "fixture data only",
+    }});
+    let card_set = call(
+        &app,
+        Method::PUT,
+        "/api/v1/models/scorer/versions/1/card",
+        &developer,
+        Some(card),
+    )
+    .await;
+    assert_eq!(card_set.status(), StatusCode::OK);
+    let open = |version: u32, stage: &'static str| {
+        let app = &app;
+        let developer = developer.clone();
+        async move {
+            call_json(app, Method::POST, "/api/v1/requests", &developer,
+                Some(json!({ "model": "scorer", "version": version, "stage": stage, "justification": "nightly" }))).await
+        }
+    };
+    let request_until = |id: i64, done: fn(&Value) -> bool| {
+        let app = &app;
+        let developer = developer.clone();
+        async move {
+            for _ in 0..600 {
+                let request = call_json(
+                    app,
+                    Method::GET,
+                    &format!("/api/v1/requests/{id}"),
+                    &developer,
+                    None,
+                )
+                .await;
+                if done(&request) {
+                    return request;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("request {id} did not get there within 30 s");
+        }
+    };
+
+    // Version 1: complete card; the two evaluations are all that is missing.
+    assert_eq!(open(1, "staging").await["state"], "approved");
+    let opened = open(1, "production").await;
+    assert_eq!(opened["state"], "open", "{opened}");
+    let queued: Vec<(&str, &str)> = opened["evaluations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{opened}"))
+        .iter()
+        .map(|evaluation| {
+            (
+                evaluation["dataset"].as_str().unwrap(),
+                evaluation["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        queued
+            .iter()
+            .map(|(dataset, _)| *dataset)
+            .collect::<Vec<_>>(),
+        ["grid", "grid-recent"]
+    );
+    assert!(
+        queued
+            .iter()
+            .all(|(_, state)| ["queued", "running", "succeeded"].contains(state)),
+        "{queued:?}"
+    );
+    let approved = request_until(opened["id"].as_i64().unwrap(), |request| {
+        request["state"] == "approved"
+    })
+    .await;
+    assert!(
+        approved["decision_reason"]
+            .as_str()
+            .unwrap()
+            .contains("new evidence"),
+        "{approved}"
+    );
+    let evaluations = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/models/scorer/versions/1/evaluations",
+        &developer,
+        None,
+    )
+    .await;
+    let evaluations = evaluations["evaluations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{evaluations}"));
+    assert_eq!(
+        evaluations.len(),
+        2,
+        "one evaluation per dataset the gate names"
+    );
+    assert!(
+        evaluations
+            .iter()
+            .all(|evaluation| evaluation["mode"] == "model")
+    );
+
+    // Version 2 has no card: its evaluations run and pass, the card check keeps it open, and says so.
+    assert_eq!(open(2, "staging").await["state"], "approved");
+    let waiting = open(2, "production").await;
+    let id = waiting["id"].as_i64().unwrap();
+    let done = request_until(id, |request| {
+        request["evaluations"]
+            .as_array()
+            .is_some_and(|evaluations| {
+                evaluations
+                    .iter()
+                    .all(|evaluation| evaluation["state"] == "succeeded")
+            })
+    })
+    .await;
+    assert_eq!(done["state"], "open", "{done}");
+    let explanation = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/models/scorer/versions/2/explain?stage=production",
+        &developer,
+        None,
+    )
+    .await;
+    let failing: Vec<&str> = explanation["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["status"] != "passed")
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["card_complete"], "{explanation}");
+    let jobs_before = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/evaluation-jobs?model=scorer",
+        &developer,
+        None,
+    )
+    .await["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    let withdrawn = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/requests/{id}/withdraw"),
+        &developer,
+        Some(json!({ "reason": "again" })),
+    )
+    .await;
+    assert!(withdrawn.status().is_success(), "{}", withdrawn.status());
+    let again = open(2, "production").await;
+    assert_eq!(
+        again["evaluations"], done["evaluations"],
+        "the same jobs, none queued again"
+    );
+    let jobs_after = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/evaluation-jobs?model=scorer",
+        &developer,
+        None,
+    )
+    .await["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(jobs_after, jobs_before);
     app.stop().await;
 }

@@ -330,6 +330,53 @@ async fn the_cli_pushes_shows_the_scan_and_rescans() {
         assert!(finding.get(field).is_some(), "{field} missing: {finding}");
     }
     // Kept past the server's stop, which would remove its temporary folder.
+    // `--request` opens the request right after registering; low risk into staging needs nothing more.
+    std::fs::write(&file, corpus("sklearn_pipeline_p2.pkl")).unwrap();
+    let requested: Value = serde_json::from_str(&stdout(&run(
+        &[
+            "--output",
+            "json",
+            "version",
+            "push",
+            "pricing",
+            file.to_str().unwrap(),
+            "--request",
+            "staging",
+            "--justification",
+            "nightly build",
+        ],
+        &server,
+        &developer,
+        work.path(),
+    )))
+    .unwrap();
+    assert_eq!(
+        (
+            &requested["version"],
+            &requested["target_stage"],
+            &requested["state"]
+        ),
+        (&json!(2), &json!("staging"), &json!("approved")),
+        "{requested}"
+    );
+    let missing_reason = run(
+        &[
+            "version",
+            "push",
+            "pricing",
+            file.to_str().unwrap(),
+            "--request",
+            "staging",
+        ],
+        &server,
+        &developer,
+        work.path(),
+    );
+    assert_eq!(
+        missing_reason.status.code(),
+        Some(2),
+        "--request needs --justification"
+    );
     let data_dir = std::mem::replace(&mut app.data_dir, tempfile::tempdir().unwrap());
     app.stop().await;
 
@@ -345,7 +392,9 @@ async fn the_cli_pushes_shows_the_scan_and_rescans() {
         .unwrap();
     let summary = stdout(&rescanned);
     assert!(
-        summary.contains("1 artifacts scanned (1 dangerous); 0 had no report, 0 reports changed"),
+        summary.contains(
+            "2 artifacts scanned (1 clean, 1 dangerous); 0 had no report, 0 reports changed"
+        ),
         "{summary}"
     );
 }
