@@ -1,0 +1,202 @@
+//! Edge cases of the drift kernels: missing values, single values, mismatched dictionaries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+fn table(columns: Vec<(&str, Column)>) -> Table {
+    Table::from_columns(
+        columns
+            .into_iter()
+            .map(|(name, column)| (name.to_owned(), column))
+            .collect(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn radix_sort_orders_like_total_cmp() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut values: Vec<f64> = (0..20_000)
+        .map(|index| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match index % 5 {
+                0 => -0.0,
+                1 => (state % 1000) as f64 - 500.0,
+                _ => f64::from_bits(state >> 2) * if state & 1 == 0 { -1.0 } else { 1.0 },
+            }
+        })
+        .filter(|value: &f64| value.is_finite())
+        .collect();
+    let mut expected = values.clone();
+    expected.sort_by(f64::total_cmp);
+    sort_floats(&mut values);
+    assert_eq!(
+        values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn all_missing_on_one_side_is_a_reason_not_nan() {
+    let reference = table(vec![
+        ("x", Column::Number(vec![1.0, 2.0, f64::NAN])),
+        ("c", Column::from_text([Some("a"), Some("b"), None])),
+    ]);
+    let current = table(vec![
+        ("x", Column::Number(vec![f64::NAN, f64::INFINITY])),
+        ("c", Column::Number(vec![f64::NAN, f64::NAN])),
+    ]);
+    let report = drift_report(&reference, &current, &[], &DriftSettings::default()).unwrap();
+    for (name, drift) in &report.features {
+        assert!(!drift.drifted(), "{name}");
+        assert!(
+            drift.reason().unwrap().contains("no values in the batch"),
+            "{name}"
+        );
+    }
+    match &report.features["x"] {
+        FeatureDrift::Numeric(drift) => {
+            assert_eq!(drift.counts.current_missing, 2);
+            assert_eq!(drift.counts.reference_missing, 1);
+            assert!(drift.psi.value.is_none() && drift.psi.reason.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.dataset.undecided_features, 2);
+    assert!(report.dataset.drift_share.value.is_none());
+    assert!(!report.dataset.drifted);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("NaN"), "{json}");
+    let back: DriftReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn single_values_give_finite_statistics() {
+    let reference = table(vec![("x", Column::Number(vec![5.0]))]);
+    let same = table(vec![("x", Column::Number(vec![5.0]))]);
+    let other = table(vec![("x", Column::Number(vec![7.0]))]);
+    let settings = DriftSettings::default();
+    let profile = Reference::new(&reference, &[]).unwrap();
+    let FeatureDrift::Numeric(same) = &profile.compare(&same, &settings).unwrap().features["x"]
+    else {
+        panic!()
+    };
+    assert_eq!(same.psi.value, Some(0.0));
+    assert_eq!(same.jensen_shannon.value, Some(0.0));
+    assert_eq!(same.wasserstein_normed.value, Some(0.0));
+    assert_eq!(same.ks_pvalue.value, Some(1.0));
+    assert!(!same.drifted);
+    let FeatureDrift::Numeric(other) = &profile.compare(&other, &settings).unwrap().features["x"]
+    else {
+        panic!()
+    };
+    // Wasserstein 2 over the floor 0.001.
+    assert!((other.wasserstein_normed.value.unwrap() - 2000.0).abs() < 1e-9);
+    assert!(other.drifted);
+    for value in [
+        &other.psi,
+        &other.jensen_shannon,
+        &other.ks_statistic,
+        &other.ks_pvalue,
+    ] {
+        assert!(value.value.unwrap().is_finite());
+    }
+}
+
+#[test]
+fn categories_match_by_text_whatever_the_dictionary_order() {
+    let reference = table(vec![(
+        "c",
+        Column::from_text(["a", "b", "b", "c"].map(Some)),
+    )]);
+    let current = table(vec![(
+        "c",
+        Column::from_text(["c", "b", "b", "a"].map(Some)),
+    )]);
+    let report = drift_report(&reference, &current, &[], &DriftSettings::default()).unwrap();
+    let FeatureDrift::Categorical(drift) = &report.features["c"] else {
+        panic!()
+    };
+    assert_eq!(drift.psi.value, Some(0.0));
+    assert_eq!(drift.chi2_statistic.value, Some(0.0));
+    assert_eq!(drift.chi2_pvalue.value, Some(1.0));
+    assert_eq!((drift.categories, drift.new_categories), (3, 0));
+    assert_eq!(report.dataset.drift_share.value, Some(0.0));
+}
+
+#[test]
+fn a_column_of_the_other_type_or_a_missing_column_is_an_error() {
+    let reference = table(vec![("x", Column::Number(vec![1.0, 2.0]))]);
+    let text = table(vec![("x", Column::from_text([Some("a"), Some("b")]))]);
+    let error = drift_report(&reference, &text, &[], &DriftSettings::default()).unwrap_err();
+    assert!(error.to_string().contains("text in this batch"), "{error}");
+    let other = table(vec![("y", Column::Number(vec![1.0]))]);
+    let error = drift_report(&reference, &other, &[], &DriftSettings::default()).unwrap_err();
+    assert!(error.to_string().contains("missing column"), "{error}");
+}
+
+#[test]
+fn settings_are_checked_and_the_share_decides_the_dataset() {
+    let bad = DriftSettings {
+        numeric_method: NumericMethod::KsPvalue,
+        numeric_threshold: 1.5,
+        ..DriftSettings::default()
+    };
+    assert!(bad.check().is_err());
+    assert!(
+        DriftSettings {
+            drift_share: 0.0,
+            ..DriftSettings::default()
+        }
+        .check()
+        .is_err()
+    );
+    let reference = table(vec![
+        ("x", Column::Number((0..100).map(f64::from).collect())),
+        ("y", Column::Number((0..100).map(f64::from).collect())),
+    ]);
+    let current = table(vec![
+        (
+            "x",
+            Column::Number((0..100).map(|v| f64::from(v) + 50.0).collect()),
+        ),
+        ("y", Column::Number((0..100).map(f64::from).collect())),
+    ]);
+    let report = drift_report(&reference, &current, &[], &DriftSettings::default()).unwrap();
+    assert_eq!(report.dataset.drifted_features, 1);
+    assert_eq!(report.dataset.drift_share.value, Some(0.5));
+    assert!(report.dataset.drifted);
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    for field in [
+        "psi",
+        "jensen_shannon",
+        "wasserstein_normed",
+        "ks_pvalue",
+        "drifted",
+    ] {
+        assert!(json["features"]["x"].get(field).is_some(), "{field}");
+    }
+    assert_eq!(json["features"]["x"]["kind"], "numeric");
+    assert_eq!(json["features"]["x"]["method"], "wasserstein_normed");
+    assert_eq!(json["dataset"]["drifted"], true);
+    let ks: DriftSettings = serde_json::from_value(serde_json::json!({
+        "numeric_method": "ks", "numeric_threshold": 0.05,
+        "categorical_method": "chi2", "categorical_threshold": 0.05, "drift_share": 0.5
+    }))
+    .unwrap();
+    assert_eq!(ks.numeric_method, NumericMethod::KsPvalue);
+}
+
+#[test]
+fn ks_exact_and_asymptotic_agree_where_they_meet() {
+    // Just inside and outside the exact regime the p-values of the same statistic are close.
+    let (_, exact, method) = distributions::ks_two_sample(10_000, 10_000, 0.02);
+    assert_eq!(method, KsMethod::Exact);
+    let (_, asymptotic, method) = distributions::ks_two_sample(10_001, 10_001, 0.02);
+    assert_eq!(method, KsMethod::Asymptotic);
+    assert!((exact - asymptotic).abs() < 2e-3, "{exact} {asymptotic}");
+}
