@@ -609,7 +609,7 @@ fn sort_floats(values: &mut [f64]) {
     }
     let mut buffer = vec![0u64; keys.len()];
     for (pass, histogram) in counts.iter().enumerate() {
-        if histogram.iter().any(|&count| count == keys.len()) {
+        if histogram.contains(&keys.len()) {
             continue;
         }
         let mut offsets = [0usize; BUCKETS];
