@@ -200,3 +200,74 @@ fn ks_exact_and_asymptotic_agree_where_they_meet() {
     assert_eq!(method, KsMethod::Asymptotic);
     assert!((exact - asymptotic).abs() < 2e-3, "{exact} {asymptotic}");
 }
+
+/// Random small samples (ties, constants, few values, categories on one side only) never give NaN or an
+/// infinity, and p-values stay within [0, 1].
+#[test]
+fn no_statistic_is_ever_nan() {
+    struct Draws(u64);
+    impl Draws {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % bound
+        }
+        fn numbers(&mut self, n: usize, spread: u64, offset: u64) -> Vec<f64> {
+            (0..n)
+                .map(|_| match self.below(12) {
+                    0 => f64::NAN,
+                    _ => (self.below(spread) + offset) as f64 / 4.0,
+                })
+                .collect()
+        }
+        fn texts(&mut self, n: usize, from: usize) -> Column {
+            let names = ["a", "b", "c", "d", "e", "f"];
+            let cells: Vec<Option<&str>> = (0..n)
+                .map(|_| match self.below(10) {
+                    0 => None,
+                    k => Some(names[(from + k as usize) % names.len()]),
+                })
+                .collect();
+            Column::from_text(cells)
+        }
+    }
+    let mut draws = Draws(0x2545_f491_4f6c_dd1d);
+    for _ in 0..300 {
+        let (n1, n2) = (1 + draws.below(60) as usize, 1 + draws.below(60) as usize);
+        let spread = 1 + draws.below(40);
+        let offset = draws.below(5);
+        let from = draws.below(3) as usize;
+        let reference = table(vec![
+            ("x", Column::Number(draws.numbers(n1, spread, 0))),
+            ("c", draws.texts(n1, 0)),
+        ]);
+        let current = table(vec![
+            ("x", Column::Number(draws.numbers(n2, spread, offset))),
+            ("c", draws.texts(n2, from)),
+        ]);
+        let report = drift_report(&reference, &current, &[], &DriftSettings::default()).unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        for feature in json["features"].as_object().unwrap().values() {
+            for (field, value) in feature.as_object().unwrap() {
+                if let Some(number) = value.get("value").and_then(|number| number.as_f64()) {
+                    assert!(
+                        number.is_finite() && number >= 0.0,
+                        "{field} = {number}: {feature}"
+                    );
+                    if field.ends_with("pvalue") {
+                        assert!(number <= 1.0, "{field} = {number}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_exact_ks_probability_is_quick_at_the_largest_exact_sizes() {
+    for d in [0.01, 0.1, 0.5] {
+        let p = distributions::ks_exact(10_000, 9_999, d).unwrap().1;
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+}
