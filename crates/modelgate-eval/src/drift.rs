@@ -103,16 +103,7 @@ impl DriftSettings {
     /// The settings, or what is wrong with them: thresholds must be finite and non-negative, a p-value
     /// threshold within (0, 1), the drift share within (0, 1].
     pub fn check(&self) -> Result<(), DriftError> {
-        let bad = |what: &str, value: f64| {
-            Err(DriftError::Settings(format!(
-                "{what} must be {}, not {value}",
-                match what {
-                    "drift_share" => "within (0, 1]",
-                    _ => "a p-value within (0, 1)",
-                }
-            )))
-        };
-        for (name, value, pvalue) in [
+        let thresholds = [
             (
                 "numeric_threshold",
                 self.numeric_threshold,
@@ -123,18 +114,24 @@ impl DriftSettings {
                 self.categorical_threshold,
                 self.categorical_method.is_pvalue(),
             ),
-        ] {
-            if !value.is_finite() || value < 0.0 {
+        ];
+        for (name, value, pvalue) in thresholds {
+            if pvalue && !(value > 0.0 && value < 1.0) {
+                return Err(DriftError::Settings(format!(
+                    "{name} is a p-value threshold, within (0, 1), not {value}"
+                )));
+            }
+            if !(value.is_finite() && value >= 0.0) {
                 return Err(DriftError::Settings(format!(
                     "{name} must be a finite, non-negative number, not {value}"
                 )));
             }
-            if pvalue && !(value > 0.0 && value < 1.0) {
-                return bad(name, value);
-            }
         }
         if !(self.drift_share > 0.0 && self.drift_share <= 1.0) {
-            return bad("drift_share", self.drift_share);
+            return Err(DriftError::Settings(format!(
+                "drift_share must be within (0, 1], not {}",
+                self.drift_share
+            )));
         }
         Ok(())
     }
@@ -949,34 +946,35 @@ fn categorical_drift(
     reference_counts.resize(reference.counts.len() + new_counts.len(), 0);
     current_counts.extend(&new_counts);
     let (method, threshold) = (settings.categorical_method, settings.categorical_threshold);
+    let categories = reference_counts.len();
+    let new_categories = new_counts.len();
+    let reason = no_values(&counts);
+    let [psi, jensen_shannon, chi2_statistic, chi2_pvalue] = match &reason {
+        Some(reason) => std::array::from_fn(|_| Value::undefined(reason.clone())),
+        None => {
+            let (psi, jensen_shannon) = psi_and_jensen_shannon(
+                &reference_counts,
+                &current_counts,
+                n1 as usize,
+                n2 as usize,
+            );
+            let (statistic, pvalue) = chi_square_test(&reference_counts, &current_counts);
+            [psi, jensen_shannon, statistic, pvalue].map(Value::defined)
+        }
+    };
     let mut drift = CategoricalDrift {
         method,
         threshold,
         drifted: false,
-        reason: no_values(&counts),
+        reason,
         counts,
-        categories: reference_counts.len(),
-        new_categories: new_counts.len(),
-        psi: Value::undefined(""),
-        jensen_shannon: Value::undefined(""),
-        chi2_statistic: Value::undefined(""),
-        chi2_pvalue: Value::undefined(""),
+        categories,
+        new_categories,
+        psi,
+        jensen_shannon,
+        chi2_statistic,
+        chi2_pvalue,
     };
-    if let Some(reason) = &drift.reason {
-        let undefined = Value::undefined(reason.clone());
-        drift.psi = undefined.clone();
-        drift.jensen_shannon = undefined.clone();
-        drift.chi2_statistic = undefined.clone();
-        drift.chi2_pvalue = undefined;
-        return drift;
-    }
-    let (psi, jensen_shannon) =
-        psi_and_jensen_shannon(&reference_counts, &current_counts, n1 as usize, n2 as usize);
-    let (chi2_statistic, chi2_pvalue) = chi_square_test(&reference_counts, &current_counts);
-    drift.psi = Value::defined(psi);
-    drift.jensen_shannon = Value::defined(jensen_shannon);
-    drift.chi2_statistic = Value::defined(chi2_statistic);
-    drift.chi2_pvalue = Value::defined(chi2_pvalue);
     let score = match method {
         CategoricalMethod::JensenShannon => &drift.jensen_shannon,
         CategoricalMethod::Psi => &drift.psi,
