@@ -531,10 +531,41 @@ fn code_counts(categories: usize, codes: &[u32]) -> (Vec<u64>, usize) {
 
 /// The finite values of a column, ascending, and how many were missing (NaN) or infinite.
 fn present_sorted(values: &[f64]) -> (Vec<f64>, usize) {
-    let mut present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let missing = values.len() - present.len();
-    sort_floats(&mut present);
-    (present, missing)
+    const SMALL: usize = 4096;
+    if values.len() < SMALL {
+        let mut present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        present.sort_unstable_by(f64::total_cmp);
+        let missing = values.len() - present.len();
+        return (present, missing);
+    }
+    let keys: Vec<u64> = values
+        .iter()
+        .filter(|value| value.is_finite())
+        .map(|&value| order_key(value))
+        .collect();
+    let missing = values.len() - keys.len();
+    (
+        radix_sort(keys).into_iter().map(from_order_key).collect(),
+        missing,
+    )
+}
+
+/// A float's bits as an unsigned integer in the float's order (negatives flipped, positives' sign set).
+fn order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
 }
 
 fn distinct_sorted(sorted: &[f64]) -> usize {
@@ -570,34 +601,13 @@ fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
     sum + compensation
 }
 
-/// Sorts finite floats ascending: a least-significant-digit radix sort of their order-preserving bit
-/// patterns (11-bit digits, passes where every key has the same digit skipped) for large inputs, about six
-/// times faster than a comparison sort on a million values; the standard sort below 4,096.
-fn sort_floats(values: &mut [f64]) {
-    const SMALL: usize = 4096;
+/// Sorts keys ascending: a least-significant-digit radix sort (11-bit digits, six passes, those where every
+/// key has the same digit skipped), about six times faster than a comparison sort on a million floats'
+/// order keys.
+fn radix_sort(mut keys: Vec<u64>) -> Vec<u64> {
     const BITS: usize = 11;
     const BUCKETS: usize = 1 << BITS;
     const PASSES: usize = 64_usize.div_ceil(BITS);
-    if values.len() < SMALL {
-        values.sort_unstable_by(f64::total_cmp);
-        return;
-    }
-    let to_key = |value: f64| {
-        let bits = value.to_bits();
-        if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | 1 << 63
-        }
-    };
-    let from_key = |key: u64| {
-        f64::from_bits(if key >> 63 == 1 {
-            key & !(1 << 63)
-        } else {
-            !key
-        })
-    };
-    let mut keys: Vec<u64> = values.iter().map(|&value| to_key(value)).collect();
     let mut counts = vec![[0usize; BUCKETS]; PASSES];
     for &key in &keys {
         for (pass, histogram) in counts.iter_mut().enumerate() {
@@ -622,9 +632,7 @@ fn sort_floats(values: &mut [f64]) {
         }
         std::mem::swap(&mut keys, &mut buffer);
     }
-    for (value, key) in values.iter_mut().zip(keys) {
-        *value = from_key(key);
-    }
+    keys
 }
 
 fn no_values(counts: &Counts) -> Option<String> {

@@ -30,9 +30,11 @@ fn radix_sort_orders_like_total_cmp() {
         })
         .filter(|value: &f64| value.is_finite())
         .collect();
-    let mut expected = values.clone();
+    values.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
+    let mut expected: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     expected.sort_by(f64::total_cmp);
-    sort_floats(&mut values);
+    let (values, missing) = present_sorted(&values);
+    assert_eq!(missing, 3);
     assert_eq!(
         values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
