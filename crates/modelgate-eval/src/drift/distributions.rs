@@ -7,8 +7,9 @@
 //! algorithm per region) nor the exact two-sample probability. Two deliberate differences, both exact
 //! algorithms for the same number, held to scipy by `fixtures/drift.json`: the Pomeranz recursion scipy uses
 //! for n ≤ 140 and 0.754693 < n·d² ≤ 4 is replaced by the Durbin matrix (which scipy uses next to it), and
-//! scipy's one-sided Smirnov sum in double-double arithmetic is summed here in `f64` with each term formed
-//! in logarithms (its terms are all positive, so nothing cancels).
+//! cephes' one-sided Smirnov sum, whose every term scipy forms anew in double-double arithmetic, is summed
+//! here in `f64` from a first term taken as an exact-base power and each next term as the last times a
+//! ratio (its terms are all positive, so nothing cancels; 1.1e-11 of scipy on the fixtures).
 
 /// Which p-value `ks_2samp` reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
