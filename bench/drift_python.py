@@ -41,8 +41,11 @@ elapsed = time.perf_counter() - started
 print(f"evidently {evidently.__version__}: Dataset.from_pandas {wrapped:.2f} s, DataDriftPreset report {elapsed:.2f} s")
 
 scores = {}
+evidently_count = None
 for metric in snapshot.dict()["metrics"]:
     config = metric.get("config", {})
+    if config.get("type", "").endswith("DriftedColumnsCount"):
+        evidently_count = metric["value"]
     column = config.get("column")
     if column is not None and config.get("type", "").endswith("ValueDrift"):
         scores[column] = (metric["value"], config.get("method"))
@@ -57,4 +60,6 @@ for name in numeric + categorical:
     difference = abs(ours - theirs) / max(abs(theirs), 1e-300)
     worst = max(worst, difference)
     print(f"{name:8} {feature['method']:18} modelgate {ours:.12g}  evidently {theirs:.12g} ({method})  rel. diff {difference:.1e}")
-print(f"largest relative difference {worst:.1e}; modelgate dataset drift share {rust['dataset']['drift_share']['value']}")
+print(f"largest relative difference {worst:.1e}")
+print(f"drifted columns: evidently {evidently_count}; modelgate {rust['dataset']['drifted_features']} "
+      f"(share {rust['dataset']['drift_share']['value']})")
