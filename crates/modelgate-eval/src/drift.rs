@@ -439,7 +439,7 @@ pub fn drift_report(
     features: &[String],
     settings: &DriftSettings,
 ) -> Result<DriftReport, DriftError> {
-    settings.check()?;
+    settings.check()?; // before profiling, so that bad settings cost nothing
     Reference::new(reference, features)?.compare(current, settings)
 }
 

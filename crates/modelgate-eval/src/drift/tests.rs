@@ -273,3 +273,40 @@ fn the_exact_ks_probability_is_quick_at_the_largest_exact_sizes() {
         assert!((0.0..=1.0).contains(&p), "{p}");
     }
 }
+
+#[test]
+fn one_reference_serves_many_batches() {
+    let reference = table(vec![
+        (
+            "x",
+            Column::Number((0..500).map(|v| f64::from(v % 97)).collect()),
+        ),
+        (
+            "c",
+            Column::from_text((0..500).map(|v| Some(["a", "b", "c"][v % 3]))),
+        ),
+    ]);
+    let profile = Reference::new(&reference, &[]).unwrap();
+    assert_eq!(profile.rows(), 500);
+    assert_eq!(
+        profile.features().collect::<Vec<_>>(),
+        [("x", FeatureKind::Numeric), ("c", FeatureKind::Categorical)]
+    );
+    for shift in [0.0, 3.0, 30.0] {
+        let batch = table(vec![
+            (
+                "x",
+                Column::Number((0..300).map(|v| f64::from(v % 89) + shift).collect()),
+            ),
+            (
+                "c",
+                Column::from_text((0..300).map(|v| Some(["c", "a", "d"][v % 3]))),
+            ),
+        ]);
+        let settings = DriftSettings::default();
+        assert_eq!(
+            profile.compare(&batch, &settings).unwrap(),
+            drift_report(&reference, &batch, &[], &settings).unwrap()
+        );
+    }
+}
