@@ -322,14 +322,47 @@ impl Reference {
         } else {
             features.to_vec()
         };
-        let columns = names
+        let kinds = names
+            .into_iter()
+            .map(|name| {
+                let kind = match table.get(&name)? {
+                    Column::Number(_) => FeatureKind::Numeric,
+                    Column::Text { .. } => FeatureKind::Categorical,
+                };
+                Ok((name, kind))
+            })
+            .collect::<Result<Vec<_>, DatasetError>>()?;
+        Self::with_kinds(table, &kinds)
+    }
+
+    /// Profiles the named features as the given kinds: a number column may be categorical (its values
+    /// compared as the text they print, `1` and `1.0` alike; for codes such as a region number), a text
+    /// column cannot be numeric.
+    pub fn with_kinds(
+        table: &Table,
+        features: &[(String, FeatureKind)],
+    ) -> Result<Self, DriftError> {
+        let columns = features
             .iter()
-            .map(|name| table.get(name))
+            .map(|(name, kind)| match (table.get(name)?, kind) {
+                (Column::Text { .. }, FeatureKind::Numeric) => Err(DatasetError::new(
+                    None,
+                    Some(name),
+                    "a text column cannot be compared as a numeric feature",
+                )),
+                (column, _) => Ok(column),
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let profiles = on_all_cores(columns.len(), |index| profile(columns[index]));
+        let profiles = on_all_cores(columns.len(), |index| {
+            profile(columns[index], features[index].1)
+        });
         Ok(Self {
             rows: table.row_count(),
-            features: names.into_iter().zip(profiles).collect(),
+            features: features
+                .iter()
+                .map(|(name, _)| name.clone())
+                .zip(profiles)
+                .collect(),
         })
     }
 
@@ -349,8 +382,9 @@ impl Reference {
     }
 
     /// Compares a batch with the reference, feature by feature on all cores. Every reference feature must
-    /// be a column of `current`, of the same type (a column with no present value may be of either).
-    /// Categories are matched by their text, whatever each table's dictionary order.
+    /// be a column of `current`; a numeric one must be numbers there (or have no present value).
+    /// Categories are matched by their text, whatever each table's dictionary order, and a number column
+    /// compared with a categorical feature by the text its numbers print.
     pub fn compare(
         &self,
         current: &Table,
@@ -374,13 +408,6 @@ impl Reference {
                             "the column is text in this batch but numbers in the reference",
                         ))
                     }
-                    (Profile::Categorical(_), Column::Number(_)) if !all_missing => {
-                        Err(DatasetError::new(
-                            None,
-                            Some(name),
-                            "the column is numbers in this batch but text in the reference",
-                        ))
-                    }
                     _ => Ok(column),
                 }
             })
@@ -392,7 +419,7 @@ impl Reference {
                     FeatureDrift::Numeric(numeric_drift(reference, column, rows, settings))
                 }
                 (Profile::Categorical(reference), column) => {
-                    FeatureDrift::Categorical(categorical_drift(reference, column, rows, settings))
+                    FeatureDrift::Categorical(categorical_drift(reference, column, settings))
                 }
             }
         });
@@ -480,9 +507,9 @@ fn on_all_cores<T: Send>(count: usize, work: impl Fn(usize) -> T + Sync) -> Vec<
     done.into_iter().map(|(_, value)| value).collect()
 }
 
-fn profile(column: &Column) -> Profile {
-    match column {
-        Column::Number(values) => {
+fn profile(column: &Column, kind: FeatureKind) -> Profile {
+    match (kind, column) {
+        (FeatureKind::Numeric, Column::Number(values)) => {
             let (sorted, missing) = present_sorted(values);
             let distinct = distinct_sorted(&sorted);
             let std = population_std(&sorted);
@@ -493,15 +520,15 @@ fn profile(column: &Column) -> Profile {
                 distinct,
             })
         }
-        Column::Text { dictionary, codes } => {
-            let (counts, missing) = code_counts(dictionary.len(), codes);
-            // Codes that never occur (none, from the readers) are left out, so every category has a count.
-            let (categories, counts): (Vec<String>, Vec<u64>) = dictionary
-                .iter()
-                .zip(counts)
-                .filter(|(_, count)| *count > 0)
-                .map(|(category, count)| (category.clone(), count))
-                .unzip();
+        // Refused in `with_kinds`; profiled as all missing should it ever get here.
+        (FeatureKind::Numeric, Column::Text { codes, .. }) => Profile::Numeric(NumericProfile {
+            sorted: Vec::new(),
+            missing: codes.len(),
+            std: 0.0,
+            distinct: 0,
+        }),
+        (FeatureKind::Categorical, column) => {
+            let (categories, counts, missing) = category_counts(column);
             let index = categories
                 .iter()
                 .enumerate()
@@ -513,6 +540,40 @@ fn profile(column: &Column) -> Profile {
                 index,
                 missing,
             })
+        }
+    }
+}
+
+/// A column's categories that occur, with their counts, and the missing cells: text as it reads, numbers
+/// as they print (one category for both zeros; NaN and infinities missing), as `Table::groups` names them.
+fn category_counts(column: &Column) -> (Vec<String>, Vec<u64>, usize) {
+    match column {
+        Column::Text { dictionary, codes } => {
+            let (counts, missing) = code_counts(dictionary.len(), codes);
+            let (categories, counts) = dictionary
+                .iter()
+                .zip(counts)
+                .filter(|(_, count)| *count > 0)
+                .map(|(category, count)| (category.clone(), count))
+                .unzip();
+            (categories, counts, missing)
+        }
+        Column::Number(values) => {
+            let mut index: HashMap<u64, usize> = HashMap::new();
+            let (mut categories, mut counts, mut missing) = (Vec::new(), Vec::new(), 0);
+            for &value in values {
+                if !value.is_finite() {
+                    missing += 1;
+                    continue;
+                }
+                let position = *index.entry((value + 0.0).to_bits()).or_insert_with(|| {
+                    categories.push((value + 0.0).to_string());
+                    counts.push(0);
+                    counts.len() - 1
+                });
+                counts[position] += 1;
+            }
+            (categories, counts, missing)
         }
     }
 }
@@ -922,24 +983,16 @@ fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
 fn categorical_drift(
     reference: &CategoricalProfile,
     column: &Column,
-    rows: usize,
     settings: &DriftSettings,
 ) -> CategoricalDrift {
     // The batch's counts over the reference's categories, then the categories only the batch has.
     let mut current_counts = vec![0u64; reference.categories.len()];
-    let mut current_missing = rows;
     let mut new_counts = Vec::new();
-    if let Column::Text { dictionary, codes } = column {
-        let (counts, missing) = code_counts(dictionary.len(), codes);
-        current_missing = missing;
-        for (category, count) in dictionary.iter().zip(counts) {
-            if count == 0 {
-                continue;
-            }
-            match reference.index.get(category) {
-                Some(&position) => current_counts[position] += count,
-                None => new_counts.push(count),
-            }
+    let (categories, counts, current_missing) = category_counts(column);
+    for (category, count) in categories.iter().zip(counts) {
+        match reference.index.get(category) {
+            Some(&position) => current_counts[position] += count,
+            None => new_counts.push(count),
         }
     }
     let n1: u64 = reference.counts.iter().sum();

@@ -310,3 +310,42 @@ fn one_reference_serves_many_batches() {
         );
     }
 }
+
+#[test]
+fn a_number_column_may_be_a_categorical_feature() {
+    let reference = table(vec![
+        (
+            "region",
+            Column::Number(vec![1.0, 2.0, 2.0, -0.0, f64::NAN]),
+        ),
+        (
+            "name",
+            Column::from_text(["a", "b", "b", "c", "a"].map(Some)),
+        ),
+    ]);
+    let kinds = [
+        ("region".to_owned(), FeatureKind::Categorical),
+        ("name".to_owned(), FeatureKind::Categorical),
+    ];
+    let profile = Reference::with_kinds(&reference, &kinds).unwrap();
+    // The batch's region codes arrive as text here; "0" matches the reference's -0 and 0 alike.
+    let batch = table(vec![
+        ("region", Column::from_text(["2", "1", "2", "0"].map(Some))),
+        ("name", Column::from_text(["b", "a", "c", "b"].map(Some))),
+    ]);
+    let report = profile.compare(&batch, &DriftSettings::default()).unwrap();
+    let FeatureDrift::Categorical(region) = &report.features["region"] else {
+        panic!("{:?}", report.features["region"])
+    };
+    assert_eq!((region.categories, region.new_categories), (3, 0));
+    assert_eq!(region.counts.reference_missing, 1);
+    assert_eq!(region.chi2_statistic.value, Some(0.0));
+    let error = Reference::with_kinds(&reference, &[("name".to_owned(), FeatureKind::Numeric)])
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("cannot be compared as a numeric"),
+        "{error}"
+    );
+}
