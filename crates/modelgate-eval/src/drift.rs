@@ -662,38 +662,58 @@ fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
     sum + compensation
 }
 
-/// Sorts keys ascending: a least-significant-digit radix sort (11-bit digits, six passes, those where every
-/// key has the same digit skipped), about six times faster than a comparison sort on a million floats'
-/// order keys.
+/// Sorts keys ascending: a most-significant-digit radix sort on the 11 bits below the highest bit in which
+/// the keys differ, recursing into buckets (sorted with the standard sort from 256 keys down). Two passes
+/// over memory at the top level, then buckets of a few hundred keys sorted in cache: the sort is bound by
+/// memory bandwidth, which a server shares, and an LSD sort makes six such passes.
 fn radix_sort(mut keys: Vec<u64>) -> Vec<u64> {
-    const BITS: usize = 11;
-    const BUCKETS: usize = 1 << BITS;
-    const PASSES: usize = 64_usize.div_ceil(BITS);
-    let mut counts = vec![[0usize; BUCKETS]; PASSES];
-    for &key in &keys {
-        for (pass, histogram) in counts.iter_mut().enumerate() {
-            histogram[((key >> (pass * BITS)) as usize) & (BUCKETS - 1)] += 1;
-        }
-    }
-    let mut buffer = vec![0u64; keys.len()];
-    for (pass, histogram) in counts.iter().enumerate() {
-        if histogram.contains(&keys.len()) {
-            continue;
-        }
-        let mut offsets = [0usize; BUCKETS];
-        let mut running = 0;
-        for (offset, &count) in offsets.iter_mut().zip(histogram.iter()) {
-            *offset = running;
-            running += count;
-        }
-        for &key in &keys {
-            let digit = ((key >> (pass * BITS)) as usize) & (BUCKETS - 1);
-            buffer[offsets[digit]] = key;
-            offsets[digit] += 1;
-        }
-        std::mem::swap(&mut keys, &mut buffer);
-    }
+    let mut scratch = vec![0u64; keys.len()];
+    sort_keys(&mut keys, &mut scratch);
     keys
+}
+
+fn sort_keys(keys: &mut [u64], scratch: &mut [u64]) {
+    const BITS: u32 = 11;
+    const BUCKETS: usize = 1 << BITS;
+    if keys.len() <= 256 {
+        keys.sort_unstable();
+        return;
+    }
+    let (low, high) = keys.iter().fold((u64::MAX, 0), |(low, high), &key| {
+        (low.min(key), high.max(key))
+    });
+    if low == high {
+        return;
+    }
+    let top = 64 - (low ^ high).leading_zeros();
+    let shift = top.saturating_sub(BITS);
+    let digit = |key: u64| ((key >> shift) as usize) & (BUCKETS - 1);
+    let mut counts = [0usize; BUCKETS];
+    for &key in keys.iter() {
+        counts[digit(key)] += 1;
+    }
+    let mut offsets = [0usize; BUCKETS];
+    let mut running = 0;
+    for (offset, &count) in offsets.iter_mut().zip(counts.iter()) {
+        *offset = running;
+        running += count;
+    }
+    let starts = offsets;
+    for &key in keys.iter() {
+        let bucket = digit(key);
+        scratch[offsets[bucket]] = key;
+        offsets[bucket] += 1;
+    }
+    keys.copy_from_slice(scratch);
+    if shift == 0 {
+        return;
+    }
+    for (&start, &count) in starts.iter().zip(counts.iter()) {
+        if count > 1 {
+            let range = start..start + count;
+            sort_keys(&mut keys[range.clone()], &mut scratch[range]);
+        }
+    }
 }
 
 fn no_values(counts: &Counts) -> Option<String> {
