@@ -349,3 +349,23 @@ fn a_number_column_may_be_a_categorical_feature() {
         "{error}"
     );
 }
+
+/// The radix sort's recursion: one outlier puts the rest in a few buckets; duplicates end it at the last
+/// digit; values differing only in their lowest bits.
+#[test]
+fn radix_sort_handles_outliers_duplicates_and_neighbours() {
+    let mut values: Vec<f64> = (0..50_000u64)
+        .map(|index| 1.0 + (index * 7919 % 1000) as f64 / 1000.0)
+        .collect();
+    values.push(-1e300);
+    values.extend((0..5_000u64).map(|index| f64::from_bits(1.5f64.to_bits() + index * 31 % 977)));
+    values.extend([0.0, -0.0, 0.0]);
+    let mut expected = values.clone();
+    expected.sort_by(f64::total_cmp);
+    let (sorted, missing) = present_sorted(&values);
+    assert_eq!(missing, 0);
+    assert_eq!(
+        sorted.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
