@@ -184,7 +184,7 @@ impl Format {
 }
 
 /// The code of a missing cell in a text column.
-const MISSING: u32 = u32::MAX;
+pub(crate) const MISSING: u32 = u32::MAX;
 
 /// One column, typed. Columnar and compact on purpose: a 10M-row file is held as 8 bytes per number and 4
 /// per text cell (a code into the column's distinct values), never as a string per cell.
@@ -215,6 +215,31 @@ impl Column {
             Column::Number(values) => values[row].is_nan(),
             Column::Text { codes, .. } => codes[row] == MISSING,
         }
+    }
+
+    /// A text column from its cells, `None` for a missing one (tests, benchmarks, callers that build
+    /// tables in memory).
+    pub fn from_text<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let mut builder = TextBuilder::default();
+        for cell in cells {
+            let code = match cell {
+                Some(text) => builder.code(text),
+                None => MISSING,
+            };
+            builder.codes.push(code);
+        }
+        builder.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Number(values) => values.len(),
+            Column::Text { codes, .. } => codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -903,6 +928,25 @@ fn is_positive(cell: &str, positive: &str) -> bool {
 }
 
 impl Table {
+    /// A table built in memory from named columns of equal length (rows are then numbered as in Parquet).
+    pub fn from_columns(columns: Vec<(String, Column)>) -> Result<Self, DatasetError> {
+        let rows = columns.first().map_or(0, |(_, column)| column.len());
+        if let Some((name, column)) = columns.iter().find(|(_, column)| column.len() != rows) {
+            return Err(DatasetError::new(
+                None,
+                Some(name),
+                format!("{} rows, but the first column has {rows}", column.len()),
+            ));
+        }
+        let (names, columns) = columns.into_iter().unzip();
+        Ok(Self {
+            names,
+            columns,
+            rows,
+            format: Format::Parquet,
+        })
+    }
+
     pub fn column_names(&self) -> &[String] {
         &self.names
     }
@@ -934,7 +978,7 @@ impl Table {
         error
     }
 
-    fn get(&self, column: &str) -> Result<&Column, DatasetError> {
+    pub(crate) fn get(&self, column: &str) -> Result<&Column, DatasetError> {
         self.names
             .iter()
             .position(|name| name == column)

@@ -2,14 +2,17 @@
 //! table (`dataset`), and the metric kernels — binary classification with scikit-learn's definitions (ties
 //! in ROC AUC and average precision handled as scikit-learn does), calibration, per-group segments and
 //! intersections, fairlearn's fairness metrics, seeded bootstrap intervals, multiclass and regression
-//! metrics, and robustness summaries. Written here rather than bound from Python: the server must compute
-//! verified numbers itself, and the fixtures in `fixtures/` (made once with scikit-learn and fairlearn by
-//! `fixtures/make_fixtures.py`) hold them to 1e-9. An undefined metric is `None` with a reason, never NaN.
-//! No files, no network: callers hand in bytes.
+//! metrics, robustness summaries, and data drift of production batches against a reference (`drift`:
+//! Evidently 0.7's PSI, Jensen–Shannon and normed Wasserstein, scipy's KS and chi-square tests). Written
+//! here rather than bound from Python: the server must compute verified numbers itself, and the fixtures in
+//! `fixtures/` (made once with scikit-learn, fairlearn, Evidently and scipy by `fixtures/make_fixtures.py`
+//! and `fixtures/make_drift_fixtures.py`) hold them to 1e-9. An undefined metric is `None` with a reason,
+//! never NaN. No files, no network: callers hand in bytes.
 
 mod binary;
 pub mod bootstrap;
 pub mod dataset;
+pub mod drift;
 pub mod evaluate;
 mod fairness;
 pub mod other;
