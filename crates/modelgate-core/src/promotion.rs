@@ -193,15 +193,27 @@ pub fn check_reviewer(
 
 /// The approvals that count toward a request's sign-offs: an earlier approval counts only while its giver
 /// could still give it, so someone who has since become a party of the request (the model's owner, say)
-/// no longer counts. The decision, the inbox and the request page all count with this.
+/// no longer counts; and one person counts once, in the role of their first approval that still counts
+/// (someone who approved in one role, lost it, approved in another and got the first back does not
+/// fill two roles). The decision, the inbox and the request page all count with this. `approvals` come
+/// oldest first.
 pub fn counting(
     approvals: &[CountedApproval],
     parties: &RequestParties,
     rules: SeparationRules,
 ) -> Vec<CountedApproval> {
+    let mut seen: Vec<&Username> = Vec::new();
     approvals
         .iter()
         .filter(|approval| !is_party(&approval.reviewer, parties, rules))
+        .filter(|approval| {
+            if seen.contains(&&approval.reviewer) {
+                false
+            } else {
+                seen.push(&approval.reviewer);
+                true
+            }
+        })
         .cloned()
         .collect()
 }
@@ -1380,6 +1392,45 @@ mod decision_tests {
             Err(Refusal::Conflict(text)) => format!("conflict: {text}"),
             Err(Refusal::Denied(denied)) => format!("denied: {}", denied.0),
         }
+    }
+
+    #[test]
+    fn one_person_counts_once_whatever_roles_they_approved_in() {
+        let approval = |name: &str, role: &str| CountedApproval {
+            reviewer: Username::parse(name).unwrap(),
+            role: Role::parse(role).unwrap(),
+        };
+        let given = [
+            approval("x", "validator"),
+            approval("y", "validator"),
+            approval("x", "compliance"),
+        ];
+        let counted = counting(&given, &parties(), SeparationRules::default());
+        assert_eq!(
+            counted,
+            [approval("x", "validator"), approval("y", "validator")]
+        );
+        let mut both = terms(0, true);
+        both.signoffs = vec![
+            RoleQuota {
+                role: Role::parse("validator").unwrap(),
+                count: 1,
+            },
+            RoleQuota {
+                role: Role::parse("compliance").unwrap(),
+                count: 1,
+            },
+        ];
+        let promotion = request(RequestKind::Promotion, Stage::Development, Stage::Staging);
+        let result = decide_recheck(
+            &promotion,
+            &state(Stage::Development),
+            &both,
+            &parties(),
+            &[approval("x", "validator"), approval("x", "compliance")],
+            at(3),
+        );
+        assert_eq!(describe(&result), "open", "x alone fills one role, not two");
     }
 
     #[test]

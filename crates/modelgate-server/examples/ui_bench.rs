@@ -414,6 +414,20 @@ async fn main() {
             policy_digest: policy.digest.clone(),
             password_hash,
             now,
+            scan: {
+                let report = modelgate_scan::scan_bytes(b"\x80\x04N.", "model.pkl");
+                let stored = modelgate_server::scanning::stored_form(
+                    &modelgate_core::Digest::from_sha256_bytes([0; 32]),
+                    &report,
+                )
+                .unwrap();
+                (
+                    stored.engine,
+                    stored.verdict,
+                    stored.report_json,
+                    stored.report_digest,
+                )
+            },
         })
         .await
         .unwrap();

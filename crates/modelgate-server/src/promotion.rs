@@ -248,34 +248,48 @@ pub async fn approval_context(
     })
 }
 
-/// Re-checks the open requests that `applies` picks (of `model`, or of every model) after new evidence
-/// was stored — a card revision, an evaluation, a scan report: a request whose checks now pass, with
-/// every sign-off it asks for given on this evidence, is approved by the server (`request.approve`, by
-/// the system, "new evidence"). What was not settled stays open and shows the new check results when it
-/// is read. Runs after the evidence's own commit and never fails the write that called it: a request
-/// that changed meanwhile (409) is left for the next evidence or the next review, and errors are logged.
+/// Re-checks the open requests of one version after new evidence was stored — a card revision or an
+/// evaluation: a request whose checks now pass, with every sign-off it asks for given on this evidence,
+/// is approved by the server (`request.approve`, by the system, "new evidence"). What was not settled
+/// stays open and shows the new check results when it is read. Runs after the evidence's own commit and
+/// never fails the write that called it: a request that changed meanwhile (409) is left for the next
+/// evidence or the next review, and errors are logged.
 pub async fn recheck_open_requests(
     state: &AppState,
-    model: Option<&modelgate_core::ModelName>,
-    applies: impl Fn(&modelgate_core::promotion::PromotionRequest) -> bool,
+    model: &modelgate_core::ModelName,
+    number: modelgate_core::VersionNumber,
 ) {
-    let open = match state
+    let open = state
         .store()
         .list_requests(&modelgate_store::RequestFilter {
             state: Some(modelgate_core::promotion::RequestState::Open),
             requester: None,
-            model: model.cloned(),
+            model: Some(model.clone()),
             limit: 500,
         })
-        .await
-    {
-        Ok(open) => open,
-        Err(error) => {
-            tracing::warn!(%error, "could not list open requests to re-check");
-            return;
+        .await;
+    match open {
+        Ok(open) => {
+            let mine: Vec<_> = open
+                .into_iter()
+                .filter(|request| request.version == number)
+                .collect();
+            recheck_each(state, &mine).await;
         }
-    };
-    for request in open.iter().filter(|request| applies(request)) {
+        Err(error) => tracing::warn!(%error, "could not list open requests to re-check"),
+    }
+}
+
+/// [`recheck_open_requests`] for every version bound to an artifact whose scan report changed.
+pub async fn recheck_requests_on_artifact(state: &AppState, digest: &modelgate_core::Digest) {
+    match state.store().open_requests_on_artifact(digest).await {
+        Ok(open) => recheck_each(state, &open).await,
+        Err(error) => tracing::warn!(%error, "could not list open requests to re-check"),
+    }
+}
+
+async fn recheck_each(state: &AppState, requests: &[modelgate_core::promotion::PromotionRequest]) {
+    for request in requests {
         if let Err(error) = recheck(state, request).await {
             tracing::warn!(request = request.id, error = %error.message, "could not re-check a request");
         }

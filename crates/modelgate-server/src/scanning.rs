@@ -166,9 +166,7 @@ pub async fn ensure_scanned(
         .await?;
     if recorded == modelgate_store::ScanRecorded::Replaced {
         // Same bytes uploaded again after the rules changed: versions on them may have open requests.
-        let digest = record.digest.to_string();
-        crate::promotion::recheck_open_requests(state, None, |request| request.digest == digest)
-            .await;
+        crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
     }
     Ok(report)
 }
@@ -231,11 +229,7 @@ async fn sweep(
                 .await?;
             tracing::info!(digest = %record.digest, verdict = %report.verdict, ?recorded, "artifact scanned");
             if recorded != modelgate_store::ScanRecorded::Unchanged {
-                let digest = record.digest.to_string();
-                crate::promotion::recheck_open_requests(state, None, |request| {
-                    request.digest == digest
-                })
-                .await;
+                crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
             }
         }
     }

@@ -244,11 +244,7 @@ pub(crate) async fn run_job(
                 &frozen,
             )
             .await?;
-        let number = prepared.number;
-        crate::promotion::recheck_open_requests(&state, Some(&prepared.name), |request| {
-            request.version == number
-        })
-        .await;
+        crate::promotion::recheck_open_requests(&state, &prepared.name, prepared.number).await;
         Ok::<_, ApiError>(record)
     }
     .await;

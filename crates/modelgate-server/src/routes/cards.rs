@@ -157,10 +157,7 @@ pub async fn set_card(
             &frozen,
         )
         .await?;
-    crate::promotion::recheck_open_requests(&state, Some(&name), |request| {
-        request.version == number
-    })
-    .await;
+    crate::promotion::recheck_open_requests(&state, &name, number).await;
     Ok(Json(revision_wire(&state, &name, number, &revision).await?))
 }
 
@@ -367,10 +364,7 @@ pub async fn import_card(
             &frozen,
         )
         .await?;
-    crate::promotion::recheck_open_requests(&state, Some(&name), |request| {
-        request.version == number
-    })
-    .await;
+    crate::promotion::recheck_open_requests(&state, &name, number).await;
     Ok(Json(api::CardImport {
         revision: revision_wire(&state, &name, number, &revision).await?,
         report: imported

@@ -22,6 +22,10 @@ pub struct RegistryFixture {
     /// The argon2 hash given to every user, so that any of them can sign in.
     pub password_hash: String,
     pub now: Timestamp,
+    /// The scan report every artifact gets, as the scanner would store it: (engine, verdict, canonical
+    /// JSON, digest). A registry in steady state has scanned everything, so the server's sweeper has
+    /// nothing to do while pages are measured.
+    pub scan: (String, String, String, String),
 }
 
 /// What was loaded, for the benchmark to address it.
@@ -238,6 +242,7 @@ impl Store {
             let last = (first + 1000).min(models);
             let mut transaction = self.begin_write().await?;
             let mut artifact_rows = Vec::new();
+            let mut scan_rows = Vec::new();
             let mut version_rows = Vec::new();
             let mut request_rows = Vec::new();
             let mut review_rows = Vec::new();
@@ -248,6 +253,15 @@ impl Store {
                     let at = created + (number - 1) * step / per_model;
                     let size = 1_000_000 + (model * 31 + number) % 50_000_000;
                     artifact_rows.push(vec![text(digest.clone()), int(size), int(at)]);
+                    let (engine, verdict, report, report_digest) = &fixture.scan;
+                    scan_rows.push(vec![
+                        text(digest.clone()),
+                        text(engine.clone()),
+                        text(verdict.clone()),
+                        text(report.clone()),
+                        text(report_digest.clone()),
+                        int(at),
+                    ]);
                     let stage = match per_model - number {
                         0 => "development",
                         1 => "staging",
@@ -330,6 +344,20 @@ impl Store {
                 "artifacts",
                 &["digest", "size_bytes", "created_at"],
                 &artifact_rows,
+            )
+            .await?;
+            insert_rows(
+                &mut transaction,
+                "artifact_scans",
+                &[
+                    "artifact_digest",
+                    "engine",
+                    "verdict",
+                    "report_json",
+                    "report_digest",
+                    "scanned_at",
+                ],
+                &scan_rows,
             )
             .await?;
             insert_rows(

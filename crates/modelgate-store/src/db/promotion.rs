@@ -761,6 +761,23 @@ impl Store {
             .collect()
     }
 
+    /// The open requests of the versions bound to an artifact (whose scan report just changed).
+    pub async fn open_requests_on_artifact(
+        &self,
+        digest: &modelgate_core::Digest,
+    ) -> Result<Vec<PromotionRequest>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} {REQUEST_FROM} WHERE r.state = 'open' AND v.digest = $1
+             ORDER BY r.id"
+        )))
+        .bind(digest.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(request_from_row)
+        .collect()
+    }
+
     /// The versions of a model in a stage, with their approval and suspension, for the gate.
     pub async fn stage_occupants(
         &self,
@@ -1254,7 +1271,8 @@ where
          WHERE rv.request_id = $1 AND rv.decision = 'approve' AND rv.evidence_digest = $2
            AND u.deactivated_at IS NULL
            AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = rv.role)
-           AND ($3 OR NOT EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role = 'admin'))",
+           AND ($3 OR NOT EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role = 'admin'))
+         ORDER BY rv.id",
     )
     .bind(request_id)
     .bind(evidence_digest)
@@ -1391,6 +1409,10 @@ impl Store {
                 reviewer,
                 role: rows::parsed_column(row, "role", Role::parse)?,
             });
+        }
+        // Oldest first, as `core::promotion::counting` takes them (a person counts in their first role).
+        for queued in &mut queue {
+            queued.approvals.reverse();
         }
         Ok(queue)
     }
