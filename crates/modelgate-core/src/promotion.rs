@@ -1175,6 +1175,33 @@ pub fn decide_opening(
     }
 }
 
+/// What a review and a re-check both ask first: the request is open and still applies to the version as it
+/// stands (`check_preconditions`); returns the approvals that count. `doing` names what only open requests
+/// do, for the conflict's message.
+fn still_applies(
+    request: &PromotionRequest,
+    state: &VersionState,
+    terms: &GateTerms,
+    parties: &RequestParties,
+    counted: &[CountedApproval],
+    doing: &str,
+) -> Result<Vec<CountedApproval>, Refusal> {
+    if request.state != RequestState::Open {
+        return Err(Refusal::Conflict(format!(
+            "request {} is {}; only open requests {doing}",
+            request.id, request.state
+        )));
+    }
+    check_preconditions(
+        request.from_stage,
+        request.kind,
+        request.target_stage,
+        state,
+        terms,
+    )?;
+    Ok(counting(counted, parties, terms.rules))
+}
+
 /// Decides what a review does to an open request: who may give it (separation of duties, roles, one
 /// person once), whether the request still applies to the version as it stands, and whether this review
 /// completes the gate. `counted` are the approvals already given for the current evidence.
@@ -1189,20 +1216,7 @@ pub fn decide_review(
     review: &NewReview,
     now: Timestamp,
 ) -> Result<Outcome, Refusal> {
-    if request.state != RequestState::Open {
-        return Err(Refusal::Conflict(format!(
-            "request {} is {}; only open requests take reviews",
-            request.id, request.state
-        )));
-    }
-    check_preconditions(
-        request.from_stage,
-        request.kind,
-        request.target_stage,
-        state,
-        terms,
-    )?;
-    let counted = counting(counted, parties, terms.rules);
+    let counted = still_applies(request, state, terms, parties, counted, "take reviews")?;
     let counted = counted.as_slice();
     check_reviewer(
         reviewer,
@@ -1249,20 +1263,7 @@ pub fn decide_recheck(
     counted: &[CountedApproval],
     now: Timestamp,
 ) -> Result<Outcome, Refusal> {
-    if request.state != RequestState::Open {
-        return Err(Refusal::Conflict(format!(
-            "request {} is {}; only open requests are re-checked",
-            request.id, request.state
-        )));
-    }
-    check_preconditions(
-        request.from_stage,
-        request.kind,
-        request.target_stage,
-        state,
-        terms,
-    )?;
-    let counted = counting(counted, parties, terms.rules);
+    let counted = still_applies(request, state, terms, parties, counted, "are re-checked")?;
     if !terms.checks_pass || !outstanding(&terms.signoffs, &counted).is_empty() {
         return Ok(Outcome::Open);
     }

@@ -241,6 +241,13 @@ impl Store {
                 "applied migration"
             );
         }
+        // A migration may change what replicas keep in memory (the review queue): move the generation
+        // with it, in the same transaction, so they read again.
+        if count > 0 && self.backend == Backend::Postgres {
+            sqlx::query("UPDATE write_generation SET value = value + 1 WHERE id = 1")
+                .execute(&mut *transaction)
+                .await?;
+        }
         transaction.commit().await?;
         Ok(count)
     }
