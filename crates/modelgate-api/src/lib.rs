@@ -667,6 +667,9 @@ pub struct PolicyApplied {
     /// Approvals in force that the new policy would not grant, and what happens to them
     /// (`approvals_not_regranted` of the new policy: `keep`, `review_due` or `suspend`).
     pub approvals_not_regranted: Vec<ApprovalNotRegranted>,
+    /// What is valid but will not work yet: a gate's evaluation on a dataset that is not registered.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -102,6 +102,9 @@ pub async fn policy(
                 }
             }
             let applied = applied?;
+            for warning in &applied.warnings {
+                eprintln!("{}: warning: {warning}", file.display());
+            }
             printer.print(&applied, |applied| {
                 let mut lines = vec![if applied.dry_run {
                     format!(

@@ -99,6 +99,29 @@ pub async fn apply_policy(
         )
         .with_details(json!({ "field": "text", "problems": listed }))
     })?;
+    let registered: std::collections::BTreeSet<String> = state
+        .store()
+        .list_datasets()
+        .await?
+        .into_iter()
+        .map(|dataset| dataset.name)
+        .collect();
+    let warnings: Vec<String> = policy
+        .gates()
+        .flat_map(|gate| {
+            gate.evaluations
+                .iter()
+                .filter(|evaluation| !registered.contains(&evaluation.dataset))
+                .map(move |evaluation| {
+                    format!(
+                        "gate {} → {}: the evaluation on dataset {:?} cannot run, no such dataset is \
+                         registered (`modelgate dataset register`); requests for this gate show it failed \
+                         until it is",
+                        gate.tier, gate.stage, evaluation.dataset
+                    )
+                })
+        })
+        .collect();
     let (judged, not_regranted) = approvals_not_regranted(&state, &policy).await?;
     let action = policy.approvals_not_regranted;
     let listed = not_regranted
@@ -148,6 +171,7 @@ pub async fn apply_policy(
         dry_run: request.dry_run,
         digest: policy.digest.clone(),
         approvals_not_regranted: listed,
+        warnings,
     }))
 }
 

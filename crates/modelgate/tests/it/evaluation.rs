@@ -1175,5 +1175,27 @@ async fn a_gates_evaluations_run_by_themselves_when_its_request_opens() {
         .unwrap()
         .len();
     assert_eq!(jobs_after, jobs_before);
+
+    // A policy naming a dataset nobody registered is valid, and applying it (here a dry run) warns.
+    let policy = call_json(&app, Method::GET, "/api/v1/policy", &app.admin_token, None).await;
+    let text = policy["text"].as_str().unwrap().replacen(
+        "{ dataset = \"grid-recent\", bootstrap = 0 }",
+        "{ dataset = \"holdout-2027\" }",
+        1,
+    );
+    let dry_run = call_json(
+        &app,
+        Method::PUT,
+        "/api/v1/policy",
+        &app.admin_token,
+        Some(json!({ "text": text, "dry_run": true })),
+    )
+    .await;
+    let warnings = dry_run["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{dry_run}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("\"holdout-2027\""),
+        "{dry_run}"
+    );
     app.stop().await;
 }
