@@ -39,7 +39,9 @@
 //! `rules/dangerous_imports.txt` and `rules/safe_imports.txt` hold one entry a line, `module` (the module,
 //! its submodules and everything in them) or `module.name`; an import matches an entry when its qualified
 //! name `module.name` equals the entry or starts with the entry followed by a dot. Dangerous wins over
-//! safe. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
+//! safe. A dotted `name` (protocol 4 resolves it attribute by attribute, so `sklearn` + `os.system`
+//! reaches `os.system`) is judged on its whole path: dangerous when a component is a dunder or any dotted
+//! suffix matches the dangerous list, safe only on an exact safe entry, otherwise unknown. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
 //! [`ENGINE_VERSION`] contains a digest of the three files, so editing a rule changes it, and a report
 //! made by another engine version is due for a re-scan.
 //!
@@ -92,7 +94,7 @@ pub(crate) const ONNX_DOMAINS: &str = include_str!("../rules/onnx_domains.txt");
 
 /// Bumped by hand when the scanner's code changes what it reports; rule-file edits change
 /// [`ENGINE_VERSION`] through their digest without it.
-const ENGINE_REVISION: &str = "1";
+const ENGINE_REVISION: &str = "2";
 
 const ENGINE_PREFIX: &str = concat!("modelgate-scan/", env!("CARGO_PKG_VERSION"), "+engine.");
 const ENGINE_LEN: usize = ENGINE_PREFIX.len() + ENGINE_REVISION.len() + ".rules.".len() + 16;
