@@ -32,7 +32,9 @@
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
 //!   safetensors header, links inside the archive, device files, duplicate entry names, code files
 //!   (`.py`, `.so`, …) in an archive, too many entries, nesting deeper than the limit.
-//! - `unscanned`: a format this engine does not read (unknown, or a compression it does not implement).
+//! - `unscanned`: a format this engine does not read (unknown, or a compression it does not implement),
+//!   or an archive member (not named as text) whose first byte is a pickle opcode but that does not walk
+//!   as a pickle.
 //! - `clean`: every import is in `rules/safe_imports.txt` and every structure checked out.
 //!
 //! # Rules

@@ -551,8 +551,7 @@ impl Walker<'_, '_> {
                 self.push(value);
             }
             b'p' => {
-                let key = parse_int(&self.line()?)
-                    .and_then(|key| u64::try_from(key).ok())
+                let key = memo_key(&self.line()?)
                     .ok_or_else(|| Fail::Bad("PUT with a key that is not a number".to_owned()))?;
                 self.memo_put(key)?;
             }
@@ -569,8 +568,7 @@ impl Walker<'_, '_> {
                 self.memo_put(key)?;
             }
             b'g' => {
-                let key = parse_int(&self.line()?)
-                    .and_then(|key| u64::try_from(key).ok())
+                let key = memo_key(&self.line()?)
                     .ok_or_else(|| Fail::Bad("GET with a key that is not a number".to_owned()))?;
                 self.memo_get(key)?;
             }
@@ -603,8 +601,7 @@ impl Walker<'_, '_> {
             }
             b'F' => {
                 let line = self.line()?;
-                let text = std::str::from_utf8(&line).unwrap_or_default().trim();
-                if text.parse::<f64>().is_err() {
+                if !python_float(&line) {
                     return Err(Fail::Bad("FLOAT argument is not a number".to_owned()));
                 }
                 self.push(Value::Other);
@@ -1032,21 +1029,78 @@ fn is_dotted_identifier(text: &str) -> bool {
         })
 }
 
-/// A protocol-0 integer argument: kept when it fits, a label when it is longer; anything but digits
-/// is malformed (the unpickler raises).
+/// A protocol-0 integer argument, read as CPython reads it (`int(text, 0)`, and the C unpickler's
+/// `strtol(text, 0)`): surrounding whitespace, a sign, a `0x`/`0o`/`0b` prefix (or a C octal leading
+/// zero) and underscores between digits are accepted. Kept when it fits, a label when it is longer;
+/// anything else is malformed (the unpickler raises).
 fn number(text: &[u8], opcode: &str) -> Step<Value> {
-    let digits = text
-        .strip_prefix(b"-")
-        .or_else(|| text.strip_prefix(b"+"))
-        .unwrap_or(text);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Fail::Bad(format!("{opcode} argument is not a number")));
-    }
-    Ok(parse_int(text).map_or(Value::Other, Value::Int))
+    python_int(text, true)
+        .map(|value| value.map_or(Value::Other, Value::Int))
+        .ok_or_else(|| Fail::Bad(format!("{opcode} argument is not a number")))
 }
 
-fn parse_int(text: &[u8]) -> Option<i64> {
-    std::str::from_utf8(text).ok()?.trim().parse().ok()
+/// `int(text, 0)` (`any_base`) or `int(text)`: `None` when Python raises, `Some(None)` when it is an
+/// integer too large for `i64`.
+fn python_int(text: &[u8], any_base: bool) -> Option<Option<i64>> {
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = unsigned.to_ascii_lowercase();
+    let (radix, digits) = match lower.get(..2) {
+        Some("0x") if any_base => (16, &lower[2..]),
+        Some("0o") if any_base => (8, &lower[2..]),
+        Some("0b") if any_base => (2, &lower[2..]),
+        _ => (10, lower.as_str()),
+    };
+    // After a prefix one underscore may come first (`0x_1`); otherwise underscores sit between digits.
+    let digits = if radix != 10 {
+        digits.strip_prefix('_').unwrap_or(digits)
+    } else {
+        digits
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let clean: String = digits
+        .chars()
+        .filter(|&character| character != '_')
+        .collect();
+    if !clean.chars().all(|character| character.is_digit(radix)) {
+        return None;
+    }
+    Some(
+        i64::from_str_radix(&clean, radix)
+            .ok()
+            .map(|value| if negative { -value } else { value }),
+    )
+}
+
+/// `float(text)`: whitespace, underscores between digits, `inf`/`nan` spellings.
+fn python_float(text: &[u8]) -> bool {
+    let Some(text) = std::str::from_utf8(text).ok().map(str::trim) else {
+        return false;
+    };
+    let bytes = text.as_bytes();
+    let underscores_ok = bytes.iter().enumerate().all(|(at, &byte)| {
+        byte != b'_'
+            || (at > 0
+                && bytes[at - 1].is_ascii_digit()
+                && bytes.get(at + 1).is_some_and(u8::is_ascii_digit))
+    });
+    let clean: String = text.chars().filter(|&character| character != '_').collect();
+    underscores_ok && clean.parse::<f64>().is_ok()
+}
+
+/// A `PUT`/`GET` key: `int(text)` in base 10, not negative.
+fn memo_key(text: &[u8]) -> Option<u64> {
+    python_int(text, false)?.and_then(|key| u64::try_from(key).ok())
 }
 
 /// A little-endian two's-complement integer of `LONG1`/`LONG4`, when it fits.
@@ -1165,10 +1219,43 @@ fn import_finding(import: Import, path: &str) -> Finding {
 
 #[cfg(test)]
 mod tests {
+    use super::{memo_key, python_float, python_int};
     use crate::{FindingKind, ScanReport, Verdict, scan_bytes};
 
     fn walk(bytes: &[u8]) -> ScanReport {
         scan_bytes(bytes, "case.pkl")
+    }
+
+    #[test]
+    fn text_numbers_are_read_as_cpython_reads_them() {
+        for text in [
+            "0x1",
+            "0X1f",
+            "0o17",
+            "0b101",
+            "1_000",
+            " 12 ",
+            "-0x_1",
+            "+7",
+            "010",
+            "0",
+            "00",
+            "123456789012345678901234567890",
+        ] {
+            assert!(python_int(text.as_bytes(), true).is_some(), "{text}");
+        }
+        for text in ["", "_1", "1_", "1__0", "0x", "abc", "0x1g", "1.5"] {
+            assert!(python_int(text.as_bytes(), true).is_none(), "{text}");
+        }
+        assert_eq!(python_int(b"0x10", true), Some(Some(16)));
+        assert_eq!(python_int(b"0x10", false), None);
+        assert_eq!(memo_key(b" 1_0 "), Some(10));
+        for text in ["1_0", "1.5", " 2e3 ", "inf", "-nan", "1_0.2_5"] {
+            assert!(python_float(text.as_bytes()), "{text}");
+        }
+        for text in ["_1", "1_", "1__0", "x", ""] {
+            assert!(!python_float(text.as_bytes()), "{text}");
+        }
     }
 
     fn kinds(report: &ScanReport) -> Vec<FindingKind> {

@@ -14,6 +14,36 @@ use std::rc::Rc;
 /// Bytes looked at to tell a format (tar's magic is at 257).
 const HEAD: usize = 1024;
 
+/// Whether an archive member's name says it is text a loader does not unpickle (`README.md`, `MLmodel`,
+/// `requirements.txt`, …), so a first byte that happens to be a pickle opcode is no finding.
+fn is_text_name(entry: &str) -> bool {
+    let base = entry.rsplit('/').next().unwrap_or_default();
+    let extension = base
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase());
+    matches!(
+        base,
+        "MLmodel" | "LICENSE" | "README" | "version" | "byteorder" | "serialization_id"
+    ) || extension.is_some_and(|extension| {
+        matches!(
+            extension.as_str(),
+            "txt"
+                | "md"
+                | "rst"
+                | "yaml"
+                | "yml"
+                | "json"
+                | "toml"
+                | "cfg"
+                | "ini"
+                | "csv"
+                | "tsv"
+                | "html"
+                | "xml"
+        )
+    })
+}
+
 /// Where the bytes being scanned sit.
 #[derive(Clone)]
 pub(crate) struct Place {
@@ -420,6 +450,17 @@ impl<'l> Scanner<'l> {
             Detected::Pickle { claimed } => {
                 let scan = pickle::scan_pickles(input, &place.path, claimed)?;
                 if !scan.is_pickle {
+                    if place.in_archive && !is_text_name(&place.entry) {
+                        // A loader may still take it for a pickle (its first byte is an opcode) where
+                        // this walker could not follow it: not silently passed over.
+                        self.note(
+                            FindingKind::NotScanned,
+                            Verdict::Unscanned,
+                            place,
+                            0,
+                            "starts with a pickle opcode but does not walk as a pickle".to_owned(),
+                        );
+                    }
                     return Ok(self.not_recognised(place));
                 }
                 self.format(Format::Pickle);
