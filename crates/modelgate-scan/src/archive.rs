@@ -122,10 +122,15 @@ fn layout(names: &[&str]) -> (Vec<String>, bool) {
     (prefixes, mlflow)
 }
 
+/// Whether `name` is a tensor storage of a PyTorch layout: `<prefix>data/<key>` where the key is what
+/// torch's `persistent_id` writes, a plain decimal number. Anything else under `data/` (MLflow's
+/// `data/model.pth`, a nested archive, a joblib file) is scanned.
 fn is_storage(prefixes: &[String], name: &str) -> bool {
-    prefixes
-        .iter()
-        .any(|prefix| name.starts_with(&format!("{prefix}data/")) && !name.ends_with(".pkl"))
+    prefixes.iter().any(|prefix| {
+        name.strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_prefix("data/"))
+            .is_some_and(|key| !key.is_empty() && key.bytes().all(|byte| byte.is_ascii_digit()))
+    })
 }
 
 /// Findings for an entry's path and kind that do not need its content.
@@ -802,5 +807,9 @@ mod tests {
         assert!(mlflow);
         assert!(is_storage(&prefixes, "archive/data/0"));
         assert!(!is_storage(&prefixes, "archive/data.pkl"));
+        assert!(!is_storage(&prefixes, "archive/data/model.pth"));
+        assert!(!is_storage(&prefixes, "archive/data/bundle.zip"));
+        assert!(!is_storage(&prefixes, "archive/data/0/x"));
+        assert!(!is_storage(&prefixes, "archive/data/"));
     }
 }
