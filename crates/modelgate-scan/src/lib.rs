@@ -17,7 +17,9 @@
 //!   their `location` resolves to a member of the same archive.
 //! - **safetensors**: the header parses, dtypes are known, offsets are in bounds, sized to the tensor's
 //!   shape, and neither overlap nor leave holes.
-//! - **numpy `.npy`**: an object array holds a pickle, which is scanned.
+//! - **numpy `.npy`**: an object array (any spelling of the object dtype in `descr`, or a structured
+//!   dtype with an object field) holds a pickle, which is scanned; a `descr` not understood is suspicious
+//!   and its data is walked as a pickle too.
 //! - Anything else: `unscanned`, with a finding saying why.
 //!
 //! # Verdicts

@@ -14,6 +14,109 @@ use std::rc::Rc;
 /// Bytes looked at to tell a format (tar's magic is at 257).
 const HEAD: usize = 1024;
 
+/// What an npy header's `descr` says about the data.
+#[derive(Debug, PartialEq, Eq)]
+enum NpyDescr {
+    /// Numbers, strings, bytes: raw data numpy never unpickles.
+    Plain,
+    /// An object dtype (`O`, `|O`, `<O`, `O8`, `object`), or a structured dtype with one: the data is a
+    /// pickle.
+    Object,
+    /// Not a dtype this scanner recognises.
+    Unsure(&'static str),
+}
+
+/// The string literals of a Python expression (`'…'` or `"…"`, no escapes needed for dtypes).
+fn literals(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(['\'', '"']) {
+        let quote = &rest[start..=start];
+        let after = &rest[start + 1..];
+        let Some(end) = after.find(quote) else {
+            break;
+        };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Reads the `descr` of an npy header dict (`{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }`).
+fn npy_descr(header: &str) -> NpyDescr {
+    let Some(key) = header.find("'descr'").or_else(|| header.find("\"descr\"")) else {
+        return NpyDescr::Unsure("no descr");
+    };
+    let value = header[key + 7..].trim_start();
+    let Some(value) = value.strip_prefix(':') else {
+        return NpyDescr::Unsure("no descr value");
+    };
+    let value = value.trim_start();
+    // The value runs to the next top-level comma of the dict.
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut end = value.len();
+    for (at, character) in value.char_indices() {
+        match (quote, character) {
+            (Some(open), _) if character == open => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(character),
+            (None, '[' | '(' | '{') => depth += 1,
+            (None, ']' | ')' | '}') if depth == 0 => {
+                end = at;
+                break;
+            }
+            (None, ']' | ')' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                end = at;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let value = &value[..end];
+    let is_object = |code: &str| {
+        let code = code.trim_start_matches(['<', '>', '|', '=', '!']);
+        code == "object"
+            || code
+                .strip_prefix('O')
+                .is_some_and(|size| size.bytes().all(|byte| byte.is_ascii_digit()))
+    };
+    let is_plain = |code: &str| {
+        let code = code.trim_start_matches(['<', '>', '|', '=', '!']);
+        let code = code.split('[').next().unwrap_or_default();
+        let mut chars = code.chars();
+        chars
+            .next()
+            .is_some_and(|kind| "?bBhHiIlLqQpPefdgFDGSaUVmMuc".contains(kind))
+            && chars.all(|character| character.is_ascii_digit())
+    };
+    let strings = literals(value);
+    if value.starts_with(['\'', '"']) {
+        let Some(code) = strings.first() else {
+            return NpyDescr::Unsure("unterminated descr");
+        };
+        return if is_object(code) {
+            NpyDescr::Object
+        } else if is_plain(code) {
+            NpyDescr::Plain
+        } else {
+            NpyDescr::Unsure("unknown dtype code")
+        };
+    }
+    if value.starts_with('[') {
+        // A structured dtype: field names and codes; any object-like string counts.
+        return if strings.iter().any(|code| is_object(code)) {
+            NpyDescr::Object
+        } else if strings.is_empty() {
+            NpyDescr::Unsure("structured dtype without fields")
+        } else {
+            NpyDescr::Plain
+        };
+    }
+    NpyDescr::Unsure("descr is neither a string nor a list")
+}
+
 /// Whether an archive member's name says it is text a loader does not unpickle (`README.md`, `MLmodel`,
 /// `requirements.txt`, …), so a first byte that happens to be a pickle opcode is no finding.
 fn is_text_name(entry: &str) -> bool {
@@ -564,7 +667,20 @@ impl<'l> Scanner<'l> {
             }
         };
         let header = String::from_utf8_lossy(&header);
-        let object = header.contains("'O'") || header.contains("'|O'") || header.contains("\"|O\"");
+        let object = match npy_descr(&header) {
+            NpyDescr::Plain => false,
+            NpyDescr::Object => true,
+            NpyDescr::Unsure(why) => {
+                self.note(
+                    FindingKind::NotScanned,
+                    Verdict::Suspicious,
+                    place,
+                    8,
+                    format!("npy dtype not understood ({why}); its data is walked as a pickle"),
+                );
+                true
+            }
+        };
         if object {
             let scan = pickle::scan_pickles(input, &place.path, true)?;
             for finding in scan.findings {
@@ -698,6 +814,41 @@ pub(crate) fn scan_top<R: Read + Seek>(reader: R, file_name: &str, limits: &Limi
 
 #[cfg(test)]
 mod tests {
+    use super::{NpyDescr, npy_descr};
+
+    #[test]
+    fn npy_object_dtypes_are_told_by_their_descr() {
+        for descr in [
+            "'O'",
+            "'|O'",
+            "'<O'",
+            "'O8'",
+            "'object'",
+            "\"|O\"",
+            "[('a', '<f8'), ('b', 'O')]",
+            "[('a', [('x', '|O')])]",
+        ] {
+            let header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert_eq!(npy_descr(&header), NpyDescr::Object, "{descr}");
+        }
+        for descr in [
+            "'<f8'",
+            "'|u1'",
+            "'<U10'",
+            "'|S3'",
+            "'<M8[ns]'",
+            "[('a', '<f8'), ('b', '<i4')]",
+        ] {
+            let header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert_eq!(npy_descr(&header), NpyDescr::Plain, "{descr}");
+        }
+        assert!(matches!(
+            npy_descr("{'descr': 'wat', 'shape': (1,)}"),
+            NpyDescr::Unsure(_)
+        ));
+        assert!(matches!(npy_descr("{'shape': (1,)}"), NpyDescr::Unsure(_)));
+    }
+
     use super::*;
 
     fn place(entry: &str) -> Place {
