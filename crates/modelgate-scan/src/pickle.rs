@@ -884,12 +884,39 @@ impl Walker<'_, '_> {
                 "joblib NumpyArrayWrapper without a state dict".to_owned(),
             ));
         };
+        if entries.len() > KEEP_ITEMS {
+            return Err(Fail::Bad(format!(
+                "joblib NumpyArrayWrapper state with more than {KEEP_ITEMS} entries"
+            )));
+        }
+        // Python's dict keeps the last value of a key, so does this; a key given twice is a desync
+        // attempt (or a broken writer) and suspicious.
         let get = |key: &str| {
             entries
                 .iter()
+                .rev()
                 .find(|(name, _)| name.str() == Some(key))
                 .map(|(_, value)| value)
         };
+        let mut seen = std::collections::HashSet::new();
+        let duplicates: Vec<String> = entries
+            .iter()
+            .filter_map(|(name, _)| name.str())
+            .filter(|name| !seen.insert(name.to_owned()))
+            .map(str::to_owned)
+            .collect();
+        if !duplicates.is_empty() {
+            self.extra.push(finding(
+                FindingKind::MalformedPickle,
+                Verdict::Suspicious,
+                &self.path,
+                offset,
+                format!(
+                    "joblib NumpyArrayWrapper state names {} more than once (the last value is used, as Python does)",
+                    duplicates.join(", ")
+                ),
+            ));
+        }
         let dtype = get("dtype").and_then(dtype_itemsize);
         let Some(itemsize) = dtype else {
             return Err(Fail::Bad(format!(
@@ -1000,7 +1027,8 @@ fn pairs(items: Vec<Value>) -> Step<Vec<(Value, Value)>> {
     let mut pairs = Vec::new();
     let mut items = items.into_iter();
     while let (Some(key), Some(value)) = (items.next(), items.next()) {
-        if pairs.len() < KEEP_ITEMS {
+        // One past KEEP_ITEMS is kept, so a reader can tell that entries were dropped.
+        if pairs.len() <= KEEP_ITEMS {
             pairs.push((key, value));
         }
     }
@@ -1011,7 +1039,7 @@ fn insert(target: &mut Value, new: Vec<(Value, Value)>) {
     if let Value::Dict(entries) = target {
         let entries = Rc::make_mut(entries);
         for pair in new {
-            if entries.len() < KEEP_ITEMS {
+            if entries.len() <= KEEP_ITEMS {
                 entries.push(pair);
             }
         }
