@@ -401,7 +401,32 @@ impl<'l> Scanner<'l> {
             }
             detected => {
                 let mut input = Input::new(reader, Some(length));
-                self.content(&mut input, detected, place)
+                let outcome = self.content(&mut input, detected, place)?;
+                drop(input);
+                // A polyglot: bytes that parse as safetensors or ONNX and also open with a pickle
+                // opcode are walked as a pickle too (a loader may take either), the worse verdict wins.
+                if matches!(detected, Detected::Safetensors | Detected::Onnx)
+                    && head.first().is_some_and(|&byte| pickle::is_opcode(byte))
+                {
+                    reader.seek(SeekFrom::Start(0))?;
+                    let mut input = Input::new(reader, Some(length));
+                    let scan = pickle::scan_pickles(&mut input, &place.path, false)?;
+                    if scan.is_pickle {
+                        self.format(Format::Pickle);
+                        self.note(
+                            FindingKind::MalformedSafetensors,
+                            Verdict::Suspicious,
+                            place,
+                            0,
+                            "the file also walks as a pickle (a safetensors/ONNX and pickle polyglot)"
+                                .to_owned(),
+                        );
+                        for finding in scan.findings {
+                            self.add(finding);
+                        }
+                    }
+                }
+                Ok(outcome)
             }
         }
     }
