@@ -320,6 +320,34 @@ pub(crate) fn scan_zip(
         };
         members.push(member);
     }
+    // Entries whose bytes overlap (several central-directory entries pointing at one member) multiply
+    // what is inflated past every ratio check: refused before anything is inflated.
+    let mut ranges: Vec<(u64, u64, &str)> = members
+        .iter()
+        .map(|member| {
+            // Without a parsed local header, its fixed 30 bytes are the least it takes.
+            let end = member
+                .data_start
+                .unwrap_or(member.header.saturating_add(30))
+                .saturating_add(member.compressed)
+                .max(member.header.saturating_add(1));
+            (member.header, end, member.name.as_str())
+        })
+        .collect();
+    ranges.sort_unstable();
+    if let Some(pair) = ranges.windows(2).find(|pair| pair[1].0 < pair[0].1) {
+        scanner.note(
+            FindingKind::ArchiveBomb,
+            Verdict::Dangerous,
+            place,
+            0,
+            format!(
+                "entries {} and {} overlap in the archive's bytes (an overlapping-entry zip bomb); refused before extraction",
+                pair[0].2, pair[1].2
+            ),
+        );
+        return Ok(());
+    }
     // Refusal checks, before anything is inflated. Stored entries are read in place, so only the
     // compressed ones count towards the ratio and the inflation budget.
     let compressed_members = || {

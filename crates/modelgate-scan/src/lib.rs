@@ -30,7 +30,7 @@
 //! one, and better than one where something questionable was seen):
 //! - `dangerous`: an import from `rules/dangerous_imports.txt` (the shell, code execution, the file system,
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
-//!   entry or link whose path escapes the extraction directory, a decompression bomb.
+//!   entry or link whose path escapes the extraction directory, a decompression bomb (or a zip whose entries overlap in its bytes).
 //! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset), a
 //!   `BUILD` that sets attributes on an imported module or class itself, an `EXT` import by number, a
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
