@@ -26,9 +26,10 @@ const KEEP_USES: usize = 4;
 /// joblib object arrays nest pickles; deeper than this is malformed.
 const MAX_NESTED: u32 = 8;
 /// Values on the stack (and open MARKs) and in the memo, and distinct imports: real pickles stay far
-/// below; a stream built to exhaust memory is malformed past them.
-const MAX_STACK: usize = 1 << 20;
-const MAX_MEMO: usize = 1 << 22;
+/// below; a stream built to exhaust memory is malformed (suspicious) past them. The memo bound keeps a
+/// few megabytes of `MEMOIZE` opcodes from costing the scanner more than about 100 MB.
+const MAX_STACK: usize = 1 << 19;
+const MAX_MEMO: usize = 1 << 20;
 const MAX_IMPORTS: usize = 1 << 16;
 
 /// A label for what the unpickler would have on its stack.
@@ -1252,6 +1253,16 @@ mod tests {
 
     fn walk(bytes: &[u8]) -> ScanReport {
         scan_bytes(bytes, "case.pkl")
+    }
+
+    #[test]
+    fn a_memo_past_its_bound_is_suspicious() {
+        let mut bytes = b"\x80\x04\x8c\x01a".to_vec();
+        bytes.extend(std::iter::repeat_n(0x94u8, super::MAX_MEMO + 2));
+        bytes.push(b'.');
+        let report = walk(&bytes);
+        assert_eq!(report.verdict, Verdict::Suspicious);
+        assert_eq!(kinds(&report), vec![FindingKind::MalformedPickle]);
     }
 
     #[test]
