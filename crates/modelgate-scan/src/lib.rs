@@ -17,8 +17,10 @@
 //!   their `location` resolves to a member of the same archive.
 //! - **safetensors**: the header parses, dtypes are known, offsets are in bounds, sized to the tensor's
 //!   shape, and neither overlap nor leave holes.
-//! - A seekable safetensors or ONNX file whose first byte is a pickle opcode is also walked as a pickle
-//!   (a polyglot); when it walks as one, its findings count too and the polyglot itself is suspicious.
+//! - A safetensors or ONNX file whose first byte is a pickle opcode is also walked as a pickle (a
+//!   polyglot); when it walks as one, its findings count too and the polyglot itself is suspicious. Inside
+//!   a compressed stream that takes holding it in memory (up to [`Limits::max_buffered_bytes`]; larger is
+//!   `unscanned`).
 //! - **numpy `.npy`**: an object array (any spelling of the object dtype in `descr`, or a structured
 //!   dtype with an object field) holds a pickle, which is scanned; a `descr` not understood is suspicious
 //!   and its data is walked as a pickle too.

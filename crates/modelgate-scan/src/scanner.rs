@@ -471,6 +471,31 @@ impl<'l> Scanner<'l> {
                 self.decompress(&mut input, detected, place)?;
                 Ok(Outcome::Scanned)
             }
+            detected @ (Detected::Safetensors | Detected::Onnx)
+                if head.first().is_some_and(|&byte| pickle::is_opcode(byte)) =>
+            {
+                // It may be a pickle polyglot, which takes reading twice: held in memory when it fits.
+                let limit = self.limits.max_buffered_bytes;
+                let mut bytes = Vec::new();
+                (&mut input).take(limit + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 <= limit {
+                    let length = bytes.len() as u64;
+                    return self.seekable(&mut Cursor::new(bytes), length, place);
+                }
+                self.note(
+                    FindingKind::NotScanned,
+                    Verdict::Unscanned,
+                    place,
+                    0,
+                    format!(
+                        "opens with a pickle opcode and is larger than {limit} bytes, too large to hold and also walk as a pickle"
+                    ),
+                );
+                let mut rest = Cursor::new(bytes).chain(&mut input);
+                let mut forward = ForwardOnly::new(&mut rest);
+                let mut input = Input::new(&mut forward, None);
+                self.content(&mut input, detected, place)
+            }
             detected => self.content(&mut input, detected, place),
         }
     }
