@@ -33,7 +33,9 @@
 //! - `dangerous`: an import from `rules/dangerous_imports.txt` (the shell, code execution, the file system,
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
 //!   entry or link whose path escapes the extraction directory, a decompression bomb (or a zip whose entries overlap in its bytes).
-//! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset), a
+//! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset),
+//!   bytes after a pickle that open with an opcode but do not walk as one (after legacy PyTorch's pickles,
+//!   where storages follow, they are clean trailing data), a
 //!   `BUILD` that sets attributes on an imported module or class itself, an `EXT` import by number, a
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
 //!   safetensors header, links inside the archive, device files, duplicate entry names, code files

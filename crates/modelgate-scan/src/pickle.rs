@@ -31,6 +31,8 @@ const MAX_NESTED: u32 = 8;
 const MAX_STACK: usize = 1 << 19;
 const MAX_MEMO: usize = 1 << 20;
 const MAX_IMPORTS: usize = 1 << 16;
+/// The first pickle of a legacy (non-zip) PyTorch file: protocol 2, `LONG1` 0x1950a86a20f9469cfc6c, STOP.
+const LEGACY_TORCH_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e";
 
 /// A label for what the unpickler would have on its stack.
 #[derive(Debug, Clone)]
@@ -202,6 +204,12 @@ pub(crate) fn scan_pickles(input: &mut Input, path: &str, claimed: bool) -> io::
         path: path.to_owned(),
         nested: 0,
     };
+    // Legacy PyTorch files (pickles of the magic number, protocol, system info, the object and the
+    // storage keys) end with raw storage bytes, whose first byte is often an opcode by chance.
+    let legacy_torch = walker
+        .input
+        .peek(LEGACY_TORCH_MAGIC.len())?
+        .starts_with(LEGACY_TORCH_MAGIC);
     let mut complete = 0u64;
     let mut is_pickle = claimed;
     loop {
@@ -226,7 +234,15 @@ pub(crate) fn scan_pickles(input: &mut Input, path: &str, claimed: bool) -> io::
             End::Malformed { offset, reason } => {
                 let imported = walker.import_events > events_before;
                 if complete > 0 && !proto && !imported {
-                    walker.trailing(attempt_start)?;
+                    // Bytes that open like another pickle but do not walk: a loader reading pickle after
+                    // pickle may still take them for one, so they are worth a look — except after
+                    // legacy PyTorch's pickles, where storages follow.
+                    let severity = if legacy_torch {
+                        Verdict::Clean
+                    } else {
+                        Verdict::Suspicious
+                    };
+                    walker.trailing_as(attempt_start, severity)?;
                     break;
                 }
                 is_pickle = is_pickle || proto || imported || complete > 0;
@@ -291,14 +307,25 @@ struct Walker<'i, 'a> {
 
 impl Walker<'_, '_> {
     fn trailing(&mut self, start: u64) -> io::Result<()> {
+        self.trailing_as(start, Verdict::Clean)
+    }
+
+    fn trailing_as(&mut self, start: u64, severity: Verdict) -> io::Result<()> {
         self.input.skip_to_end()?;
         let count = self.input.position().saturating_sub(start);
+        let detail = if severity == Verdict::Clean {
+            format!("{count} bytes after the last pickle are not a pickle (not scanned as code)")
+        } else {
+            format!(
+                "{count} bytes after the last pickle open with a pickle opcode but do not walk as a pickle"
+            )
+        };
         self.extra.push(finding(
             FindingKind::TrailingData,
-            Verdict::Clean,
+            severity,
             &self.path,
             start,
-            format!("{count} bytes after the last pickle are not a pickle (not scanned as code)"),
+            detail,
         ));
         Ok(())
     }
@@ -1439,6 +1466,14 @@ mod tests {
         let report = walk(b"\x80\x02K\x01.\x00\x01\x02\x03");
         assert_eq!(report.verdict, Verdict::Clean);
         assert_eq!(kinds(&report), vec![FindingKind::TrailingData]);
+        // Trailing bytes that open like a pickle and then do not walk are worth a look...
+        let opens = walk(b"\x80\x02K\x01.Iwhat\n\x00");
+        assert_eq!(opens.verdict, Verdict::Suspicious);
+        assert_eq!(kinds(&opens), vec![FindingKind::TrailingData]);
+        // ...except after legacy PyTorch's pickles, where raw storages follow.
+        let mut legacy = super::LEGACY_TORCH_MAGIC.to_vec();
+        legacy.extend_from_slice(b"\x80\x02K\x01.Iwhat\n\x00");
+        assert_eq!(walk(&legacy).verdict, Verdict::Clean);
         assert!(report.findings[0].detail.starts_with("4 bytes"));
     }
 
