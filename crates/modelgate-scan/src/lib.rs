@@ -32,7 +32,8 @@
 //! one, and better than one where something questionable was seen):
 //! - `dangerous`: an import from `rules/dangerous_imports.txt` (the shell, code execution, the file system,
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
-//!   entry or link whose path escapes the extraction directory, a decompression bomb (or a zip whose entries overlap in its bytes).
+//!   entry or link whose path escapes the extraction directory, a decompression bomb (or a zip whose
+//!   entries overlap in its bytes).
 //! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset),
 //!   bytes after a pickle that open with an opcode but do not walk as one (after legacy PyTorch's pickles,
 //!   where storages follow, they are clean trailing data), a
@@ -73,6 +74,9 @@
 //! more: `io.open` (how `builtins.open` pickles), an `os.system` after joblib's array bytes (picklescan
 //! stops at the first array), and a stream malformed before any import (picklescan: not a pickle, clean);
 //! it calls benign scikit-learn pickles suspicious because its allow-list stops at numpy and torch.
+//! The security review's payloads (dotted imports, parse differences, storage skips, npy dtypes, joblib
+//! desync, polyglots, overlapping zips) are added to the corpus by hand, marked `"kept": true` with the
+//! finding (S1–S9) in their note; a re-run of the script keeps them.
 //! `tests/corpus.rs` checks all of it without Python, and that no payload ever created its file.
 //!
 //! # Using it
