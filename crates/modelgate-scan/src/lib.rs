@@ -52,7 +52,8 @@
 //! name `module.name` equals the entry or starts with the entry followed by a dot. Dangerous wins over
 //! safe. A dotted `name` (protocol 4 resolves it attribute by attribute, so `sklearn` + `os.system`
 //! reaches `os.system`) is judged on its whole path: dangerous when a component is a dunder or any dotted
-//! suffix matches the dangerous list, safe only on an exact safe entry, otherwise unknown. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
+//! suffix matches the dangerous list, safe only on an exact safe entry, otherwise unknown. A plain name
+//! that a module entry allows but that is a dangerous module itself (`numpy.random` + `os`) is dangerous. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
 //! [`ENGINE_VERSION`] contains a digest of the three files, so editing a rule changes it, and a report
 //! made by another engine version is due for a re-scan.
 //!

@@ -55,15 +55,24 @@ fn matches(set: &HashSet<String>, qualified: &str) -> bool {
 /// A dotted name is therefore judged on its whole path: dangerous when any component is a dunder
 /// (`__builtins__`, `__globals__`, …) or when any dotted suffix of the path matches the dangerous list
 /// (`sklearn.os.system` is `os.system`); safe only on an exact `module.name` entry of the safe list,
-/// never through a module-prefix entry; unknown otherwise.
+/// never through a module-prefix entry; unknown otherwise. A plain name allowed by a module entry that
+/// is itself a dangerous module (`numpy.random` + `os`, re-exported) is dangerous too.
 pub fn classify_import(module: &str, name: &str) -> ImportClass {
     let rules = rules();
     let qualified = format!("{module}.{name}");
     if !name.contains('.') {
         return if matches(&rules.dangerous, &qualified) {
             ImportClass::Dangerous
-        } else if matches(&rules.safe, &qualified) {
+        } else if rules.safe.contains(&qualified) {
             ImportClass::Safe
+        } else if matches(&rules.safe, &qualified) {
+            // Safe through a module entry (`sklearn`, `numpy.random`): every attribute of the module,
+            // except a module it imported that is dangerous itself (`numpy.random.os`).
+            if rules.dangerous.contains(name) {
+                ImportClass::Dangerous
+            } else {
+                ImportClass::Safe
+            }
         } else {
             ImportClass::Unknown
         };
@@ -132,6 +141,8 @@ mod tests {
             ("runpy", "run_path", ImportClass::Dangerous),
             // Dotted names (protocol 4 `find_class` walks them with getattr).
             ("sklearn", "os.system", ImportClass::Dangerous),
+            ("numpy.random", "os", ImportClass::Dangerous),
+            ("sklearn", "subprocess", ImportClass::Dangerous),
             ("builtins", "dict.get", ImportClass::Unknown),
             (
                 "copyreg",
