@@ -122,10 +122,15 @@ fn layout(names: &[&str]) -> (Vec<String>, bool) {
     (prefixes, mlflow)
 }
 
+/// Whether `name` is a tensor storage of a PyTorch layout: `<prefix>data/<key>` where the key is what
+/// torch's `persistent_id` writes, a plain decimal number. Anything else under `data/` (MLflow's
+/// `data/model.pth`, a nested archive, a joblib file) is scanned.
 fn is_storage(prefixes: &[String], name: &str) -> bool {
-    prefixes
-        .iter()
-        .any(|prefix| name.starts_with(&format!("{prefix}data/")) && !name.ends_with(".pkl"))
+    prefixes.iter().any(|prefix| {
+        name.strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_prefix("data/"))
+            .is_some_and(|key| !key.is_empty() && key.bytes().all(|byte| byte.is_ascii_digit()))
+    })
 }
 
 /// Findings for an entry's path and kind that do not need its content.
@@ -314,6 +319,34 @@ pub(crate) fn scan_zip(
             }
         };
         members.push(member);
+    }
+    // Entries whose bytes overlap (several central-directory entries pointing at one member) multiply
+    // what is inflated past every ratio check: refused before anything is inflated.
+    let mut ranges: Vec<(u64, u64, &str)> = members
+        .iter()
+        .map(|member| {
+            // Without a parsed local header, its fixed 30 bytes are the least it takes.
+            let end = member
+                .data_start
+                .unwrap_or(member.header.saturating_add(30))
+                .saturating_add(member.compressed)
+                .max(member.header.saturating_add(1));
+            (member.header, end, member.name.as_str())
+        })
+        .collect();
+    ranges.sort_unstable();
+    if let Some(pair) = ranges.windows(2).find(|pair| pair[1].0 < pair[0].1) {
+        scanner.note(
+            FindingKind::ArchiveBomb,
+            Verdict::Dangerous,
+            place,
+            0,
+            format!(
+                "entries {} and {} overlap in the archive's bytes (an overlapping-entry zip bomb); refused before extraction",
+                pair[0].2, pair[1].2
+            ),
+        );
+        return Ok(());
     }
     // Refusal checks, before anything is inflated. Stored entries are read in place, so only the
     // compressed ones count towards the ratio and the inflation budget.
@@ -802,5 +835,9 @@ mod tests {
         assert!(mlflow);
         assert!(is_storage(&prefixes, "archive/data/0"));
         assert!(!is_storage(&prefixes, "archive/data.pkl"));
+        assert!(!is_storage(&prefixes, "archive/data/model.pth"));
+        assert!(!is_storage(&prefixes, "archive/data/bundle.zip"));
+        assert!(!is_storage(&prefixes, "archive/data/0/x"));
+        assert!(!is_storage(&prefixes, "archive/data/"));
     }
 }

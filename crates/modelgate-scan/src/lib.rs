@@ -17,7 +17,13 @@
 //!   their `location` resolves to a member of the same archive.
 //! - **safetensors**: the header parses, dtypes are known, offsets are in bounds, sized to the tensor's
 //!   shape, and neither overlap nor leave holes.
-//! - **numpy `.npy`**: an object array holds a pickle, which is scanned.
+//! - A safetensors or ONNX file whose first byte is a pickle opcode is also walked as a pickle (a
+//!   polyglot); when it walks as one, its findings count too and the polyglot itself is suspicious. Inside
+//!   a compressed stream that takes holding it in memory (up to [`Limits::max_buffered_bytes`]; larger is
+//!   `unscanned`).
+//! - **numpy `.npy`**: an object array (any spelling of the object dtype in `descr`, or a structured
+//!   dtype with an object field) holds a pickle, which is scanned; a `descr` not understood is suspicious
+//!   and its data is walked as a pickle too.
 //! - Anything else: `unscanned`, with a finding saying why.
 //!
 //! # Verdicts
@@ -26,20 +32,28 @@
 //! one, and better than one where something questionable was seen):
 //! - `dangerous`: an import from `rules/dangerous_imports.txt` (the shell, code execution, the file system,
 //!   the network, another unpickler), a `STACK_GLOBAL` whose module or name is not a constant, an archive
-//!   entry or link whose path escapes the extraction directory, a decompression bomb.
-//! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset), a
+//!   entry or link whose path escapes the extraction directory, a decompression bomb (or a zip whose
+//!   entries overlap in its bytes).
+//! - `suspicious`: an import in neither rule file, a truncated or malformed stream (with its offset),
+//!   bytes after a pickle that open with an opcode but do not walk as one (after legacy PyTorch's pickles,
+//!   where storages follow, they are clean trailing data), a
 //!   `BUILD` that sets attributes on an imported module or class itself, an `EXT` import by number, a
 //!   custom ONNX operator domain, external data that does not resolve inside the artifact, a bad
 //!   safetensors header, links inside the archive, device files, duplicate entry names, code files
 //!   (`.py`, `.so`, …) in an archive, too many entries, nesting deeper than the limit.
-//! - `unscanned`: a format this engine does not read (unknown, or a compression it does not implement).
+//! - `unscanned`: a format this engine does not read (unknown, or a compression it does not implement),
+//!   or an archive member (not named as text) whose first byte is a pickle opcode but that does not walk
+//!   as a pickle.
 //! - `clean`: every import is in `rules/safe_imports.txt` and every structure checked out.
 //!
 //! # Rules
 //! `rules/dangerous_imports.txt` and `rules/safe_imports.txt` hold one entry a line, `module` (the module,
 //! its submodules and everything in them) or `module.name`; an import matches an entry when its qualified
 //! name `module.name` equals the entry or starts with the entry followed by a dot. Dangerous wins over
-//! safe. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
+//! safe. A dotted `name` (protocol 4 resolves it attribute by attribute, so `sklearn` + `os.system`
+//! reaches `os.system`) is judged on its whole path: dangerous when a component is a dunder or any dotted
+//! suffix matches the dangerous list, safe only on an exact safe entry, otherwise unknown. A plain name
+//! that a module entry allows but that is a dangerous module itself (`numpy.random` + `os`) is dangerous. `rules/onnx_domains.txt` lists the operator domains that need no custom operator library.
 //! [`ENGINE_VERSION`] contains a digest of the three files, so editing a rule changes it, and a report
 //! made by another engine version is due for a re-scan.
 //!
@@ -61,6 +75,9 @@
 //! more: `io.open` (how `builtins.open` pickles), an `os.system` after joblib's array bytes (picklescan
 //! stops at the first array), and a stream malformed before any import (picklescan: not a pickle, clean);
 //! it calls benign scikit-learn pickles suspicious because its allow-list stops at numpy and torch.
+//! The security review's payloads (dotted imports, parse differences, storage skips, npy dtypes, joblib
+//! desync, polyglots, overlapping zips) are added to the corpus by hand, marked `"kept": true` with the
+//! finding (S1–S9) in their note; a re-run of the script keeps them.
 //! `tests/corpus.rs` checks all of it without Python, and that no payload ever created its file.
 //!
 //! # Using it
@@ -92,7 +109,7 @@ pub(crate) const ONNX_DOMAINS: &str = include_str!("../rules/onnx_domains.txt");
 
 /// Bumped by hand when the scanner's code changes what it reports; rule-file edits change
 /// [`ENGINE_VERSION`] through their digest without it.
-const ENGINE_REVISION: &str = "1";
+const ENGINE_REVISION: &str = "2";
 
 const ENGINE_PREFIX: &str = concat!("modelgate-scan/", env!("CARGO_PKG_VERSION"), "+engine.");
 const ENGINE_LEN: usize = ENGINE_PREFIX.len() + ENGINE_REVISION.len() + ".rules.".len() + 16;

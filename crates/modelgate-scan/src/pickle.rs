@@ -26,10 +26,13 @@ const KEEP_USES: usize = 4;
 /// joblib object arrays nest pickles; deeper than this is malformed.
 const MAX_NESTED: u32 = 8;
 /// Values on the stack (and open MARKs) and in the memo, and distinct imports: real pickles stay far
-/// below; a stream built to exhaust memory is malformed past them.
-const MAX_STACK: usize = 1 << 20;
-const MAX_MEMO: usize = 1 << 22;
+/// below; a stream built to exhaust memory is malformed (suspicious) past them. The memo bound keeps a
+/// few megabytes of `MEMOIZE` opcodes from costing the scanner more than about 100 MB.
+const MAX_STACK: usize = 1 << 19;
+const MAX_MEMO: usize = 1 << 20;
 const MAX_IMPORTS: usize = 1 << 16;
+/// The first pickle of a legacy (non-zip) PyTorch file: protocol 2, `LONG1` 0x1950a86a20f9469cfc6c, STOP.
+const LEGACY_TORCH_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e";
 
 /// A label for what the unpickler would have on its stack.
 #[derive(Debug, Clone)]
@@ -201,6 +204,12 @@ pub(crate) fn scan_pickles(input: &mut Input, path: &str, claimed: bool) -> io::
         path: path.to_owned(),
         nested: 0,
     };
+    // Legacy PyTorch files (pickles of the magic number, protocol, system info, the object and the
+    // storage keys) end with raw storage bytes, whose first byte is often an opcode by chance.
+    let legacy_torch = walker
+        .input
+        .peek(LEGACY_TORCH_MAGIC.len())?
+        .starts_with(LEGACY_TORCH_MAGIC);
     let mut complete = 0u64;
     let mut is_pickle = claimed;
     loop {
@@ -225,7 +234,15 @@ pub(crate) fn scan_pickles(input: &mut Input, path: &str, claimed: bool) -> io::
             End::Malformed { offset, reason } => {
                 let imported = walker.import_events > events_before;
                 if complete > 0 && !proto && !imported {
-                    walker.trailing(attempt_start)?;
+                    // Bytes that open like another pickle but do not walk: a loader reading pickle after
+                    // pickle may still take them for one, so they are worth a look — except after
+                    // legacy PyTorch's pickles, where storages follow.
+                    let severity = if legacy_torch {
+                        Verdict::Clean
+                    } else {
+                        Verdict::Suspicious
+                    };
+                    walker.trailing_as(attempt_start, severity)?;
                     break;
                 }
                 is_pickle = is_pickle || proto || imported || complete > 0;
@@ -290,14 +307,25 @@ struct Walker<'i, 'a> {
 
 impl Walker<'_, '_> {
     fn trailing(&mut self, start: u64) -> io::Result<()> {
+        self.trailing_as(start, Verdict::Clean)
+    }
+
+    fn trailing_as(&mut self, start: u64, severity: Verdict) -> io::Result<()> {
         self.input.skip_to_end()?;
         let count = self.input.position().saturating_sub(start);
+        let detail = if severity == Verdict::Clean {
+            format!("{count} bytes after the last pickle are not a pickle (not scanned as code)")
+        } else {
+            format!(
+                "{count} bytes after the last pickle open with a pickle opcode but do not walk as a pickle"
+            )
+        };
         self.extra.push(finding(
             FindingKind::TrailingData,
-            Verdict::Clean,
+            severity,
             &self.path,
             start,
-            format!("{count} bytes after the last pickle are not a pickle (not scanned as code)"),
+            detail,
         ));
         Ok(())
     }
@@ -551,8 +579,7 @@ impl Walker<'_, '_> {
                 self.push(value);
             }
             b'p' => {
-                let key = parse_int(&self.line()?)
-                    .and_then(|key| u64::try_from(key).ok())
+                let key = memo_key(&self.line()?)
                     .ok_or_else(|| Fail::Bad("PUT with a key that is not a number".to_owned()))?;
                 self.memo_put(key)?;
             }
@@ -569,8 +596,7 @@ impl Walker<'_, '_> {
                 self.memo_put(key)?;
             }
             b'g' => {
-                let key = parse_int(&self.line()?)
-                    .and_then(|key| u64::try_from(key).ok())
+                let key = memo_key(&self.line()?)
                     .ok_or_else(|| Fail::Bad("GET with a key that is not a number".to_owned()))?;
                 self.memo_get(key)?;
             }
@@ -603,8 +629,7 @@ impl Walker<'_, '_> {
             }
             b'F' => {
                 let line = self.line()?;
-                let text = std::str::from_utf8(&line).unwrap_or_default().trim();
-                if text.parse::<f64>().is_err() {
+                if !python_float(&line) {
                     return Err(Fail::Bad("FLOAT argument is not a number".to_owned()));
                 }
                 self.push(Value::Other);
@@ -887,12 +912,39 @@ impl Walker<'_, '_> {
                 "joblib NumpyArrayWrapper without a state dict".to_owned(),
             ));
         };
+        if entries.len() > KEEP_ITEMS {
+            return Err(Fail::Bad(format!(
+                "joblib NumpyArrayWrapper state with more than {KEEP_ITEMS} entries"
+            )));
+        }
+        // Python's dict keeps the last value of a key, so does this; a key given twice is a desync
+        // attempt (or a broken writer) and suspicious.
         let get = |key: &str| {
             entries
                 .iter()
+                .rev()
                 .find(|(name, _)| name.str() == Some(key))
                 .map(|(_, value)| value)
         };
+        let mut seen = std::collections::HashSet::new();
+        let duplicates: Vec<String> = entries
+            .iter()
+            .filter_map(|(name, _)| name.str())
+            .filter(|name| !seen.insert(name.to_owned()))
+            .map(str::to_owned)
+            .collect();
+        if !duplicates.is_empty() {
+            self.extra.push(finding(
+                FindingKind::MalformedPickle,
+                Verdict::Suspicious,
+                &self.path,
+                offset,
+                format!(
+                    "joblib NumpyArrayWrapper state names {} more than once (the last value is used, as Python does)",
+                    duplicates.join(", ")
+                ),
+            ));
+        }
         let dtype = get("dtype").and_then(dtype_itemsize);
         let Some(itemsize) = dtype else {
             return Err(Fail::Bad(format!(
@@ -1003,7 +1055,8 @@ fn pairs(items: Vec<Value>) -> Step<Vec<(Value, Value)>> {
     let mut pairs = Vec::new();
     let mut items = items.into_iter();
     while let (Some(key), Some(value)) = (items.next(), items.next()) {
-        if pairs.len() < KEEP_ITEMS {
+        // One past KEEP_ITEMS is kept, so a reader can tell that entries were dropped.
+        if pairs.len() <= KEEP_ITEMS {
             pairs.push((key, value));
         }
     }
@@ -1014,7 +1067,7 @@ fn insert(target: &mut Value, new: Vec<(Value, Value)>) {
     if let Value::Dict(entries) = target {
         let entries = Rc::make_mut(entries);
         for pair in new {
-            if entries.len() < KEEP_ITEMS {
+            if entries.len() <= KEEP_ITEMS {
                 entries.push(pair);
             }
         }
@@ -1032,21 +1085,78 @@ fn is_dotted_identifier(text: &str) -> bool {
         })
 }
 
-/// A protocol-0 integer argument: kept when it fits, a label when it is longer; anything but digits
-/// is malformed (the unpickler raises).
+/// A protocol-0 integer argument, read as CPython reads it (`int(text, 0)`, and the C unpickler's
+/// `strtol(text, 0)`): surrounding whitespace, a sign, a `0x`/`0o`/`0b` prefix (or a C octal leading
+/// zero) and underscores between digits are accepted. Kept when it fits, a label when it is longer;
+/// anything else is malformed (the unpickler raises).
 fn number(text: &[u8], opcode: &str) -> Step<Value> {
-    let digits = text
-        .strip_prefix(b"-")
-        .or_else(|| text.strip_prefix(b"+"))
-        .unwrap_or(text);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Fail::Bad(format!("{opcode} argument is not a number")));
-    }
-    Ok(parse_int(text).map_or(Value::Other, Value::Int))
+    python_int(text, true)
+        .map(|value| value.map_or(Value::Other, Value::Int))
+        .ok_or_else(|| Fail::Bad(format!("{opcode} argument is not a number")))
 }
 
-fn parse_int(text: &[u8]) -> Option<i64> {
-    std::str::from_utf8(text).ok()?.trim().parse().ok()
+/// `int(text, 0)` (`any_base`) or `int(text)`: `None` when Python raises, `Some(None)` when it is an
+/// integer too large for `i64`.
+fn python_int(text: &[u8], any_base: bool) -> Option<Option<i64>> {
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = unsigned.to_ascii_lowercase();
+    let (radix, digits) = match lower.get(..2) {
+        Some("0x") if any_base => (16, &lower[2..]),
+        Some("0o") if any_base => (8, &lower[2..]),
+        Some("0b") if any_base => (2, &lower[2..]),
+        _ => (10, lower.as_str()),
+    };
+    // After a prefix one underscore may come first (`0x_1`); otherwise underscores sit between digits.
+    let digits = if radix != 10 {
+        digits.strip_prefix('_').unwrap_or(digits)
+    } else {
+        digits
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let clean: String = digits
+        .chars()
+        .filter(|&character| character != '_')
+        .collect();
+    if !clean.chars().all(|character| character.is_digit(radix)) {
+        return None;
+    }
+    Some(
+        i64::from_str_radix(&clean, radix)
+            .ok()
+            .map(|value| if negative { -value } else { value }),
+    )
+}
+
+/// `float(text)`: whitespace, underscores between digits, `inf`/`nan` spellings.
+fn python_float(text: &[u8]) -> bool {
+    let Some(text) = std::str::from_utf8(text).ok().map(str::trim) else {
+        return false;
+    };
+    let bytes = text.as_bytes();
+    let underscores_ok = bytes.iter().enumerate().all(|(at, &byte)| {
+        byte != b'_'
+            || (at > 0
+                && bytes[at - 1].is_ascii_digit()
+                && bytes.get(at + 1).is_some_and(u8::is_ascii_digit))
+    });
+    let clean: String = text.chars().filter(|&character| character != '_').collect();
+    underscores_ok && clean.parse::<f64>().is_ok()
+}
+
+/// A `PUT`/`GET` key: `int(text)` in base 10, not negative.
+fn memo_key(text: &[u8]) -> Option<u64> {
+    python_int(text, false)?.and_then(|key| u64::try_from(key).ok())
 }
 
 /// A little-endian two's-complement integer of `LONG1`/`LONG4`, when it fits.
@@ -1165,10 +1275,53 @@ fn import_finding(import: Import, path: &str) -> Finding {
 
 #[cfg(test)]
 mod tests {
+    use super::{memo_key, python_float, python_int};
     use crate::{FindingKind, ScanReport, Verdict, scan_bytes};
 
     fn walk(bytes: &[u8]) -> ScanReport {
         scan_bytes(bytes, "case.pkl")
+    }
+
+    #[test]
+    fn a_memo_past_its_bound_is_suspicious() {
+        let mut bytes = b"\x80\x04\x8c\x01a".to_vec();
+        bytes.extend(std::iter::repeat_n(0x94u8, super::MAX_MEMO + 2));
+        bytes.push(b'.');
+        let report = walk(&bytes);
+        assert_eq!(report.verdict, Verdict::Suspicious);
+        assert_eq!(kinds(&report), vec![FindingKind::MalformedPickle]);
+    }
+
+    #[test]
+    fn text_numbers_are_read_as_cpython_reads_them() {
+        for text in [
+            "0x1",
+            "0X1f",
+            "0o17",
+            "0b101",
+            "1_000",
+            " 12 ",
+            "-0x_1",
+            "+7",
+            "010",
+            "0",
+            "00",
+            "123456789012345678901234567890",
+        ] {
+            assert!(python_int(text.as_bytes(), true).is_some(), "{text}");
+        }
+        for text in ["", "_1", "1_", "1__0", "0x", "abc", "0x1g", "1.5"] {
+            assert!(python_int(text.as_bytes(), true).is_none(), "{text}");
+        }
+        assert_eq!(python_int(b"0x10", true), Some(Some(16)));
+        assert_eq!(python_int(b"0x10", false), None);
+        assert_eq!(memo_key(b" 1_0 "), Some(10));
+        for text in ["1_0", "1.5", " 2e3 ", "inf", "-nan", "1_0.2_5"] {
+            assert!(python_float(text.as_bytes()), "{text}");
+        }
+        for text in ["_1", "1_", "1__0", "x", ""] {
+            assert!(!python_float(text.as_bytes()), "{text}");
+        }
     }
 
     fn kinds(report: &ScanReport) -> Vec<FindingKind> {
@@ -1313,6 +1466,14 @@ mod tests {
         let report = walk(b"\x80\x02K\x01.\x00\x01\x02\x03");
         assert_eq!(report.verdict, Verdict::Clean);
         assert_eq!(kinds(&report), vec![FindingKind::TrailingData]);
+        // Trailing bytes that open like a pickle and then do not walk are worth a look...
+        let opens = walk(b"\x80\x02K\x01.Iwhat\n\x00");
+        assert_eq!(opens.verdict, Verdict::Suspicious);
+        assert_eq!(kinds(&opens), vec![FindingKind::TrailingData]);
+        // ...except after legacy PyTorch's pickles, where raw storages follow.
+        let mut legacy = super::LEGACY_TORCH_MAGIC.to_vec();
+        legacy.extend_from_slice(b"\x80\x02K\x01.Iwhat\n\x00");
+        assert_eq!(walk(&legacy).verdict, Verdict::Clean);
         assert!(report.findings[0].detail.starts_with("4 bytes"));
     }
 

@@ -49,12 +49,48 @@ fn matches(set: &HashSet<String>, qualified: &str) -> bool {
 }
 
 /// Classifies the import of `name` from `module` by the rule files; dangerous wins over safe.
+///
+/// From protocol 4 on, the unpickler's `find_class` resolves a dotted `name` attribute by attribute
+/// (`getattr`), so `('sklearn', 'os.system')` reaches `os.system` through whatever `sklearn` imported.
+/// A dotted name is therefore judged on its whole path: dangerous when any component is a dunder
+/// (`__builtins__`, `__globals__`, …) or when any dotted suffix of the path matches the dangerous list
+/// (`sklearn.os.system` is `os.system`); safe only on an exact `module.name` entry of the safe list,
+/// never through a module-prefix entry; unknown otherwise. A plain name allowed by a module entry that
+/// is itself a dangerous module (`numpy.random` + `os`, re-exported) is dangerous too.
 pub fn classify_import(module: &str, name: &str) -> ImportClass {
     let rules = rules();
     let qualified = format!("{module}.{name}");
-    if matches(&rules.dangerous, &qualified) {
+    if !name.contains('.') {
+        return if matches(&rules.dangerous, &qualified) {
+            ImportClass::Dangerous
+        } else if rules.safe.contains(&qualified) {
+            ImportClass::Safe
+        } else if matches(&rules.safe, &qualified) {
+            // Safe through a module entry (`sklearn`, `numpy.random`): every attribute of the module,
+            // except a module it imported that is dangerous itself (`numpy.random.os`).
+            if rules.dangerous.contains(name) {
+                ImportClass::Dangerous
+            } else {
+                ImportClass::Safe
+            }
+        } else {
+            ImportClass::Unknown
+        };
+    }
+    let components: Vec<&str> = qualified.split('.').collect();
+    let dunder = |component: &&str| {
+        component.len() > 4 && component.starts_with("__") && component.ends_with("__")
+    };
+    if name.split('.').any(|component| dunder(&component)) {
+        return ImportClass::Dangerous;
+    }
+    let suffix_dangerous = (0..components.len()).any(|start| {
+        let suffix = components[start..].join(".");
+        matches(&rules.dangerous, &suffix)
+    });
+    if suffix_dangerous {
         ImportClass::Dangerous
-    } else if matches(&rules.safe, &qualified) {
+    } else if rules.safe.contains(&qualified) {
         ImportClass::Safe
     } else {
         ImportClass::Unknown
@@ -103,6 +139,19 @@ mod tests {
             ("__main__", "Model", ImportClass::Unknown),
             ("webbrowser", "open", ImportClass::Dangerous),
             ("runpy", "run_path", ImportClass::Dangerous),
+            // Dotted names (protocol 4 `find_class` walks them with getattr).
+            ("sklearn", "os.system", ImportClass::Dangerous),
+            ("numpy.random", "os", ImportClass::Dangerous),
+            ("sklearn", "subprocess", ImportClass::Dangerous),
+            ("builtins", "dict.get", ImportClass::Unknown),
+            (
+                "copyreg",
+                "_reconstructor.__builtins__",
+                ImportClass::Dangerous,
+            ),
+            ("x", "builtins.eval", ImportClass::Dangerous),
+            ("numpy", "random.os", ImportClass::Dangerous),
+            ("sklearn.pipeline", "Pipeline.fit", ImportClass::Unknown),
         ];
         for (module, name, expected) in cases {
             assert_eq!(classify_import(module, name), expected, "{module}.{name}");

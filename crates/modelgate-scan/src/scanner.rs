@@ -14,6 +14,139 @@ use std::rc::Rc;
 /// Bytes looked at to tell a format (tar's magic is at 257).
 const HEAD: usize = 1024;
 
+/// What an npy header's `descr` says about the data.
+#[derive(Debug, PartialEq, Eq)]
+enum NpyDescr {
+    /// Numbers, strings, bytes: raw data numpy never unpickles.
+    Plain,
+    /// An object dtype (`O`, `|O`, `<O`, `O8`, `object`), or a structured dtype with one: the data is a
+    /// pickle.
+    Object,
+    /// Not a dtype this scanner recognises.
+    Unsure(&'static str),
+}
+
+/// The string literals of a Python expression (`'…'` or `"…"`, no escapes needed for dtypes).
+fn literals(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(['\'', '"']) {
+        let quote = &rest[start..=start];
+        let after = &rest[start + 1..];
+        let Some(end) = after.find(quote) else {
+            break;
+        };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Reads the `descr` of an npy header dict (`{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }`).
+fn npy_descr(header: &str) -> NpyDescr {
+    let Some(key) = header.find("'descr'").or_else(|| header.find("\"descr\"")) else {
+        return NpyDescr::Unsure("no descr");
+    };
+    let value = header[key + 7..].trim_start();
+    let Some(value) = value.strip_prefix(':') else {
+        return NpyDescr::Unsure("no descr value");
+    };
+    let value = value.trim_start();
+    // The value runs to the next top-level comma of the dict.
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut end = value.len();
+    for (at, character) in value.char_indices() {
+        match (quote, character) {
+            (Some(open), _) if character == open => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(character),
+            (None, '[' | '(' | '{') => depth += 1,
+            (None, ']' | ')' | '}') if depth == 0 => {
+                end = at;
+                break;
+            }
+            (None, ']' | ')' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                end = at;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let value = &value[..end];
+    let is_object = |code: &str| {
+        let code = code.trim_start_matches(['<', '>', '|', '=', '!']);
+        code == "object"
+            || code
+                .strip_prefix('O')
+                .is_some_and(|size| size.bytes().all(|byte| byte.is_ascii_digit()))
+    };
+    let is_plain = |code: &str| {
+        let code = code.trim_start_matches(['<', '>', '|', '=', '!']);
+        let code = code.split('[').next().unwrap_or_default();
+        let mut chars = code.chars();
+        chars
+            .next()
+            .is_some_and(|kind| "?bBhHiIlLqQpPefdgFDGSaUVmMuc".contains(kind))
+            && chars.all(|character| character.is_ascii_digit())
+    };
+    let strings = literals(value);
+    if value.starts_with(['\'', '"']) {
+        let Some(code) = strings.first() else {
+            return NpyDescr::Unsure("unterminated descr");
+        };
+        return if is_object(code) {
+            NpyDescr::Object
+        } else if is_plain(code) {
+            NpyDescr::Plain
+        } else {
+            NpyDescr::Unsure("unknown dtype code")
+        };
+    }
+    if value.starts_with('[') {
+        // A structured dtype: field names and codes; any object-like string counts.
+        return if strings.iter().any(|code| is_object(code)) {
+            NpyDescr::Object
+        } else if strings.is_empty() {
+            NpyDescr::Unsure("structured dtype without fields")
+        } else {
+            NpyDescr::Plain
+        };
+    }
+    NpyDescr::Unsure("descr is neither a string nor a list")
+}
+
+/// Whether an archive member's name says it is text a loader does not unpickle (`README.md`, `MLmodel`,
+/// `requirements.txt`, …), so a first byte that happens to be a pickle opcode is no finding.
+fn is_text_name(entry: &str) -> bool {
+    let base = entry.rsplit('/').next().unwrap_or_default();
+    let extension = base
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase());
+    matches!(
+        base,
+        "MLmodel" | "LICENSE" | "README" | "version" | "byteorder" | "serialization_id"
+    ) || extension.is_some_and(|extension| {
+        matches!(
+            extension.as_str(),
+            "txt"
+                | "md"
+                | "rst"
+                | "yaml"
+                | "yml"
+                | "json"
+                | "toml"
+                | "cfg"
+                | "ini"
+                | "csv"
+                | "tsv"
+                | "html"
+                | "xml"
+        )
+    })
+}
+
 /// Where the bytes being scanned sit.
 #[derive(Clone)]
 pub(crate) struct Place {
@@ -268,7 +401,32 @@ impl<'l> Scanner<'l> {
             }
             detected => {
                 let mut input = Input::new(reader, Some(length));
-                self.content(&mut input, detected, place)
+                let outcome = self.content(&mut input, detected, place)?;
+                drop(input);
+                // A polyglot: bytes that parse as safetensors or ONNX and also open with a pickle
+                // opcode are walked as a pickle too (a loader may take either), the worse verdict wins.
+                if matches!(detected, Detected::Safetensors | Detected::Onnx)
+                    && head.first().is_some_and(|&byte| pickle::is_opcode(byte))
+                {
+                    reader.seek(SeekFrom::Start(0))?;
+                    let mut input = Input::new(reader, Some(length));
+                    let scan = pickle::scan_pickles(&mut input, &place.path, false)?;
+                    if scan.is_pickle {
+                        self.format(Format::Pickle);
+                        self.note(
+                            FindingKind::MalformedSafetensors,
+                            Verdict::Suspicious,
+                            place,
+                            0,
+                            "the file also walks as a pickle (a safetensors/ONNX and pickle polyglot)"
+                                .to_owned(),
+                        );
+                        for finding in scan.findings {
+                            self.add(finding);
+                        }
+                    }
+                }
+                Ok(outcome)
             }
         }
     }
@@ -312,6 +470,31 @@ impl<'l> Scanner<'l> {
             detected @ (Detected::Gzip | Detected::Zlib) => {
                 self.decompress(&mut input, detected, place)?;
                 Ok(Outcome::Scanned)
+            }
+            detected @ (Detected::Safetensors | Detected::Onnx)
+                if head.first().is_some_and(|&byte| pickle::is_opcode(byte)) =>
+            {
+                // It may be a pickle polyglot, which takes reading twice: held in memory when it fits.
+                let limit = self.limits.max_buffered_bytes;
+                let mut bytes = Vec::new();
+                (&mut input).take(limit + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 <= limit {
+                    let length = bytes.len() as u64;
+                    return self.seekable(&mut Cursor::new(bytes), length, place);
+                }
+                self.note(
+                    FindingKind::NotScanned,
+                    Verdict::Unscanned,
+                    place,
+                    0,
+                    format!(
+                        "opens with a pickle opcode and is larger than {limit} bytes, too large to hold and also walk as a pickle"
+                    ),
+                );
+                let mut rest = Cursor::new(bytes).chain(&mut input);
+                let mut forward = ForwardOnly::new(&mut rest);
+                let mut input = Input::new(&mut forward, None);
+                self.content(&mut input, detected, place)
             }
             detected => self.content(&mut input, detected, place),
         }
@@ -420,6 +603,17 @@ impl<'l> Scanner<'l> {
             Detected::Pickle { claimed } => {
                 let scan = pickle::scan_pickles(input, &place.path, claimed)?;
                 if !scan.is_pickle {
+                    if place.in_archive && !is_text_name(&place.entry) {
+                        // A loader may still take it for a pickle (its first byte is an opcode) where
+                        // this walker could not follow it: not silently passed over.
+                        self.note(
+                            FindingKind::NotScanned,
+                            Verdict::Unscanned,
+                            place,
+                            0,
+                            "starts with a pickle opcode but does not walk as a pickle".to_owned(),
+                        );
+                    }
                     return Ok(self.not_recognised(place));
                 }
                 self.format(Format::Pickle);
@@ -523,7 +717,20 @@ impl<'l> Scanner<'l> {
             }
         };
         let header = String::from_utf8_lossy(&header);
-        let object = header.contains("'O'") || header.contains("'|O'") || header.contains("\"|O\"");
+        let object = match npy_descr(&header) {
+            NpyDescr::Plain => false,
+            NpyDescr::Object => true,
+            NpyDescr::Unsure(why) => {
+                self.note(
+                    FindingKind::NotScanned,
+                    Verdict::Suspicious,
+                    place,
+                    8,
+                    format!("npy dtype not understood ({why}); its data is walked as a pickle"),
+                );
+                true
+            }
+        };
         if object {
             let scan = pickle::scan_pickles(input, &place.path, true)?;
             for finding in scan.findings {
@@ -657,6 +864,41 @@ pub(crate) fn scan_top<R: Read + Seek>(reader: R, file_name: &str, limits: &Limi
 
 #[cfg(test)]
 mod tests {
+    use super::{NpyDescr, npy_descr};
+
+    #[test]
+    fn npy_object_dtypes_are_told_by_their_descr() {
+        for descr in [
+            "'O'",
+            "'|O'",
+            "'<O'",
+            "'O8'",
+            "'object'",
+            "\"|O\"",
+            "[('a', '<f8'), ('b', 'O')]",
+            "[('a', [('x', '|O')])]",
+        ] {
+            let header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert_eq!(npy_descr(&header), NpyDescr::Object, "{descr}");
+        }
+        for descr in [
+            "'<f8'",
+            "'|u1'",
+            "'<U10'",
+            "'|S3'",
+            "'<M8[ns]'",
+            "[('a', '<f8'), ('b', '<i4')]",
+        ] {
+            let header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}");
+            assert_eq!(npy_descr(&header), NpyDescr::Plain, "{descr}");
+        }
+        assert!(matches!(
+            npy_descr("{'descr': 'wat', 'shape': (1,)}"),
+            NpyDescr::Unsure(_)
+        ));
+        assert!(matches!(npy_descr("{'shape': (1,)}"), NpyDescr::Unsure(_)));
+    }
+
     use super::*;
 
     fn place(entry: &str) -> Place {

@@ -295,3 +295,16 @@ fn the_text_report_lists_what_is_not_clean() -> anyhow::Result<()> {
     assert!(text.contains("imports on the allow-list"), "{text}");
     Ok(())
 }
+
+#[test]
+fn an_archive_member_opening_with_a_pickle_opcode_that_does_not_walk_is_unscanned()
+-> anyhow::Result<()> {
+    // `I` (INT) with an argument no unpickler reads: not a pickle to the walker, but not passed over.
+    let archive = zip_of("model/weights.bin", b"Inot-a-number\n\x00\x01")?;
+    let report = scan_bytes(&archive, "model.zip");
+    assert_eq!(report.verdict, Verdict::Unscanned, "{:#?}", report.findings);
+    // The same bytes as a text file of the archive are no finding.
+    let archive = zip_of("model/notes.txt", b"Inot-a-number\n\x00\x01")?;
+    assert_eq!(scan_bytes(&archive, "model.zip").verdict, Verdict::Clean);
+    Ok(())
+}
