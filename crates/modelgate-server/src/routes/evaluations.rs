@@ -229,26 +229,61 @@ pub(crate) async fn queue_gate_evaluations(
             Vec::new()
         }
     };
-    let mut states = Vec::new();
-    for evaluation in evaluations {
+    let failed = |dataset: &str, problem: String| api::GateEvaluationState {
+        dataset: dataset.to_owned(),
+        job: None,
+        state: api::JobState::Failed,
+        problem: Some(problem),
+    };
+    let mut states: Vec<Option<api::GateEvaluationState>> =
+        evaluations.iter().map(|_| None).collect();
+    // Each one checked as `POST /api/v1/evaluations` checks it; then all their jobs in one transaction.
+    let mut planned = Vec::new();
+    for (index, evaluation) in evaluations.iter().enumerate() {
         let run = gate_run(model, number, evaluation);
         let reusable = job_for(&jobs, &run)
             .filter(|job| !matches!(job.state, JobState::Failed | JobState::Cancelled));
         if let Some(job) = reusable {
-            states.push(gate_state(&evaluation.dataset, Some(job)));
+            states[index] = Some(gate_state(&evaluation.dataset, Some(job)));
             continue;
         }
-        states.push(match queue_evaluation(state, caller, &run).await {
-            Ok((job, _runner)) => gate_state(&evaluation.dataset, Some(&job)),
-            Err(error) => api::GateEvaluationState {
-                dataset: evaluation.dataset.clone(),
-                job: None,
-                state: api::JobState::Failed,
-                problem: Some(error.message),
-            },
-        });
+        match prepare_evaluation(state, caller, &run).await {
+            Ok(prepared) => planned.push((index, run, prepared)),
+            Err(error) => states[index] = Some(failed(&evaluation.dataset, error.message)),
+        }
     }
-    states
+    let new_jobs: Vec<NewJob> = planned
+        .iter()
+        .map(|(_, run, prepared)| NewJob {
+            model_name: prepared.name.to_string(),
+            version: i64::from(prepared.number.get()),
+            dataset: prepared.dataset.name.clone(),
+            request_json: serde_json::to_string(run).unwrap_or_default(),
+        })
+        .collect();
+    match state
+        .store()
+        .create_jobs(&caller.attribution(state.now()), &new_jobs)
+        .await
+    {
+        Ok(created) => {
+            for ((index, _, prepared), job) in planned.into_iter().zip(created) {
+                state.track_evaluation_job(job.id, true);
+                states[index] = Some(gate_state(&evaluations[index].dataset, Some(&job)));
+                tokio::spawn(run_job(state.clone(), caller.clone(), job.id, prepared));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not queue a gate's evaluations");
+            for (index, _, _) in planned {
+                states[index] = Some(failed(
+                    &evaluations[index].dataset,
+                    format!("could not be queued: {error}"),
+                ));
+            }
+        }
+    }
+    states.into_iter().flatten().collect()
 }
 
 fn job_wire(job: &JobRecord) -> Result<api::EvaluationJob, ApiError> {

@@ -449,26 +449,50 @@ impl Store {
         attribution: &Attribution,
         job: &NewJob,
     ) -> Result<JobRecord, StoreError> {
+        let mut created = self
+            .create_jobs(attribution, std::slice::from_ref(job))
+            .await?;
+        created
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("a created job vanished"))
+    }
+
+    /// Queues several jobs in one transaction (a gate's evaluations when its request opens), in order.
+    pub async fn create_jobs(
+        &self,
+        attribution: &Attribution,
+        jobs: &[NewJob],
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut transaction = self.begin_write().await?;
         let at = attribution.at.unix_millis();
-        let id: i64 = rows::get(
-            &sqlx::query(
-                "INSERT INTO evaluation_jobs (model_name, version_number, dataset, request_json, state, progress, phase, cancel_requested, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'queued', 0.0, 'queued', 0, $5, $6, $7) RETURNING id",
-            )
-            .bind(job.model_name.as_str())
-            .bind(job.version)
-            .bind(job.dataset.as_str())
-            .bind(job.request_json.as_str())
-            .bind(attribution.actor.display_name().to_owned())
-            .bind(at)
-            .bind(at)
-            .fetch_one(&mut *transaction)
-            .await?,
-            "id",
-        )?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            ids.push(rows::get::<i64>(
+                &sqlx::query(
+                    "INSERT INTO evaluation_jobs (model_name, version_number, dataset, request_json, state, progress, phase, cancel_requested, created_by, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'queued', 0.0, 'queued', 0, $5, $6, $7) RETURNING id",
+                )
+                .bind(job.model_name.as_str())
+                .bind(job.version)
+                .bind(job.dataset.as_str())
+                .bind(job.request_json.as_str())
+                .bind(attribution.actor.display_name().to_owned())
+                .bind(at)
+                .bind(at)
+                .fetch_one(&mut *transaction)
+                .await?,
+                "id",
+            )?);
+        }
         self.commit(transaction).await?;
-        self.get_job(id).await
+        let mut created = Vec::with_capacity(ids.len());
+        for id in ids {
+            created.push(self.get_job(id).await?);
+        }
+        Ok(created)
     }
 
     pub async fn get_job(&self, id: i64) -> Result<JobRecord, StoreError> {
