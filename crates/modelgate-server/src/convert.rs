@@ -57,19 +57,20 @@ wire_mapping!(Format => api::DatasetFormat { Csv, Parquet });
 wire_mapping!(NotRegranted => api::NotRegrantedAction { Keep, ReviewDue, Suspend });
 wire_mapping!(modelgate_scan::Verdict => api::ScanVerdict { Clean, Unscanned, Suspicious, Dangerous });
 
+/// The snake_case name a scanner enum (finding kind, format) serialises as; the wire keeps them as text
+/// (an open set that grows with the engine).
+pub fn name_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A scan report on record, on the wire.
 pub fn scan_report(
     record: &modelgate_store::ScanRecord,
     report: &modelgate_scan::ScanReport,
 ) -> api::ScanReport {
-    // The engine's kinds and formats serialise as their snake_case names; the wire keeps them as text
-    // (an open set that grows with the engine).
-    fn name_of<T: serde::Serialize>(value: &T) -> String {
-        serde_json::to_value(value)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
     api::ScanReport {
         artifact_digest: record.artifact_digest.to_string(),
         verdict: report.verdict.to_wire(),

@@ -137,10 +137,10 @@ pub fn stored_form(artifact: &Digest, report: &ScanReport) -> Result<NewScan, Ap
 
 /// Scans a stored artifact on a blocking thread.
 pub async fn scan_stored(
-    state: &AppState,
+    artifacts: &ArtifactStore,
     record: &ArtifactRecord,
 ) -> Result<ScanReport, ApiError> {
-    let reader = StoredArtifactReader::new(state.artifacts().clone(), record);
+    let reader = StoredArtifactReader::new(artifacts.clone(), record);
     let limits = modelgate_scan::Limits::default();
     tokio::task::spawn_blocking(move || modelgate_scan::scan(reader, "", &limits))
         .await
@@ -159,16 +159,25 @@ pub async fn ensure_scanned(
     {
         return parse_stored(&existing);
     }
-    let report = scan_stored(state, record).await?;
+    Ok(scan_and_record(state, attribution, record).await?.0)
+}
+
+/// Scans a stored artifact, records the report, and re-checks the open requests of the versions on it
+/// when the report changed (a new report, or new rules that see otherwise).
+async fn scan_and_record(
+    state: &AppState,
+    attribution: &Attribution,
+    record: &ArtifactRecord,
+) -> Result<(ScanReport, modelgate_store::ScanRecorded), ApiError> {
+    let report = scan_stored(state.artifacts(), record).await?;
     let recorded = state
         .store()
         .record_scan(attribution, &stored_form(&record.digest, &report)?)
         .await?;
-    if recorded == modelgate_store::ScanRecorded::Replaced {
-        // Same bytes uploaded again after the rules changed: versions on them may have open requests.
+    if recorded != modelgate_store::ScanRecorded::Unchanged {
         crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
     }
-    Ok(report)
+    Ok((report, recorded))
 }
 
 /// A stored report read back typed; one that no longer parses is an error, never skipped.
@@ -221,16 +230,9 @@ async fn sweep(
             if !scanned_here.insert(record.digest) {
                 continue;
             }
-            let report = scan_stored(state, record).await?;
             let attribution = Attribution::system("artifact scan", state.now());
-            let recorded = state
-                .store()
-                .record_scan(&attribution, &stored_form(&record.digest, &report)?)
-                .await?;
+            let (report, recorded) = scan_and_record(state, &attribution, record).await?;
             tracing::info!(digest = %record.digest, verdict = %report.verdict, ?recorded, "artifact scanned");
-            if recorded != modelgate_store::ScanRecorded::Unchanged {
-                crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
-            }
         }
     }
 }

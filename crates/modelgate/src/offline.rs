@@ -254,12 +254,9 @@ async fn rescan(args: AdminVerifyArgs) -> anyhow::Result<()> {
     let mut verdicts = std::collections::BTreeMap::<String, usize>::new();
     let (mut changed, mut new) = (0, 0);
     for record in &records {
-        let reader =
-            modelgate_server::scanning::StoredArtifactReader::new(artifacts.clone(), record);
-        let report = tokio::task::spawn_blocking(move || {
-            modelgate_scan::scan(reader, "", &modelgate_scan::Limits::default())
-        })
-        .await?;
+        let report = modelgate_server::scanning::scan_stored(&artifacts, record)
+            .await
+            .map_err(|error| anyhow::anyhow!(error.message))?;
         let scan = modelgate_server::scanning::stored_form(&record.digest, &report)
             .map_err(|error| anyhow::anyhow!(error.message))?;
         match store

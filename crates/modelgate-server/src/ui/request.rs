@@ -1151,10 +1151,7 @@ fn scan_rows(evidence: &modelgate_policy::Evidence) -> Vec<ScanFindingRow> {
         .take(SCAN_FINDINGS_SHOWN)
         .map(|finding| ScanFindingRow {
             severity: finding.severity.as_str(),
-            kind: serde_json::to_value(finding.kind)
-                .ok()
-                .and_then(|kind| kind.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            kind: crate::convert::name_of(&finding.kind),
             what: match (finding.module.as_str(), finding.name.as_str()) {
                 ("", name) => name.to_owned(),
                 (module, name) => format!("{module}.{name}"),
