@@ -1202,6 +1202,121 @@ pub struct EvaluationJobList {
     pub jobs: Vec<EvaluationJob>,
 }
 
+wire_enum! {
+    /// Where a webhook delivery stands.
+    DeliveryState {
+        /// Not delivered yet: waiting for its turn or for a retry.
+        Pending = "pending",
+        /// The receiver answered 2xx.
+        Delivered = "delivered",
+        /// Given up: a status that is not retried, retries ran out, or the subscription went away.
+        Failed = "failed",
+    }
+}
+
+/// A webhook subscription to create (admins).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Where events are POSTed: http(s), on a public address unless the server allow-lists the host.
+    pub url: String,
+    /// Event types (`version.promoted`, `request.opened`, …; `GET /api/v1/webhooks/event-types`) or `*`.
+    pub events: Vec<String>,
+    /// Only this model's events.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `whsec_<base64 of 24 to 64 bytes>`; generated (and returned this once) when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A webhook subscription. Its secret is never returned, except once when the server made it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub model: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    /// Set when deliveries stopped for good (the receiver answered 410 Gone).
+    pub disabled_at: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// During a secret rotation: deliveries are signed with the old secret too until then.
+    pub previous_secret_until: Option<String>,
+}
+
+/// A new subscription (or a rotated secret): `secret` is present only when the server generated it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A secret rotation: the new secret (generated when absent); the old one keeps signing for
+/// `overlap_hours` (default 24).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateWebhookSecretRequest {
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub overlap_hours: Option<u32>,
+}
+
+/// A test event recorded for one subscription (delivered to it alone).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTest {
+    /// The audit sequence number of the `webhook.test` event.
+    pub seq: u64,
+    /// The `webhook-id` (and CloudEvents `id`) it is delivered with.
+    pub event_id: String,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttempt {
+    pub attempt: u32,
+    pub at: String,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why there was no answer (timeout, connection refused, a refused address).
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+/// One event's delivery to one subscription, with every attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDelivery {
+    /// The `webhook-id` and CloudEvents `id`.
+    pub event_id: String,
+    /// The audit log entry it carries.
+    pub seq: u64,
+    pub event_type: String,
+    pub subject: String,
+    pub state: DeliveryState,
+    pub attempts: Vec<DeliveryAttempt>,
+    /// When the next attempt is due (pending deliveries).
+    pub next_attempt_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDeliveryList {
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
+/// The event types a subscription may name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEventTypes {
+    pub event_types: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1244,6 +1359,7 @@ mod tests {
         agrees(DatasetTask::ALL);
         agrees(DatasetFormat::ALL);
         agrees(NotRegrantedAction::ALL);
+        agrees(DeliveryState::ALL);
         assert_eq!(ReviewDecision::RequestChanges.as_str(), "request_changes");
         assert_eq!(ApprovalStatus::ReviewDue.as_str(), "review_due");
     }

@@ -562,6 +562,50 @@ impl Client {
         self.json(self.request(Method::POST, &path)).await
     }
 
+    pub async fn create_webhook(
+        &self,
+        request: &api::CreateWebhookRequest,
+    ) -> Result<api::CreatedWebhook, ClientError> {
+        self.with_body(Method::POST, "/api/v1/webhooks", request)
+            .await
+    }
+
+    pub async fn list_webhooks(&self) -> Result<api::WebhookList, ClientError> {
+        self.get("/api/v1/webhooks").await
+    }
+
+    pub async fn webhook_event_types(&self) -> Result<api::WebhookEventTypes, ClientError> {
+        self.get("/api/v1/webhooks/event-types").await
+    }
+
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/webhooks/{}", segment(id));
+        self.send(self.request(Method::DELETE, &path)).await?;
+        Ok(())
+    }
+
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        request: &api::RotateWebhookSecretRequest,
+    ) -> Result<api::CreatedWebhook, ClientError> {
+        let path = format!("/api/v1/webhooks/{}/rotate", segment(id));
+        self.with_body(Method::POST, &path, request).await
+    }
+
+    pub async fn test_webhook(&self, id: &str) -> Result<api::WebhookTest, ClientError> {
+        let path = format!("/api/v1/webhooks/{}/test", segment(id));
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    pub async fn webhook_deliveries(
+        &self,
+        id: &str,
+    ) -> Result<api::WebhookDeliveryList, ClientError> {
+        let path = format!("/api/v1/webhooks/{}/deliveries", segment(id));
+        self.get(&path).await
+    }
+
     async fn text(&self, path: &str) -> Result<String, ClientError> {
         let response = self.send(self.request(Method::GET, path)).await?;
         Ok(response.text().await?)

@@ -254,6 +254,13 @@ pub(crate) fn scan_zip(
         );
         return Ok(());
     }
+    // The first bytes, to tell another zip glued in front from a stub (read before the archive holds
+    // the reader).
+    reader.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    if reader.read_exact(&mut magic).is_err() {
+        magic = [0; 4];
+    }
     reader.seek(SeekFrom::Start(0))?;
     let mut archive = match zip::ZipArchive::new(&mut *reader) {
         Ok(archive) => archive,
@@ -335,6 +342,22 @@ pub(crate) fn scan_zip(
         })
         .collect();
     ranges.sort_unstable();
+    if let Some(&(first, _, _)) = ranges.first()
+        && first > 0
+    {
+        let glued = &magic == b"PK\x03\x04";
+        scanner.note(
+            FindingKind::ArchivePrefixData,
+            Verdict::Suspicious,
+            place,
+            0,
+            if glued {
+                format!("another zip archive precedes this one ({first} bytes before its first entry): a loader reading from the front sees that one, which was not scanned")
+            } else {
+                format!("{first} bytes before the archive's first entry: a loader reading from the front may see content that was not scanned")
+            },
+        );
+    }
     if let Some(pair) = ranges.windows(2).find(|pair| pair[1].0 < pair[0].1) {
         scanner.note(
             FindingKind::ArchiveBomb,

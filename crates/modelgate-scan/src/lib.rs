@@ -107,21 +107,87 @@ pub(crate) const DANGEROUS_IMPORTS: &str = include_str!("../rules/dangerous_impo
 pub(crate) const SAFE_IMPORTS: &str = include_str!("../rules/safe_imports.txt");
 pub(crate) const ONNX_DOMAINS: &str = include_str!("../rules/onnx_domains.txt");
 
-/// Bumped by hand when the scanner's code changes what it reports; rule-file edits change
-/// [`ENGINE_VERSION`] through their digest without it.
+/// Bumped by hand when the scanner's code changes what it reports.
 const ENGINE_REVISION: &str = "2";
 
+/// Bumped by hand with every edit of the rule files; [`RULES_DIGEST_AT_REVISION`] is their digest at this
+/// revision, and a test fails when the files no longer match it, so an edit cannot go out unbumped.
+const RULES_REVISION: &str = "1";
+#[cfg(test)]
+const RULES_DIGEST_AT_REVISION: u64 = 0x4037_3699_29ec_d8d6;
+
 const ENGINE_PREFIX: &str = concat!("modelgate-scan/", env!("CARGO_PKG_VERSION"), "+engine.");
-const ENGINE_LEN: usize = ENGINE_PREFIX.len() + ENGINE_REVISION.len() + ".rules.".len() + 16;
+const ENGINE_LEN: usize =
+    ENGINE_PREFIX.len() + ENGINE_REVISION.len() + ".rules.".len() + RULES_REVISION.len() + 1 + 16;
 const ENGINE_BYTES: [u8; ENGINE_LEN] = engine_bytes();
 
-/// The scanner's version: crate version, engine revision and a 64-bit FNV-1a digest of the rule files,
-/// e.g. `modelgate-scan/0.1.0+engine.1.rules.3f9c…`. Recorded in every report; a stored report whose
-/// engine differs from this one is out of date and the artifact should be scanned again.
+/// The scanner's version: crate version, engine revision, rules revision and a 64-bit FNV-1a digest of
+/// the rule files, e.g. `modelgate-scan/0.1.0+engine.2.rules.1.3f9c…`. Recorded in every report; a stored
+/// report whose engine differs from this one is out of date and the artifact should be scanned again —
+/// unless it was made by a newer engine ([`engine_rank`]), as happens during a rolling upgrade.
 pub const ENGINE_VERSION: &str = match std::str::from_utf8(&ENGINE_BYTES) {
     Ok(version) => version,
     Err(_) => "modelgate-scan",
 };
+
+/// The order of engines: engine revision, then rules revision. A report is only ever replaced by one of
+/// the same or a higher rank, so an older replica still running during a rolling upgrade cannot
+/// overwrite what a newer one found.
+pub const ENGINE_RANK: u64 = engine_rank(ENGINE_VERSION);
+
+/// The rank of the engine named by a report: `engine revision × 1,000,000 + rules revision`. Versions
+/// written before rules had revisions (`+engine.2.rules.<digest>`) rank as rules revision 0; a string that
+/// names no engine revision ranks 0.
+pub const fn engine_rank(engine: &str) -> u64 {
+    let bytes = engine.as_bytes();
+    let marker = b"+engine.";
+    let mut start = 0;
+    while start + marker.len() <= bytes.len() {
+        let mut matched = true;
+        let mut index = 0;
+        while index < marker.len() {
+            if bytes[start + index] != marker[index] {
+                matched = false;
+                break;
+            }
+            index += 1;
+        }
+        if matched {
+            break;
+        }
+        start += 1;
+    }
+    if start + marker.len() > bytes.len() {
+        return 0;
+    }
+    let (engine_revision, after_engine) = decimal_at(bytes, start + marker.len());
+    let rules_marker = b".rules.";
+    let mut at = after_engine;
+    let mut index = 0;
+    while index < rules_marker.len() {
+        if at >= bytes.len() || bytes[at] != rules_marker[index] {
+            return engine_revision * 1_000_000;
+        }
+        at += 1;
+        index += 1;
+    }
+    let (rules_revision, after_rules) = decimal_at(bytes, at);
+    // A revision is followed by `.` and the digest; bare hex digits are the old digest-only form.
+    if after_rules == at || after_rules >= bytes.len() || bytes[after_rules] != b'.' {
+        return engine_revision * 1_000_000;
+    }
+    engine_revision * 1_000_000 + rules_revision
+}
+
+/// The decimal number at `at` (0 when there are no digits) and the index after it.
+const fn decimal_at(bytes: &[u8], mut at: usize) -> (u64, usize) {
+    let mut value: u64 = 0;
+    while at < bytes.len() && bytes[at].is_ascii_digit() && value < 100_000 {
+        value = value * 10 + (bytes[at] - b'0') as u64;
+        at += 1;
+    }
+    (value, at)
+}
 
 /// FNV-1a over the rule files, each followed by a NUL so that moving a line between files changes it.
 pub(crate) const fn rules_digest() -> u64 {
@@ -149,6 +215,8 @@ const fn engine_bytes() -> [u8; ENGINE_LEN] {
         ENGINE_PREFIX.as_bytes(),
         ENGINE_REVISION.as_bytes(),
         b".rules.".as_slice(),
+        RULES_REVISION.as_bytes(),
+        b".".as_slice(),
     ];
     let mut part = 0;
     while part < parts.len() {
@@ -235,6 +303,9 @@ pub enum FindingKind {
     ArchiveTooDeep,
     /// Two entries with the same name: a loader may read the one that was not scanned.
     ArchiveDuplicateEntry,
+    /// Bytes before a zip archive's first entry (another archive glued in front, a self-extractor stub):
+    /// a loader that reads from the front, not from the central directory, may see other content.
+    ArchivePrefixData,
     /// An archive that cannot be read (bad headers, truncated).
     MalformedArchive,
     /// One line per archive: its members, how many were scanned, and as what.
@@ -312,9 +383,10 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// Whether this report was made by another engine (or other rules) than this one: re-scan.
+    /// Whether this report was made by an older engine (or older rules) than this one: re-scan. A
+    /// newer engine's report is not outdated here; this engine keeps it.
     pub fn is_outdated(&self) -> bool {
-        self.engine != ENGINE_VERSION
+        self.engine != ENGINE_VERSION && engine_rank(&self.engine) <= ENGINE_RANK
     }
 }
 
@@ -434,6 +506,48 @@ mod tests {
         let digest = format!("{:016x}", rules_digest());
         assert!(ENGINE_VERSION.starts_with("modelgate-scan/"));
         assert!(ENGINE_VERSION.ends_with(&digest), "{ENGINE_VERSION}");
+    }
+
+    #[test]
+    fn a_rule_edit_comes_with_a_new_rules_revision() {
+        assert_eq!(
+            rules_digest(),
+            RULES_DIGEST_AT_REVISION,
+            "the rule files changed: bump RULES_REVISION (now {RULES_REVISION}) and set RULES_DIGEST_AT_REVISION to 0x{:016x}",
+            rules_digest()
+        );
+    }
+
+    #[test]
+    fn engines_rank_by_engine_then_rules_revision() {
+        assert_eq!(
+            ENGINE_RANK,
+            ENGINE_REVISION.parse::<u64>().unwrap_or(0) * 1_000_000
+                + RULES_REVISION.parse::<u64>().unwrap_or(0)
+        );
+        assert_eq!(
+            engine_rank("modelgate-scan/0.1.0+engine.2.rules.7.0123456789abcdef"),
+            2_000_007
+        );
+        // Before rules had revisions: the digest's leading digits are not a revision.
+        assert_eq!(
+            engine_rank("modelgate-scan/0.1.0+engine.2.rules.3f9c0123456789ab"),
+            2_000_000
+        );
+        assert_eq!(
+            engine_rank("modelgate-scan/0.1.0+engine.2.rules.12345678abcdef01"),
+            2_000_000
+        );
+        assert_eq!(
+            engine_rank("modelgate-scan/0.1.0+engine.3.rules.1.0123456789abcdef"),
+            3_000_001
+        );
+        assert_eq!(engine_rank("engine-1"), 0);
+        assert_eq!(engine_rank(""), 0);
+        assert!(
+            engine_rank("modelgate-scan/0.1.0+engine.3.rules.1.0")
+                > engine_rank("modelgate-scan/0.1.0+engine.2.rules.9.0")
+        );
     }
 
     #[test]

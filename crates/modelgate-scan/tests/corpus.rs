@@ -193,6 +193,48 @@ fn archives_nested_past_the_depth_limit_are_not_opened() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Two zips glued together: the central directory (what Python's `zipfile` and this scanner read) is the
+/// second one's; a loader reading local headers from the front would load the first one's pickle.
+#[test]
+fn a_zip_glued_behind_another_is_suspicious() -> anyhow::Result<()> {
+    let front = zip_of("data.pkl", b"cos\nsystem\n(S'id'\ntR.")?;
+    let back = zip_of("data.pkl", b"(lp0\n.")?;
+    let mut glued = front.clone();
+    glued.extend_from_slice(&back);
+    let report = scan_bytes(&glued, "model.zip");
+    let prefix: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|finding| finding.kind == FindingKind::ArchivePrefixData)
+        .collect();
+    assert_eq!(prefix.len(), 1, "{report:#?}");
+    assert!(
+        prefix[0]
+            .detail
+            .contains("another zip archive precedes this one"),
+        "{}",
+        prefix[0].detail
+    );
+    assert!(report.verdict >= Verdict::Suspicious, "{report:#?}");
+    // Either zip alone says no such thing.
+    for alone in [&front, &back] {
+        let report = scan_bytes(alone, "model.zip");
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|finding| finding.kind != FindingKind::ArchivePrefixData),
+            "{report:#?}"
+        );
+    }
+    // A stub in front that is no format the scanner reads (a self-extractor) is never clean.
+    let mut stubbed = b"#!/bin/sh\nexit 0\n".to_vec();
+    stubbed.extend_from_slice(&back);
+    let report = scan_bytes(&stubbed, "model.zip");
+    assert_eq!(report.verdict, Verdict::Unscanned, "{report:#?}");
+    Ok(())
+}
+
 #[test]
 fn too_many_entries_are_refused() -> anyhow::Result<()> {
     let mut out = Cursor::new(Vec::new());

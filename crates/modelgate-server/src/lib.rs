@@ -18,6 +18,7 @@ pub mod scanning;
 mod state;
 pub mod text;
 pub mod ui;
+pub mod webhooks;
 
 pub use modelgate_eval::dataset::DatasetLimits;
 pub use state::AppState;
@@ -66,6 +67,8 @@ pub struct ServeOptions {
     pub max_token_days: u32,
     /// Web UI sessions: idle and absolute expiry, the public URL.
     pub sessions: ui::SessionSettings,
+    /// Webhook delivery: allow-listed private hosts, timeout, retries.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -91,6 +94,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("onnxruntime_library", &self.onnxruntime_library)
             .field("max_token_days", &self.max_token_days)
             .field("sessions", &self.sessions)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -113,6 +117,7 @@ impl ServeOptions {
             onnxruntime_library: None,
             max_token_days: DEFAULT_MAX_TOKEN_DAYS,
             sessions: ui::SessionSettings::default(),
+            webhooks: webhooks::WebhookSettings::default(),
         }
     }
 
@@ -361,6 +366,7 @@ impl PreparedServer {
                 max_dataset_bytes: options.max_dataset_bytes,
                 max_token_days: options.max_token_days,
                 sessions: options.sessions.clone(),
+                webhooks: options.webhooks.clone(),
                 dataset: DatasetLimits {
                     max_decoded_bytes: options.max_dataset_bytes.saturating_mul(PARQUET_EXPANSION),
                     ..options.dataset_limits
@@ -421,6 +427,7 @@ impl PreparedServer {
             self.shutdown.clone(),
         ));
         let scan_sweeper = tokio::spawn(scanning::run_sweeper(self.state.clone()));
+        let webhook_worker = tokio::spawn(webhooks::run_worker(self.state.clone()));
         let shutdown = self.shutdown.clone();
         let graceful = async move {
             signal.await;
@@ -432,6 +439,7 @@ impl PreparedServer {
         let _ = checkpointer.await;
         let _ = refusal_flusher.await;
         let _ = scan_sweeper.await;
+        let _ = webhook_worker.await;
         // Refusals still counted in memory are written before the final checkpoint covers the log.
         self.state.flush_refusals(true).await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.

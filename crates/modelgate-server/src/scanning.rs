@@ -129,6 +129,7 @@ pub fn stored_form(artifact: &Digest, report: &ScanReport) -> Result<NewScan, Ap
     Ok(NewScan {
         artifact_digest: *artifact,
         engine: report.engine.clone(),
+        engine_rank: i64::try_from(modelgate_scan::engine_rank(&report.engine)).unwrap_or(0),
         verdict: report.verdict.as_str().to_owned(),
         report_digest: format!("sha256:{}", hex::encode(Sha256::digest(&report_json))),
         report_json,
@@ -148,14 +149,14 @@ pub async fn scan_stored(
 }
 
 /// Scans an artifact and records the report (audited as `artifact.scan`), unless a report by this engine
-/// is already on record. Returns the report on record afterwards.
+/// (or a newer one) is already on record. Returns the report on record afterwards.
 pub async fn ensure_scanned(
     state: &AppState,
     attribution: &Attribution,
     record: &ArtifactRecord,
 ) -> Result<ScanReport, ApiError> {
     if let Some(existing) = state.store().scan_of(&record.digest).await?
-        && existing.engine == ENGINE_VERSION
+        && (existing.engine == ENGINE_VERSION || existing.engine_rank > engine_rank())
     {
         return parse_stored(&existing);
     }
@@ -174,10 +175,24 @@ async fn scan_and_record(
         .store()
         .record_scan(attribution, &stored_form(&record.digest, &report)?)
         .await?;
-    if recorded != modelgate_store::ScanRecorded::Unchanged {
-        crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
+    match recorded {
+        modelgate_store::ScanRecorded::New | modelgate_store::ScanRecorded::Replaced => {
+            crate::promotion::recheck_requests_on_artifact(state, &record.digest).await;
+        }
+        modelgate_store::ScanRecorded::KeptNewer => {
+            // The report on record is the newer engine's; answer with it.
+            if let Some(kept) = state.store().scan_of(&record.digest).await? {
+                return Ok((parse_stored(&kept)?, recorded));
+            }
+        }
+        modelgate_store::ScanRecorded::Unchanged => {}
     }
     Ok((report, recorded))
+}
+
+/// This engine's rank as the store keeps it.
+fn engine_rank() -> i64 {
+    i64::try_from(modelgate_scan::ENGINE_RANK).unwrap_or(i64::MAX)
 }
 
 /// A stored report read back typed; one that no longer parses is an error, never skipped.
@@ -217,7 +232,7 @@ async fn sweep(
     loop {
         let batch = state
             .store()
-            .artifacts_to_scan(ENGINE_VERSION, after.as_ref(), SWEEP_BATCH)
+            .artifacts_to_scan(ENGINE_VERSION, engine_rank(), after.as_ref(), SWEEP_BATCH)
             .await?;
         let Some(last) = batch.last() else {
             return Ok(());

@@ -64,6 +64,8 @@ pub struct Limits {
     pub max_token_days: u32,
     /// How long web UI sessions last.
     pub sessions: crate::ui::SessionSettings,
+    /// Where and how webhooks are delivered.
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// What a dataset or predictions file may hold once read (columns, cell size, rows, profile size).
     pub dataset: modelgate_eval::dataset::DatasetLimits,
 }
@@ -199,6 +201,10 @@ impl AppState {
 
     pub fn session_settings(&self) -> &crate::ui::SessionSettings {
         &self.0.limits.sessions
+    }
+
+    pub fn webhook_settings(&self) -> &crate::webhooks::WebhookSettings {
+        &self.0.limits.webhooks
     }
 
     pub fn max_token_days(&self) -> u32 {

@@ -26,6 +26,10 @@ pub use db::promotion::{
     RequestFilter,
 };
 pub use db::scans::{NewScan, ScanRecord, ScanRecorded};
+pub use db::webhooks::{
+    AttemptOutcome, AttemptRecord, DeliveryNext, DeliveryRecord, NewDelivery, NewWebhook,
+    WebhookEvent, WebhookRecord,
+};
 pub use db::{
     Attribution, Backend, LockoutRule, ModelUpdate, PasswordAttempt, PasswordChange, Store,
     UserUpdate, redact_url,

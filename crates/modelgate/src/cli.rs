@@ -106,6 +106,9 @@ pub enum Command {
     /// Create, list and revoke API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Webhooks (admins): subscribe a URL to signed CloudEvents of every change, test, read deliveries
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// The tamper-evident audit log: show events, export, verify (online, offline, or on the store)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -801,6 +804,23 @@ pub struct ServeArgs {
     /// `https://…` makes session cookies Secure, and forms must come from this origin
     #[arg(long, env = "MODELGATE_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// A host webhooks may be delivered to although it is on loopback or a private network (`name`,
+    /// `name:port` or an IP address); repeat for several. Others must resolve to public addresses only
+    #[arg(
+        long = "webhook-allow-host",
+        env = "MODELGATE_WEBHOOK_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Seconds a webhook receiver has to answer before the attempt counts as failed (and is retried)
+    #[arg(long, env = "MODELGATE_WEBHOOK_TIMEOUT", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout: u64,
+    /// Milliseconds before the first webhook retry; each further retry waits twice as long (with
+    /// jitter, at most an hour), for up to a day after the event
+    #[arg(long, env = "MODELGATE_WEBHOOK_BACKOFF_MS", default_value_t = 5000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_backoff_ms: u64,
 }
 
 /// `http://…` or `https://…` with a host, without a trailing slash.
@@ -1271,6 +1291,74 @@ pub enum UserCommand {
         #[arg(long)]
         current_password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribe URL to events: each is POSTed as a CloudEvents 1.0 JSON body, signed per Standard
+    /// Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for a day
+    #[command(after_help = "Examples:\n  \
+        modelgate webhook create https://hooks.example.com/modelgate --events version.promoted,version.suspended,gate.denied --secret-file hook.secret\n  \
+        modelgate webhook create https://chat.example.com/hook --events '*' --model credit-default\n\n\
+        The secret file holds whsec_ and base64 (24 to 64 bytes); without --secret-file the server makes one\n\
+        and prints it this once. Destinations on loopback or private addresses are refused unless the server\n\
+        runs with --webhook-allow-host HOST. Event types: `modelgate webhook event-types`.")]
+    Create {
+        /// Where to POST events (http or https)
+        url: String,
+        /// Comma-separated event types (version.promoted, request.opened, gate.denied, …) or '*' for all
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        /// Only this model's events
+        #[arg(long)]
+        model: Option<String>,
+        /// A file holding the signing secret (whsec_<base64>); the server generates one when absent
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// List subscriptions (secrets are never shown)
+    #[command(after_help = "Example:\n  modelgate webhook list --output json")]
+    List,
+    /// Delete a subscription: nothing more is delivered to it
+    #[command(after_help = "Example:\n  modelgate webhook delete 3")]
+    Delete {
+        /// The subscription's id (`modelgate webhook list`)
+        id: String,
+    },
+    /// Send a test event (`webhook.test`) to one subscription; see it arrive with `webhook deliveries`
+    #[command(
+        after_help = "Example:\n  modelgate webhook test 3 && modelgate webhook deliveries 3"
+    )]
+    Test {
+        /// The subscription's id
+        id: String,
+    },
+    /// A subscription's latest deliveries: state, every attempt's status or error, and latency
+    #[command(after_help = "Example:\n  modelgate webhook deliveries 3 --output json")]
+    Deliveries {
+        /// The subscription's id
+        id: String,
+    },
+    /// Replace a subscription's secret; the old one keeps signing (a second signature) for --overlap-hours
+    #[command(
+        after_help = "Example:\n  modelgate webhook rotate 3 --secret-file new.secret --overlap-hours 48"
+    )]
+    Rotate {
+        /// The subscription's id
+        id: String,
+        /// A file holding the new secret; the server generates one (printed once) when absent
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// Hours during which deliveries are signed with the old secret too (at most 720)
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u32,
+    },
+    /// The event types a subscription may name
+    #[command(
+        name = "event-types",
+        after_help = "Example:\n  modelgate webhook event-types"
+    )]
+    EventTypes,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             lifetime: std::time::Duration::from_secs(args.session_max_hours * 3600),
             public_url: args.public_url.clone(),
         },
+        webhooks: modelgate_server::webhooks::WebhookSettings {
+            allow_hosts: args.webhook_allow_hosts.clone(),
+            timeout: std::time::Duration::from_secs(args.webhook_timeout),
+            backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
+            ..modelgate_server::webhooks::WebhookSettings::default()
+        },
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;
@@ -252,7 +258,7 @@ async fn rescan(args: AdminVerifyArgs) -> anyhow::Result<()> {
         bar
     });
     let mut verdicts = std::collections::BTreeMap::<String, usize>::new();
-    let (mut changed, mut new) = (0, 0);
+    let (mut changed, mut new, mut kept) = (0, 0, 0);
     for record in &records {
         let report = modelgate_server::scanning::scan_stored(&artifacts, record)
             .await
@@ -265,6 +271,7 @@ async fn rescan(args: AdminVerifyArgs) -> anyhow::Result<()> {
         {
             modelgate_store::ScanRecorded::New => new += 1,
             modelgate_store::ScanRecorded::Replaced => changed += 1,
+            modelgate_store::ScanRecorded::KeptNewer => kept += 1,
             modelgate_store::ScanRecorded::Unchanged => {}
         }
         *verdicts.entry(scan.verdict.clone()).or_default() += 1;
@@ -285,9 +292,14 @@ async fn rescan(args: AdminVerifyArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     println!(
-        "{} artifacts scanned ({}); {new} had no report, {changed} reports changed",
+        "{} artifacts scanned ({}); {new} had no report, {changed} reports changed{}",
         records.len(),
-        if counts.is_empty() { "none" } else { &counts }
+        if counts.is_empty() { "none" } else { &counts },
+        if kept > 0 {
+            format!(", {kept} kept (a newer scanner's report is on record)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

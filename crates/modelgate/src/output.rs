@@ -368,6 +368,62 @@ pub fn tokens(tokens: &[api::Token]) -> String {
     )
 }
 
+pub fn webhooks(webhooks: &[api::Webhook]) -> String {
+    table(
+        &["ID", "URL", "EVENTS", "MODEL", "CREATED", "DISABLED"],
+        webhooks
+            .iter()
+            .map(|webhook| {
+                vec![
+                    webhook.id.to_string(),
+                    webhook.url.clone(),
+                    webhook.events.join(","),
+                    webhook.model.clone().unwrap_or_else(|| "-".to_owned()),
+                    webhook.created_at.clone(),
+                    match (&webhook.disabled_at, &webhook.disabled_reason) {
+                        (Some(at), Some(reason)) => format!("{at} ({reason})"),
+                        (Some(at), None) => at.clone(),
+                        _ => "-".to_owned(),
+                    },
+                ]
+            })
+            .collect(),
+    )
+}
+
+pub fn webhook_deliveries(deliveries: &[api::WebhookDelivery]) -> String {
+    table(
+        &[
+            "EVENT", "TYPE", "SUBJECT", "STATE", "ATTEMPTS", "LAST", "LATENCY", "NEXT",
+        ],
+        deliveries
+            .iter()
+            .map(|delivery| {
+                let last = delivery.attempts.last();
+                vec![
+                    delivery.event_id.clone(),
+                    delivery.event_type.clone(),
+                    delivery.subject.clone(),
+                    delivery.state.to_string(),
+                    delivery.attempts.len().to_string(),
+                    last.map(|attempt| match (&attempt.status, &attempt.error) {
+                        (Some(status), _) => status.to_string(),
+                        (None, Some(error)) => error.clone(),
+                        (None, None) => "-".to_owned(),
+                    })
+                    .unwrap_or_else(|| "-".to_owned()),
+                    last.map(|attempt| format!("{} ms", attempt.latency_ms))
+                        .unwrap_or_else(|| "-".to_owned()),
+                    delivery
+                        .next_attempt_at
+                        .clone()
+                        .unwrap_or_else(|| "-".to_owned()),
+                ]
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 
 use crate::cli::{
     ListModelsArgs, LoginArgs, ModelCommand, PushArgs, TokenCommand, UserCommand, VersionCommand,
+    WebhookCommand,
 };
 use crate::offline::read_password_stdin;
 use crate::output::{self, Printer};
@@ -502,5 +503,119 @@ pub async fn token(
                 format!("revoked {} ({})", token.id, token.name)
             })
         }
+    }
+}
+
+/// A webhook secret from a file: whsec_ and base64, surrounding whitespace ignored.
+fn read_webhook_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--secret-file {}: cannot read it", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        bail!(
+            "--secret-file {}: the file is empty; put whsec_ followed by base64 of 24 to 64 random bytes in it",
+            path.display()
+        );
+    }
+    Ok(secret.to_owned())
+}
+
+pub async fn webhook(
+    client: &Client,
+    printer: &Printer,
+    command: WebhookCommand,
+) -> anyhow::Result<()> {
+    match command {
+        WebhookCommand::Create {
+            url,
+            events,
+            model,
+            secret_file,
+        } => {
+            let secret = secret_file
+                .as_deref()
+                .map(read_webhook_secret)
+                .transpose()?;
+            let request = api::CreateWebhookRequest {
+                url,
+                events: events
+                    .iter()
+                    .map(|event| event.trim().to_owned())
+                    .filter(|event| !event.is_empty())
+                    .collect(),
+                model,
+                secret,
+            };
+            let created = client.create_webhook(&request).await?;
+            printer.print(&created, |created| created_webhook_text(created))
+        }
+        WebhookCommand::List => printer.print(&client.list_webhooks().await?, |list| {
+            output::webhooks(&list.webhooks)
+        }),
+        WebhookCommand::Delete { id } => {
+            client.delete_webhook(&id).await?;
+            printer.print(&serde_json::json!({ "deleted": id }), |_| {
+                format!("deleted webhook {id}")
+            })
+        }
+        WebhookCommand::Test { id } => {
+            let test = client.test_webhook(&id).await?;
+            printer.print(&test, |test| {
+                format!(
+                    "test event {} recorded (audit entry {}); `modelgate webhook deliveries {id}` shows its delivery",
+                    test.event_id, test.seq
+                )
+            })
+        }
+        WebhookCommand::Deliveries { id } => printer
+            .print(&client.webhook_deliveries(&id).await?, |list| {
+                output::webhook_deliveries(&list.deliveries)
+            }),
+        WebhookCommand::Rotate {
+            id,
+            secret_file,
+            overlap_hours,
+        } => {
+            let secret = secret_file
+                .as_deref()
+                .map(read_webhook_secret)
+                .transpose()?;
+            let request = api::RotateWebhookSecretRequest {
+                secret,
+                overlap_hours: Some(overlap_hours),
+            };
+            let rotated = client.rotate_webhook_secret(&id, &request).await?;
+            printer.print(&rotated, |rotated| created_webhook_text(rotated))
+        }
+        WebhookCommand::EventTypes => printer
+            .print(&client.webhook_event_types().await?, |types| {
+                types.event_types.join("\n")
+            }),
+    }
+}
+
+/// A new subscription or secret: the id on standard error, a generated secret alone on standard output
+/// (so that `SECRET=$(modelgate webhook create …)` works), shown this once.
+fn created_webhook_text(created: &api::CreatedWebhook) -> String {
+    let webhook = &created.webhook;
+    eprintln!(
+        "webhook {} → {} for {}{}",
+        webhook.id,
+        webhook.url,
+        webhook.events.join(","),
+        webhook
+            .model
+            .as_deref()
+            .map(|model| format!(" (model {model})"))
+            .unwrap_or_default()
+    );
+    match &created.secret {
+        Some(secret) => {
+            eprintln!(
+                "the signing secret is shown only once; keep it where the receiver can read it"
+            );
+            secret.clone()
+        }
+        None => String::new(),
     }
 }

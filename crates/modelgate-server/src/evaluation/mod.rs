@@ -103,14 +103,53 @@ pub(crate) async fn prepare_evaluation(
     caller: &Caller,
     request: &api::RunEvaluation,
 ) -> Result<PreparedEvaluation, ApiError> {
-    let name = ModelName::parse(&request.model).map_err(|mut invalid| {
+    let target = evaluation_target(state, caller, &request.model, request.version).await?;
+    let dataset = state.store().get_dataset(&request.dataset).await?;
+    prepare_on(state, target, dataset, request).await
+}
+
+/// The version an evaluation is of, once the caller may record evaluations of its model.
+#[derive(Clone)]
+pub(crate) struct EvaluationTarget {
+    name: ModelName,
+    number: VersionNumber,
+    version: modelgate_core::Version,
+}
+
+/// Checks that `caller` may evaluate version `number` of `model`, and reads the version.
+pub(crate) async fn evaluation_target(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+    number: u32,
+) -> Result<EvaluationTarget, ApiError> {
+    let name = ModelName::parse(model).map_err(|mut invalid| {
         invalid.field = "model";
         invalid
     })?;
-    let number = VersionNumber::new(i64::from(request.version))?;
+    let number = VersionNumber::new(i64::from(number))?;
     maintained_model(state, caller, &name, "evaluation.record").await?;
     let version = state.store().get_version(&name, number).await?;
-    let dataset = state.store().get_dataset(&request.dataset).await?;
+    Ok(EvaluationTarget {
+        name,
+        number,
+        version,
+    })
+}
+
+/// Checks `request`'s settings against `dataset` for `target` (already checked by [`evaluation_target`],
+/// so that a gate naming many evaluations of one version reads the version once).
+pub(crate) async fn prepare_on(
+    state: &AppState,
+    target: EvaluationTarget,
+    dataset: DatasetRecord,
+    request: &api::RunEvaluation,
+) -> Result<PreparedEvaluation, ApiError> {
+    let EvaluationTarget {
+        name,
+        number,
+        version,
+    } = target;
     let schema: DatasetSchema =
         serde_json::from_str(&dataset.schema_json).map_err(|error| ApiError::internal(&error))?;
     if request.predictions_digest.is_none() && schema.features.is_empty() {

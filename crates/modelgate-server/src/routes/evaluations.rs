@@ -5,7 +5,7 @@ use super::models::maintained_model;
 use crate::auth::Caller;
 use crate::convert::{Wire, format_time, stored_evaluation_mode, stored_evaluation_status};
 use crate::error::{ApiError, ErrorCode};
-use crate::evaluation::{current_job, prepare_evaluation, run_job};
+use crate::evaluation::{current_job, evaluation_target, prepare_evaluation, prepare_on, run_job};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use modelgate_api as api;
 use modelgate_core::{ModelName, VersionNumber};
-use modelgate_store::{EvaluationRecord, JobRecord, JobState, NewJob};
+use modelgate_store::{DatasetRecord, EvaluationRecord, JobRecord, JobState, NewJob};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 pub fn evaluation_wire(record: &EvaluationRecord) -> Result<api::Evaluation, ApiError> {
     let parse = |text: &str| {
@@ -237,7 +239,10 @@ pub(crate) async fn queue_gate_evaluations(
     };
     let mut states: Vec<Option<api::GateEvaluationState>> =
         evaluations.iter().map(|_| None).collect();
-    // Each one checked as `POST /api/v1/evaluations` checks it; then all their jobs in one transaction.
+    // Each one checked as `POST /api/v1/evaluations` checks it, with the version read once and each
+    // dataset once (a gate may name a hundred); then all their jobs in one transaction.
+    let target = evaluation_target(state, caller, model.as_str(), number.get()).await;
+    let mut datasets: HashMap<&str, Result<DatasetRecord, String>> = HashMap::new();
     let mut planned = Vec::new();
     for (index, evaluation) in evaluations.iter().enumerate() {
         let run = gate_run(model, number, evaluation);
@@ -247,9 +252,34 @@ pub(crate) async fn queue_gate_evaluations(
             states[index] = Some(gate_state(&evaluation.dataset, Some(job)));
             continue;
         }
-        match prepare_evaluation(state, caller, &run).await {
+        let target = match &target {
+            Ok(target) => target.clone(),
+            Err(error) => {
+                states[index] = Some(failed(&evaluation.dataset, error.message.clone()));
+                continue;
+            }
+        };
+        let dataset = match datasets.entry(evaluation.dataset.as_str()) {
+            Entry::Occupied(known) => known.get().clone(),
+            Entry::Vacant(unread) => unread
+                .insert(
+                    state
+                        .store()
+                        .get_dataset(&evaluation.dataset)
+                        .await
+                        .map_err(|error| ApiError::from(error).message),
+                )
+                .clone(),
+        };
+        let prepared = match dataset {
+            Ok(dataset) => prepare_on(state, target, dataset, &run)
+                .await
+                .map_err(|error| error.message),
+            Err(problem) => Err(problem),
+        };
+        match prepared {
             Ok(prepared) => planned.push((index, run, prepared)),
-            Err(error) => states[index] = Some(failed(&evaluation.dataset, error.message)),
+            Err(problem) => states[index] = Some(failed(&evaluation.dataset, problem)),
         }
     }
     let new_jobs: Vec<NewJob> = planned

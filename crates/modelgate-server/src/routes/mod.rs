@@ -12,6 +12,7 @@ pub mod promotion;
 pub mod tokens;
 pub mod users;
 pub mod versions;
+pub mod webhooks;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -54,6 +55,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         datasets::register_dataset, datasets::get_dataset, datasets::list_datasets,
         evaluations::run_evaluation, evaluations::get_evaluation, evaluations::mark_evaluation, evaluations::list_version_evaluations,
         evaluations::get_job, evaluations::cancel_job, evaluations::list_jobs,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::list_event_types,
+        webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::test_webhook,
+        webhooks::list_deliveries,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -67,6 +71,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "cards", description = "Model cards: revisions, completeness, diffs"),
         (name = "promotion", description = "Policy, promotion requests, sign-offs, the deployment gate"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
+        (name = "webhooks", description = "Signed CloudEvents of every change, delivered to subscribed URLs"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -241,6 +246,27 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/gate", get(promotion::check_gate))
         .route("/api/v1/keys", get(promotion::get_keys))
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/api/v1/webhooks/event-types",
+            get(webhooks::list_event_types),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            axum::routing::delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/rotate",
+            post(webhooks::rotate_webhook_secret),
+        )
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test_webhook))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unknown_route)

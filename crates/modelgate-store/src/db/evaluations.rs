@@ -488,11 +488,29 @@ impl Store {
             )?);
         }
         self.commit(transaction).await?;
-        let mut created = Vec::with_capacity(ids.len());
-        for id in ids {
-            created.push(self.get_job(id).await?);
+        // Read back in one query (ids are integers the database chose, so the list is safe to inline).
+        let listed = ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM evaluation_jobs WHERE id IN ({listed})"
+        )))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            by_id.insert(job.id, job);
         }
-        Ok(created)
+        ids.iter()
+            .map(|id| {
+                by_id
+                    .remove(id)
+                    .ok_or_else(|| StoreError::not_found("evaluation job", *id))
+            })
+            .collect()
     }
 
     pub async fn get_job(&self, id: i64) -> Result<JobRecord, StoreError> {

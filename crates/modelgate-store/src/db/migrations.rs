@@ -87,6 +87,16 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "artifact_scans",
         sql: include_str!("../../migrations/sqlite/0011_artifact_scans.sql"),
     },
+    Migration {
+        version: 12,
+        name: "scan_engine_rank",
+        sql: include_str!("../../migrations/sqlite/0012_scan_engine_rank.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "webhooks",
+        sql: include_str!("../../migrations/sqlite/0013_webhooks.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -149,6 +159,16 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "artifact_scans",
         sql: include_str!("../../migrations/postgres/0012_artifact_scans.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "scan_engine_rank",
+        sql: include_str!("../../migrations/postgres/0013_scan_engine_rank.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "webhooks",
+        sql: include_str!("../../migrations/postgres/0014_webhooks.sql"),
     },
 ];
 

@@ -22,6 +22,7 @@ mod tokens;
 mod users;
 mod versions;
 mod views;
+pub mod webhooks;
 
 use crate::StoreError;
 use modelgate_core::{Actor, Timestamp};

@@ -19,6 +19,9 @@ use sqlx::{Any, Executor};
 pub struct NewScan {
     pub artifact_digest: Digest,
     pub engine: String,
+    /// The engine's place in the order of engines (`modelgate_scan::engine_rank`): a report is never
+    /// replaced by one of a lower rank.
+    pub engine_rank: i64,
     pub verdict: String,
     /// The report, as canonical JSON.
     pub report_json: String,
@@ -31,6 +34,7 @@ pub struct NewScan {
 pub struct ScanRecord {
     pub artifact_digest: Digest,
     pub engine: String,
+    pub engine_rank: i64,
     pub verdict: String,
     pub report_json: String,
     pub report_digest: String,
@@ -46,14 +50,19 @@ pub enum ScanRecorded {
     Replaced,
     /// The same report was already on record: nothing was written.
     Unchanged,
+    /// A report by a newer engine is on record (another replica runs a newer scanner): it is kept and
+    /// nothing was written.
+    KeptNewer,
 }
 
 const SCAN_COLUMNS: &str =
-    "artifact_digest, engine, verdict, report_json, report_digest, scanned_at";
+    "artifact_digest, engine, engine_rank, verdict, report_json, report_digest, scanned_at";
 
 impl Store {
     /// Records the report of a scan of a stored artifact, replacing an earlier one, audited as
-    /// `artifact.scan`. The same report recorded twice (two replicas scanning at once) writes once.
+    /// `artifact.scan`. The same report recorded twice (two replicas scanning at once) writes once; a
+    /// report by an engine of lower rank than the one on record is not written (`KeptNewer`), also when
+    /// two replicas race (the upsert restates the rank).
     pub async fn record_scan(
         &self,
         attribution: &Attribution,
@@ -67,22 +76,35 @@ impl Store {
         {
             return Ok(ScanRecorded::Unchanged);
         }
+        if before
+            .as_ref()
+            .is_some_and(|before| before.engine_rank > scan.engine_rank)
+        {
+            return Ok(ScanRecorded::KeptNewer);
+        }
         let digest = scan.artifact_digest.to_string();
-        sqlx::query(
-            "INSERT INTO artifact_scans (artifact_digest, engine, verdict, report_json, report_digest, scanned_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
+        let written = sqlx::query(
+            "INSERT INTO artifact_scans (artifact_digest, engine, engine_rank, verdict, report_json, report_digest, scanned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (artifact_digest) DO UPDATE SET engine = excluded.engine,
+                 engine_rank = excluded.engine_rank,
                  verdict = excluded.verdict, report_json = excluded.report_json,
-                 report_digest = excluded.report_digest, scanned_at = excluded.scanned_at",
+                 report_digest = excluded.report_digest, scanned_at = excluded.scanned_at
+             WHERE artifact_scans.engine_rank <= excluded.engine_rank",
         )
         .bind(&digest)
         .bind(&scan.engine)
+        .bind(scan.engine_rank)
         .bind(&scan.verdict)
         .bind(&scan.report_json)
         .bind(&scan.report_digest)
         .bind(attribution.at.unix_millis())
         .execute(&mut *transaction)
         .await?;
+        if written.rows_affected() == 0 {
+            // A newer engine's report landed between the read and the upsert (PostgreSQL replicas).
+            return Ok(ScanRecorded::KeptNewer);
+        }
         let verdict_changed = before
             .as_ref()
             .is_some_and(|before| before.verdict != scan.verdict);
@@ -129,21 +151,23 @@ impl Store {
         fetch_scan(&self.reader, digest).await
     }
 
-    /// Up to `limit` stored artifacts that have no report by `engine` (never scanned, or by other rules),
-    /// in digest order after `after`.
+    /// Up to `limit` stored artifacts that have no report by `engine` (never scanned, or by other rules)
+    /// and none by a newer engine than `engine_rank`, in digest order after `after`.
     pub async fn artifacts_to_scan(
         &self,
         engine: &str,
+        engine_rank: i64,
         after: Option<&Digest>,
         limit: u32,
     ) -> Result<Vec<modelgate_core::ArtifactRecord>, StoreError> {
         sqlx::query(
             "SELECT a.digest, a.size_bytes, a.created_at FROM artifacts a
              LEFT JOIN artifact_scans s ON s.artifact_digest = a.digest
-             WHERE (s.engine IS NULL OR s.engine <> $1) AND a.digest > $2
-             ORDER BY a.digest LIMIT $3",
+             WHERE (s.engine IS NULL OR (s.engine <> $1 AND s.engine_rank <= $2)) AND a.digest > $3
+             ORDER BY a.digest LIMIT $4",
         )
         .bind(engine)
+        .bind(engine_rank)
         .bind(after.map(Digest::to_string).unwrap_or_default())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
@@ -170,6 +194,7 @@ where
     Ok(Some(ScanRecord {
         artifact_digest: rows::parsed_column(&row, "artifact_digest", Digest::parse)?,
         engine: rows::get(&row, "engine")?,
+        engine_rank: rows::get(&row, "engine_rank")?,
         verdict: rows::get(&row, "verdict")?,
         report_json: rows::get(&row, "report_json")?,
         report_digest: rows::get(&row, "report_digest")?,

@@ -892,6 +892,7 @@ fn scan(verdict: &str, report: &str) -> modelgate_store::NewScan {
     modelgate_store::NewScan {
         artifact_digest: Digest::from_sha256_bytes([1; 32]),
         engine: "engine-1".to_owned(),
+        engine_rank: 1,
         verdict: verdict.to_owned(),
         report_json: report.to_owned(),
         report_digest: format!("sha256:{report}"),
@@ -907,7 +908,7 @@ async fn scan_reports_are_evidence_of_the_versions_on_the_artifact(store: TestSt
     let digest = Digest::from_sha256_bytes([1; 32]);
     assert_eq!(
         store
-            .artifacts_to_scan("engine-1", None, 10)
+            .artifacts_to_scan("engine-1", 1, None, 10)
             .await
             .unwrap()
             .len(),
@@ -941,19 +942,23 @@ async fn scan_reports_are_evidence_of_the_versions_on_the_artifact(store: TestSt
     );
     assert!(
         store
-            .artifacts_to_scan("engine-1", None, 10)
+            .artifacts_to_scan("engine-1", 1, None, 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.artifacts_to_scan("engine-2", None, 10).await.unwrap()[0].digest,
+        store
+            .artifacts_to_scan("engine-2", 2, None, 10)
+            .await
+            .unwrap()[0]
+            .digest,
         digest,
         "a report by other rules is scanned again"
     );
     assert!(
         store
-            .artifacts_to_scan("engine-2", Some(&digest), 10)
+            .artifacts_to_scan("engine-2", 2, Some(&digest), 10)
             .await
             .unwrap()
             .is_empty(),
@@ -1003,5 +1008,50 @@ async fn scan_reports_are_evidence_of_the_versions_on_the_artifact(store: TestSt
             "artifact.scan",
             "artifact.scan"
         ]
+    );
+
+    // A rolling upgrade: a newer engine's report is on record; an older replica's scan changes nothing,
+    // and that replica's sweeper does not pick the artifact up again.
+    let newer = modelgate_store::NewScan {
+        engine: "engine-3".to_owned(),
+        engine_rank: 3,
+        ..scan("suspicious", "d")
+    };
+    assert_eq!(
+        store.record_scan(&at(13), &newer).await.unwrap(),
+        ScanRecorded::Replaced
+    );
+    assert_eq!(
+        store
+            .record_scan(&at(14), &scan("clean", "e"))
+            .await
+            .unwrap(),
+        ScanRecorded::KeptNewer
+    );
+    let on_record = store.scan_of(&digest).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            on_record.engine.as_str(),
+            on_record.engine_rank,
+            on_record.report_json.as_str()
+        ),
+        ("engine-3", 3, "d")
+    );
+    assert!(
+        store
+            .artifacts_to_scan("engine-1", 1, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an older engine leaves a newer engine's report alone"
+    );
+    assert_eq!(
+        store
+            .audit_actions_for(&format!("artifact/{digest}"))
+            .await
+            .unwrap()
+            .len(),
+        5,
+        "the refused downgrade wrote no event"
     );
 }
