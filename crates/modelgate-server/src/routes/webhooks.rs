@@ -83,11 +83,10 @@ pub async fn create_webhook(
     ApiJson(request): ApiJson<api::CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<api::CreatedWebhook>), ApiError> {
     admin_only(&state, &caller, "webhook.create", "webhook").await?;
-    let url = check_destination(&request.url, &state.webhook_settings().allow_hosts)
-        .await
-        .map_err(|problem| ApiError::invalid("url", problem))?;
+    // What needs no network first; the URL's host is resolved last.
     let events = check_event_list(&request.events)
         .map_err(|problem| ApiError::invalid("events", problem))?;
+    let (secret, generated) = secret_or_new(request.secret.as_deref())?;
     let model = match &request.model {
         Some(model) => {
             let name = ModelName::parse(model).map_err(|mut invalid| {
@@ -99,7 +98,9 @@ pub async fn create_webhook(
         }
         None => None,
     };
-    let (secret, generated) = secret_or_new(request.secret.as_deref())?;
+    let url = check_destination(&request.url, &state.webhook_settings().allow_hosts)
+        .await
+        .map_err(|problem| ApiError::invalid("url", problem))?;
     let record = state
         .store()
         .create_webhook(

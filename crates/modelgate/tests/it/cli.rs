@@ -22,6 +22,11 @@ pub(crate) struct Server {
 impl Server {
     /// Bootstraps users offline, then starts `serve` on port 0 and waits for its address.
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`Server::start`], with more `serve` flags.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let config_dir = tempfile::tempdir().unwrap();
         let created = offline(&[
@@ -61,37 +66,7 @@ impl Server {
             "create-token prints only the token"
         );
 
-        let mut child = Command::new(BINARY)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                path(data_dir.path()),
-            ])
-            .env_remove("MODELGATE_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    // Keep draining so the server never blocks on a full pipe.
-                    continue;
-                }
-            }
-        });
-        let url = loop {
-            let line = receiver
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server prints its address");
-            if let Some(rest) = line.strip_prefix("modelgate listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
+        let (child, url) = serve(data_dir.path(), extra);
         Self {
             child,
             url,
@@ -101,6 +76,54 @@ impl Server {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown work at all), then serves the same data directory again.
+    pub(crate) fn kill9_and_restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, url) = serve(self.data_dir.path(), extra);
+        self.child = child;
+        self.url = url;
+    }
+}
+
+/// Starts `modelgate serve` on port 0 over `data_dir` and waits for its address.
+fn serve(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            path(data_dir),
+        ])
+        .args(extra)
+        .env_remove("MODELGATE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                // Keep draining so the server never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let url = loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server prints its address");
+        if let Some(rest) = line.strip_prefix("modelgate listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    (child, url)
+}
+
+impl Server {
     /// Runs a client command with this server and token in the environment.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None)

@@ -20,3 +20,4 @@ mod scanning;
 mod support;
 mod trust;
 mod ui;
+mod webhooks;

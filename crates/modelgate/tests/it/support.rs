@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub struct TestApp {
     pub address: SocketAddr,
     pub admin_token: String,
+    /// Set when the server runs on PostgreSQL.
+    pub database_url: Option<String>,
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -23,6 +25,9 @@ pub struct AppOptions {
     pub postgres: bool,
     /// Milliseconds added to the system clock; tests move time by storing into it.
     pub clock_offset: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+    pub webhooks: modelgate_server::webhooks::WebhookSettings,
+    /// Another replica's database (and its signing key): this server joins it instead of starting fresh.
+    pub join: Option<(String, PathBuf)>,
 }
 
 impl Default for AppOptions {
@@ -33,6 +38,8 @@ impl Default for AppOptions {
             dataset_limits: modelgate_server::DatasetLimits::DEFAULT,
             postgres: false,
             clock_offset: None,
+            webhooks: modelgate_server::webhooks::WebhookSettings::default(),
+            join: None,
         }
     }
 }
@@ -64,10 +71,10 @@ pub async fn fresh_postgres_schema() -> String {
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
-    let database_url = if options.postgres {
-        Some(fresh_postgres_schema().await)
-    } else {
-        None
+    let database_url = match (&options.join, options.postgres) {
+        (Some((url, _)), _) => Some(url.clone()),
+        (None, true) => Some(fresh_postgres_schema().await),
+        (None, false) => None,
     };
     let clock: Option<modelgate_server::Clock> = options.clock_offset.clone().map(|offset| {
         let clock: modelgate_server::Clock = std::sync::Arc::new(move || {
@@ -79,19 +86,25 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         clock
     });
     let serve_options = ServeOptions {
-        database_url,
         max_upload_bytes: options.max_upload_bytes,
         max_dataset_bytes: options.max_dataset_bytes,
         dataset_limits: options.dataset_limits,
         clock,
+        webhooks: options.webhooks.clone(),
+        signing_key: options.join.as_ref().map(|(_, key)| key.clone()),
+        database_url: database_url.clone(),
         ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
     };
     let server = PreparedServer::prepare(&serve_options).await.unwrap();
     let address = server.local_addr().unwrap();
-    let admin_token = server
-        .bootstrap_token()
-        .expect("a fresh store bootstraps an admin")
-        .to_owned();
+    let admin_token = match &options.join {
+        // A replica joining a store finds its admin there; the first replica's token works on it.
+        Some(_) => String::new(),
+        None => server
+            .bootstrap_token()
+            .expect("a fresh store bootstraps an admin")
+            .to_owned(),
+    };
     let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         server
@@ -104,6 +117,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     TestApp {
         address,
         admin_token,
+        database_url,
         data_dir,
         http: reqwest::Client::new(),
         shutdown: Some(sender),
