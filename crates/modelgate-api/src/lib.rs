@@ -1317,6 +1317,103 @@ pub struct WebhookEventTypes {
     pub event_types: Vec<String>,
 }
 
+/// A batch of production inputs (and predictions) to compare with the reference: an uploaded CSV or
+/// Parquet file (`POST /api/v1/artifacts`, streamed and content-addressed) named by its digest.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushMonitoringBatch {
+    pub digest: String,
+    /// A registered dataset to compare with instead of the policy's reference.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// The batch's column of outcomes, when they are known already.
+    #[serde(default)]
+    pub label_column: Option<String>,
+    /// The batch's column of row ids (for outcomes that arrive later).
+    #[serde(default)]
+    pub row_id_column: Option<String>,
+}
+
+/// A limit a batch or KPI crossed, and what the policy does about it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonitoringBreach {
+    /// `drift` or `kpi`.
+    pub kind: String,
+    /// `notify`, `review` or `suspend`.
+    pub action: String,
+    pub reason: String,
+}
+
+/// A monitoring batch: what it was compared with, the drift report, and the breaches it found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonitoringBatch {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub digest: String,
+    /// The reference dataset's name and the digest of its file.
+    pub reference: String,
+    pub reference_digest: String,
+    pub rows: u64,
+    pub label_column: Option<String>,
+    pub row_id_column: Option<String>,
+    /// False when the batch had fewer rows than the policy's `min_batch_rows`: stored, not judged.
+    pub judged: bool,
+    /// The drift report: `features.<name>` (`psi`, `jensen_shannon`, `wasserstein_normed`, `ks_pvalue` or
+    /// `chi2_pvalue`, `drifted`, …), `dataset` (`drift_share`, `drifted`, …) and `settings`.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+    pub report_digest: String,
+    pub breaches: Vec<MonitoringBreach>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// A KPI observation to record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordKpi {
+    pub name: String,
+    pub value: f64,
+    /// When it was observed (RFC 3339); now when absent.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// The version it is about; the version in production when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// A KPI observation, with the policy's bounds for it and any breach.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KpiObservation {
+    pub id: i64,
+    pub model: String,
+    pub version: Option<i64>,
+    pub name: String,
+    pub value: f64,
+    pub observed_at: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub breaches: Vec<MonitoringBreach>,
+    pub recorded_by: String,
+}
+
+/// How a model is watched: the policy's monitoring for its tier, its latest batches, its KPIs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonitoringState {
+    pub model: String,
+    pub risk_tier: RiskTier,
+    /// Whether the policy has a monitoring section for the tier.
+    pub monitored: bool,
+    pub min_batch_rows: Option<u64>,
+    /// `notify`, `review` or `suspend`.
+    pub on_drift: Option<String>,
+    /// The latest batches (of the version asked for), newest first.
+    pub batches: Vec<MonitoringBatch>,
+    /// The latest observation of each KPI.
+    pub kpis: Vec<KpiObservation>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

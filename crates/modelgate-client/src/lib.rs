@@ -562,6 +562,40 @@ impl Client {
         self.json(self.request(Method::POST, &path)).await
     }
 
+    pub async fn push_monitoring_batch(
+        &self,
+        model: &str,
+        version: u32,
+        request: &api::PushMonitoringBatch,
+    ) -> Result<api::MonitoringBatch, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{version}/monitoring/batches",
+            segment(model)
+        );
+        self.with_body(Method::POST, &path, request).await
+    }
+
+    pub async fn monitoring(
+        &self,
+        model: &str,
+        version: Option<u32>,
+    ) -> Result<api::MonitoringState, ClientError> {
+        let mut path = format!("/api/v1/models/{}/monitoring", segment(model));
+        if let Some(version) = version {
+            path.push_str(&format!("?version={version}"));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn record_kpi(
+        &self,
+        model: &str,
+        request: &api::RecordKpi,
+    ) -> Result<api::KpiObservation, ClientError> {
+        let path = format!("/api/v1/models/{}/kpis", segment(model));
+        self.with_body(Method::POST, &path, request).await
+    }
+
     pub async fn create_webhook(
         &self,
         request: &api::CreateWebhookRequest,

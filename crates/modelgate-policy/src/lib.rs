@@ -4,12 +4,14 @@
 
 mod checks;
 pub mod evidence;
+pub mod monitoring;
 mod parse;
 
 pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
 pub use evidence::{
     CardEvidence, EvaluationEvidence, Evidence, ScanEvidence, named_evaluation_outcomes,
 };
+pub use monitoring::{Breach, BreachAction, Judgment, KpiLimit, Monitoring};
 pub use parse::{Check, Gate, GateEvaluation, NotRegranted, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).

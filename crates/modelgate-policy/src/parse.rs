@@ -46,6 +46,8 @@ struct RawPolicy {
     separation_of_duties: RawSeparation,
     #[serde(default)]
     gates: Vec<Spanned<RawGate>>,
+    #[serde(default)]
+    monitoring: crate::monitoring::RawMonitoringTiers,
 }
 
 fn default_review_due_days() -> u32 {
@@ -220,6 +222,8 @@ pub struct Policy {
     pub admins_may_approve: bool,
     /// Model-card fields each tier requires (dotted paths).
     pub card_requirements: BTreeMap<RiskTier, Vec<String>>,
+    /// How production versions of each tier are watched (tiers without a section are not).
+    pub monitoring: BTreeMap<RiskTier, crate::monitoring::Monitoring>,
     gates: BTreeMap<(RiskTier, Stage), Gate>,
 }
 
@@ -588,6 +592,23 @@ impl Policy {
             }
             card_requirements.insert(tier, valid);
         }
+        let mut monitoring = BTreeMap::new();
+        for (tier, section) in [
+            (RiskTier::Low, &raw.monitoring.low),
+            (RiskTier::Medium, &raw.monitoring.medium),
+            (RiskTier::High, &raw.monitoring.high),
+            (RiskTier::Critical, &raw.monitoring.critical),
+        ] {
+            if let Some(section) = section {
+                let mut problem = |span: Range<usize>, message: String| {
+                    errors.at(span, format!("monitoring.{tier}: {message}"));
+                };
+                monitoring.insert(
+                    tier,
+                    crate::monitoring::validate(section, &mut problem, parse_days),
+                );
+            }
+        }
         if errors.found.is_empty() {
             for tier in RiskTier::ALL {
                 for stage in stages.iter().skip(1) {
@@ -619,6 +640,7 @@ impl Policy {
             owner_may_approve: raw.separation_of_duties.owner_may_approve,
             admins_may_approve: raw.separation_of_duties.admins_may_approve,
             card_requirements,
+            monitoring,
             gates,
         })
     }

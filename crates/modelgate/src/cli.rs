@@ -109,6 +109,12 @@ pub enum Command {
     /// Webhooks (admins): subscribe a URL to signed CloudEvents of every change, test, read deliveries
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// After deployment: push production batches (judged for drift by the server), show the monitoring
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
+    /// Business KPIs of a deployed model, checked against the policy's bounds
+    #[command(subcommand)]
+    Kpi(KpiCommand),
     /// The tamper-evident audit log: show events, export, verify (online, offline, or on the store)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -1290,6 +1296,67 @@ pub enum UserCommand {
         /// Read the current password (first line) and the new one (second line) from standard input
         #[arg(long)]
         current_password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Upload a batch of production inputs (CSV or Parquet) and have the server compare it with the
+    /// reference: drift per feature and for the dataset, judged by the policy of the model's tier; a breach
+    /// acts as the policy says (notify, review, suspend). Prints the report; exit 4 when it breached
+    #[command(after_help = "Examples:\n  \
+        modelgate monitor push credit-default 3 batch-2026-12-01.parquet\n  \
+        modelgate monitor push credit-default 3 batch.csv --reference holdout-2026q3 --row-id-column id --output json\n\n\
+        The batch needs the reference dataset's feature columns. A batch with fewer rows than the policy's\n\
+        min_batch_rows is stored but not judged.")]
+    Push {
+        model: String,
+        version: u32,
+        /// The batch: CSV with a header row, or Parquet
+        file: PathBuf,
+        /// Compare with this registered dataset instead of the policy's reference (default: the dataset of
+        /// the version's latest verified evaluation)
+        #[arg(long)]
+        reference: Option<String>,
+        /// The batch's column of known outcomes, if any
+        #[arg(long)]
+        label_column: Option<String>,
+        /// The batch's column of row ids (for outcomes sent later)
+        #[arg(long)]
+        row_id_column: Option<String>,
+        /// Wait for the judgment (the server always judges before it answers; accepted for scripts)
+        #[arg(long)]
+        wait: bool,
+    },
+    /// How a model is watched: the policy's monitoring, the latest batches with drift per feature and
+    /// breaches, and each KPI's latest value against its bounds
+    #[command(
+        after_help = "Examples:\n  modelgate monitor show credit-default\n  modelgate monitor show credit-default 3 --output json"
+    )]
+    Show {
+        model: String,
+        /// Only this version's batches
+        version: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KpiCommand {
+    /// Record an observation of a KPI; a value outside the policy's bounds acts as the policy says
+    #[command(
+        after_help = "Examples:\n  modelgate kpi record credit-default approval_rate 0.31\n  modelgate kpi record credit-default default_rate 0.042 --at 2026-12-01T00:00:00Z --version 3"
+    )]
+    Record {
+        model: String,
+        /// The KPI's name, as the policy's `kpis` list names it
+        name: String,
+        value: f64,
+        /// When it was observed (RFC 3339); now when absent
+        #[arg(long)]
+        at: Option<String>,
+        /// The version it is about; the version in production when absent
+        #[arg(long)]
+        version: Option<u32>,
     },
 }
 

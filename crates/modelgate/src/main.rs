@@ -144,6 +144,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => remote::user(&client()?, &printer, command).await,
         Command::Token(command) => remote::token(&client()?, &printer, command).await,
         Command::Webhook(command) => remote::webhook(&client()?, &printer, command).await,
+        Command::Monitor(command) => remote::monitor(&client()?, &printer, command).await,
+        Command::Kpi(command) => remote::kpi(&client()?, &printer, command).await,
         Command::Audit(command) => audit::run(client, &printer, command).await,
         Command::Policy(command) => promote::policy(client, &printer, command).await,
         Command::Request(command) => promote::request(&client()?, &printer, command).await,

@@ -368,6 +368,164 @@ pub fn tokens(tokens: &[api::Token]) -> String {
     )
 }
 
+/// A number of a report (`{"value": …}`), or `-` when undefined.
+fn report_number(value: &serde_json::Value) -> String {
+    value["value"]
+        .as_f64()
+        .map_or_else(|| "-".to_owned(), |number| format!("{number:.4}"))
+}
+
+pub fn monitoring_batch(batch: &api::MonitoringBatch) -> String {
+    let dataset = &batch.report["dataset"];
+    let mut text = format!(
+        "batch {} of {} version {}: {} rows against {} ({}){}\n",
+        batch.id,
+        batch.model,
+        batch.version,
+        batch.rows,
+        batch.reference,
+        batch.reference_digest,
+        if batch.judged {
+            ""
+        } else {
+            " — not judged (below min_batch_rows)"
+        }
+    );
+    text.push_str(&format!(
+        "dataset drift: {} ({} of {} features drifted, share {})\n",
+        if dataset["drifted"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        },
+        dataset["drifted_features"],
+        dataset["features"],
+        report_number(&dataset["drift_share"]),
+    ));
+    let rows: Vec<Vec<String>> = batch.report["features"]
+        .as_object()
+        .map(|features| {
+            features
+                .iter()
+                .map(|(name, drift)| {
+                    let test = if drift["kind"] == "categorical" {
+                        report_number(&drift["chi2_pvalue"])
+                    } else {
+                        report_number(&drift["ks_pvalue"])
+                    };
+                    vec![
+                        name.clone(),
+                        drift["kind"].as_str().unwrap_or("-").to_owned(),
+                        report_number(&drift["psi"]),
+                        report_number(&drift["jensen_shannon"]),
+                        report_number(&drift["wasserstein_normed"]),
+                        test,
+                        if drift["drifted"].as_bool() == Some(true) {
+                            "DRIFTED"
+                        } else {
+                            ""
+                        }
+                        .to_owned(),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    text.push_str(&table(
+        &["FEATURE", "KIND", "PSI", "JS", "WASSERSTEIN", "P-VALUE", ""],
+        rows,
+    ));
+    for breach in &batch.breaches {
+        text.push_str(&format!("\nbreach ({}): {}", breach.action, breach.reason));
+    }
+    text
+}
+
+pub fn monitoring_state(state: &api::MonitoringState) -> String {
+    let mut text = match (&state.on_drift, state.min_batch_rows) {
+        (Some(action), Some(rows)) => format!(
+            "{} ({} tier): monitored; dataset drift → {action}; batches of at least {rows} rows are judged\n",
+            state.model, state.risk_tier
+        ),
+        _ => format!(
+            "{} ({} tier): the policy has no monitoring for this tier\n",
+            state.model, state.risk_tier
+        ),
+    };
+    if state.batches.is_empty() {
+        text.push_str("no batches yet\n");
+    } else {
+        text.push_str(&table(
+            &[
+                "BATCH",
+                "VERSION",
+                "ROWS",
+                "REFERENCE",
+                "DRIFT SHARE",
+                "DRIFTED",
+                "BREACHES",
+                "AT",
+            ],
+            state
+                .batches
+                .iter()
+                .map(|batch| {
+                    let dataset = &batch.report["dataset"];
+                    vec![
+                        batch.id.to_string(),
+                        batch.version.to_string(),
+                        batch.rows.to_string(),
+                        batch.reference.clone(),
+                        report_number(&dataset["drift_share"]),
+                        if !batch.judged {
+                            "not judged".to_owned()
+                        } else if dataset["drifted"].as_bool() == Some(true) {
+                            "yes".to_owned()
+                        } else {
+                            "no".to_owned()
+                        },
+                        batch
+                            .breaches
+                            .iter()
+                            .map(|breach| format!("{}: {}", breach.action, breach.reason))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        batch.created_at.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if !state.kpis.is_empty() {
+        text.push('\n');
+        text.push_str(&table(
+            &["KPI", "VALUE", "MIN", "MAX", "AT", "BREACH"],
+            state
+                .kpis
+                .iter()
+                .map(|kpi| {
+                    let bound = |bound: Option<f64>| {
+                        bound.map_or_else(|| "-".to_owned(), |b| b.to_string())
+                    };
+                    vec![
+                        kpi.name.clone(),
+                        kpi.value.to_string(),
+                        bound(kpi.min),
+                        bound(kpi.max),
+                        kpi.observed_at.clone(),
+                        kpi.breaches
+                            .iter()
+                            .map(|breach| breach.action.clone())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    text
+}
+
 pub fn webhooks(webhooks: &[api::Webhook]) -> String {
     table(
         &["ID", "URL", "EVENTS", "MODEL", "CREATED", "DISABLED"],

@@ -1,8 +1,8 @@
 //! Commands that talk to a server through the API client.
 
 use crate::cli::{
-    ListModelsArgs, LoginArgs, ModelCommand, PushArgs, TokenCommand, UserCommand, VersionCommand,
-    WebhookCommand,
+    KpiCommand, ListModelsArgs, LoginArgs, ModelCommand, MonitorCommand, PushArgs, TokenCommand,
+    UserCommand, VersionCommand, WebhookCommand,
 };
 use crate::offline::read_password_stdin;
 use crate::output::{self, Printer};
@@ -617,5 +617,94 @@ fn created_webhook_text(created: &api::CreatedWebhook) -> String {
             secret.clone()
         }
         None => String::new(),
+    }
+}
+
+pub async fn monitor(
+    client: &Client,
+    printer: &Printer,
+    command: MonitorCommand,
+) -> anyhow::Result<()> {
+    match command {
+        MonitorCommand::Push {
+            model,
+            version,
+            file,
+            reference,
+            label_column,
+            row_id_column,
+            wait: _,
+        } => {
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("{}: cannot read the batch", file.display()))?
+                .len();
+            let bar = progress_bar(size, "upload");
+            let (artifact, _) = client
+                .upload_artifact(
+                    &file,
+                    None,
+                    bar.as_ref().map(|(_, progress)| progress.clone()),
+                )
+                .await?;
+            if let Some((bar, _)) = bar {
+                bar.finish_and_clear();
+            }
+            let batch = client
+                .push_monitoring_batch(
+                    &model,
+                    version,
+                    &api::PushMonitoringBatch {
+                        digest: artifact.digest,
+                        reference,
+                        label_column,
+                        row_id_column,
+                    },
+                )
+                .await?;
+            printer.print(&batch, output::monitoring_batch)?;
+            if !batch.breaches.is_empty() {
+                // Scripts tell a breach from a clean batch by the exit status.
+                std::process::exit(4);
+            }
+            Ok(())
+        }
+        MonitorCommand::Show { model, version } => printer.print(
+            &client.monitoring(&model, version).await?,
+            output::monitoring_state,
+        ),
+    }
+}
+
+pub async fn kpi(client: &Client, printer: &Printer, command: KpiCommand) -> anyhow::Result<()> {
+    match command {
+        KpiCommand::Record {
+            model,
+            name,
+            value,
+            at,
+            version,
+        } => {
+            let observation = client
+                .record_kpi(
+                    &model,
+                    &api::RecordKpi {
+                        name,
+                        value,
+                        at,
+                        version,
+                    },
+                )
+                .await?;
+            printer.print(&observation, |observation| {
+                let mut text = format!(
+                    "{} = {} at {}",
+                    observation.name, observation.value, observation.observed_at
+                );
+                for breach in &observation.breaches {
+                    text.push_str(&format!("\nbreach ({}): {}", breach.action, breach.reason));
+                }
+                text
+            })
+        }
     }
 }

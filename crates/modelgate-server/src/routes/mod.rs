@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod evaluations;
 pub mod health;
 pub mod models;
+pub mod monitoring;
 pub mod promotion;
 pub mod tokens;
 pub mod users;
@@ -58,6 +59,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::list_event_types,
         webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::test_webhook,
         webhooks::list_deliveries,
+        monitoring::push_batch, monitoring::get_monitoring, monitoring::record_kpi,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -71,6 +73,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "cards", description = "Model cards: revisions, completeness, diffs"),
         (name = "promotion", description = "Policy, promotion requests, sign-offs, the deployment gate"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, entries, proofs"),
+        (name = "monitoring", description = "After deployment: production batches judged for drift, KPIs, breaches and their actions"),
         (name = "webhooks", description = "Signed CloudEvents of every change, delivered to subscribed URLs"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -246,6 +249,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/gate", get(promotion::check_gate))
         .route("/api/v1/keys", get(promotion::get_keys))
+        .route(
+            "/api/v1/models/{name}/versions/{version}/monitoring/batches",
+            post(monitoring::push_batch),
+        )
+        .route(
+            "/api/v1/models/{name}/monitoring",
+            get(monitoring::get_monitoring),
+        )
+        .route("/api/v1/models/{name}/kpis", post(monitoring::record_kpi))
         .route(
             "/api/v1/webhooks",
             get(webhooks::list_webhooks).post(webhooks::create_webhook),

@@ -141,6 +141,9 @@ pub async fn list_webhooks(
 #[utoipa::path(get, path = "/api/v1/webhooks/event-types", tag = "webhooks",
     responses((status = 200, body = api::WebhookEventTypes)))]
 /// The event types a subscription may name
+///
+/// Each goes out with the CloudEvents `type` `io.modelgate.<event type>`; `*` in a subscription takes
+/// them all.
 pub async fn list_event_types(_caller: Caller) -> Json<api::WebhookEventTypes> {
     Json(api::WebhookEventTypes {
         event_types: event_types().into_iter().map(str::to_owned).collect(),

@@ -97,6 +97,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../../migrations/sqlite/0013_webhooks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "monitoring",
+        sql: include_str!("../../migrations/sqlite/0014_monitoring.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -169,6 +174,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "webhooks",
         sql: include_str!("../../migrations/postgres/0014_webhooks.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "monitoring",
+        sql: include_str!("../../migrations/postgres/0015_monitoring.sql"),
     },
 ];
 

@@ -14,6 +14,7 @@ pub mod evaluations;
 pub mod inventory;
 mod migrations;
 mod models;
+pub mod monitoring;
 pub mod promotion;
 mod rows;
 pub mod scans;

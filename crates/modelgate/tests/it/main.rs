@@ -12,6 +12,7 @@ mod evaluation;
 mod hardening;
 mod jobs;
 mod limits;
+mod monitoring;
 mod newcomer;
 mod pages;
 mod promotion;

@@ -13,20 +13,20 @@ use std::time::Duration;
 
 /// What the receiver answers, in turn; 200 once the script is used up.
 #[derive(Clone, Copy)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// Answers 200 only after this long (longer than the server waits).
     Hang(Duration),
 }
 
 #[derive(Clone)]
-struct Delivery {
+pub(crate) struct Delivery {
     headers: http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Delivery {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
@@ -42,13 +42,13 @@ struct Shared {
 }
 
 /// A webhook receiver on 127.0.0.1, on its own thread and runtime, recording every request.
-struct Receiver {
+pub(crate) struct Receiver {
     address: SocketAddr,
     shared: Arc<Mutex<Shared>>,
 }
 
 impl Receiver {
-    fn start(script: &[Reply]) -> Self {
+    pub(crate) fn start(script: &[Reply]) -> Self {
         Self::start_on(0, script)
     }
 
@@ -77,7 +77,7 @@ impl Receiver {
         Self { address, shared }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.address)
     }
 
@@ -86,7 +86,7 @@ impl Receiver {
     }
 
     /// Waits until `count` requests arrived (or panics after `seconds`).
-    async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Delivery> {
+    pub(crate) async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Delivery> {
         for _ in 0..seconds * 20 {
             let received = self.received();
             if received.len() >= count {
@@ -124,7 +124,7 @@ async fn receive(
     }
 }
 
-fn fast_webhooks() -> modelgate_server::webhooks::WebhookSettings {
+pub(crate) fn fast_webhooks() -> modelgate_server::webhooks::WebhookSettings {
     modelgate_server::webhooks::WebhookSettings {
         allow_hosts: vec!["127.0.0.1".to_owned()],
         backoff_base: Duration::from_millis(50),
@@ -142,7 +142,7 @@ async fn app_with_webhooks() -> TestApp {
     .await
 }
 
-async fn subscribe(
+pub(crate) async fn subscribe(
     app: &TestApp,
     url: &str,
     events: &[&str],
@@ -163,7 +163,7 @@ async fn subscribe(
 }
 
 /// Checks a delivery's signature with the reference implementation, and its CloudEvents envelope.
-fn verified(delivery: &Delivery, secret: &str) -> Value {
+pub(crate) fn verified(delivery: &Delivery, secret: &str) -> Value {
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     verifier
         .verify(&delivery.body, &delivery.headers)

@@ -1,0 +1,432 @@
+//! The policy's `monitoring` section (issue 13): per risk tier, what a production batch is compared with,
+//! the limits that make a breach, and what a breach does. Judging is pure: [`Monitoring::judge_drift`]
+//! and [`Monitoring::judge_kpi`] take a report or an observation and name every breach with its action.
+
+use modelgate_eval::drift::{
+    CategoricalMethod, DriftReport, DriftSettings, FeatureDrift, NumericMethod,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use toml::Spanned;
+
+/// What a breach does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BreachAction {
+    /// An event (`monitoring.breach`) goes out; nothing else changes.
+    Notify,
+    /// The approval in force is marked `review_due` (the gate still says yes).
+    Review,
+    /// The version is suspended: the gate says no until it is reinstated.
+    Suspend,
+}
+
+impl BreachAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notify => "notify",
+            Self::Review => "review",
+            Self::Suspend => "suspend",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Notify, Self::Review, Self::Suspend]
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+}
+
+/// A named KPI's bounds (either may be absent) and what crossing one does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiLimit {
+    pub name: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub action: BreachAction,
+}
+
+/// One tier's monitoring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitoring {
+    /// The reference dataset's name; absent: the dataset of the version's latest verified evaluation
+    /// (the evidence its approval was signed on).
+    pub reference: Option<String>,
+    /// A batch with fewer rows is stored but not judged.
+    pub min_batch_rows: u64,
+    pub drift: DriftSettings,
+    /// What dataset drift (the share of drifted features at or above `drift.drift_share`) does.
+    pub on_drift: BreachAction,
+    pub kpis: Vec<KpiLimit>,
+    /// The approval must be re-validated this often (days).
+    pub revalidate_every_days: Option<u32>,
+    /// The re-approval request opens this long before the approval expires (days).
+    pub reapproval_lead_days: Option<u32>,
+    /// A production version without a batch for this long is reported (days).
+    pub stale_after_days: Option<u32>,
+}
+
+/// A limit crossed, and what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breach {
+    /// `drift` or `kpi`.
+    pub kind: &'static str,
+    pub action: BreachAction,
+    /// For people: `psi(income) = 0.312 >= 0.2; psi(age) = 0.25 >= 0.2 (2 of 3 features drifted, share 0.667 >= 0.5)`.
+    pub reason: String,
+}
+
+/// The judgment of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgment {
+    /// False when the batch is below `min_batch_rows`: stored, not judged.
+    pub judged: bool,
+    /// Why it was not judged.
+    pub note: Option<String>,
+    pub breaches: Vec<Breach>,
+}
+
+fn number(value: &modelgate_eval::Value) -> Option<f64> {
+    value.value
+}
+
+impl Monitoring {
+    /// Judges a drift report of a batch of `rows` rows.
+    pub fn judge_drift(&self, report: &DriftReport, rows: u64) -> Judgment {
+        if rows < self.min_batch_rows {
+            return Judgment {
+                judged: false,
+                note: Some(format!(
+                    "{rows} rows, fewer than the policy's min_batch_rows of {}: stored, not judged",
+                    self.min_batch_rows
+                )),
+                breaches: Vec::new(),
+            };
+        }
+        let mut breaches = Vec::new();
+        if report.dataset.drifted {
+            let mut reasons: Vec<String> = report
+                .features
+                .iter()
+                .filter(|(_, drift)| drift.drifted())
+                .map(|(name, drift)| feature_reason(name, drift))
+                .collect();
+            reasons.truncate(10);
+            let share = number(&report.dataset.drift_share).unwrap_or(f64::NAN);
+            breaches.push(Breach {
+                kind: "drift",
+                action: self.on_drift,
+                reason: format!(
+                    "{} ({} of {} features drifted, share {share:.3} >= {})",
+                    reasons.join("; "),
+                    report.dataset.drifted_features,
+                    report.dataset.features,
+                    self.drift.drift_share
+                ),
+            });
+        }
+        Judgment {
+            judged: true,
+            note: None,
+            breaches,
+        }
+    }
+
+    /// Judges one KPI observation; `None` when the KPI is within its bounds or has none.
+    pub fn judge_kpi(&self, name: &str, value: f64) -> Option<Breach> {
+        let limit = self.kpis.iter().find(|limit| limit.name == name)?;
+        let reason = match (limit.min, limit.max) {
+            (Some(min), _) if value < min => format!("kpi {name} = {value} < {min}"),
+            (_, Some(max)) if value > max => format!("kpi {name} = {value} > {max}"),
+            _ => return None,
+        };
+        Some(Breach {
+            kind: "kpi",
+            action: limit.action,
+            reason,
+        })
+    }
+}
+
+/// `psi(income) = 0.312 >= 0.2`, or `ks_pvalue(age) = 0.001 < 0.05`.
+fn feature_reason(name: &str, drift: &FeatureDrift) -> String {
+    let (method, threshold, value, pvalue) = match drift {
+        FeatureDrift::Numeric(numeric) => {
+            let value = match numeric.method {
+                NumericMethod::Psi => &numeric.psi,
+                NumericMethod::JensenShannon => &numeric.jensen_shannon,
+                NumericMethod::WassersteinNormed => &numeric.wasserstein_normed,
+                NumericMethod::KsPvalue => &numeric.ks_pvalue,
+            };
+            (
+                numeric_name(numeric.method),
+                numeric.threshold,
+                value,
+                numeric.method == NumericMethod::KsPvalue,
+            )
+        }
+        FeatureDrift::Categorical(categorical) => {
+            let value = match categorical.method {
+                CategoricalMethod::Psi => &categorical.psi,
+                CategoricalMethod::JensenShannon => &categorical.jensen_shannon,
+                CategoricalMethod::Chi2Pvalue => &categorical.chi2_pvalue,
+            };
+            (
+                categorical_name(categorical.method),
+                categorical.threshold,
+                value,
+                categorical.method == CategoricalMethod::Chi2Pvalue,
+            )
+        }
+    };
+    let shown = number(value).map_or_else(|| "undefined".to_owned(), |value| format!("{value:.3}"));
+    let relation = if pvalue { "<" } else { ">=" };
+    format!("{method}({name}) = {shown} {relation} {threshold}")
+}
+
+fn numeric_name(method: NumericMethod) -> &'static str {
+    match method {
+        NumericMethod::Psi => "psi",
+        NumericMethod::JensenShannon => "jensen_shannon",
+        NumericMethod::WassersteinNormed => "wasserstein_normed",
+        NumericMethod::KsPvalue => "ks_pvalue",
+    }
+}
+
+fn categorical_name(method: CategoricalMethod) -> &'static str {
+    match method {
+        CategoricalMethod::Psi => "psi",
+        CategoricalMethod::JensenShannon => "jensen_shannon",
+        CategoricalMethod::Chi2Pvalue => "chi2_pvalue",
+    }
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMonitoringTiers {
+    #[serde(default)]
+    pub(crate) low: Option<RawMonitoring>,
+    #[serde(default)]
+    pub(crate) medium: Option<RawMonitoring>,
+    #[serde(default)]
+    pub(crate) high: Option<RawMonitoring>,
+    #[serde(default)]
+    pub(crate) critical: Option<RawMonitoring>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMonitoring {
+    #[serde(default)]
+    reference: Option<Spanned<String>>,
+    #[serde(default)]
+    min_batch_rows: Option<Spanned<i64>>,
+    #[serde(default)]
+    drift: Option<RawDrift>,
+    #[serde(default)]
+    on_drift: Option<Spanned<String>>,
+    #[serde(default)]
+    kpis: Vec<RawKpi>,
+    #[serde(default)]
+    revalidate_every: Option<Spanned<String>>,
+    #[serde(default)]
+    reapproval_lead: Option<Spanned<String>>,
+    #[serde(default)]
+    stale_after: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+    #[serde(default)]
+    threshold: Option<Spanned<f64>>,
+    #[serde(default)]
+    categorical_method: Option<Spanned<String>>,
+    #[serde(default)]
+    categorical_threshold: Option<Spanned<f64>>,
+    #[serde(default)]
+    drift_share: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKpi {
+    name: Spanned<String>,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    action: Option<Spanned<String>>,
+}
+
+/// Rows a batch needs to be judged when the policy does not say.
+pub const DEFAULT_MIN_BATCH_ROWS: u64 = 100;
+
+/// Validates one tier's section; `problem` records an error at a byte span.
+pub(crate) fn validate(
+    raw: &RawMonitoring,
+    problem: &mut dyn FnMut(std::ops::Range<usize>, String),
+    parse_days: fn(&str) -> Option<u32>,
+) -> Monitoring {
+    let min_batch_rows = match &raw.min_batch_rows {
+        Some(rows) if *rows.get_ref() >= 1 => u64::try_from(*rows.get_ref()).unwrap_or(1),
+        Some(rows) => {
+            problem(
+                rows.span(),
+                format!("min_batch_rows must be at least 1 (got {})", rows.get_ref()),
+            );
+            DEFAULT_MIN_BATCH_ROWS
+        }
+        None => DEFAULT_MIN_BATCH_ROWS,
+    };
+    let mut drift = DriftSettings::default();
+    if let Some(raw_drift) = &raw.drift {
+        if let Some(method) = &raw_drift.method {
+            match serde_json::from_value::<NumericMethod>(Value::String(method.get_ref().clone())) {
+                Ok(parsed) => {
+                    drift.numeric_method = parsed;
+                    drift.numeric_threshold = parsed.default_threshold();
+                }
+                Err(_) => problem(
+                    method.span(),
+                    format!(
+                        "drift.method must be \"psi\", \"jensen_shannon\", \"wasserstein_normed\" or \"ks_pvalue\" (got {:?})",
+                        method.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(method) = &raw_drift.categorical_method {
+            match serde_json::from_value::<CategoricalMethod>(Value::String(
+                method.get_ref().clone(),
+            )) {
+                Ok(parsed) => {
+                    drift.categorical_method = parsed;
+                    drift.categorical_threshold = parsed.default_threshold();
+                }
+                Err(_) => problem(
+                    method.span(),
+                    format!(
+                        "drift.categorical_method must be \"psi\", \"jensen_shannon\" or \"chi2_pvalue\" (got {:?})",
+                        method.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(threshold) = &raw_drift.threshold {
+            drift.numeric_threshold = *threshold.get_ref();
+        }
+        if let Some(threshold) = &raw_drift.categorical_threshold {
+            drift.categorical_threshold = *threshold.get_ref();
+        }
+        if let Some(share) = &raw_drift.drift_share {
+            drift.drift_share = *share.get_ref();
+        }
+        if let Err(error) = drift.check() {
+            let span = raw_drift
+                .threshold
+                .as_ref()
+                .map(Spanned::span)
+                .or_else(|| raw_drift.drift_share.as_ref().map(Spanned::span))
+                .or_else(|| raw_drift.method.as_ref().map(Spanned::span))
+                .unwrap_or(0..0);
+            problem(span, error.to_string());
+        }
+    }
+    let action = |spanned: &Option<Spanned<String>>,
+                  field: &str,
+                  problem: &mut dyn FnMut(std::ops::Range<usize>, String)| {
+        match spanned {
+            None => BreachAction::Notify,
+            Some(text) => BreachAction::parse(text.get_ref()).unwrap_or_else(|| {
+                problem(
+                    text.span(),
+                    format!(
+                        "{field} must be \"notify\", \"review\" or \"suspend\" (got {:?})",
+                        text.get_ref()
+                    ),
+                );
+                BreachAction::Notify
+            }),
+        }
+    };
+    let on_drift = action(&raw.on_drift, "on_drift", problem);
+    let mut kpis: Vec<KpiLimit> = Vec::new();
+    for kpi in &raw.kpis {
+        let name = kpi.name.get_ref().trim();
+        if name.is_empty() || name.len() > 64 {
+            problem(
+                kpi.name.span(),
+                "a KPI's name must be 1 to 64 characters".to_owned(),
+            );
+            continue;
+        }
+        if kpis.iter().any(|known| known.name == name) {
+            problem(kpi.name.span(), format!("KPI {name:?} is listed twice"));
+            continue;
+        }
+        if kpi.min.is_none() && kpi.max.is_none() {
+            problem(
+                kpi.name.span(),
+                format!("KPI {name:?} needs min, max or both"),
+            );
+        }
+        if let (Some(min), Some(max)) = (kpi.min, kpi.max)
+            && min > max
+        {
+            problem(
+                kpi.name.span(),
+                format!("KPI {name:?}: min {min} is above max {max}"),
+            );
+        }
+        if kpi.min.is_some_and(|min| !min.is_finite())
+            || kpi.max.is_some_and(|max| !max.is_finite())
+        {
+            problem(
+                kpi.name.span(),
+                format!("KPI {name:?}: bounds must be finite numbers"),
+            );
+        }
+        kpis.push(KpiLimit {
+            name: name.to_owned(),
+            min: kpi.min,
+            max: kpi.max,
+            action: action(&kpi.action, "a KPI's action", problem),
+        });
+    }
+    let mut days = |spanned: &Option<Spanned<String>>, field: &str| -> Option<u32> {
+        let text = spanned.as_ref()?;
+        let parsed = parse_days(text.get_ref());
+        if parsed.is_none() {
+            problem(
+                text.span(),
+                format!(
+                    "{field} must be a number of days like \"90d\" (got {:?})",
+                    text.get_ref()
+                ),
+            );
+        }
+        parsed
+    };
+    let revalidate_every_days = days(&raw.revalidate_every, "revalidate_every");
+    let reapproval_lead_days = days(&raw.reapproval_lead, "reapproval_lead");
+    let stale_after_days = days(&raw.stale_after, "stale_after");
+    Monitoring {
+        reference: raw
+            .reference
+            .as_ref()
+            .map(|reference| reference.get_ref().trim().to_owned())
+            .filter(|reference| !reference.is_empty()),
+        min_batch_rows,
+        drift,
+        on_drift,
+        kpis,
+        revalidate_every_days,
+        reapproval_lead_days,
+        stale_after_days,
+    }
+}

@@ -1,0 +1,308 @@
+//! After deployment (issue 13): production batches judged for drift against the reference, KPIs against
+//! their bounds, and the policy's action on a breach — here a suspension the gate then reports, and the
+//! signed events a subscriber receives.
+
+use crate::support::{AppOptions, TestApp, call, call_json, error_of, spawn_app_with};
+use crate::webhooks::{Receiver, fast_webhooks, subscribe, verified};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// `rows` rows of a numeric feature `x` around `centre` and a categorical `c`, with a label.
+fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8> {
+    let mut csv = String::from("id,x,c,label\n");
+    for row in 0..rows {
+        let x = centre + ((row * 37) % 100) as f64 / 10.0;
+        let c = categories[row % categories.len()];
+        csv.push_str(&format!("{row},{x},{c},{}\n", row % 2));
+    }
+    csv.into_bytes()
+}
+
+async fn upload(app: &TestApp, bytes: Vec<u8>) -> String {
+    let uploaded = app.upload(&app.admin_token, bytes, None).await;
+    assert!(uploaded.status().is_success());
+    uploaded.json::<Value>().await.unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn push(app: &TestApp, body: Value) -> reqwest::Response {
+    call(
+        app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
+    let receiver = Receiver::start(&[]);
+    let app = spawn_app_with(AppOptions {
+        webhooks: fast_webhooks(),
+        ..AppOptions::default()
+    })
+    .await;
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 50\nkpis = [{ name = \"approval_rate\", min = 0.2, max = 0.8, action = \"notify\" }]",
+    )
+    .await;
+    app.edit_policy("on_drift = \"notify\"", "on_drift = \"suspend\"")
+        .await;
+    let (_, secret) = subscribe(
+        &app,
+        &receiver.url(),
+        &["monitoring.breach", "version.suspended"],
+        None,
+    )
+    .await;
+    let reference = upload(&app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
+    let registered = call(
+        &app,
+        Method::POST,
+        "/api/v1/datasets",
+        &app.admin_token,
+        Some(json!({ "name": "ref", "digest": reference,
+            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } })),
+    )
+    .await;
+    assert!(
+        registered.status().is_success(),
+        "{}",
+        registered.text().await.unwrap()
+    );
+    app.create_model(&app.admin_token, "credit", "low").await;
+    let version = app
+        .push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    let same = upload(&app, batch_csv(300, 0.0, &["a", "b", "c"])).await;
+
+    // Development versions are not monitored.
+    let (status, code, _) =
+        error_of(push(&app, json!({ "digest": same, "reference": "ref" })).await).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (409, "failed_precondition")
+    );
+    let opened = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/requests",
+        &app.admin_token,
+        Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" })),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved", "{opened}");
+
+    // No verified evaluation and no reference named: the error says what to pass.
+    let (status, _, body) = error_of(push(&app, json!({ "digest": same })).await).await;
+    assert_eq!(status.as_u16(), 409);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--reference"),
+        "{body}"
+    );
+
+    // The same distribution: judged, nothing drifted.
+    let calm = push(
+        &app,
+        json!({ "digest": same, "reference": "ref", "row_id_column": "id" }),
+    )
+    .await;
+    assert_eq!(calm.status().as_u16(), 201);
+    let calm: Value = calm.json().await.unwrap();
+    assert_eq!(calm["judged"], true);
+    assert_eq!(calm["report"]["dataset"]["drifted"], false, "{calm}");
+    assert!(calm["report"]["features"]["x"]["psi"].is_object());
+    assert!(calm["report"]["features"]["x"]["ks_pvalue"].is_object());
+    assert!(calm["report"]["features"]["c"]["chi2_pvalue"].is_object());
+    assert_eq!(calm["report"]["features"]["x"]["drifted"], false);
+    assert_eq!(calm["breaches"], json!([]));
+
+    // Too small to judge: stored, not judged, whatever it holds.
+    let small = upload(&app, batch_csv(10, 50.0, &["z"])).await;
+    let small: Value = push(&app, json!({ "digest": small, "reference": "ref" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(small["judged"], false, "{small}");
+    assert_eq!(small["breaches"], json!([]));
+
+    // A batch without the reference's column `c`: the error names it, nothing is stored.
+    let mut missing = String::from("x\n");
+    for row in 0..100 {
+        missing.push_str(&format!("{row}\n"));
+    }
+    let missing = upload(&app, missing.into_bytes()).await;
+    let (status, _, body) =
+        error_of(push(&app, json!({ "digest": missing, "reference": "ref" })).await).await;
+    assert_eq!(status.as_u16(), 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains('c'),
+        "{body}"
+    );
+
+    // Shifted: both features drift; the policy says suspend.
+    let shifted = upload(&app, batch_csv(300, 30.0, &["d", "e"])).await;
+    let breached: Value = push(&app, json!({ "digest": shifted, "reference": "ref" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(breached["report"]["dataset"]["drifted"], true, "{breached}");
+    let breach = &breached["breaches"][0];
+    assert_eq!(breach["kind"], "drift");
+    assert_eq!(breach["action"], "suspend");
+    assert!(
+        breach["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wasserstein_normed(x) = "),
+        "{breach}"
+    );
+    let batch_id = breached["id"].as_i64().unwrap();
+    let gate = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/gate?model=credit&stage=staging&digest={digest}"),
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(gate["allowed"], false, "{gate}");
+    let reasons = gate["reasons"].to_string();
+    assert!(reasons.contains("suspended by monitoring"), "{reasons}");
+    assert!(reasons.contains(&format!("batch {batch_id}")), "{reasons}");
+
+    // A second breach while suspended: recorded, no second suspension.
+    let again: Value = push(&app, json!({ "digest": shifted, "reference": "ref" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["breaches"][0]["action"], "suspend");
+    let audit = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/credit/version/1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == "version.suspend")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == "monitoring.breach")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+
+    // KPIs: inside the bounds, then outside.
+    let fine = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/kpis",
+        &app.admin_token,
+        Some(json!({ "name": "approval_rate", "value": 0.5 })),
+    )
+    .await;
+    assert_eq!(fine["breaches"], json!([]));
+    assert_eq!(
+        (fine["min"].as_f64(), fine["max"].as_f64()),
+        (Some(0.2), Some(0.8))
+    );
+    let high = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/kpis",
+        &app.admin_token,
+        Some(json!({ "name": "approval_rate", "value": 0.93, "version": 1, "at": "2026-12-01T00:00:00Z" })),
+    )
+    .await;
+    assert_eq!(
+        high["breaches"][0]["reason"],
+        "kpi approval_rate = 0.93 > 0.8"
+    );
+    for (body, field) in [
+        (json!({ "name": "", "value": 1.0 }), "name"),
+        (
+            json!({ "name": "x", "value": 1.0, "at": "yesterday" }),
+            "at",
+        ),
+        (
+            json!({ "name": "x", "value": 1.0, "version": 9 }),
+            "not found",
+        ),
+    ] {
+        let (_, _, error) = error_of(
+            call(
+                &app,
+                Method::POST,
+                "/api/v1/models/credit/kpis",
+                &app.admin_token,
+                Some(body),
+            )
+            .await,
+        )
+        .await;
+        assert!(error.to_string().contains(field), "{field}: {error}");
+    }
+
+    let state = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/monitoring?version=1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(state["monitored"], true);
+    assert_eq!(state["on_drift"], "suspend");
+    assert_eq!(state["batches"].as_array().unwrap().len(), 4);
+    assert_eq!(state["batches"][0]["id"], again["id"]);
+    assert_eq!(state["kpis"][0]["value"], 0.93);
+
+    // The breaches and the suspension went out as signed events.
+    let received = receiver.wait_for(4, 20).await;
+    let types: Vec<String> = received
+        .iter()
+        .map(|delivery| {
+            verified(delivery, &secret)["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        types.contains(&"io.modelgate.monitoring.breach".to_owned()),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&"io.modelgate.version.suspended".to_owned()),
+        "{types:?}"
+    );
+    app.stop().await;
+}
