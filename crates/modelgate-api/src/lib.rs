@@ -104,7 +104,7 @@ wire_enum! {
 
 wire_enum! {
     /// Whether a request moves a version forward or brings a previous approved version back.
-    RequestKind { Promotion = "promotion", Rollback = "rollback" }
+    RequestKind { Promotion = "promotion", Rollback = "rollback", Revalidation = "revalidation" }
 }
 
 wire_enum! {

@@ -882,11 +882,16 @@ pub struct PolicyRevision {
     pub applied_at: Timestamp,
 }
 
-/// Whether a request moves a version forward or brings a previous approved version back.
+/// Whether a request moves a version forward, brings a previous approved version back, or renews the
+/// approval of a version in the stage it is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
     Promotion,
     Rollback,
+    /// Re-validation of a version in its stage (before its approval expires, on the policy's schedule,
+    /// or after monitoring suspended it): always signed off by people, and its approval renews the
+    /// approval and lifts a suspension.
+    Revalidation,
 }
 
 impl RequestKind {
@@ -894,6 +899,7 @@ impl RequestKind {
         match self {
             Self::Promotion => "promotion",
             Self::Rollback => "rollback",
+            Self::Revalidation => "revalidation",
         }
     }
 
@@ -901,6 +907,7 @@ impl RequestKind {
         match text {
             "promotion" => Some(Self::Promotion),
             "rollback" => Some(Self::Rollback),
+            "revalidation" => Some(Self::Revalidation),
             _ => None,
         }
     }
@@ -1069,7 +1076,9 @@ fn check_preconditions(
             "the version is archived; archived versions are not promoted".to_owned(),
         ));
     }
-    if let Some(reason) = &state.suspended {
+    if let Some(reason) = &state.suspended
+        && kind != RequestKind::Revalidation
+    {
         return Err(Refusal::Conflict(format!(
             "the version is suspended ({reason}); only reinstatement lifts a suspension, and a suspended \
              version cannot be promoted into {target}"
@@ -1161,6 +1170,15 @@ pub fn decide_opening(
                     renews: false,
                 });
             }
+        }
+        RequestKind::Revalidation => {
+            if target != from_stage {
+                return Err(Refusal::Conflict(format!(
+                    "a re-validation renews the approval of a version in the stage it is in ({from_stage}), not {target}"
+                )));
+            }
+            // People look at a re-validation: it never completes when it opens.
+            return Ok(Outcome::Open);
         }
         RequestKind::Promotion => {}
     }
@@ -1704,6 +1722,39 @@ mod decision_tests {
                 terms(1, true),
                 "open",
             ),
+            // A re-validation is open for a suspended version (it is what lifts the suspension), never
+            // completes at opening even on a gate without sign-offs, and is for the stage the version is in.
+            (
+                RequestKind::Revalidation,
+                Stage::Production,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    suspended: Some("suspended by monitoring: psi(x) = 0.3 >= 0.2".to_owned()),
+                    ..state(Stage::Production)
+                },
+                terms(0, true),
+                "open",
+            ),
+            (
+                RequestKind::Revalidation,
+                Stage::Staging,
+                Stage::Production,
+                state(Stage::Staging),
+                terms(1, true),
+                "conflict: a re-validation renews the approval of a version in the stage it is in",
+            ),
+            (
+                RequestKind::Revalidation,
+                Stage::Production,
+                Stage::Production,
+                VersionState {
+                    model_archived: true,
+                    ..state(Stage::Production)
+                },
+                terms(1, true),
+                "conflict: the model is archived",
+            ),
         ];
         for (index, (kind, from, target, state, terms, expected)) in cases.into_iter().enumerate() {
             // The handler computed the terms on the version as it read it.
@@ -1764,10 +1815,26 @@ mod decision_tests {
     fn reviews_as_a_table() {
         let validator = user("val", &["validator"]);
         let promotion = request(RequestKind::Promotion, Stage::Staging, Stage::Production);
+        let revalidation = request(
+            RequestKind::Revalidation,
+            Stage::Production,
+            Stage::Production,
+        );
         let cases: Vec<(PromotionRequest, VersionState, GateTerms, User, &str)> = vec![
             (
                 promotion.clone(),
                 state(Stage::Staging),
+                terms(1, true),
+                validator.clone(),
+                "promote until day 11",
+            ),
+            // The sign-off a re-validation asks for renews the approval of a suspended version.
+            (
+                revalidation.clone(),
+                VersionState {
+                    suspended: Some("suspended by monitoring".to_owned()),
+                    ..state(Stage::Production)
+                },
                 terms(1, true),
                 validator.clone(),
                 "promote until day 11",

@@ -47,7 +47,7 @@ macro_rules! wire_mapping {
 wire_mapping!(RiskTier => api::RiskTier { Low, Medium, High, Critical });
 wire_mapping!(Stage => api::Stage { Development, Staging, Production, Archived });
 wire_mapping!(RequestState => api::RequestState { Open, Approved, Rejected, Withdrawn });
-wire_mapping!(RequestKind => api::RequestKind { Promotion, Rollback });
+wire_mapping!(RequestKind => api::RequestKind { Promotion, Rollback, Revalidation });
 wire_mapping!(ReviewDecision => api::ReviewDecision { Approve, Reject, RequestChanges });
 wire_mapping!(ApprovalStatus => api::ApprovalStatus { Active, ReviewDue, Expired, Suspended });
 wire_mapping!(EvaluationMode => api::EvaluationMode { Model, Predictions });
@@ -331,7 +331,7 @@ mod tests {
         for state in states {
             assert_eq!(State::parse(state.as_str()), Ok(state));
         }
-        let kinds = [Kind::Promotion, Kind::Rollback];
+        let kinds = [Kind::Promotion, Kind::Rollback, Kind::Revalidation];
         round_trips(&kinds, api::RequestKind::ALL, |kind| kind.as_str().into());
         let decisions = [
             Decision::Approve,

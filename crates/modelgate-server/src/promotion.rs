@@ -165,9 +165,20 @@ pub fn gate_terms(
     let checks_pass = outcomes
         .iter()
         .all(|outcome| outcome.status == CheckStatus::Passed);
+    let mut signoffs = gate.signoffs.clone();
+    if version.stage == target && signoffs.is_empty() {
+        // A re-validation (the version is in the stage already) is looked at by people: on a gate that
+        // needs no sign-offs, a risk officer signs it.
+        if let Some(role) = policy.risk_officer_roles.iter().next() {
+            signoffs.push(RoleQuota {
+                role: role.clone(),
+                count: 1,
+            });
+        }
+    }
     let terms = GateTerms {
         from_stage: version.stage,
-        signoffs: gate.signoffs.clone(),
+        signoffs,
         rules: SeparationRules {
             owner_may_approve: policy.owner_may_approve,
             admins_may_approve: policy.admins_may_approve,
@@ -254,6 +265,58 @@ pub async fn approval_context(
 /// stays open and shows the new check results when it is read. Runs after the evidence's own commit and
 /// never fails the write that called it: a request that changed meanwhile (409) is left for the next
 /// evidence or the next review, and errors are logged.
+/// Opens a re-validation request for a version in its stage, on behalf of the model's owner (who may then
+/// not approve it), unless one is open already. Returns the request opened, if one was.
+pub async fn open_revalidation(
+    state: &AppState,
+    attribution: &modelgate_store::Attribution,
+    name: &modelgate_core::ModelName,
+    number: modelgate_core::VersionNumber,
+    justification: &str,
+) -> Result<Option<i64>, ApiError> {
+    let open = state
+        .store()
+        .list_requests(&modelgate_store::RequestFilter {
+            state: Some(modelgate_core::promotion::RequestState::Open),
+            requester: None,
+            model: Some(name.clone()),
+            limit: 500,
+        })
+        .await?;
+    if open.iter().any(|request| {
+        request.version == number
+            && request.kind == modelgate_core::promotion::RequestKind::Revalidation
+    }) {
+        return Ok(None);
+    }
+    let model = state.store().get_model(name).await?;
+    let version = state.store().get_version(name, number).await?;
+    let owner = state.store().get_user(&model.owner).await?;
+    let in_force = policy_in_force(state).await?;
+    let evidence = version_evidence(state, &model, &version, &in_force.policy).await?;
+    let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, version.stage)?;
+    match state
+        .store()
+        .open_request(
+            attribution,
+            &owner,
+            name,
+            number,
+            version.stage,
+            modelgate_core::promotion::RequestKind::Revalidation,
+            justification,
+            &terms,
+        )
+        .await?
+    {
+        Ok(request) => Ok(Some(request.id)),
+        Err(refusal) => {
+            tracing::warn!(model = %name, version = %number, ?refusal, "could not open a re-validation request");
+            Ok(None)
+        }
+    }
+}
+
 pub async fn recheck_open_requests(
     state: &AppState,
     model: &modelgate_core::ModelName,

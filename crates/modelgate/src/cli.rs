@@ -507,7 +507,8 @@ pub enum RequestCommand {
         model: String,
         /// The version number
         version: u32,
-        /// The stage to move the version into (one step from where it is)
+        /// The stage to move the version into (one step from where it is); the stage it is in already
+        /// opens a re-validation there (renews its approval; once signed off, lifts a suspension)
         #[arg(long, value_parser = one_of(api::Stage::ALL, api::Stage::as_str))]
         stage: api::Stage,
         /// Why the version should move, for the reviewers (kept with the request)
@@ -1310,7 +1311,9 @@ pub enum MonitorCommand {
         The batch needs the reference dataset's feature columns. A batch with fewer rows than the policy's\n\
         min_batch_rows is stored but not judged.")]
     Push {
+        /// The model
         model: String,
+        /// The deployed version the batch was scored by
         version: u32,
         /// The batch: CSV with a header row, or Parquet
         file: PathBuf,
@@ -1334,6 +1337,7 @@ pub enum MonitorCommand {
         after_help = "Examples:\n  modelgate monitor show credit-default\n  modelgate monitor show credit-default 3 --output json"
     )]
     Show {
+        /// The model
         model: String,
         /// Only this version's batches
         version: Option<u32>,
@@ -1347,9 +1351,11 @@ pub enum KpiCommand {
         after_help = "Examples:\n  modelgate kpi record credit-default approval_rate 0.31\n  modelgate kpi record credit-default default_rate 0.042 --at 2026-12-01T00:00:00Z --version 3"
     )]
     Record {
+        /// The model
         model: String,
         /// The KPI's name, as the policy's `kpis` list names it
         name: String,
+        /// The observed value
         value: f64,
         /// When it was observed (RFC 3339); now when absent
         #[arg(long)]

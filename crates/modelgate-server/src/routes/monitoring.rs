@@ -74,6 +74,10 @@ fn kpi_wire(record: &KpiRecord, monitoring: Option<&Monitoring>) -> api::KpiObse
     }
 }
 
+fn record_model(record: &KpiRecord) -> Result<ModelName, ApiError> {
+    ModelName::parse(&record.model).map_err(|error| ApiError::internal(&error))
+}
+
 fn stored(breaches: &[Breach]) -> Vec<StoredBreach> {
     breaches
         .iter()
@@ -238,6 +242,7 @@ pub async fn push_batch(
     let judgment = monitoring.judge_drift(&report, rows);
     let report_json =
         serde_json_canonicalizer::to_string(&report).map_err(|error| ApiError::internal(&error))?;
+    let effect = effect_of(&judgment.breaches);
     let record = state
         .store()
         .record_monitoring_batch(
@@ -256,10 +261,47 @@ pub async fn push_batch(
                 report_json,
                 breaches: stored(&judgment.breaches),
             },
-            &effect_of(&judgment.breaches),
+            &effect,
         )
         .await?;
+    if effect.suspend.is_some() {
+        reopen_after_suspension(
+            &state,
+            &model.name,
+            number,
+            &record.breaches,
+            &format!("batch {}", record.id),
+        )
+        .await;
+    }
     Ok((StatusCode::CREATED, Json(batch_wire(&record)?)))
+}
+
+/// After a breach suspended a version: a re-validation request for its stage, whose approval (by the
+/// tier's sign-offs) reinstates it. A failure to open one is logged; the suspension stands either way.
+async fn reopen_after_suspension(
+    state: &AppState,
+    name: &ModelName,
+    number: VersionNumber,
+    breaches: &[StoredBreach],
+    source: &str,
+) {
+    let reasons: Vec<&str> = breaches
+        .iter()
+        .filter(|breach| breach.action == BreachAction::Suspend.as_str())
+        .map(|breach| breach.reason.as_str())
+        .collect();
+    let justification = format!(
+        "re-validation after monitoring suspended the version ({source}): {}",
+        reasons.join("; ")
+    );
+    let justification: String = justification.chars().take(crate::text::PROSE).collect();
+    let attribution = modelgate_store::Attribution::system("monitoring", state.now());
+    if let Err(error) =
+        crate::promotion::open_revalidation(state, &attribution, name, number, &justification).await
+    {
+        tracing::warn!(model = %name, version = %number, error = %error.message, "could not open a re-validation request");
+    }
 }
 
 /// The dataset of the version's latest counted evaluation: the evidence its approval was signed on.
@@ -384,6 +426,7 @@ pub async fn record_kpi(
         .and_then(|monitoring| monitoring.judge_kpi(&kpi_name, request.value))
         .into_iter()
         .collect();
+    let effect = effect_of(&breaches);
     let record = state
         .store()
         .record_kpi(
@@ -397,9 +440,19 @@ pub async fn record_kpi(
                 breaches: stored(&breaches),
             },
             affected,
-            &effect_of(&breaches),
+            &effect,
         )
         .await?;
+    if let (Some(number), Some(_)) = (affected, &effect.suspend) {
+        reopen_after_suspension(
+            &state,
+            &record_model(&record)?,
+            number,
+            &record.breaches,
+            &format!("KPI observation {}", record.id),
+        )
+        .await;
+    }
     Ok((
         StatusCode::CREATED,
         Json(kpi_wire(&record, monitoring.as_ref())),

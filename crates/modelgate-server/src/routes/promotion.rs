@@ -489,10 +489,19 @@ pub async fn open_request(
     let version = state.store().get_version(&name, number).await?;
     let in_force = policy_in_force(&state).await?;
     let target_label = format!("model/{name}/version/{number}");
-    let step = check_stage_step(&in_force.policy.stages, version.stage, target);
-    state
-        .authorize(&caller, "request.open", &target_label, step)
-        .await?;
+    // Asking for the stage a version is in already re-validates it there (renews its approval, lifts a
+    // suspension once signed off).
+    let kind = if version.stage == target && in_force.policy.stages[1..].contains(&target) {
+        RequestKind::Revalidation
+    } else {
+        RequestKind::Promotion
+    };
+    if kind == RequestKind::Promotion {
+        let step = check_stage_step(&in_force.policy.stages, version.stage, target);
+        state
+            .authorize(&caller, "request.open", &target_label, step)
+            .await?;
+    }
     let evidence = version_evidence(&state, &model, &version, &in_force.policy).await?;
     let (terms, _) = gate_terms(&in_force, &model, &version, &evidence, target)?;
     let opened = state
@@ -503,7 +512,7 @@ pub async fn open_request(
             &name,
             number,
             target,
-            RequestKind::Promotion,
+            kind,
             request.justification.trim(),
             &terms,
         )

@@ -1006,9 +1006,35 @@ impl Store {
             renews,
         } = promotion;
         let model = fetch_model(&mut **transaction, &request.model_name).await?;
+        let revalidation = request.kind == RequestKind::Revalidation;
+        // A re-validation's approval lifts a suspension: what it lifts is recorded.
+        let lifted: Option<String> = if revalidation {
+            rows::get(
+                &sqlx::query("SELECT suspension_reason FROM versions WHERE id = $1")
+                    .bind(version_id)
+                    .fetch_one(&mut **transaction)
+                    .await?,
+                "suspension_reason",
+            )?
+        } else {
+            None
+        };
         // A renewing promotion is a new approval; a rollback on the approval the version still holds
         // keeps that approval as it is (its request, signers, expiry and review flags).
-        let moved = if renews {
+        let moved = if revalidation {
+            sqlx::query(
+                "UPDATE versions SET approved_at = $1, not_after = $2, approval_request_id = $3,
+                        approved_stage = $4, evidence_changed_after_approval = NULL,
+                        approval_review_reason = NULL, suspension_reason = NULL, suspended_at = NULL
+                 WHERE id = $5 AND stage = $4 AND evidence_revision = $6",
+            )
+            .bind(attribution.at.unix_millis())
+            .bind(not_after.unix_millis())
+            .bind(request.id)
+            .bind(request.target_stage.as_str())
+            .bind(version_id)
+            .bind(terms.evidence_revision)
+        } else if renews {
             sqlx::query(
                 "UPDATE versions SET stage = $1, approved_at = $2, not_after = $3, approval_request_id = $4,
                         approved_stage = $1, evidence_changed_after_approval = NULL,
@@ -1042,7 +1068,7 @@ impl Store {
                 request.version, request.model_name, request.id
             )));
         }
-        if archive_occupants {
+        if archive_occupants && !revalidation {
             let previous = sqlx::query(
                 "SELECT number FROM versions WHERE model_id = $1 AND stage = $2 AND id != $3 ORDER BY number",
             )
@@ -1088,10 +1114,10 @@ impl Store {
             self.backend,
             attribution,
             AuditRecord {
-                action: if request.kind == RequestKind::Rollback {
-                    "version.rollback"
-                } else {
-                    "version.promote"
+                action: match request.kind {
+                    RequestKind::Rollback => "version.rollback",
+                    RequestKind::Revalidation => "version.revalidate",
+                    RequestKind::Promotion => "version.promote",
                 },
                 target: version_target(&request.model_name, request.version),
                 before: Some(json!({ "stage": request.from_stage.as_str() })),
@@ -1106,6 +1132,21 @@ impl Store {
             &terms.policy_digest,
         )
         .await?;
+        if let Some(suspension) = lifted {
+            audit::append_decision(
+                transaction,
+                self.backend,
+                attribution,
+                AuditRecord {
+                    action: "version.reinstate",
+                    target: version_target(&request.model_name, request.version),
+                    before: Some(json!({ "suspension": suspension })),
+                    after: Some(json!({ "reinstated_by_request": request.id })),
+                },
+                &terms.policy_digest,
+            )
+            .await?;
+        }
         self.settle(
             transaction,
             attribution,

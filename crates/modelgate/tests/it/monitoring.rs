@@ -56,7 +56,11 @@ async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
     let (_, secret) = subscribe(
         &app,
         &receiver.url(),
-        &["monitoring.breach", "version.suspended"],
+        &[
+            "monitoring.breach",
+            "version.suspended",
+            "version.reinstated",
+        ],
         None,
     )
     .await;
@@ -285,6 +289,60 @@ async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
     assert_eq!(state["batches"][0]["id"], again["id"]);
     assert_eq!(state["kpis"][0]["value"], 0.93);
 
+    // The suspension opened one re-validation request for staging, on the owner's behalf; a risk officer
+    // signs it (the low tier's staging gate asks for nobody, a re-validation asks for people), which
+    // renews the approval and lifts the suspension.
+    let open = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/requests?model=credit&state=open",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let open = open["requests"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let revalidation = &open[0];
+    assert_eq!(revalidation["kind"], "revalidation");
+    assert_eq!(revalidation["target_stage"], "staging");
+    assert_eq!(revalidation["requester"], "admin");
+    assert!(
+        revalidation["justification"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("batch {batch_id}")),
+        "{revalidation}"
+    );
+    let officer = app.user_with_token("rio", &["risk_officer"]).await;
+    let signed = call_json(
+        &app,
+        Method::POST,
+        &format!("/api/v1/requests/{}/reviews", revalidation["id"]),
+        &officer,
+        Some(json!({ "decision": "approve", "role": "risk_officer",
+            "meaning": "drift reviewed; the model holds", "password": "a long enough password" })),
+    )
+    .await;
+    assert_eq!(signed["state"], "approved", "{signed}");
+    let gate = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/gate?model=credit&stage=staging&digest={digest}"),
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(gate["allowed"], true, "{gate}");
+    let version = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/versions/1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert!(version["suspension"].is_null(), "{version}");
+
     // The breaches and the suspension went out as signed events.
     let received = receiver.wait_for(4, 20).await;
     let types: Vec<String> = received
@@ -304,5 +362,129 @@ async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
         types.contains(&"io.modelgate.version.suspended".to_owned()),
         "{types:?}"
     );
+    let received = receiver.wait_for(5, 20).await;
+    assert!(
+        received
+            .iter()
+            .any(|delivery| delivery.json()["type"] == "io.modelgate.version.reinstated"),
+        "the reinstatement went out too"
+    );
     app.stop().await;
+}
+
+/// `monitor push`, `monitor show` and `kpi record` from the command line, as a serving pipeline would run
+/// them; a breach exits 4.
+#[test]
+fn the_command_line_pushes_batches_and_records_kpis() {
+    use crate::cli::{Server, stderr, write_file};
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let reference = write_file(work.path(), "ref.csv", &batch_csv(400, 0.0, &["a", "b"]));
+    let run_ok = |args: &[&str]| {
+        let output = server.run(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    run_ok(&[
+        "dataset",
+        "register",
+        "ref",
+        reference.to_str().unwrap(),
+        "--label",
+        "label",
+        "--features",
+        "x",
+        "--sensitive",
+        "c",
+    ]);
+    run_ok(&[
+        "model",
+        "create",
+        "credit",
+        "--owner",
+        "alice",
+        "--risk-tier",
+        "low",
+        "--description",
+        "d",
+    ]);
+    let artifact = write_file(work.path(), "model.bin", b"model bytes");
+    run_ok(&[
+        "version",
+        "push",
+        "credit",
+        artifact.to_str().unwrap(),
+        "--request",
+        "staging",
+        "--justification",
+        "ready",
+    ]);
+    let calm = write_file(work.path(), "calm.csv", &batch_csv(300, 0.0, &["a", "b"]));
+    let pushed = server.json(&[
+        "monitor",
+        "push",
+        "credit",
+        "1",
+        calm.to_str().unwrap(),
+        "--reference",
+        "ref",
+        "--row-id-column",
+        "id",
+        "--wait",
+    ]);
+    assert_eq!(pushed["judged"], true, "{pushed}");
+    assert_eq!(pushed["report"]["dataset"]["drifted"], false);
+    assert!(pushed["report"]["dataset"]["drift_share"].is_object());
+
+    // The low tier only notifies by default: the breach is reported, the version stays in service.
+    let shifted = write_file(work.path(), "shifted.csv", &batch_csv(300, 40.0, &["q"]));
+    let breached = server.run(&[
+        "monitor",
+        "push",
+        "credit",
+        "1",
+        shifted.to_str().unwrap(),
+        "--reference",
+        "ref",
+    ]);
+    assert_eq!(breached.status.code(), Some(4), "{}", stderr(&breached));
+    let table = String::from_utf8_lossy(&breached.stdout);
+    assert!(
+        table.contains("DRIFTED") && table.contains("breach (notify)"),
+        "{table}"
+    );
+
+    let missing = write_file(work.path(), "missing.csv", b"x\n1\n2\n");
+    let refused = server.run(&[
+        "monitor",
+        "push",
+        "credit",
+        "1",
+        missing.to_str().unwrap(),
+        "--reference",
+        "ref",
+    ]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("\"c\""), "{}", stderr(&refused));
+
+    let kpi = server.json(&[
+        "kpi",
+        "record",
+        "credit",
+        "approval_rate",
+        "0.41",
+        "--version",
+        "1",
+    ]);
+    assert_eq!(kpi["value"], 0.41);
+    let shown = server.json(&["monitor", "show", "credit", "1"]);
+    assert_eq!(shown["monitored"], true);
+    assert_eq!(shown["batches"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["kpis"][0]["name"], "approval_rate");
+    let human = server.run(&["monitor", "show", "credit"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("notify") && human.contains("approval_rate"),
+        "{human}"
+    );
 }
