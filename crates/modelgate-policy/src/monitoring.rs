@@ -430,3 +430,181 @@ pub(crate) fn validate(
         stale_after_days,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DEFAULT_POLICY_TOML, Policy};
+    use modelgate_core::RiskTier;
+
+    fn with(from: &str, to: &str) -> Result<Policy, Vec<crate::PolicyError>> {
+        let text = DEFAULT_POLICY_TOML.replacen(from, to, 1);
+        assert_ne!(
+            text, DEFAULT_POLICY_TOML,
+            "the default policy has no {from:?}"
+        );
+        Policy::parse(&text)
+    }
+
+    #[test]
+    fn the_default_policy_watches_every_tier() {
+        let policy = Policy::parse(DEFAULT_POLICY_TOML).unwrap();
+        for tier in RiskTier::ALL {
+            assert!(policy.monitoring.contains_key(&tier), "{tier}");
+        }
+        let high = &policy.monitoring[&RiskTier::High];
+        assert_eq!(high.on_drift, BreachAction::Suspend);
+        assert_eq!(high.drift.numeric_method, NumericMethod::Psi);
+        assert_eq!(high.drift.numeric_threshold, 0.2);
+        assert_eq!(high.revalidate_every_days, Some(90));
+        assert_eq!(high.reapproval_lead_days, Some(14));
+        assert_eq!(
+            policy.monitoring[&RiskTier::Low].on_drift,
+            BreachAction::Notify
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named_with_line_and_column() {
+        let errors = with("on_drift = \"suspend\"", "on_drift = \"explode\"").unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("monitoring.high: on_drift must be"),
+            "{errors:?}"
+        );
+        let line = DEFAULT_POLICY_TOML
+            .lines()
+            .position(|line| line.starts_with("on_drift = \"suspend\""))
+            .unwrap()
+            + 1;
+        assert_eq!((errors[0].line, errors[0].column), (line, 12));
+        for (from, to, expected) in [
+            (
+                "min_batch_rows = 500",
+                "min_batch_rows = 0",
+                "min_batch_rows must be at least 1",
+            ),
+            (
+                "revalidate_every = \"90d\"",
+                "revalidate_every = \"quarterly\"",
+                "revalidate_every must be a number of days",
+            ),
+            (
+                "method = \"psi\", threshold = 0.2",
+                "method = \"psy\", threshold = 0.2",
+                "drift.method must be",
+            ),
+            (
+                "drift_share = 0.3",
+                "drift_share = 1.5",
+                "drift_share must be within (0, 1]",
+            ),
+            (
+                "[monitoring.low]\n",
+                "[monitoring.low]\nkpis = [{ name = \"rate\", min = 2.0, max = 1.0 }]\n",
+                "min 2 is above max 1",
+            ),
+            (
+                "[monitoring.low]\n",
+                "[monitoring.low]\nkpis = [{ name = \"rate\" }]\n",
+                "needs min, max or both",
+            ),
+            (
+                "[monitoring.low]\n",
+                "[monitoring.low]\nwatch = true\n",
+                "unknown field `watch`",
+            ),
+        ] {
+            let errors = with(from, to).unwrap_err();
+            assert!(
+                errors.iter().any(|error| error.message.contains(expected)),
+                "{to}: {errors:?}"
+            );
+        }
+    }
+
+    fn report(drifted: &[(&str, f64)], of: usize, share: f64, threshold: f64) -> DriftReport {
+        let features = drifted
+            .iter()
+            .map(|(name, psi)| {
+                let value = |value: f64| modelgate_eval::Value {
+                    value: Some(value),
+                    reason: None,
+                };
+                let drift: FeatureDrift = serde_json::from_value(serde_json::json!({
+                    "kind": "numeric", "method": "psi", "threshold": threshold, "drifted": true,
+                    "reference_rows": 100, "current_rows": 100, "reference_missing": 0, "current_missing": 0,
+                    "reference_distinct": 100, "bins": 8,
+                    "psi": value(*psi), "jensen_shannon": value(0.1), "wasserstein_normed": value(0.1),
+                    "ks_statistic": value(0.1), "ks_pvalue": value(0.01),
+                }))
+                .unwrap();
+                ((*name).to_owned(), drift)
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "features": serde_json::to_value::<std::collections::BTreeMap<String, FeatureDrift>>(features).unwrap(),
+            "dataset": { "drift_share": { "value": share }, "drifted": share >= 0.5, "drifted_features": drifted.len(),
+                "features": of, "undecided_features": 0, "reference_rows": 100, "current_rows": 100 },
+            "settings": DriftSettings::default(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_drifted_dataset_is_a_breach_that_names_each_statistic() {
+        let policy = Policy::parse(DEFAULT_POLICY_TOML).unwrap();
+        let high = &policy.monitoring[&RiskTier::High];
+        let judged = high.judge_drift(
+            &report(&[("income", 0.3125), ("age", 0.25)], 3, 0.667, 0.2),
+            1000,
+        );
+        assert!(judged.judged);
+        assert_eq!(judged.breaches.len(), 1);
+        let breach = &judged.breaches[0];
+        assert_eq!(
+            (breach.kind, breach.action),
+            ("drift", BreachAction::Suspend)
+        );
+        assert_eq!(
+            breach.reason,
+            "psi(age) = 0.250 >= 0.2; psi(income) = 0.312 >= 0.2 (2 of 3 features drifted, share 0.667 >= 0.5)"
+        );
+        let calm = high.judge_drift(&report(&[("income", 0.3)], 3, 0.333, 0.2), 1000);
+        assert!(calm.judged && calm.breaches.is_empty());
+        let small = high.judge_drift(&report(&[("income", 0.3), ("age", 0.3)], 2, 1.0, 0.2), 499);
+        assert!(!small.judged && small.breaches.is_empty());
+        assert!(
+            small
+                .note
+                .unwrap()
+                .contains("499 rows, fewer than the policy's min_batch_rows of 500")
+        );
+    }
+
+    #[test]
+    fn kpis_outside_their_bounds_breach() {
+        let policy = with(
+            "[monitoring.low]\n",
+            "[monitoring.low]\nkpis = [{ name = \"approval_rate\", min = 0.2, max = 0.8, action = \"review\" }, { name = \"latency\", max = 250.0 }]\n",
+        )
+        .unwrap();
+        let low = &policy.monitoring[&RiskTier::Low];
+        assert_eq!(low.judge_kpi("approval_rate", 0.5), None);
+        let high = low.judge_kpi("approval_rate", 0.9).unwrap();
+        assert_eq!(
+            (high.action, high.reason.as_str()),
+            (BreachAction::Review, "kpi approval_rate = 0.9 > 0.8")
+        );
+        assert_eq!(
+            low.judge_kpi("approval_rate", 0.1).unwrap().reason,
+            "kpi approval_rate = 0.1 < 0.2"
+        );
+        assert_eq!(
+            low.judge_kpi("latency", 300.0).unwrap().action,
+            BreachAction::Notify
+        );
+        assert_eq!(low.judge_kpi("unknown", 1e9), None);
+    }
+}
