@@ -15,6 +15,7 @@ pub mod promotion;
 mod refusals;
 pub mod routes;
 pub mod scanning;
+mod scheduler;
 mod state;
 pub mod text;
 pub mod ui;
@@ -69,6 +70,8 @@ pub struct ServeOptions {
     pub sessions: ui::SessionSettings,
     /// Webhook delivery: allow-listed private hosts, timeout, retries.
     pub webhooks: webhooks::WebhookSettings,
+    /// How often the scheduler looks at approvals (expiry, re-approval, re-validation, stale monitoring).
+    pub schedule_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -95,6 +98,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("max_token_days", &self.max_token_days)
             .field("sessions", &self.sessions)
             .field("webhooks", &self.webhooks)
+            .field("schedule_interval", &self.schedule_interval)
             .finish()
     }
 }
@@ -118,6 +122,7 @@ impl ServeOptions {
             max_token_days: DEFAULT_MAX_TOKEN_DAYS,
             sessions: ui::SessionSettings::default(),
             webhooks: webhooks::WebhookSettings::default(),
+            schedule_interval: DEFAULT_SCHEDULE_INTERVAL,
         }
     }
 
@@ -127,6 +132,9 @@ impl ServeOptions {
             .unwrap_or_else(|| default_signing_key_path(&self.data_dir))
     }
 }
+
+/// The scheduler's round, unless configured otherwise.
+pub const DEFAULT_SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Tokens made through the API live at most this many days unless the server is configured otherwise.
 pub const DEFAULT_MAX_TOKEN_DAYS: u32 = 365;
@@ -291,6 +299,7 @@ pub struct PreparedServer {
     admin_notice: Option<String>,
     shutdown: CancellationToken,
     checkpoint_interval: std::time::Duration,
+    schedule_interval: std::time::Duration,
     /// Held until the server stops (SQLite only): one server per data directory.
     data_lock: Option<data_lock::DataDirLock>,
 }
@@ -387,6 +396,7 @@ impl PreparedServer {
             admin_notice,
             shutdown,
             checkpoint_interval: options.checkpoint_interval,
+            schedule_interval: options.schedule_interval,
             data_lock,
         })
     }
@@ -428,6 +438,10 @@ impl PreparedServer {
         ));
         let scan_sweeper = tokio::spawn(scanning::run_sweeper(self.state.clone()));
         let webhook_worker = tokio::spawn(webhooks::run_worker(self.state.clone()));
+        let scheduler = tokio::spawn(scheduler::run_scheduler(
+            self.state.clone(),
+            self.schedule_interval,
+        ));
         let shutdown = self.shutdown.clone();
         let graceful = async move {
             signal.await;
@@ -440,6 +454,7 @@ impl PreparedServer {
         let _ = refusal_flusher.await;
         let _ = scan_sweeper.await;
         let _ = webhook_worker.await;
+        let _ = scheduler.await;
         // Refusals still counted in memory are written before the final checkpoint covers the log.
         self.state.flush_refusals(true).await;
         // Sign what the log holds at exit, so that the last changes are covered by a checkpoint.

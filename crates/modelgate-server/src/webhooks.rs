@@ -94,6 +94,8 @@ const EVENT_TYPES: &[(&str, &str)] = &[
     ("policy.apply", "policy.applied"),
     ("approval.expiring", "approval.expiring"),
     ("approval.expired", "approval.expired"),
+    ("approval.revalidation_due", "approval.revalidation_due"),
+    ("monitoring.stale", "monitoring.stale"),
     ("monitoring.breach", "monitoring.breach"),
     ("monitoring.batch", "monitoring.batch"),
     ("kpi.record", "kpi.recorded"),

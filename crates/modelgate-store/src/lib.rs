@@ -27,6 +27,7 @@ pub use db::promotion::{
     RequestFilter,
 };
 pub use db::scans::{NewScan, ScanRecord, ScanRecorded};
+pub use db::schedule::ApprovalInForce;
 pub use db::webhooks::{
     AttemptOutcome, AttemptRecord, DeliveryNext, DeliveryRecord, NewDelivery, NewWebhook,
     WebhookEvent, WebhookRecord,

@@ -102,6 +102,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "monitoring",
         sql: include_str!("../../migrations/sqlite/0014_monitoring.sql"),
     },
+    Migration {
+        version: 15,
+        name: "scheduler",
+        sql: include_str!("../../migrations/sqlite/0015_scheduler.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -179,6 +184,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "monitoring",
         sql: include_str!("../../migrations/postgres/0015_monitoring.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "scheduler",
+        sql: include_str!("../../migrations/postgres/0016_scheduler.sql"),
     },
 ];
 

@@ -18,6 +18,7 @@ pub mod monitoring;
 pub mod promotion;
 mod rows;
 pub mod scans;
+pub mod schedule;
 mod sessions;
 mod tokens;
 mod users;

@@ -488,3 +488,142 @@ fn the_command_line_pushes_batches_and_records_kpis() {
         "{human}"
     );
 }
+
+async fn version_actions(app: &TestApp, token: &str) -> Vec<String> {
+    let audit = call_json(
+        app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/credit/version/1&limit=500",
+        token,
+        None,
+    )
+    .await;
+    audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The scheduler on two PostgreSQL replicas with an injected clock: the re-approval request opens
+/// `reapproval_lead` ahead of expiry, the expiry is recorded, each once.
+#[tokio::test]
+async fn approvals_are_renewed_ahead_of_expiry_and_expire_once_across_replicas() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    const DAY: i64 = 86_400_000;
+    let offset = Arc::new(AtomicI64::new(0));
+    let first = spawn_app_with(AppOptions {
+        postgres: true,
+        clock_offset: Some(offset.clone()),
+        schedule_interval: std::time::Duration::from_millis(100),
+        ..AppOptions::default()
+    })
+    .await;
+    let second = spawn_app_with(AppOptions {
+        join: Some((
+            first.database_url.clone().unwrap(),
+            first.data_dir.path().join("audit-signing.key"),
+        )),
+        clock_offset: Some(offset.clone()),
+        schedule_interval: std::time::Duration::from_millis(100),
+        ..AppOptions::default()
+    })
+    .await;
+    first
+        .edit_policy(
+            "[monitoring.low]\nmin_batch_rows = 100",
+            "[monitoring.low]\nmin_batch_rows = 100\nreapproval_lead = \"30d\"",
+        )
+        .await;
+    first
+        .create_model(&first.admin_token, "credit", "low")
+        .await;
+    let version = first
+        .push_version(&first.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    let opened = call_json(
+        &first,
+        Method::POST,
+        "/api/v1/requests",
+        &first.admin_token,
+        Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" })),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        !version_actions(&first, &first.admin_token)
+            .await
+            .contains(&"approval.expiring".to_owned())
+    );
+
+    // 340 days on: within the 30 days before the 365-day approval ends.
+    offset.store(340 * DAY, Ordering::SeqCst);
+    let mut revalidations = Vec::new();
+    for _ in 0..100 {
+        let open = call_json(
+            &first,
+            Method::GET,
+            "/api/v1/requests?model=credit&state=open",
+            &first.admin_token,
+            None,
+        )
+        .await;
+        revalidations = open["requests"].as_array().unwrap().clone();
+        if !revalidations.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(revalidations.len(), 1, "{revalidations:?}");
+    assert_eq!(revalidations[0]["kind"], "revalidation");
+    assert!(
+        revalidations[0]["justification"]
+            .as_str()
+            .unwrap()
+            .starts_with("re-approval: the approval for staging expires at"),
+        "{}",
+        revalidations[0]
+    );
+
+    // A year and a day on: expired, and the gate says so.
+    offset.store(366 * DAY, Ordering::SeqCst);
+    for _ in 0..100 {
+        if version_actions(&first, &first.admin_token)
+            .await
+            .contains(&"approval.expired".to_owned())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Both replicas keep running rounds: nothing happens twice.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let actions = version_actions(&second, &first.admin_token).await;
+    let count = |action: &str| actions.iter().filter(|seen| *seen == action).count();
+    assert_eq!(count("approval.expiring"), 1, "{actions:?}");
+    assert_eq!(count("approval.expired"), 1, "{actions:?}");
+    let open = call_json(
+        &second,
+        Method::GET,
+        "/api/v1/requests?model=credit&state=open",
+        &first.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(open["requests"].as_array().unwrap().len(), 1);
+    let gate = call_json(
+        &second,
+        Method::GET,
+        &format!("/api/v1/gate?model=credit&stage=staging&digest={digest}"),
+        &first.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(gate["allowed"], false, "{gate}");
+    second.stop().await;
+    first.stop().await;
+}

@@ -28,6 +28,7 @@ pub struct AppOptions {
     pub webhooks: modelgate_server::webhooks::WebhookSettings,
     /// Another replica's database (and its signing key): this server joins it instead of starting fresh.
     pub join: Option<(String, PathBuf)>,
+    pub schedule_interval: std::time::Duration,
 }
 
 impl Default for AppOptions {
@@ -40,6 +41,7 @@ impl Default for AppOptions {
             clock_offset: None,
             webhooks: modelgate_server::webhooks::WebhookSettings::default(),
             join: None,
+            schedule_interval: modelgate_server::DEFAULT_SCHEDULE_INTERVAL,
         }
     }
 }
@@ -91,6 +93,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         dataset_limits: options.dataset_limits,
         clock,
         webhooks: options.webhooks.clone(),
+        schedule_interval: options.schedule_interval,
         signing_key: options.join.as_ref().map(|(_, key)| key.clone()),
         database_url: database_url.clone(),
         ..ServeOptions::new(data_dir.path().to_path_buf(), "127.0.0.1:0".to_owned())
