@@ -87,6 +87,7 @@ const EVENT_TYPES: &[(&str, &str)] = &[
     ("request.reject", "request.rejected"),
     ("request.withdraw", "request.withdrawn"),
     ("request.comment", "request.commented"),
+    ("request.checks_changed", "request.checks_changed"),
     ("card.set", "card.updated"),
     ("evaluation.record", "evaluation.recorded"),
     ("dataset.register", "dataset.registered"),

@@ -547,7 +547,7 @@ pub async fn webhook(
                 secret,
             };
             let created = client.create_webhook(&request).await?;
-            printer.print(&created, |created| created_webhook_text(created))
+            printer.print(&created, created_webhook_text)
         }
         WebhookCommand::List => printer.print(&client.list_webhooks().await?, |list| {
             output::webhooks(&list.webhooks)
@@ -585,7 +585,7 @@ pub async fn webhook(
                 overlap_hours: Some(overlap_hours),
             };
             let rotated = client.rotate_webhook_secret(&id, &request).await?;
-            printer.print(&rotated, |rotated| created_webhook_text(rotated))
+            printer.print(&rotated, created_webhook_text)
         }
         WebhookCommand::EventTypes => printer
             .print(&client.webhook_event_types().await?, |types| {

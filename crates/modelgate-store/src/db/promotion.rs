@@ -499,7 +499,30 @@ impl Store {
         .await?;
         let outcome =
             match decide_recheck(&request, &state, terms, &parties, &counted, attribution.at) {
-                Ok(Outcome::Open) => return Ok(Ok(request)),
+                Ok(Outcome::Open) => {
+                    // Still waiting: reviewers (and subscribers) learn what the new evidence did to
+                    // the checks. One event per evidence write.
+                    audit::append_decision(
+                        &mut transaction,
+                        self.backend,
+                        attribution,
+                        AuditRecord {
+                            action: "request.checks_changed",
+                            target: request_target(request.id),
+                            before: None,
+                            after: Some(json!({
+                                "evidence_digest": terms.evidence_digest,
+                                "evidence_revision": terms.evidence_revision,
+                                "checks_pass": terms.checks_pass,
+                                "last_evidence_change": state.last_evidence_change,
+                            })),
+                        },
+                        &terms.policy_digest,
+                    )
+                    .await?;
+                    self.commit(transaction).await?;
+                    return Ok(Ok(request));
+                }
                 Ok(outcome) => outcome,
                 Err(refusal) => return Ok(Err(refusal)),
             };

@@ -982,6 +982,21 @@ async fn a_request_is_approved_when_the_evidence_it_waited_for_arrives() {
         .unwrap_or_else(|| panic!("{events}"))
         .clone();
     assert_eq!(approval["actor"], "system:new evidence", "{approval}");
+    // The card arrived while the request still waited: that re-check is on record, with its result.
+    let changed = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["action"] == "request.checks_changed")
+        .unwrap_or_else(|| panic!("{events}"))
+        .clone();
+    assert_eq!(changed["after"]["checks_pass"], false, "{changed}");
+    assert!(
+        changed["after"]["last_evidence_change"]
+            .as_str()
+            .is_some_and(|change| change.contains("card")),
+        "{changed}"
+    );
     app.stop().await;
 }
 

@@ -679,7 +679,71 @@ async fn the_command_line_and_a_crash_before_delivery() {
     );
     let table = server.run(&["webhook", "deliveries", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("delivered"));
+    let next_secret = write_file(
+        work.path(),
+        "new.secret",
+        format!(
+            "whsec_{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [8u8; 32])
+        )
+        .as_bytes(),
+    );
+    let rotated = server.json(&[
+        "webhook",
+        "rotate",
+        &id,
+        "--secret-file",
+        next_secret.to_str().unwrap(),
+        "--overlap-hours",
+        "2",
+    ]);
+    assert!(
+        rotated["webhook"]["previous_secret_until"].is_string(),
+        "{rotated}"
+    );
     let deleted = server.run(&["webhook", "delete", &id]);
     assert!(deleted.status.success(), "{}", stderr(&deleted));
     assert_eq!(server.json(&["webhook", "list"])["webhooks"], json!([]));
+}
+
+/// A secret rotation: during the overlap every delivery carries a signature with each secret, so a receiver
+/// that still has the old one and one that has the new one both verify it.
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign() {
+    let receiver = Receiver::start(&[]);
+    let app = app_with_webhooks().await;
+    let (id, old) = subscribe(&app, &receiver.url(), &["model.created"], None).await;
+    let new = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])
+    );
+    let rotated = call_json(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/rotate"),
+        &app.admin_token,
+        Some(json!({ "secret": new, "overlap_hours": 1 })),
+    )
+    .await;
+    assert!(rotated["secret"].is_null(), "a secret given is not echoed");
+    assert!(rotated["webhook"]["previous_secret_until"].is_string());
+    app.create_model(&app.admin_token, "credit", "low").await;
+    let received = receiver.wait_for(1, 20).await;
+    let signatures = received[0].headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    verified(&received[0], &new);
+    verified(&received[0], &old);
+    let (status, _, _) = error_of(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/rotate"),
+            &app.admin_token,
+            Some(json!({ "overlap_hours": 10000 })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 400);
+    app.stop().await;
 }
