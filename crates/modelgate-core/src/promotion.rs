@@ -1003,6 +1003,9 @@ pub struct VersionState {
     pub stage: Stage,
     pub model_archived: bool,
     pub suspended: Option<String>,
+    /// The suspension came from monitoring or from a policy that would not grant the approval, so an
+    /// approved re-validation lifts it; a risk officer's suspension only reinstatement lifts.
+    pub suspension_liftable: bool,
     pub approval: Option<HeldApproval>,
     /// Bumped by every write to the version's evidence (card revision, evaluation).
     pub evidence_revision: i64,
@@ -1075,6 +1078,15 @@ fn check_preconditions(
         return Err(Refusal::Conflict(
             "the version is archived; archived versions are not promoted".to_owned(),
         ));
+    }
+    if let Some(reason) = &state.suspended
+        && kind == RequestKind::Revalidation
+        && !state.suspension_liftable
+    {
+        return Err(Refusal::Conflict(format!(
+            "the version was suspended by a risk officer ({reason}); only reinstatement lifts that \
+             suspension, not a re-validation"
+        )));
     }
     if let Some(reason) = &state.suspended
         && kind != RequestKind::Revalidation
@@ -1352,6 +1364,7 @@ mod decision_tests {
             stage,
             model_archived: false,
             suspended: None,
+            suspension_liftable: false,
             approval: None,
             evidence_revision: 5,
             last_evidence_change: Some("card revision 3".to_owned()),
@@ -1731,10 +1744,24 @@ mod decision_tests {
                 VersionState {
                     approval: Some(held(Stage::Production, 50)),
                     suspended: Some("suspended by monitoring: psi(x) = 0.3 >= 0.2".to_owned()),
+                    suspension_liftable: true,
                     ..state(Stage::Production)
                 },
                 terms(0, true),
                 "open",
+            ),
+            // A risk officer's suspension is not a re-validation's to lift.
+            (
+                RequestKind::Revalidation,
+                Stage::Production,
+                Stage::Production,
+                VersionState {
+                    approval: Some(held(Stage::Production, 50)),
+                    suspended: Some("incident 42".to_owned()),
+                    ..state(Stage::Production)
+                },
+                terms(1, true),
+                "conflict: the version was suspended by a risk officer (incident 42)",
             ),
             (
                 RequestKind::Revalidation,
@@ -1833,6 +1860,7 @@ mod decision_tests {
                 revalidation.clone(),
                 VersionState {
                     suspended: Some("suspended by monitoring".to_owned()),
+                    suspension_liftable: true,
                     ..state(Stage::Production)
                 },
                 terms(1, true),

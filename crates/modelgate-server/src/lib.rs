@@ -364,6 +364,11 @@ impl PreparedServer {
             }
         };
         evaluation::fail_abandoned_jobs(&store, system_now()).await;
+        match store.drop_leases_of_dead_processes().await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "leases left by a stopped process were dropped"),
+            Err(error) => tracing::warn!(%error, "could not drop stale leases"),
+        }
         let shutdown = CancellationToken::new();
         let state = AppState::new(
             store,

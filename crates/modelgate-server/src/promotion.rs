@@ -266,7 +266,8 @@ pub async fn approval_context(
 /// never fails the write that called it: a request that changed meanwhile (409) is left for the next
 /// evidence or the next review, and errors are logged.
 /// Opens a re-validation request for a version in its stage, on behalf of the model's owner (who may then
-/// not approve it), unless one is open already. Returns the request opened, if one was.
+/// not approve it), unless one is open already. Returns the request opened or found open; `None` when the
+/// decision refused to open one (logged).
 pub async fn open_revalidation(
     state: &AppState,
     attribution: &modelgate_store::Attribution,
@@ -283,11 +284,11 @@ pub async fn open_revalidation(
             limit: 500,
         })
         .await?;
-    if open.iter().any(|request| {
+    if let Some(open) = open.iter().find(|request| {
         request.version == number
             && request.kind == modelgate_core::promotion::RequestKind::Revalidation
     }) {
-        return Ok(None);
+        return Ok(Some(open.id));
     }
     let model = state.store().get_model(name).await?;
     let version = state.store().get_version(name, number).await?;

@@ -65,13 +65,31 @@ async fn round(
     }
     let in_force = crate::promotion::policy_in_force(state).await?;
     for approval in state.store().approvals_in_force().await? {
+        // One approval's trouble (a stage the policy dropped, say) does not hold up the others.
+        if let Err(error) = watch(state, &in_force, &approval, now).await {
+            tracing::warn!(model = %approval.model, version = %approval.version, error = %error.message,
+                "scheduled work on an approval failed; retrying next round");
+        }
+    }
+    Ok(())
+}
+
+/// The scheduled work on one approval in force.
+async fn watch(
+    state: &AppState,
+    in_force: &crate::promotion::PolicyInForce,
+    approval: &ApprovalInForce,
+    now: Timestamp,
+) -> Result<(), crate::error::ApiError> {
+    let approval = approval.clone();
+    {
         let Some(monitoring) = in_force.policy.monitoring.get(&approval.risk_tier) else {
             // Expiry is recorded for every tier.
             expire(state, &approval, now).await?;
-            continue;
+            return Ok(());
         };
         if expire(state, &approval, now).await? {
-            continue;
+            return Ok(());
         }
         let key = approval_key(&approval);
         if let Some(lead) = monitoring.reapproval_lead_days {
@@ -146,6 +164,14 @@ async fn expire(
     if now < approval.not_after {
         return Ok(false);
     }
+    // Checked first: an expired approval stays in its stage, and a write every round would be waste.
+    if state
+        .store()
+        .scheduled_event_happened("approval.expired", &approval_key(approval))
+        .await?
+    {
+        return Ok(true);
+    }
     state
         .store()
         .record_scheduled_event(
@@ -172,14 +198,18 @@ async fn once_with_request(
         return Ok(());
     }
     let attribution = Attribution::system("scheduler", state.now());
-    let opened = crate::promotion::open_revalidation(
+    let Some(opened) = crate::promotion::open_revalidation(
         state,
         &attribution,
         &approval.model,
         approval.version,
         justification,
     )
-    .await?;
+    .await?
+    else {
+        // Refused this time (the policy or the evidence moved meanwhile): the next round tries again.
+        return Ok(());
+    };
     after["request"] = json!(opened);
     state
         .store()

@@ -55,8 +55,16 @@ impl Default for WebhookSettings {
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// A lease lasts this long and is renewed every round.
+/// A lease lasts this long at least, and is renewed before each subscription's work.
 const LEASE: Duration = Duration::from_secs(30);
+
+/// The lease: long enough for a round's work and its slowest attempt (two timeouts, connect and answer).
+fn lease_for(settings: &WebhookSettings) -> Duration {
+    LEASE.max(ROUND_BUDGET + settings.timeout * 2 + Duration::from_secs(5))
+}
+/// A subscription's deliveries in one round stop starting after this, well inside `LEASE` even when the
+/// last attempt runs to the longest timeout (300 s is the flag's maximum: the lease is renewed first).
+const ROUND_BUDGET: Duration = Duration::from_secs(10);
 /// Events fanned out per round and subscription.
 const FAN_OUT_BATCH: u32 = 2000;
 /// Pending deliveries looked at per round and subscription.
@@ -248,6 +256,11 @@ fn refused_address(ip: IpAddr) -> Option<&'static str> {
                 Some("a link-local address")
             } else if first == 0x2001 && v6.segments()[1] == 0x0db8 {
                 Some("a documentation address")
+            } else if first == 0x0064 && v6.segments()[1] == 0xff9b {
+                // NAT64 (64:ff9b::/96 and 64:ff9b:1::/48) reaches the IPv4 address it embeds.
+                Some("a NAT64 address (it embeds an IPv4 address)")
+            } else if first == 0x2002 {
+                Some("a 6to4 address (it embeds an IPv4 address)")
             } else {
                 None
             }
@@ -263,12 +276,14 @@ fn allowed(allow_hosts: &[String], host: &str, port: Option<u16>) -> bool {
         if entry.eq_ignore_ascii_case(host) {
             return true;
         }
-        match (entry.rsplit_once(':'), port) {
-            (Some((name, wanted)), Some(port)) => {
-                name.trim_start_matches('[')
+        match entry.rsplit_once(':') {
+            Some((name, wanted)) if wanted.parse::<u16>().is_ok() => {
+                let same_host = name
+                    .trim_start_matches('[')
                     .trim_end_matches(']')
-                    .eq_ignore_ascii_case(host)
-                    && wanted.parse::<u16>() == Ok(port)
+                    .eq_ignore_ascii_case(host);
+                // The resolver knows the host only: the port was checked against the URL already.
+                same_host && port.is_none_or(|port| wanted.parse::<u16>() == Ok(port))
             }
             _ => false,
         }
@@ -365,6 +380,8 @@ fn literal_refused(url: &url::Url, allow_hosts: &[String]) -> Option<String> {
 /// the timeout.
 pub fn delivery_client(settings: &WebhookSettings) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        // A proxy would resolve the destination itself, past the guarded resolver.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
@@ -446,14 +463,22 @@ pub fn event_id(seq: u64, leaf_hash: &str) -> String {
 }
 
 /// The CloudEvents 1.0 structured body of a delivery: `data` holds the audit event as recorded (its
-/// canonical JSON parsed) and its leaf hash, so a receiver can check its inclusion in the log.
+/// canonical JSON parsed, without the caller's address and token id) and its leaf hash, so a receiver can
+/// fetch the entry and check its inclusion in the log.
 pub fn cloud_event(
     source: &str,
     delivery: &DeliveryRecord,
     leaf: &str,
     leaf_hash: &str,
 ) -> serde_json::Value {
-    let recorded: serde_json::Value = serde_json::from_str(leaf).unwrap_or(serde_json::Value::Null);
+    let mut recorded: serde_json::Value =
+        serde_json::from_str(leaf).unwrap_or(serde_json::Value::Null);
+    // Who connected from where stays in the log: receivers get the change, not the caller's address or
+    // token (the leaf hash still identifies the entry, which the log serves in full to its readers).
+    if let Some(event) = recorded.as_object_mut() {
+        event.remove("client_addr");
+        event.remove("token_id");
+    }
     let time = recorded
         .get("time")
         .cloned()
@@ -634,11 +659,25 @@ async fn work_round(
     let now = state.now();
     let until = Timestamp::from_unix_millis(
         now.unix_millis()
-            .saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)),
+            .saturating_add(i64::try_from(lease_for(settings).as_millis()).unwrap_or(i64::MAX)),
     );
     let held = state.store().lease_webhooks(owner, now, until).await?;
     let mut busy = false;
     for subscription in &held {
+        // Renewed before each subscription's work, which stops well inside the lease (`ROUND_BUDGET`),
+        // so no other replica takes the subscription while this one still delivers to it.
+        let now = state.now();
+        let until = Timestamp::from_unix_millis(
+            now.unix_millis()
+                .saturating_add(i64::try_from(lease_for(settings).as_millis()).unwrap_or(i64::MAX)),
+        );
+        if !state
+            .store()
+            .renew_webhook_lease(owner, subscription.id, now, until)
+            .await?
+        {
+            continue;
+        }
         busy |= fan_out(state, owner, subscription).await?;
         busy |= deliver(state, client, source, settings, subscription).await?;
     }
@@ -699,14 +738,21 @@ async fn deliver(
     let mut outcomes: Vec<AttemptOutcome> = Vec::with_capacity(seqs.len());
     let mut progressed = false;
     let mut lanes = lanes.into_iter();
+    let started = state.now().unix_millis();
+    let budget = i64::try_from(ROUND_BUDGET.as_millis()).unwrap_or(i64::MAX);
+    let within_budget = || state.now().unix_millis().saturating_sub(started) < budget;
     loop {
         let batch: Vec<Vec<DeliveryRecord>> = lanes.by_ref().take(LANES_AT_ONCE).collect();
-        if batch.is_empty() {
+        if batch.is_empty() || !within_budget() {
             break;
         }
         let results = futures::future::join_all(batch.into_iter().map(|lane| async move {
             let mut done = Vec::with_capacity(lane.len());
             for delivery in lane {
+                // A lane's later deliveries wait for the next round once the budget is spent.
+                if !within_budget() {
+                    break;
+                }
                 let Some((leaf, leaf_hash)) = leaves.get(&delivery.event_seq) else {
                     continue;
                 };
@@ -797,7 +843,7 @@ async fn attempt(
                 "no answer within {} ms",
                 settings.timeout.as_millis()
             )),
-            Err(error) => Answer::Unreachable(describe(&error)),
+            Err(error) => Answer::Unreachable(describe(&error.without_url())),
         },
     };
     // Through the one clock, to the millisecond (an injected clock that jumps shows as latency).

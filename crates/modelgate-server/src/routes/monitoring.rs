@@ -409,7 +409,25 @@ pub async fn record_kpi(
         .map(|number| VersionNumber::new(i64::from(number)))
         .transpose()?;
     if let Some(number) = version {
-        state.store().get_version(&name, number).await?;
+        let known = state
+            .store()
+            .get_version(&name, number)
+            .await
+            .map_err(|_| {
+                ApiError::invalid(
+                    "version",
+                    format!("version: {name} has no version {number}"),
+                )
+            })?;
+        if !matches!(known.stage, Stage::Staging | Stage::Production) {
+            return Err(ApiError::invalid(
+                "version",
+                format!(
+                    "version: version {number} of {name} is in {}; KPIs are about deployed versions (staging or production)",
+                    known.stage
+                ),
+            ));
+        }
     }
     let affected = match version {
         Some(number) => Some(number),

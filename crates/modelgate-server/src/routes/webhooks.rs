@@ -93,7 +93,12 @@ pub async fn create_webhook(
                 invalid.field = "model";
                 invalid
             })?;
-            state.store().get_model(&name).await?;
+            state.store().get_model(&name).await.map_err(|_| {
+                ApiError::invalid(
+                    "model",
+                    format!("model: no model named {name}; `modelgate model list` shows them"),
+                )
+            })?;
             Some(name.to_string())
         }
         None => None,

@@ -107,6 +107,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "scheduler",
         sql: include_str!("../../migrations/sqlite/0015_scheduler.sql"),
     },
+    Migration {
+        version: 16,
+        name: "suspension_source",
+        sql: include_str!("../../migrations/sqlite/0016_suspension_source.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -189,6 +194,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 16,
         name: "scheduler",
         sql: include_str!("../../migrations/postgres/0016_scheduler.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "suspension_source",
+        sql: include_str!("../../migrations/postgres/0017_suspension_source.sql"),
     },
 ];
 

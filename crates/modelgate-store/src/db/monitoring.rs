@@ -369,7 +369,7 @@ impl Store {
         }
         if let Some(reason) = &effect.suspend {
             let changed = sqlx::query(
-                "UPDATE versions SET suspended_at = $1, suspension_reason = $2
+                "UPDATE versions SET suspended_at = $1, suspension_reason = $2, suspension_source = 'monitoring'
                  WHERE id = $3 AND suspension_reason IS NULL",
             )
             .bind(attribution.at.unix_millis())
@@ -387,10 +387,46 @@ impl Store {
                         action: "version.suspend",
                         target: target.to_owned(),
                         before: None,
-                        after: Some(json!({ "reason": reason })),
+                        after: Some(json!({ "reason": reason, "source": "monitoring" })),
                     },
                 )
                 .await?;
+                // Sign-offs given before the breach must not lift the suspension it caused: open
+                // re-validations are withdrawn, and the server opens a fresh one.
+                let open: Vec<i64> = sqlx::query(
+                    "SELECT id FROM promotion_requests
+                     WHERE version_id = $1 AND state = 'open' AND kind = 'revalidation' ORDER BY id",
+                )
+                .bind(version_id)
+                .fetch_all(&mut **transaction)
+                .await?
+                .iter()
+                .map(|row| rows::get(row, "id"))
+                .collect::<Result<_, _>>()?;
+                for id in open {
+                    let why = "withdrawn: monitoring suspended the version after this re-validation opened; a new one opens";
+                    sqlx::query(
+                        "UPDATE promotion_requests SET state = 'withdrawn', decided_at = $1, decision_reason = $2
+                         WHERE id = $3 AND state = 'open'",
+                    )
+                    .bind(attribution.at.unix_millis())
+                    .bind(why)
+                    .bind(id)
+                    .execute(&mut **transaction)
+                    .await?;
+                    audit::append(
+                        transaction,
+                        self.backend,
+                        attribution,
+                        AuditRecord {
+                            action: "request.withdraw",
+                            target: format!("request/{id}"),
+                            before: Some(json!({ "state": "open" })),
+                            after: Some(json!({ "state": "withdrawn", "decision_reason": why })),
+                        },
+                    )
+                    .await?;
+                }
             }
         }
         if let Some(reason) = &effect.review {

@@ -248,7 +248,8 @@ impl Store {
                 consequence.reasons.join("; ")
             );
             let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE versions SET {column} = $1, suspended_at = CASE WHEN $2 THEN $3 ELSE suspended_at END
+                "UPDATE versions SET {column} = $1, suspended_at = CASE WHEN $2 THEN $3 ELSE suspended_at END,
+                        suspension_source = CASE WHEN $2 THEN 'policy' ELSE suspension_source END
                  WHERE id = $4 AND approval_request_id = $5 AND approved_stage IS NOT NULL AND {column} IS NULL"
             )))
             .bind(&reason)
@@ -558,8 +559,8 @@ impl Store {
             ""
         };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT v.stage, v.suspension_reason, v.approved_stage, v.not_after, v.evidence_revision,
-                    v.last_evidence_change, m.archived_at,
+            "SELECT v.stage, v.suspension_reason, v.suspension_source, v.approved_stage, v.not_after,
+                    v.evidence_revision, v.last_evidence_change, m.archived_at,
                     COALESCE(v.evidence_changed_after_approval, v.approval_review_reason) AS review_flag
              FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = $1{lock}"
         )))
@@ -586,6 +587,10 @@ impl Store {
             stage: rows::parsed_column(&row, "stage", Stage::parse)?,
             model_archived: rows::optional_timestamp(&row, "archived_at")?.is_some(),
             suspended: rows::get(&row, "suspension_reason")?,
+            suspension_liftable: matches!(
+                rows::get::<Option<String>>(&row, "suspension_source")?.as_deref(),
+                Some("monitoring" | "policy")
+            ),
             approval,
             evidence_revision: rows::get(&row, "evidence_revision")?,
             last_evidence_change: rows::get(&row, "last_evidence_change")?,
@@ -904,12 +909,16 @@ impl Store {
             }
             _ => {}
         }
-        sqlx::query("UPDATE versions SET suspended_at = $1, suspension_reason = $2 WHERE id = $3")
-            .bind(reason.map(|_| attribution.at.unix_millis()))
-            .bind(reason.map(str::to_owned))
-            .bind(version.id)
-            .execute(&mut *transaction)
-            .await?;
+        sqlx::query(
+            "UPDATE versions SET suspended_at = $1, suspension_reason = $2, suspension_source = $3
+             WHERE id = $4",
+        )
+        .bind(reason.map(|_| attribution.at.unix_millis()))
+        .bind(reason.map(str::to_owned))
+        .bind(reason.map(|_| "risk_officer"))
+        .bind(version.id)
+        .execute(&mut *transaction)
+        .await?;
         let action = if reason.is_some() {
             "version.suspend"
         } else {
@@ -1048,8 +1057,10 @@ impl Store {
             sqlx::query(
                 "UPDATE versions SET approved_at = $1, not_after = $2, approval_request_id = $3,
                         approved_stage = $4, evidence_changed_after_approval = NULL,
-                        approval_review_reason = NULL, suspension_reason = NULL, suspended_at = NULL
-                 WHERE id = $5 AND stage = $4 AND evidence_revision = $6",
+                        approval_review_reason = NULL, suspension_reason = NULL, suspended_at = NULL,
+                        suspension_source = NULL
+                 WHERE id = $5 AND stage = $4 AND evidence_revision = $6
+                   AND (suspension_reason IS NULL OR suspension_source IN ('monitoring', 'policy'))",
             )
             .bind(attribution.at.unix_millis())
             .bind(not_after.unix_millis())

@@ -20,7 +20,8 @@ pub struct ApprovalInForce {
     pub approved_at: Timestamp,
     pub not_after: Timestamp,
     pub suspended: bool,
-    /// The latest monitoring batch of the version, if any (id, time).
+    /// The latest judged monitoring batch of the version, if any (id, time): a batch too small to judge
+    /// does not count as watching.
     pub last_batch: Option<(i64, Timestamp)>,
 }
 
@@ -62,9 +63,9 @@ impl Store {
             "SELECT m.name, m.risk_tier, v.number, v.stage, v.approval_request_id, v.approved_at, v.not_after,
                     v.suspension_reason,
                     (SELECT MAX(b.id) FROM monitoring_batches b
-                      WHERE b.model_name = m.name AND b.version_number = v.number) AS last_batch_id,
+                      WHERE b.model_name = m.name AND b.version_number = v.number AND b.judged = 1) AS last_batch_id,
                     (SELECT MAX(b.created_at) FROM monitoring_batches b
-                      WHERE b.model_name = m.name AND b.version_number = v.number) AS last_batch_at
+                      WHERE b.model_name = m.name AND b.version_number = v.number AND b.judged = 1) AS last_batch_at
              FROM versions v JOIN models m ON m.id = v.model_id
              WHERE v.approved_stage IS NOT NULL AND v.stage = v.approved_stage AND v.not_after IS NOT NULL
                AND v.approval_request_id IS NOT NULL AND v.approved_at IS NOT NULL AND m.archived_at IS NULL

@@ -198,9 +198,19 @@ fn delivery_from_row(row: &AnyRow) -> Result<DeliveryRecord, StoreError> {
     })
 }
 
-/// What a subscription's audit event shows of it: never the secret.
+/// What a subscription's audit event shows of it: never the secret, and of the URL only its origin and
+/// digest (a receiver's URL often carries a credential in its path or query, and the log is readable by
+/// everyone signed in, and goes out to subscribers).
 fn public_view(record: &NewWebhook) -> serde_json::Value {
-    json!({ "url": record.url, "events": record.events, "model": record.model })
+    use sha2::Digest as _;
+    let origin = url::Url::parse(&record.url)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(record.url.as_bytes()))
+    );
+    json!({ "url_origin": origin, "url_digest": digest, "events": record.events, "model": record.model })
 }
 
 impl Store {
@@ -420,6 +430,52 @@ impl Store {
         .collect()
     }
 
+    /// Renews `owner`'s lease of one subscription until `until`; false when another replica took it (or the
+    /// subscription was deleted or disabled meanwhile).
+    pub async fn renew_webhook_lease(
+        &self,
+        owner: &str,
+        id: i64,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE webhook_subscriptions SET lease_owner = $1, lease_until = $2
+             WHERE id = $3 AND deleted_at IS NULL AND disabled_at IS NULL
+               AND (lease_owner = $1 OR lease_owner IS NULL OR lease_until < $4)",
+        )
+        .bind(owner)
+        .bind(until.unix_millis())
+        .bind(id)
+        .bind(now.unix_millis())
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// On SQLite, where one process holds the data directory (its lock), every lease left in the database
+    /// is a dead process's (a crash): they are dropped at start, so delivery resumes at once. On PostgreSQL
+    /// a crashed replica's leases run out instead. Returns how many were dropped.
+    pub async fn drop_leases_of_dead_processes(&self) -> Result<u64, StoreError> {
+        if self.backend != super::Backend::Sqlite {
+            return Ok(0);
+        }
+        let webhooks = sqlx::query(
+            "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+        )
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        let scheduler = sqlx::query(
+            "UPDATE scheduler_lease SET owner = NULL, lease_until = 0 WHERE owner IS NOT NULL",
+        )
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(webhooks + scheduler)
+    }
+
     /// Gives up `owner`'s leases (at shutdown), so another replica takes over at once.
     pub async fn release_webhooks(&self, owner: &str) -> Result<(), StoreError> {
         sqlx::query(
@@ -616,21 +672,23 @@ impl Store {
         };
         for outcome in outcomes {
             let seq = to_i64(outcome.event_seq);
-            let attempt: i64 = rows::get(
-                &sqlx::query(
+            // A delivery settled meanwhile (deleted subscription, another replica) is left as it is.
+            let Some(updated) = sqlx::query(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2,
                          last_latency_ms = $3
-                     WHERE subscription_id = $4 AND event_seq = $5 RETURNING attempts",
+                     WHERE subscription_id = $4 AND event_seq = $5 AND state = 'pending' RETURNING attempts",
                 )
                 .bind(outcome.status.map(i64::from))
                 .bind(outcome.error.as_deref())
                 .bind(to_i64(outcome.latency_ms))
                 .bind(id)
                 .bind(seq)
-                .fetch_one(&mut *transaction)
-                .await?,
-                "attempts",
-            )?;
+                .fetch_optional(&mut *transaction)
+                .await?
+            else {
+                continue;
+            };
+            let attempt: i64 = rows::get(&updated, "attempts")?;
             sqlx::query(
                 "INSERT INTO webhook_attempts (subscription_id, event_seq, attempt, attempted_at, status, error, latency_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (subscription_id, event_seq, attempt) DO NOTHING",
@@ -653,7 +711,7 @@ impl Store {
             };
             sqlx::query(
                 "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, finished_at = $3
-                 WHERE subscription_id = $4 AND event_seq = $5",
+                 WHERE subscription_id = $4 AND event_seq = $5 AND state = 'pending'",
             )
             .bind(state)
             .bind(next_at.unix_millis())

@@ -258,7 +258,7 @@ async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
         ),
         (
             json!({ "name": "x", "value": 1.0, "version": 9 }),
-            "not found",
+            "has no version 9",
         ),
     ] {
         let (_, _, error) = error_of(
@@ -342,6 +342,44 @@ async fn drift_beyond_the_policy_suspends_the_version_and_the_gate_says_why() {
     )
     .await;
     assert!(version["suspension"].is_null(), "{version}");
+
+    // A risk officer's own suspension is not a re-validation's to lift.
+    let suspended = call(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/suspend",
+        &officer,
+        Some(json!({ "reason": "incident 42" })),
+    )
+    .await;
+    assert!(
+        suspended.status().is_success(),
+        "{}",
+        suspended.text().await.unwrap()
+    );
+    let (status, code, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/requests",
+            &app.admin_token,
+            Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "lift it" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (409, "conflict"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended by a risk officer"),
+        "{body}"
+    );
 
     // The breaches and the suspension went out as signed events.
     let received = receiver.wait_for(4, 20).await;
