@@ -92,6 +92,10 @@ struct Inner {
     evaluation_jobs: Mutex<std::collections::HashSet<i64>>,
     /// The last verification of the stored audit log, for the audit page.
     log_check: Arc<crate::ui::LogCheck>,
+    /// The reference last profiled for drift (by reference file digest and columns): every batch of a
+    /// deployed version is compared with the same one, and profiling it (reading, sorting) costs more than
+    /// comparing. One entry, so its memory is bounded by the dataset limits.
+    drift_reference: Mutex<Option<(String, Arc<modelgate_eval::drift::Reference>)>>,
 }
 
 impl AppState {
@@ -119,6 +123,7 @@ impl AppState {
             evaluation_slots: tokio::sync::Semaphore::new(1),
             evaluation_jobs: Mutex::new(std::collections::HashSet::new()),
             log_check: Arc::new(crate::ui::LogCheck::default()),
+            drift_reference: Mutex::new(None),
         }))
     }
 
@@ -201,6 +206,28 @@ impl AppState {
 
     pub fn session_settings(&self) -> &crate::ui::SessionSettings {
         &self.0.limits.sessions
+    }
+
+    /// The profiled drift reference kept under `key`, if it is the one kept.
+    pub fn cached_drift_reference(
+        &self,
+        key: &str,
+    ) -> Option<Arc<modelgate_eval::drift::Reference>> {
+        let kept = self.0.drift_reference.lock().ok()?;
+        kept.as_ref()
+            .filter(|(kept_key, _)| kept_key == key)
+            .map(|(_, reference)| reference.clone())
+    }
+
+    /// Keeps a profiled drift reference (replacing the one kept).
+    pub fn keep_drift_reference(
+        &self,
+        key: String,
+        reference: Arc<modelgate_eval::drift::Reference>,
+    ) {
+        if let Ok(mut kept) = self.0.drift_reference.lock() {
+            *kept = Some((key, reference));
+        }
     }
 
     pub fn webhook_settings(&self) -> &crate::webhooks::WebhookSettings {

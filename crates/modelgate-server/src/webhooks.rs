@@ -62,6 +62,13 @@ const LEASE: Duration = Duration::from_secs(30);
 fn lease_for(settings: &WebhookSettings) -> Duration {
     LEASE.max(ROUND_BUDGET + settings.timeout * 2 + Duration::from_secs(5))
 }
+
+/// When a lease taken now is renewed (once half of it is spent), and until when it holds.
+fn lease_window(settings: &WebhookSettings, now: Timestamp) -> (Timestamp, Timestamp) {
+    let lease = i64::try_from(lease_for(settings).as_millis()).unwrap_or(i64::MAX);
+    let at = |offset: i64| Timestamp::from_unix_millis(now.unix_millis().saturating_add(offset));
+    (at(lease / 2), at(lease))
+}
 /// A subscription's deliveries in one round stop starting after this, well inside `LEASE` even when the
 /// last attempt runs to the longest timeout (300 s is the flag's maximum: the lease is renewed first).
 const ROUND_BUDGET: Duration = Duration::from_secs(10);
@@ -635,11 +642,16 @@ pub async fn run_worker(state: AppState) {
         if shutdown.is_cancelled() {
             break;
         }
-        if !busy {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(settings.poll_interval) => {}
-            }
+        // Busy: a short pause lets the events of a burst of writes gather into one round (one fan-out
+        // and one record of attempts for many), so delivery takes little from the writes themselves.
+        let pause = if busy {
+            settings.poll_interval / 4
+        } else {
+            settings.poll_interval
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
         }
     }
     if let Err(error) = state.store().release_webhooks(&owner).await {
@@ -657,23 +669,20 @@ async fn work_round(
     settings: &WebhookSettings,
 ) -> Result<bool, modelgate_store::StoreError> {
     let now = state.now();
-    let until = Timestamp::from_unix_millis(
-        now.unix_millis()
-            .saturating_add(i64::try_from(lease_for(settings).as_millis()).unwrap_or(i64::MAX)),
-    );
-    let held = state.store().lease_webhooks(owner, now, until).await?;
+    let (renew_before, until) = lease_window(settings, now);
+    let held = state
+        .store()
+        .lease_webhooks(owner, now, renew_before, until)
+        .await?;
     let mut busy = false;
     for subscription in &held {
         // Renewed before each subscription's work, which stops well inside the lease (`ROUND_BUDGET`),
         // so no other replica takes the subscription while this one still delivers to it.
         let now = state.now();
-        let until = Timestamp::from_unix_millis(
-            now.unix_millis()
-                .saturating_add(i64::try_from(lease_for(settings).as_millis()).unwrap_or(i64::MAX)),
-        );
+        let (renew_before, until) = lease_window(settings, now);
         if !state
             .store()
-            .renew_webhook_lease(owner, subscription.id, now, until)
+            .renew_webhook_lease(owner, subscription.id, now, renew_before, until)
             .await?
         {
             continue;

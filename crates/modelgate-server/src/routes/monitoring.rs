@@ -223,13 +223,28 @@ pub async fn push_batch(
         }
     }
     let batch = load_table(&state, &digest, "digest", Some(&wanted)).await?;
-    let reference_table =
-        load_table(&state, &reference_digest, "reference", Some(&features)).await?;
-    let feature_names = compared.clone();
+    let key = format!("{reference_digest}|{}", compared.join(","));
+    let profiled = match state.cached_drift_reference(&key) {
+        Some(profiled) => profiled,
+        None => {
+            let reference_table =
+                load_table(&state, &reference_digest, "reference", Some(&features)).await?;
+            let feature_names = compared.clone();
+            let profiled = tokio::task::spawn_blocking(move || {
+                Reference::new(&reference_table, &feature_names)
+            })
+            .await
+            .map_err(|error| ApiError::internal(&error))?
+            .map_err(|error| ApiError::invalid("reference", format!("reference: {error}")))?;
+            let profiled = std::sync::Arc::new(profiled);
+            state.keep_drift_reference(key, profiled.clone());
+            profiled
+        }
+    };
     let settings = monitoring.drift;
     let report = tokio::task::spawn_blocking(move || {
-        Reference::new(&reference_table, &feature_names)
-            .and_then(|profiled| profiled.compare(&batch, &settings))
+        profiled
+            .compare(&batch, &settings)
             .map(|report| (report, batch.row_count()))
     })
     .await

@@ -400,45 +400,76 @@ impl Store {
         Ok(seq)
     }
 
-    /// Takes (or renews) the lease of every enabled subscription that no other live replica holds, until
-    /// `until`; returns the subscriptions `owner` now holds.
+    /// Takes the lease of every enabled subscription that no other live replica holds, and renews those of
+    /// `owner` that run out before `renew_before`, until `until`; returns the subscriptions `owner` holds.
+    /// A round that needs neither writes nothing (the common case: leases are renewed when half spent).
     pub async fn lease_webhooks(
         &self,
         owner: &str,
         now: Timestamp,
+        renew_before: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<WebhookRecord>, StoreError> {
-        sqlx::query(
-            "UPDATE webhook_subscriptions SET lease_owner = $1, lease_until = $2
+        let stale = sqlx::query(
+            "SELECT COUNT(*) AS stale FROM webhook_subscriptions
              WHERE deleted_at IS NULL AND disabled_at IS NULL
-               AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $3)",
+               AND (lease_owner IS NULL OR lease_until < $2 OR (lease_owner = $1 AND lease_until < $3))",
         )
         .bind(owner)
-        .bind(until.unix_millis())
         .bind(now.unix_millis())
-        .execute(&self.writer)
+        .bind(renew_before.unix_millis())
+        .fetch_one(&self.reader)
         .await?;
+        if rows::get::<i64>(&stale, "stale")? > 0 {
+            sqlx::query(
+                "UPDATE webhook_subscriptions SET lease_owner = $1, lease_until = $2
+                 WHERE deleted_at IS NULL AND disabled_at IS NULL
+                   AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $3)",
+            )
+            .bind(owner)
+            .bind(until.unix_millis())
+            .bind(now.unix_millis())
+            .execute(&self.writer)
+            .await?;
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions
-             WHERE lease_owner = $1 AND deleted_at IS NULL AND disabled_at IS NULL ORDER BY id"
+             WHERE lease_owner = $1 AND lease_until >= $2 AND deleted_at IS NULL AND disabled_at IS NULL
+             ORDER BY id"
         )))
         .bind(owner)
-        .fetch_all(&self.writer)
+        .bind(now.unix_millis())
+        .fetch_all(&self.reader)
         .await?
         .iter()
         .map(webhook_from_row)
         .collect()
     }
 
-    /// Renews `owner`'s lease of one subscription until `until`; false when another replica took it (or the
-    /// subscription was deleted or disabled meanwhile).
+    /// Makes sure `owner` holds one subscription's lease past `renew_before`, renewing it until `until` when
+    /// it runs out sooner; false when another replica took it (or the subscription was deleted or disabled
+    /// meanwhile).
     pub async fn renew_webhook_lease(
         &self,
         owner: &str,
         id: i64,
         now: Timestamp,
+        renew_before: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
+        let held = sqlx::query(
+            "SELECT 1 AS held FROM webhook_subscriptions
+             WHERE id = $1 AND lease_owner = $2 AND lease_until >= $3
+               AND deleted_at IS NULL AND disabled_at IS NULL",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(renew_before.unix_millis())
+        .fetch_optional(&self.reader)
+        .await?;
+        if held.is_some() {
+            return Ok(true);
+        }
         let renewed = sqlx::query(
             "UPDATE webhook_subscriptions SET lease_owner = $1, lease_until = $2
              WHERE id = $3 AND deleted_at IS NULL AND disabled_at IS NULL
@@ -615,7 +646,7 @@ impl Store {
         )))
         .bind(id)
         .bind(i64::from(limit))
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?
         .iter()
         .map(delivery_from_row)
