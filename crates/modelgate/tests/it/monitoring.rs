@@ -665,3 +665,75 @@ async fn approvals_are_renewed_ahead_of_expiry_and_expire_once_across_replicas()
     second.stop().await;
     first.stop().await;
 }
+
+/// `revalidate_every`: an approval older than that gets a re-validation request and one
+/// `approval.revalidation_due`, however many rounds the scheduler makes.
+#[tokio::test]
+async fn a_revalidation_falls_due_on_the_policys_schedule() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    const DAY: i64 = 86_400_000;
+    let offset = Arc::new(AtomicI64::new(0));
+    let app = spawn_app_with(AppOptions {
+        clock_offset: Some(offset.clone()),
+        schedule_interval: std::time::Duration::from_millis(100),
+        ..AppOptions::default()
+    })
+    .await;
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 100\nrevalidate_every = \"30d\"",
+    )
+    .await;
+    app.create_model(&app.admin_token, "credit", "low").await;
+    app.push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    let opened = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/requests",
+        &app.admin_token,
+        Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" })),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved");
+    offset.store(31 * DAY, Ordering::SeqCst);
+    let mut open = Vec::new();
+    for _ in 0..100 {
+        open = call_json(
+            &app,
+            Method::GET,
+            "/api/v1/requests?model=credit&state=open",
+            &app.admin_token,
+            None,
+        )
+        .await["requests"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(open.len(), 1);
+    assert!(
+        open[0]["justification"]
+            .as_str()
+            .unwrap()
+            .starts_with("re-validation due: the policy asks for one every 30 days"),
+        "{}",
+        open[0]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let actions = version_actions(&app, &app.admin_token).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| *action == "approval.revalidation_due")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    app.stop().await;
+}
