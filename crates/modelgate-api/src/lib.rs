@@ -1225,8 +1225,11 @@ pub struct CreateWebhookRequest {
     /// Only this model's events.
     #[serde(default)]
     pub model: Option<String>,
-    /// `whsec_<base64 of 24 to 64 bytes>`; generated (and returned this once) when absent.
+    /// `whsec_<base64 of 24 to 62 bytes>`; generated (and returned this once) when absent.
     #[serde(default)]
+    #[schema(
+        pattern = r"^whsec_(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     pub secret: Option<String>,
 }
 
@@ -1263,9 +1266,14 @@ pub struct WebhookList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateWebhookSecretRequest {
+    /// `whsec_<base64 of 24 to 62 bytes>`; generated (and returned this once) when absent.
     #[serde(default)]
+    #[schema(
+        pattern = r"^whsec_(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     pub secret: Option<String>,
     #[serde(default)]
+    #[schema(maximum = 720)]
     pub overlap_hours: Option<u32>,
 }
 
@@ -1373,13 +1381,19 @@ pub struct MonitoringBatch {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordKpi {
+    /// 1 to 64 characters, no control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,64}$")]
     pub name: String,
     pub value: f64,
-    /// When it was observed (RFC 3339); now when absent.
+    /// When it was observed (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z`, UTC); now when absent.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,3})?Z)?$"
+    )]
     pub at: Option<String>,
     /// The version it is about; the version in production when absent.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub version: Option<u32>,
 }
 

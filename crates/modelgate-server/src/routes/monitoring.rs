@@ -339,6 +339,7 @@ async fn latest_evaluation_dataset(
 pub struct MonitoringQuery {
     /// Only this version's batches.
     #[serde(default)]
+    #[param(minimum = 1)]
     pub version: Option<u32>,
 }
 
@@ -401,8 +402,12 @@ pub async fn record_kpi(
 ) -> Result<(StatusCode, Json<api::KpiObservation>), ApiError> {
     let name = ModelName::parse(&name)?;
     let model = maintained_model(&state, &caller, &name, "kpi.record").await?;
-    let kpi_name = request.name.trim().to_owned();
-    if kpi_name.is_empty() || kpi_name.len() > 64 || kpi_name.chars().any(char::is_control) {
+    // As given (the policy's `kpis` names it the same way): no trimming.
+    let kpi_name = request.name.clone();
+    if kpi_name.is_empty()
+        || kpi_name.chars().count() > 64
+        || kpi_name.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid(
             "name",
             "name: a KPI's name is 1 to 64 printable characters",
@@ -429,14 +434,15 @@ pub async fn record_kpi(
             .get_version(&name, number)
             .await
             .map_err(|_| {
-                ApiError::invalid(
-                    "version",
+                ApiError::new(
+                    ErrorCode::NotFound,
                     format!("version: {name} has no version {number}"),
                 )
+                .with_details(serde_json::json!({ "field": "version" }))
             })?;
         if !matches!(known.stage, Stage::Staging | Stage::Production) {
-            return Err(ApiError::invalid(
-                "version",
+            return Err(ApiError::new(
+                ErrorCode::FailedPrecondition,
                 format!(
                     "version: version {number} of {name} is in {}; KPIs are about deployed versions (staging or production)",
                     known.stage

@@ -94,10 +94,11 @@ pub async fn create_webhook(
                 invalid
             })?;
             state.store().get_model(&name).await.map_err(|_| {
-                ApiError::invalid(
-                    "model",
+                ApiError::new(
+                    crate::error::ErrorCode::NotFound,
                     format!("model: no model named {name}; `modelgate model list` shows them"),
                 )
+                .with_details(serde_json::json!({ "field": "model" }))
             })?;
             Some(name.to_string())
         }

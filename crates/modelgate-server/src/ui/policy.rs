@@ -25,6 +25,15 @@ pub struct TierRow {
     pub card_fields: String,
 }
 
+/// One tier's watch after deployment, in words.
+pub struct MonitoringRow {
+    pub tier: String,
+    pub drift: String,
+    pub on_drift: String,
+    pub kpis: String,
+    pub schedule: String,
+}
+
 pub struct RevisionRow {
     pub revision: i64,
     pub digest: String,
@@ -47,6 +56,7 @@ struct PolicyPage {
     origin: String,
     stages: Vec<String>,
     tiers: Vec<TierRow>,
+    monitoring: Vec<MonitoringRow>,
     rules: Vec<(String, String)>,
     revisions: Vec<RevisionRow>,
     diff_title: Option<String>,
@@ -168,6 +178,48 @@ pub async fn page(
                 .unwrap_or_else(|| "none".to_owned()),
         })
         .collect();
+    let monitoring = RiskTier::ALL
+        .iter()
+        .filter_map(|tier| {
+            let watch = policy.monitoring.get(tier)?;
+            let drift = &watch.drift;
+            let name = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+            let numeric = name(serde_json::to_value(drift.numeric_method).unwrap_or_default());
+            let categorical = name(serde_json::to_value(drift.categorical_method).unwrap_or_default());
+            let kpis = watch
+                .kpis
+                .iter()
+                .map(|kpi| {
+                    let bound = |bound: Option<f64>| bound.map_or_else(|| "…".to_owned(), |b| b.to_string());
+                    format!("{} in [{}, {}] → {}", kpi.name, bound(kpi.min), bound(kpi.max), kpi.action.as_str())
+                })
+                .collect::<Vec<_>>();
+            let days = |label: &str, days: Option<u32>| days.map(|days| format!("{label} {days} days"));
+            let schedule = [
+                days("re-validate every", watch.revalidate_every_days),
+                days("re-approval opens", watch.reapproval_lead_days).map(|text| format!("{text} before expiry")),
+                days("stale after", watch.stale_after_days),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+            Some(MonitoringRow {
+                tier: tier.to_string(),
+                drift: format!(
+                    "numbers: {numeric} {} {}; categories: {categorical} {} {}; dataset drift at a share of {}; batches of at least {} rows",
+                    if numeric == "ks_pvalue" { "<" } else { "≥" },
+                    drift.numeric_threshold,
+                    if categorical == "chi2_pvalue" { "<" } else { "≥" },
+                    drift.categorical_threshold,
+                    drift.drift_share,
+                    watch.min_batch_rows
+                ),
+                on_drift: watch.on_drift.as_str().to_owned(),
+                kpis: if kpis.is_empty() { "none".to_owned() } else { kpis.join("; ") },
+                schedule: if schedule.is_empty() { "none".to_owned() } else { schedule.join("; ") },
+            })
+        })
+        .collect();
     let list = |items: Vec<String>| {
         if items.is_empty() {
             "none".to_owned()
@@ -275,6 +327,7 @@ pub async fn page(
         },
         stages: stages.iter().map(ToString::to_string).collect(),
         tiers,
+        monitoring,
         rules,
         revisions,
         diff_title,

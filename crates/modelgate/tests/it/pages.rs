@@ -738,6 +738,16 @@ async fn every_page_carries_the_security_headers_and_escapes_what_people_wrote()
         policy.body.contains("<dd>review_due</dd>"),
         "the policy's own spelling"
     );
+    // What happens after deployment, per tier, as the default policy says it.
+    let watched = policy
+        .body
+        .split("id=\"monitoring-table\"")
+        .nth(1)
+        .expect("the monitoring table");
+    assert!(
+        watched.contains("numbers: psi ≥ 0.2") && watched.contains("re-validate every 90 days"),
+        "{watched}"
+    );
     let request_page = val.get(&format!("/requests/{id}")).await;
     assert!(
         request_page
