@@ -275,19 +275,11 @@ pub async fn open_revalidation(
     number: modelgate_core::VersionNumber,
     justification: &str,
 ) -> Result<Option<i64>, ApiError> {
-    let open = state
-        .store()
-        .list_requests(&modelgate_store::RequestFilter {
-            state: Some(modelgate_core::promotion::RequestState::Open),
-            requester: None,
-            model: Some(name.clone()),
-            limit: 500,
-        })
-        .await?;
-    if let Some(open) = open.iter().find(|request| {
-        request.version == number
-            && request.kind == modelgate_core::promotion::RequestKind::Revalidation
-    }) {
+    let open = open_requests_of(state, name, number).await?;
+    if let Some(open) = open
+        .iter()
+        .find(|request| request.kind == modelgate_core::promotion::RequestKind::Revalidation)
+    {
         return Ok(Some(open.id));
     }
     let model = state.store().get_model(name).await?;
@@ -323,6 +315,20 @@ pub async fn recheck_open_requests(
     model: &modelgate_core::ModelName,
     number: modelgate_core::VersionNumber,
 ) {
+    match open_requests_of(state, model, number).await {
+        Ok(open) => recheck_each(state, &open).await,
+        Err(error) => {
+            tracing::warn!(error = %error.message, "could not list open requests to re-check")
+        }
+    }
+}
+
+/// The open requests of one version (among its model's latest 500).
+async fn open_requests_of(
+    state: &AppState,
+    model: &modelgate_core::ModelName,
+    number: modelgate_core::VersionNumber,
+) -> Result<Vec<modelgate_core::promotion::PromotionRequest>, ApiError> {
     let open = state
         .store()
         .list_requests(&modelgate_store::RequestFilter {
@@ -331,17 +337,11 @@ pub async fn recheck_open_requests(
             model: Some(model.clone()),
             limit: 500,
         })
-        .await;
-    match open {
-        Ok(open) => {
-            let mine: Vec<_> = open
-                .into_iter()
-                .filter(|request| request.version == number)
-                .collect();
-            recheck_each(state, &mine).await;
-        }
-        Err(error) => tracing::warn!(%error, "could not list open requests to re-check"),
-    }
+        .await?;
+    Ok(open
+        .into_iter()
+        .filter(|request| request.version == number)
+        .collect())
 }
 
 /// [`recheck_open_requests`] for every version bound to an artifact whose scan report changed.

@@ -81,64 +81,61 @@ async fn watch(
     approval: &ApprovalInForce,
     now: Timestamp,
 ) -> Result<(), crate::error::ApiError> {
-    let approval = approval.clone();
+    let Some(monitoring) = in_force.policy.monitoring.get(&approval.risk_tier) else {
+        // Expiry is recorded for every tier.
+        expire(state, approval, now).await?;
+        return Ok(());
+    };
+    if expire(state, approval, now).await? {
+        return Ok(());
+    }
+    let key = approval_key(approval);
+    if let Some(lead) = monitoring.reapproval_lead_days {
+        let from = approval.not_after.unix_millis() - i64::from(lead) * DAY_MILLIS;
+        if now.unix_millis() >= from {
+            let justification = format!(
+                "re-approval: the approval for {} expires at {} (the policy opens re-approval {lead} days ahead)",
+                approval.stage,
+                approval.not_after.to_rfc3339()
+            );
+            once_with_request(state, approval, "approval.expiring", &key, &justification, json!({
+                "stage": approval.stage.as_str(), "not_after": approval.not_after.to_rfc3339(), "lead_days": lead,
+            }))
+            .await?;
+        }
+    }
+    if let Some(every) = monitoring.revalidate_every_days {
+        let due = approval.approved_at.unix_millis() + i64::from(every) * DAY_MILLIS;
+        if now.unix_millis() >= due {
+            let justification = format!(
+                "re-validation due: the policy asks for one every {every} days, and the approval for {} was given at {}",
+                approval.stage,
+                approval.approved_at.to_rfc3339()
+            );
+            once_with_request(state, approval, "approval.revalidation_due", &key, &justification, json!({
+                "stage": approval.stage.as_str(), "approved_at": approval.approved_at.to_rfc3339(), "every_days": every,
+            }))
+            .await?;
+        }
+    }
+    if let Some(stale) = monitoring.stale_after_days
+        && approval.stage == Stage::Production
     {
-        let Some(monitoring) = in_force.policy.monitoring.get(&approval.risk_tier) else {
-            // Expiry is recorded for every tier.
-            expire(state, &approval, now).await?;
-            return Ok(());
-        };
-        if expire(state, &approval, now).await? {
-            return Ok(());
-        }
-        let key = approval_key(&approval);
-        if let Some(lead) = monitoring.reapproval_lead_days {
-            let from = approval.not_after.unix_millis() - i64::from(lead) * DAY_MILLIS;
-            if now.unix_millis() >= from {
-                let justification = format!(
-                    "re-approval: the approval for {} expires at {} (the policy opens re-approval {lead} days ahead)",
-                    approval.stage,
-                    approval.not_after.to_rfc3339()
-                );
-                once_with_request(state, &approval, "approval.expiring", &key, &justification, json!({
-                    "stage": approval.stage.as_str(), "not_after": approval.not_after.to_rfc3339(), "lead_days": lead,
-                }))
+        let (batch, since) = approval.last_batch.unwrap_or((0, approval.approved_at));
+        if now.unix_millis() >= since.unix_millis() + i64::from(stale) * DAY_MILLIS {
+            state
+                .store()
+                .record_scheduled_event(
+                    &Attribution::system("scheduler", now),
+                    "monitoring.stale",
+                    &format!("{key}/{batch}"),
+                    target(approval),
+                    json!({
+                        "since": since.to_rfc3339(), "stale_after_days": stale,
+                        "last_batch": (batch > 0).then_some(batch),
+                    }),
+                )
                 .await?;
-            }
-        }
-        if let Some(every) = monitoring.revalidate_every_days {
-            let due = approval.approved_at.unix_millis() + i64::from(every) * DAY_MILLIS;
-            if now.unix_millis() >= due {
-                let justification = format!(
-                    "re-validation due: the policy asks for one every {every} days, and the approval for {} was given at {}",
-                    approval.stage,
-                    approval.approved_at.to_rfc3339()
-                );
-                once_with_request(state, &approval, "approval.revalidation_due", &key, &justification, json!({
-                    "stage": approval.stage.as_str(), "approved_at": approval.approved_at.to_rfc3339(), "every_days": every,
-                }))
-                .await?;
-            }
-        }
-        if let Some(stale) = monitoring.stale_after_days
-            && approval.stage == Stage::Production
-        {
-            let (batch, since) = approval.last_batch.unwrap_or((0, approval.approved_at));
-            if now.unix_millis() >= since.unix_millis() + i64::from(stale) * DAY_MILLIS {
-                state
-                    .store()
-                    .record_scheduled_event(
-                        &Attribution::system("scheduler", now),
-                        "monitoring.stale",
-                        &format!("{key}/{batch}"),
-                        target(&approval),
-                        json!({
-                            "since": since.to_rfc3339(), "stale_after_days": stale,
-                            "last_batch": (batch > 0).then_some(batch),
-                        }),
-                    )
-                    .await?;
-            }
         }
     }
     Ok(())

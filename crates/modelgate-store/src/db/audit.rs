@@ -78,11 +78,11 @@ pub(crate) fn parse_hash(column: &str, text: &str) -> Result<Hash, StoreError> {
         .ok_or_else(|| StoreError::corrupt(format!("{column}: not a hex SHA-256")))
 }
 
-fn to_u64(value: i64, column: &str) -> Result<u64, StoreError> {
+pub(crate) fn to_u64(value: i64, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::corrupt(format!("{column} is negative")))
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -14,7 +14,7 @@
 //! Recording attempts never appends an audit event: a delivery of an event must not make another event.
 //! Only changes to subscriptions (create, delete, rotate, disable on 410, test) are audited.
 
-use super::audit::{self, AuditRecord};
+use super::audit::{self, AuditRecord, to_i64, to_u64};
 use super::rows;
 use super::{Attribution, Store};
 use crate::StoreError;
@@ -145,14 +145,6 @@ const DELIVERY_COLUMNS: &str = "subscription_id, event_seq, event_type, lane, su
 
 fn webhook_target(id: i64) -> String {
     format!("webhook/{id}")
-}
-
-fn to_u64(value: i64, column: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is negative: {value}")))
-}
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn webhook_from_row(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
