@@ -17,7 +17,9 @@ const TAG_FILTER: &str = "^[A-Za-z0-9._/:-]{1,128}(=.*)?$";
 const DIGEST: &str = "^sha256:[0-9a-f]{64}$";
 const TOKEN_ID: &str = "^tok_[0-9a-f]{16}$";
 /// A card diff's other side: a version number or a stage.
-const AGAINST: &str = "^([1-9][0-9]{0,9}|development|staging|production|archived)$";
+/// What `card diff` compares with: a version number, or the version in production (the only stage the
+/// handler resolves; version numbers are u32, so at most nine digits here).
+const AGAINST: &str = "^([1-9][0-9]{0,8}|production)$";
 const MEDIA_TYPE: &str = "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?$";
 const SINCE: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?Z)?$";
 /// Text that must say something: at least one character that is not white space.
