@@ -1340,12 +1340,56 @@ pub struct PushMonitoringBatch {
     /// The batch's column of row ids (for outcomes that arrive later).
     #[serde(default)]
     pub row_id_column: Option<String>,
+    /// The batch's column of the model's scores (binary: the probability of the positive class;
+    /// regression: the prediction), used when labels are in the batch or arrive later; default `score`.
+    #[serde(default)]
+    pub score_column: Option<String>,
+}
+
+/// Outcomes that arrived after the predictions: an uploaded CSV or Parquet file of row ids and labels,
+/// joined by row id onto the version's batches that carried row ids.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordOutcomes {
+    pub digest: String,
+    /// The file's column of row ids, matched against each batch's `row_id_column`.
+    pub row_id_column: String,
+    /// The file's column of outcomes (labels).
+    pub label_column: String,
+}
+
+/// Outcomes on record: how many rows joined, the performance and fairness computed on them, the
+/// breaches found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonitoringOutcomes {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub digest: String,
+    pub row_id_column: String,
+    pub label_column: String,
+    /// Rows in the file, rows joined to a batch, rows whose row id no batch carries, and rows repeating
+    /// an earlier row id of the file.
+    pub rows: u64,
+    pub matched: u64,
+    pub unknown: u64,
+    pub duplicate: u64,
+    /// False when fewer than the policy's `min_batch_rows` rows joined: stored, not judged.
+    pub judged: bool,
+    /// `performance` (the evaluation report on the joined rows), `baseline` (the approving evaluation's
+    /// overall metrics), `unknown_row_ids` (the first few), `batches` (the batch ids joined onto), `note`.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+    pub report_digest: String,
+    pub breaches: Vec<MonitoringBreach>,
+    pub created_at: String,
+    pub created_by: String,
 }
 
 /// A limit a batch or KPI crossed, and what the policy does about it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MonitoringBreach {
-    /// `drift` or `kpi`.
+    /// `drift`, `kpi`, `performance` or `fairness`.
     pub kind: String,
     /// `notify`, `review` or `suspend`.
     pub action: String,
@@ -1365,10 +1409,12 @@ pub struct MonitoringBatch {
     pub rows: u64,
     pub label_column: Option<String>,
     pub row_id_column: Option<String>,
+    pub score_column: Option<String>,
     /// False when the batch had fewer rows than the policy's `min_batch_rows`: stored, not judged.
     pub judged: bool,
     /// The drift report: `features.<name>` (`psi`, `jensen_shannon`, `wasserstein_normed`, `ks_pvalue` or
-    /// `chi2_pvalue`, `drifted`, …), `dataset` (`drift_share`, `drifted`, …) and `settings`.
+    /// `chi2_pvalue`, `drifted`, …), `dataset` (`drift_share`, `drifted`, …) and `settings`; for a batch
+    /// with labels also `performance` (`report`, `baseline`, `note`).
     #[schema(value_type = Object)]
     pub report: serde_json::Value,
     pub report_digest: String,
@@ -1424,6 +1470,8 @@ pub struct MonitoringState {
     pub on_drift: Option<String>,
     /// The latest batches (of the version asked for), newest first.
     pub batches: Vec<MonitoringBatch>,
+    /// The latest outcome files (of the version asked for), newest first.
+    pub outcomes: Vec<MonitoringOutcomes>,
     /// The latest observation of each KPI.
     pub kpis: Vec<KpiObservation>,
 }

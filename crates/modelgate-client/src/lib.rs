@@ -575,6 +575,19 @@ impl Client {
         self.with_body(Method::POST, &path, request).await
     }
 
+    pub async fn record_outcomes(
+        &self,
+        model: &str,
+        version: u32,
+        request: &api::RecordOutcomes,
+    ) -> Result<api::MonitoringOutcomes, ClientError> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{version}/monitoring/outcomes",
+            segment(model)
+        );
+        self.with_body(Method::POST, &path, request).await
+    }
+
     pub async fn monitoring(
         &self,
         model: &str,

@@ -201,7 +201,7 @@ pub enum Column {
 
 impl Column {
     /// A cell as it reads, for messages.
-    fn text(&self, row: usize) -> String {
+    pub(crate) fn text(&self, row: usize) -> String {
         match self {
             Column::Number(values) if values[row].is_nan() => String::new(),
             Column::Number(values) => values[row].to_string(),
@@ -210,7 +210,7 @@ impl Column {
         }
     }
 
-    fn is_missing(&self, row: usize) -> bool {
+    pub(crate) fn is_missing(&self, row: usize) -> bool {
         match self {
             Column::Number(values) => values[row].is_nan(),
             Column::Text { codes, .. } => codes[row] == MISSING,

@@ -16,6 +16,7 @@ pub mod drift;
 pub mod evaluate;
 mod fairness;
 pub mod other;
+pub mod outcomes;
 pub mod robustness;
 
 pub use binary::{BinaryMetrics, ConfusionMatrix, Ranked, ReliabilityBin, binary_metrics};

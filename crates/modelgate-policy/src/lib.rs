@@ -11,7 +11,9 @@ pub use checks::{CheckOutcome, CheckStatus, evaluate_checks, sample_evidence};
 pub use evidence::{
     CardEvidence, EvaluationEvidence, Evidence, ScanEvidence, named_evaluation_outcomes,
 };
-pub use monitoring::{Breach, BreachAction, Judgment, KpiLimit, Monitoring};
+pub use monitoring::{
+    Breach, BreachAction, FairnessLimit, Judgment, KpiLimit, Monitoring, PerformanceLimit,
+};
 pub use parse::{Check, Gate, GateEvaluation, NotRegranted, Policy, PolicyError};
 
 /// The text of the built-in default policy (`policies/default.toml` in the repository).

@@ -45,6 +45,57 @@ pub struct KpiLimit {
     pub action: BreachAction,
 }
 
+/// How far a metric on labelled production rows may fall behind the approving evaluation's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerformanceLimit {
+    /// A metric of the evaluation report (`roc_auc`, `f1`, `rmse`, …).
+    pub metric: String,
+    /// The largest tolerated worsening: a drop for metrics where higher is better, a rise for errors
+    /// (`log_loss`, `brier_score`, `expected_calibration_error`, `mae`, `rmse`, `mape`).
+    pub max_drop: f64,
+    pub action: BreachAction,
+}
+
+/// What fairness on labelled production rows must keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FairnessLimit {
+    /// The four-fifths rule must hold for every sensitive attribute (binary tasks).
+    pub four_fifths: bool,
+    pub action: BreachAction,
+}
+
+/// Metrics where lower is better: their worsening is a rise.
+const LOWER_IS_BETTER: [&str; 6] = [
+    "log_loss",
+    "brier_score",
+    "expected_calibration_error",
+    "mae",
+    "rmse",
+    "mape",
+];
+
+/// The metrics a performance limit may name: every task's overall metrics, except counts and rates that
+/// are not a quality (`count`, `selection_rate`).
+const PERFORMANCE_METRICS: [&str; 17] = [
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "average_precision",
+    "macro_f1",
+    "weighted_f1",
+    "r2",
+    "log_loss",
+    "brier_score",
+    "expected_calibration_error",
+    "mae",
+    "rmse",
+    "mape",
+];
+
 /// One tier's monitoring.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Monitoring {
@@ -57,6 +108,10 @@ pub struct Monitoring {
     /// What dataset drift (the share of drifted features at or above `drift.drift_share`) does.
     pub on_drift: BreachAction,
     pub kpis: Vec<KpiLimit>,
+    /// Limits on labelled rows (a batch with its labels, or outcomes sent later) against the approving
+    /// evaluation.
+    pub performance: Vec<PerformanceLimit>,
+    pub fairness: Option<FairnessLimit>,
     /// The approval must be re-validated this often (days).
     pub revalidate_every_days: Option<u32>,
     /// The re-approval request opens this long before the approval expires (days).
@@ -68,7 +123,7 @@ pub struct Monitoring {
 /// A limit crossed, and what it does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
-    /// `drift` or `kpi`.
+    /// `drift`, `kpi`, `performance` or `fairness`.
     pub kind: &'static str,
     pub action: BreachAction,
     /// For people: `psi(income) = 0.312 >= 0.2; psi(age) = 0.25 >= 0.2 (2 of 3 features drifted, share 0.667 >= 0.5)`.
@@ -127,6 +182,96 @@ impl Monitoring {
         Judgment {
             judged: true,
             note: None,
+            breaches,
+        }
+    }
+
+    /// Judges labelled production rows: each performance limit against the approving evaluation's
+    /// `baseline` metrics, and fairness per sensitive attribute. A metric either side lacks is named in
+    /// the note, not a breach; fewer than `min_batch_rows` labelled rows are not judged.
+    pub fn judge_outcomes(
+        &self,
+        baseline: &[(&str, f64)],
+        current: &[(&str, f64)],
+        fairness: Option<&std::collections::BTreeMap<String, modelgate_eval::FairnessMetrics>>,
+        rows: u64,
+    ) -> Judgment {
+        if rows < self.min_batch_rows {
+            return Judgment {
+                judged: false,
+                note: Some(format!(
+                    "{rows} labelled rows, fewer than the policy's min_batch_rows of {}: stored, not judged",
+                    self.min_batch_rows
+                )),
+                breaches: Vec::new(),
+            };
+        }
+        let find = |metrics: &[(&str, f64)], name: &str| {
+            metrics
+                .iter()
+                .find(|(metric, _)| *metric == name)
+                .map(|(_, value)| *value)
+        };
+        let mut breaches = Vec::new();
+        let mut undefined = Vec::new();
+        for limit in &self.performance {
+            let (Some(approved), Some(now)) =
+                (find(baseline, &limit.metric), find(current, &limit.metric))
+            else {
+                undefined.push(limit.metric.as_str());
+                continue;
+            };
+            let lower_is_better = LOWER_IS_BETTER.contains(&limit.metric.as_str());
+            let worsening = if lower_is_better {
+                now - approved
+            } else {
+                approved - now
+            };
+            if worsening > limit.max_drop {
+                let direction = if lower_is_better { "above" } else { "below" };
+                breaches.push(Breach {
+                    kind: "performance",
+                    action: limit.action,
+                    reason: format!(
+                        "{} = {now:.3}, {worsening:.3} {direction} the approving evaluation's {approved:.3} (max_drop {})",
+                        limit.metric, limit.max_drop
+                    ),
+                });
+            }
+        }
+        if let (Some(limit), Some(fairness)) = (&self.fairness, fairness)
+            && limit.four_fifths
+        {
+            for (attribute, metrics) in fairness {
+                if metrics.four_fifths_holds == Some(false) {
+                    let ratio = metrics
+                        .demographic_parity_ratio
+                        .value
+                        .map_or_else(|| "undefined".to_owned(), |ratio| format!("{ratio:.3}"));
+                    let rates: Vec<String> = metrics
+                        .selection_rate
+                        .iter()
+                        .map(|(group, rate)| format!("{group} {rate:.3}"))
+                        .collect();
+                    breaches.push(Breach {
+                        kind: "fairness",
+                        action: limit.action,
+                        reason: format!(
+                            "four-fifths rule fails for {attribute}: selection rates {} (ratio {ratio} < 0.8)",
+                            rates.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        Judgment {
+            judged: true,
+            note: (!undefined.is_empty()).then(|| {
+                format!(
+                    "not compared (undefined on the batch or the approving evaluation): {}",
+                    undefined.join(", ")
+                )
+            }),
             breaches,
         }
     }
@@ -229,6 +374,10 @@ pub(crate) struct RawMonitoring {
     #[serde(default)]
     kpis: Vec<RawKpi>,
     #[serde(default)]
+    performance: Vec<RawPerformance>,
+    #[serde(default)]
+    fairness: Option<RawFairness>,
+    #[serde(default)]
     revalidate_every: Option<Spanned<String>>,
     #[serde(default)]
     reapproval_lead: Option<Spanned<String>>,
@@ -249,6 +398,24 @@ struct RawDrift {
     categorical_threshold: Option<Spanned<f64>>,
     #[serde(default)]
     drift_share: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPerformance {
+    metric: Spanned<String>,
+    max_drop: Spanned<f64>,
+    #[serde(default)]
+    action: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFairness {
+    #[serde(default)]
+    four_fifths: Option<bool>,
+    #[serde(default)]
+    action: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +565,43 @@ pub(crate) fn validate(
             action: action(&kpi.action, "a KPI's action", problem),
         });
     }
+    let mut performance: Vec<PerformanceLimit> = Vec::new();
+    for limit in &raw.performance {
+        let metric = limit.metric.get_ref().as_str();
+        if !PERFORMANCE_METRICS.contains(&metric) {
+            problem(
+                limit.metric.span(),
+                format!(
+                    "performance.metric must be one of {} (got {metric:?})",
+                    PERFORMANCE_METRICS.join(", ")
+                ),
+            );
+            continue;
+        }
+        if performance.iter().any(|known| known.metric == metric) {
+            problem(
+                limit.metric.span(),
+                format!("performance limit on {metric:?} is listed twice"),
+            );
+            continue;
+        }
+        let max_drop = *limit.max_drop.get_ref();
+        if !max_drop.is_finite() || max_drop < 0.0 {
+            problem(
+                limit.max_drop.span(),
+                format!("max_drop must be a finite number of at least 0 (got {max_drop})"),
+            );
+        }
+        performance.push(PerformanceLimit {
+            metric: metric.to_owned(),
+            max_drop,
+            action: action(&limit.action, "a performance limit's action", problem),
+        });
+    }
+    let fairness = raw.fairness.as_ref().map(|fairness| FairnessLimit {
+        four_fifths: fairness.four_fifths.unwrap_or(true),
+        action: action(&fairness.action, "fairness.action", problem),
+    });
     let mut days = |spanned: &Option<Spanned<String>>, field: &str| -> Option<u32> {
         let text = spanned.as_ref()?;
         let parsed = parse_days(text.get_ref());
@@ -425,6 +629,8 @@ pub(crate) fn validate(
         drift,
         on_drift,
         kpis,
+        performance,
+        fairness,
         revalidate_every_days,
         reapproval_lead_days,
         stale_after_days,
@@ -581,6 +787,114 @@ mod tests {
                 .unwrap()
                 .contains("499 rows, fewer than the policy's min_batch_rows of 500")
         );
+    }
+
+    fn fairness(holds: bool) -> modelgate_eval::FairnessMetrics {
+        serde_json::from_value(serde_json::json!({
+            "selection_rate": { "F": 0.3, "M": if holds { 0.32 } else { 0.5 } },
+            "demographic_parity_difference": { "value": 0.2 }, "demographic_parity_ratio": { "value": if holds { 0.9375 } else { 0.6 } },
+            "equalized_odds_difference": { "value": 0.1 }, "equalized_odds_ratio": { "value": 0.8 },
+            "equal_opportunity_difference": { "value": 0.1 }, "equal_opportunity_ratio": { "value": 0.8 },
+            "four_fifths_holds": holds,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn labelled_rows_are_judged_against_the_approving_evaluation() {
+        let policy = Policy::parse(DEFAULT_POLICY_TOML).unwrap();
+        let high = &policy.monitoring[&RiskTier::High];
+        let baseline = [("roc_auc", 0.82), ("f1", 0.61), ("accuracy", 0.9)];
+        // Within both limits (a drop of exactly max_drop is tolerated).
+        let fine = high.judge_outcomes(&baseline, &[("roc_auc", 0.77), ("f1", 0.6)], None, 1000);
+        assert!(fine.judged && fine.breaches.is_empty(), "{fine:?}");
+        let worse = high.judge_outcomes(&baseline, &[("roc_auc", 0.70), ("f1", 0.5)], None, 1000);
+        let found: Vec<(&str, BreachAction, &str)> = worse
+            .breaches
+            .iter()
+            .map(|breach| (breach.kind, breach.action, breach.reason.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "performance",
+                    BreachAction::Suspend,
+                    "roc_auc = 0.700, 0.120 below the approving evaluation's 0.820 (max_drop 0.05)"
+                ),
+                (
+                    "performance",
+                    BreachAction::Review,
+                    "f1 = 0.500, 0.110 below the approving evaluation's 0.610 (max_drop 0.05)"
+                ),
+            ]
+        );
+        // A metric the batch lacks is named, not guessed.
+        let partial = high.judge_outcomes(&baseline, &[("f1", 0.61)], None, 1000);
+        assert!(partial.breaches.is_empty());
+        assert!(partial.note.unwrap().contains("roc_auc"));
+        // Too few labelled rows: not judged however bad.
+        let small = high.judge_outcomes(&baseline, &[("roc_auc", 0.1)], None, 10);
+        assert!(!small.judged && small.breaches.is_empty());
+        // Fairness: the four-fifths rule per attribute.
+        let unfair = std::collections::BTreeMap::from([
+            ("sex".to_owned(), fairness(false)),
+            ("age_band".to_owned(), fairness(true)),
+        ]);
+        let judged = high.judge_outcomes(&baseline, &baseline, Some(&unfair), 1000);
+        assert_eq!(judged.breaches.len(), 1, "{judged:?}");
+        assert_eq!(judged.breaches[0].kind, "fairness");
+        assert_eq!(judged.breaches[0].action, BreachAction::Review);
+        assert_eq!(
+            judged.breaches[0].reason,
+            "four-fifths rule fails for sex: selection rates F 0.300, M 0.500 (ratio 0.600 < 0.8)"
+        );
+    }
+
+    #[test]
+    fn errors_worsen_upwards() {
+        let policy = with(
+            "[monitoring.low]\n",
+            "[monitoring.low]\nperformance = [{ metric = \"rmse\", max_drop = 0.5, action = \"suspend\" }]\n",
+        )
+        .unwrap();
+        let low = &policy.monitoring[&RiskTier::Low];
+        assert!(
+            low.judge_outcomes(&[("rmse", 2.0)], &[("rmse", 1.0)], None, 1000)
+                .breaches
+                .is_empty(),
+            "a smaller error is better"
+        );
+        let worse = low.judge_outcomes(&[("rmse", 2.0)], &[("rmse", 2.6)], None, 1000);
+        assert_eq!(
+            worse.breaches[0].reason,
+            "rmse = 2.600, 0.600 above the approving evaluation's 2.000 (max_drop 0.5)"
+        );
+        for (to, expected) in [
+            (
+                "performance = [{ metric = \"auc\", max_drop = 0.1 }]",
+                "performance.metric must be one of",
+            ),
+            (
+                "performance = [{ metric = \"f1\", max_drop = -0.1 }]",
+                "max_drop must be a finite number of at least 0",
+            ),
+            (
+                "performance = [{ metric = \"f1\", max_drop = 0.1 }, { metric = \"f1\", max_drop = 0.2 }]",
+                "listed twice",
+            ),
+            (
+                "fairness = { four_fifths = true, action = \"halt\" }",
+                "fairness.action must be",
+            ),
+        ] {
+            let errors =
+                with("[monitoring.low]\n", &format!("[monitoring.low]\n{to}\n")).unwrap_err();
+            assert!(
+                errors.iter().any(|error| error.message.contains(expected)),
+                "{to}: {errors:?}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,10 @@ pub use db::evaluations::{
 pub use db::inventory::{
     ApprovalStanding, InventoryFilter, InventoryPage, InventoryRow, InventorySort, StageVersion,
 };
-pub use db::monitoring::{BatchRecord, BreachEffect, KpiRecord, NewBatch, NewKpi, StoredBreach};
+pub use db::monitoring::{
+    BatchRecord, BreachEffect, KpiRecord, NewBatch, NewKpi, NewOutcomes, OutcomesRecord,
+    StoredBreach,
+};
 pub use db::promotion::{
     ConsequenceAction, HeldApprovalRecord, PolicyConsequence, QueuedRequest, RequestDetail,
     RequestFilter,

@@ -1307,9 +1307,12 @@ pub enum MonitorCommand {
     /// acts as the policy says (notify, review, suspend). Prints the report; exit 4 when it breached
     #[command(after_help = "Examples:\n  \
         modelgate monitor push credit-default 3 batch-2026-12-01.parquet\n  \
-        modelgate monitor push credit-default 3 batch.csv --reference holdout-2026q3 --row-id-column id --output json\n\n\
+        modelgate monitor push credit-default 3 batch.csv --reference holdout-2026q3 --row-id-column id --output json\n  \
+        modelgate monitor push credit-default 3 labelled.csv --label-column defaulted --score-column p_default\n\n\
         The batch needs the reference dataset's feature columns. A batch with fewer rows than the policy's\n\
-        min_batch_rows is stored but not judged.")]
+        min_batch_rows is stored but not judged. With --label-column the server also evaluates the rows (the\n\
+        scores against the labels, as the approving evaluation did) and the policy's performance and\n\
+        fairness limits judge them; with --row-id-column the scores are kept for `monitor outcomes`.")]
     Push {
         /// The model
         model: String,
@@ -1327,9 +1330,37 @@ pub enum MonitorCommand {
         /// The batch's column of row ids (for outcomes sent later)
         #[arg(long)]
         row_id_column: Option<String>,
+        /// The batch's column of the model's scores (binary: the probability of the positive class;
+        /// regression: the prediction); read when the batch has labels or row ids [default: score]
+        #[arg(long)]
+        score_column: Option<String>,
         /// Wait for the judgment (the server always judges before it answers; accepted for scripts)
         #[arg(long)]
         wait: bool,
+    },
+    /// Send outcomes that arrived after the predictions: a CSV or Parquet file of row ids and labels,
+    /// joined by row id onto the version's batches pushed with --row-id-column. The server evaluates the
+    /// joined rows and the policy's performance and fairness limits judge them against the approving
+    /// evaluation; a breach acts as the policy says. Exit 4 when it breached
+    #[command(after_help = "Examples:\n  \
+        modelgate monitor outcomes credit-default 3 outcomes-2026-11.csv --row-id-column id --label-column defaulted\n  \
+        modelgate monitor outcomes credit-default 3 outcomes.parquet --row-id-column id --label-column defaulted --output json\n\n\
+        Row ids no batch carries are counted and the first few named; a repeated row id counts once. The\n\
+        newest 50 batches with row ids (up to 2,000,000 rows) are joined onto; where batches share a row id,\n\
+        the newest wins.")]
+    Outcomes {
+        /// The model
+        model: String,
+        /// The deployed version whose batches the outcomes belong to
+        version: u32,
+        /// The outcomes: CSV with a header row, or Parquet
+        file: PathBuf,
+        /// The file's column of row ids (matched against the batches' row ids)
+        #[arg(long)]
+        row_id_column: String,
+        /// The file's column of outcomes (labels)
+        #[arg(long)]
+        label_column: String,
     },
     /// How a model is watched: the policy's monitoring, the latest batches with drift per feature and
     /// breaches, and each KPI's latest value against its bounds

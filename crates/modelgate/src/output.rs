@@ -435,7 +435,81 @@ pub fn monitoring_batch(batch: &api::MonitoringBatch) -> String {
         &["FEATURE", "KIND", "PSI", "JS", "WASSERSTEIN", "P-VALUE", ""],
         rows,
     ));
+    if batch.report.get("performance").is_some() {
+        text.push('\n');
+        text.push_str(&performance(&batch.report["performance"]));
+    }
     for breach in &batch.breaches {
+        text.push_str(&format!("\nbreach ({}): {}", breach.action, breach.reason));
+    }
+    text
+}
+
+/// Labelled rows' metrics beside the approving evaluation's (a report's `performance` section).
+fn performance(section: &serde_json::Value) -> String {
+    let mut text = String::new();
+    if let Some(evaluation) = section["evaluation"].as_i64() {
+        text.push_str(&format!(
+            "performance on the labelled rows, against evaluation {evaluation}:\n"
+        ));
+    }
+    let overall = &section["report"]["overall"];
+    let rows: Vec<Vec<String>> = section["baseline"]
+        .as_object()
+        .map(|baseline| {
+            baseline
+                .iter()
+                .map(|(metric, approved)| {
+                    let now = &overall[metric];
+                    let now = now.as_f64().or_else(|| now["value"].as_f64());
+                    let number = |value: Option<f64>| {
+                        value.map_or_else(|| "-".to_owned(), |value| format!("{value:.4}"))
+                    };
+                    vec![metric.clone(), number(approved.as_f64()), number(now)]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !rows.is_empty() {
+        text.push_str(&table(&["METRIC", "APPROVED", "NOW"], rows));
+    }
+    if let Some(note) = section["note"].as_str() {
+        text.push_str(&format!("{note}\n"));
+    }
+    text
+}
+
+pub fn monitoring_outcomes(outcomes: &api::MonitoringOutcomes) -> String {
+    let mut text = format!(
+        "outcomes {} of {} version {}: {} rows, {} joined, {} unknown row ids, {} repeated{}\n",
+        outcomes.id,
+        outcomes.model,
+        outcomes.version,
+        outcomes.rows,
+        outcomes.matched,
+        outcomes.unknown,
+        outcomes.duplicate,
+        if outcomes.judged {
+            ""
+        } else {
+            " — not judged"
+        }
+    );
+    if let Some(ids) = outcomes.report["unknown_row_ids"].as_array()
+        && !ids.is_empty()
+    {
+        let named: Vec<String> = ids
+            .iter()
+            .map(|id| match id.as_str() {
+                Some("") => "(empty)".to_owned(),
+                Some(id) => id.to_owned(),
+                None => id.to_string(),
+            })
+            .collect();
+        text.push_str(&format!("unknown row ids: {}\n", named.join(", ")));
+    }
+    text.push_str(&performance(&outcomes.report));
+    for breach in &outcomes.breaches {
         text.push_str(&format!("\nbreach ({}): {}", breach.action, breach.reason));
     }
     text
@@ -491,6 +565,34 @@ pub fn monitoring_state(state: &api::MonitoringState) -> String {
                             .collect::<Vec<_>>()
                             .join("; "),
                         batch.created_at.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if !state.outcomes.is_empty() {
+        text.push('\n');
+        text.push_str(&table(
+            &[
+                "OUTCOMES", "VERSION", "ROWS", "JOINED", "UNKNOWN", "BREACHES", "AT",
+            ],
+            state
+                .outcomes
+                .iter()
+                .map(|outcomes| {
+                    vec![
+                        outcomes.id.to_string(),
+                        outcomes.version.to_string(),
+                        outcomes.rows.to_string(),
+                        outcomes.matched.to_string(),
+                        outcomes.unknown.to_string(),
+                        outcomes
+                            .breaches
+                            .iter()
+                            .map(|breach| format!("{}: {}", breach.action, breach.reason))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        outcomes.created_at.clone(),
                     ]
                 })
                 .collect(),

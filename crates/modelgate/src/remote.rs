@@ -620,6 +620,29 @@ fn created_webhook_text(created: &api::CreatedWebhook) -> String {
     }
 }
 
+/// Uploads a batch or outcomes file with a progress bar; its digest.
+async fn upload_monitoring_file(
+    client: &Client,
+    file: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<String> {
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("{}: cannot read the {what}", file.display()))?
+        .len();
+    let bar = progress_bar(size, "upload");
+    let (artifact, _) = client
+        .upload_artifact(
+            file,
+            None,
+            bar.as_ref().map(|(_, progress)| progress.clone()),
+        )
+        .await?;
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(artifact.digest)
+}
+
 pub async fn monitor(
     client: &Client,
     printer: &Printer,
@@ -633,37 +656,51 @@ pub async fn monitor(
             reference,
             label_column,
             row_id_column,
+            score_column,
             wait: _,
         } => {
-            let size = std::fs::metadata(&file)
-                .with_context(|| format!("{}: cannot read the batch", file.display()))?
-                .len();
-            let bar = progress_bar(size, "upload");
-            let (artifact, _) = client
-                .upload_artifact(
-                    &file,
-                    None,
-                    bar.as_ref().map(|(_, progress)| progress.clone()),
-                )
-                .await?;
-            if let Some((bar, _)) = bar {
-                bar.finish_and_clear();
-            }
+            let digest = upload_monitoring_file(client, &file, "batch").await?;
             let batch = client
                 .push_monitoring_batch(
                     &model,
                     version,
                     &api::PushMonitoringBatch {
-                        digest: artifact.digest,
+                        digest,
                         reference,
                         label_column,
                         row_id_column,
+                        score_column,
                     },
                 )
                 .await?;
             printer.print(&batch, output::monitoring_batch)?;
             if !batch.breaches.is_empty() {
                 // Scripts tell a breach from a clean batch by the exit status.
+                std::process::exit(4);
+            }
+            Ok(())
+        }
+        MonitorCommand::Outcomes {
+            model,
+            version,
+            file,
+            row_id_column,
+            label_column,
+        } => {
+            let digest = upload_monitoring_file(client, &file, "outcomes file").await?;
+            let outcomes = client
+                .record_outcomes(
+                    &model,
+                    version,
+                    &api::RecordOutcomes {
+                        digest,
+                        row_id_column,
+                        label_column,
+                    },
+                )
+                .await?;
+            printer.print(&outcomes, output::monitoring_outcomes)?;
+            if !outcomes.breaches.is_empty() {
                 std::process::exit(4);
             }
             Ok(())

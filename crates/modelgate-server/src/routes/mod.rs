@@ -9,6 +9,7 @@ pub mod evaluations;
 pub mod health;
 pub mod models;
 pub mod monitoring;
+pub mod outcomes;
 pub mod promotion;
 pub mod tokens;
 pub mod users;
@@ -59,7 +60,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::list_event_types,
         webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::test_webhook,
         webhooks::list_deliveries,
-        monitoring::push_batch, monitoring::get_monitoring, monitoring::record_kpi,
+        monitoring::push_batch, outcomes::record_outcomes, monitoring::get_monitoring, monitoring::record_kpi,
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -252,6 +253,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/models/{name}/versions/{version}/monitoring/batches",
             post(monitoring::push_batch),
+        )
+        .route(
+            "/api/v1/models/{name}/versions/{version}/monitoring/outcomes",
+            post(outcomes::record_outcomes),
         )
         .route(
             "/api/v1/models/{name}/monitoring",

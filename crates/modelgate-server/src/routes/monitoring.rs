@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 /// Batches listed by `GET …/monitoring`.
 const BATCHES_SHOWN: u32 = 20;
 
-fn breach_wire(breach: &StoredBreach) -> api::MonitoringBreach {
+pub(crate) fn breach_wire(breach: &StoredBreach) -> api::MonitoringBreach {
     api::MonitoringBreach {
         kind: breach.kind.clone(),
         action: breach.action.clone(),
@@ -43,6 +43,7 @@ fn batch_wire(record: &BatchRecord) -> Result<api::MonitoringBatch, ApiError> {
         rows: record.rows,
         label_column: record.label_column.clone(),
         row_id_column: record.row_id_column.clone(),
+        score_column: record.score_column.clone(),
         judged: record.judged,
         report: serde_json::from_str(&record.report_json)
             .map_err(|error| ApiError::internal(&error))?,
@@ -78,7 +79,7 @@ fn record_model(record: &KpiRecord) -> Result<ModelName, ApiError> {
     ModelName::parse(&record.model).map_err(|error| ApiError::internal(&error))
 }
 
-fn stored(breaches: &[Breach]) -> Vec<StoredBreach> {
+pub(crate) fn stored(breaches: &[Breach]) -> Vec<StoredBreach> {
     breaches
         .iter()
         .map(|breach| StoredBreach {
@@ -90,7 +91,7 @@ fn stored(breaches: &[Breach]) -> Vec<StoredBreach> {
 }
 
 /// What the breaches do together: the strongest action wins; every reason is kept.
-fn effect_of(breaches: &[Breach]) -> BreachEffect {
+pub(crate) fn effect_of(breaches: &[Breach]) -> BreachEffect {
     let reasons = |action: BreachAction| -> Option<String> {
         let matching: Vec<&str> = breaches
             .iter()
@@ -106,7 +107,7 @@ fn effect_of(breaches: &[Breach]) -> BreachEffect {
 }
 
 /// The policy's monitoring for a model's tier, or why there is none.
-async fn monitoring_for(
+pub(crate) async fn monitoring_for(
     state: &AppState,
     tier: modelgate_core::RiskTier,
 ) -> Result<Option<Monitoring>, ApiError> {
@@ -114,7 +115,10 @@ async fn monitoring_for(
     Ok(in_force.policy.monitoring.get(&tier).cloned())
 }
 
-fn parse_target(name: &str, number: &str) -> Result<(ModelName, VersionNumber), ApiError> {
+pub(crate) fn parse_target(
+    name: &str,
+    number: &str,
+) -> Result<(ModelName, VersionNumber), ApiError> {
     let name = ModelName::parse(name).map_err(|mut invalid| {
         invalid.field = "name";
         invalid
@@ -147,25 +151,10 @@ pub async fn push_batch(
 ) -> Result<(StatusCode, Json<api::MonitoringBatch>), ApiError> {
     let (name, number) = parse_target(&name, &number)?;
     let model = maintained_model(&state, &caller, &name, "monitoring.batch").await?;
-    let version = state.store().get_version(&name, number).await?;
-    if !matches!(version.stage, Stage::Staging | Stage::Production) {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            format!(
-                "version {number} of {name} is in {}; monitoring batches are for deployed versions (staging or production)",
-                version.stage
-            ),
-        ));
-    }
-    let Some(monitoring) = monitoring_for(&state, model.risk_tier).await? else {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            format!(
-                "the policy in force does not monitor tier {} (no [monitoring.{}] section); add one with `modelgate policy apply`",
-                model.risk_tier, model.risk_tier
-            ),
-        ));
-    };
+    require_deployed(&state, &name, number).await?;
+    let monitoring = monitoring_for(&state, model.risk_tier)
+        .await?
+        .ok_or_else(|| unmonitored(model.risk_tier))?;
     let digest = Digest::parse(&request.digest).map_err(|mut invalid| {
         invalid.field = "digest";
         invalid
@@ -214,9 +203,14 @@ pub async fn push_batch(
         Digest::parse(&reference.digest).map_err(|error| ApiError::internal(&error))?;
     let features: Vec<&str> = compared.iter().map(String::as_str).collect();
     let mut wanted = features.clone();
+    let score_wanted = request
+        .score_column
+        .clone()
+        .unwrap_or_else(|| super::outcomes::DEFAULT_SCORE_COLUMN.to_owned());
     for optional in [&request.label_column, &request.row_id_column]
         .into_iter()
         .flatten()
+        .chain(std::iter::once(&score_wanted))
     {
         if !wanted.contains(&optional.as_str()) {
             wanted.push(optional);
@@ -241,11 +235,45 @@ pub async fn push_batch(
             profiled
         }
     };
+    for (field, column) in [
+        ("label_column", &request.label_column),
+        ("row_id_column", &request.row_id_column),
+        ("score_column", &request.score_column),
+    ] {
+        if let Some(column) = column
+            && !batch.has_column(column)
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field}: the batch has no column {column:?}; it has {}",
+                    batch.column_names().join(", ")
+                ),
+            ));
+        }
+    }
+    // The scores are kept for outcomes joined later (when the batch has row ids) and needed now when it
+    // has labels.
+    let score_column = batch
+        .has_column(&score_wanted)
+        .then_some(score_wanted)
+        .filter(|_| request.label_column.is_some() || request.row_id_column.is_some());
+    if request.label_column.is_some() && score_column.is_none() {
+        return Err(ApiError::invalid(
+            "score_column",
+            format!(
+                "score_column: a batch with labels needs the model's scores to judge them, and it has no column {:?}; name the score column (--score-column)",
+                super::outcomes::DEFAULT_SCORE_COLUMN
+            ),
+        ));
+    }
+    let batch = std::sync::Arc::new(batch);
     let settings = monitoring.drift;
+    let compared_batch = batch.clone();
     let report = tokio::task::spawn_blocking(move || {
         profiled
-            .compare(&batch, &settings)
-            .map(|report| (report, batch.row_count()))
+            .compare(&compared_batch, &settings)
+            .map(|report| (report, compared_batch.row_count()))
     })
     .await
     .map_err(|error| ApiError::internal(&error))?;
@@ -254,7 +282,24 @@ pub async fn push_batch(
         other => ApiError::invalid("reference", format!("reference: {other}")),
     })?;
     let rows = u64::try_from(rows).unwrap_or(u64::MAX);
-    let judgment = monitoring.judge_drift(&report, rows);
+    let mut judgment = monitoring.judge_drift(&report, rows);
+    let mut report = serde_json::to_value(&report).map_err(|error| ApiError::internal(&error))?;
+    if let (Some(label_column), Some(score_column)) = (&request.label_column, &score_column) {
+        let baseline = super::outcomes::approving_baseline(&state, &name, number).await?;
+        let (section, labelled) = super::outcomes::assess_off_runtime(
+            baseline,
+            monitoring.clone(),
+            batch,
+            label_column.clone(),
+            score_column.clone(),
+            "digest",
+        )
+        .await?;
+        judgment.breaches.extend(labelled.breaches);
+        if let Some(report) = report.as_object_mut() {
+            report.insert("performance".to_owned(), section);
+        }
+    }
     let report_json =
         serde_json_canonicalizer::to_string(&report).map_err(|error| ApiError::internal(&error))?;
     let effect = effect_of(&judgment.breaches);
@@ -271,6 +316,7 @@ pub async fn push_batch(
                 rows,
                 label_column: request.label_column,
                 row_id_column: request.row_id_column,
+                score_column,
                 judged: judgment.judged,
                 report_digest: format!("sha256:{}", hex::encode(Sha256::digest(&report_json))),
                 report_json,
@@ -292,9 +338,38 @@ pub async fn push_batch(
     Ok((StatusCode::CREATED, Json(batch_wire(&record)?)))
 }
 
+/// Monitoring is for deployed versions: refuses one in development or archived.
+pub(crate) async fn require_deployed(
+    state: &AppState,
+    name: &ModelName,
+    number: VersionNumber,
+) -> Result<(), ApiError> {
+    let version = state.store().get_version(name, number).await?;
+    if !matches!(version.stage, Stage::Staging | Stage::Production) {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            format!(
+                "version {number} of {name} is in {}; monitoring is for deployed versions (staging or production)",
+                version.stage
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal when the policy does not watch a tier.
+pub(crate) fn unmonitored(tier: modelgate_core::RiskTier) -> ApiError {
+    ApiError::new(
+        ErrorCode::FailedPrecondition,
+        format!(
+            "the policy in force does not monitor tier {tier} (no [monitoring.{tier}] section); add one with `modelgate policy apply`"
+        ),
+    )
+}
+
 /// After a breach suspended a version: a re-validation request for its stage, whose approval (by the
 /// tier's sign-offs) reinstates it. A failure to open one is logged; the suspension stands either way.
-async fn reopen_after_suspension(
+pub(crate) async fn reopen_after_suspension(
     state: &AppState,
     name: &ModelName,
     number: VersionNumber,
@@ -367,6 +442,10 @@ pub async fn get_monitoring(
         .store()
         .list_monitoring_batches(&name, version, BATCHES_SHOWN)
         .await?;
+    let outcomes = state
+        .store()
+        .list_monitoring_outcomes(&name, version, BATCHES_SHOWN)
+        .await?;
     let kpis = state.store().latest_kpis(&name).await?;
     Ok(Json(api::MonitoringState {
         model: name.to_string(),
@@ -379,6 +458,10 @@ pub async fn get_monitoring(
             .as_ref()
             .map(|monitoring| monitoring.on_drift.as_str().to_owned()),
         batches: batches.iter().map(batch_wire).collect::<Result<_, _>>()?,
+        outcomes: outcomes
+            .iter()
+            .map(super::outcomes::outcomes_wire)
+            .collect::<Result<_, _>>()?,
         kpis: kpis
             .iter()
             .map(|kpi| kpi_wire(kpi, monitoring.as_ref()))

@@ -112,6 +112,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "suspension_source",
         sql: include_str!("../../migrations/sqlite/0016_suspension_source.sql"),
     },
+    Migration {
+        version: 17,
+        name: "monitoring_outcomes",
+        sql: include_str!("../../migrations/sqlite/0017_monitoring_outcomes.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -199,6 +204,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 17,
         name: "suspension_source",
         sql: include_str!("../../migrations/postgres/0017_suspension_source.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "monitoring_outcomes",
+        sql: include_str!("../../migrations/postgres/0018_monitoring_outcomes.sql"),
     },
 ];
 

@@ -56,6 +56,8 @@ pub struct NewBatch {
     pub rows: u64,
     pub label_column: Option<String>,
     pub row_id_column: Option<String>,
+    /// The column holding the model's score, for outcomes joined later.
+    pub score_column: Option<String>,
     pub judged: bool,
     /// The drift report as canonical JSON, and its `sha256:` digest.
     pub report_json: String,
@@ -75,6 +77,47 @@ pub struct BatchRecord {
     pub rows: u64,
     pub label_column: Option<String>,
     pub row_id_column: Option<String>,
+    pub score_column: Option<String>,
+    pub judged: bool,
+    pub report_json: String,
+    pub report_digest: String,
+    pub breaches: Vec<StoredBreach>,
+    pub created_at: Timestamp,
+    pub created_by: String,
+}
+
+/// Outcomes joined onto a version's batches, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutcomes {
+    pub model: ModelName,
+    pub version: VersionNumber,
+    pub digest: Digest,
+    pub row_id_column: String,
+    pub label_column: String,
+    pub rows: u64,
+    pub matched: u64,
+    pub unknown: u64,
+    pub duplicate: u64,
+    pub judged: bool,
+    /// The performance report as canonical JSON, and its `sha256:` digest.
+    pub report_json: String,
+    pub report_digest: String,
+    pub breaches: Vec<StoredBreach>,
+}
+
+/// Outcomes on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomesRecord {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub digest: String,
+    pub row_id_column: String,
+    pub label_column: String,
+    pub rows: u64,
+    pub matched: u64,
+    pub unknown: u64,
+    pub duplicate: u64,
     pub judged: bool,
     pub report_json: String,
     pub report_digest: String,
@@ -108,7 +151,8 @@ pub struct KpiRecord {
     pub recorded_by: String,
 }
 
-const BATCH_COLUMNS: &str = "id, model_name, version_number, digest, reference, reference_digest, row_count, label_column, row_id_column, judged, report_json, report_digest, breaches_json, created_at, created_by";
+const BATCH_COLUMNS: &str = "id, model_name, version_number, digest, reference, reference_digest, row_count, label_column, row_id_column, score_column, judged, report_json, report_digest, breaches_json, created_at, created_by";
+const OUTCOME_COLUMNS: &str = "id, model_name, version_number, digest, row_id_column, label_column, row_count, matched, unknown, duplicate, judged, report_json, report_digest, breaches_json, created_at, created_by";
 const KPI_COLUMNS: &str = "id, model_name, version_number, name, value, observed_at, breaches_json, recorded_at, recorded_by";
 
 fn breaches_json(breaches: &[StoredBreach]) -> String {
@@ -155,6 +199,33 @@ fn batch_from_row(row: &AnyRow) -> Result<BatchRecord, StoreError> {
         rows: u64::try_from(rows_count).unwrap_or(0),
         label_column: rows::get(row, "label_column")?,
         row_id_column: rows::get(row, "row_id_column")?,
+        score_column: rows::get(row, "score_column")?,
+        judged: judged != 0,
+        report_json: rows::get(row, "report_json")?,
+        report_digest: rows::get(row, "report_digest")?,
+        breaches: breaches_from(row)?,
+        created_at: rows::timestamp(row, "created_at")?,
+        created_by: rows::get(row, "created_by")?,
+    })
+}
+
+fn outcomes_from_row(row: &AnyRow) -> Result<OutcomesRecord, StoreError> {
+    let count = |name: &str| -> Result<u64, StoreError> {
+        let value: i64 = rows::get(row, name)?;
+        Ok(u64::try_from(value).unwrap_or(0))
+    };
+    let judged: i64 = rows::get(row, "judged")?;
+    Ok(OutcomesRecord {
+        id: rows::get(row, "id")?,
+        model: rows::get(row, "model_name")?,
+        version: rows::get(row, "version_number")?,
+        digest: rows::get(row, "digest")?,
+        row_id_column: rows::get(row, "row_id_column")?,
+        label_column: rows::get(row, "label_column")?,
+        rows: count("row_count")?,
+        matched: count("matched")?,
+        unknown: count("unknown")?,
+        duplicate: count("duplicate")?,
         judged: judged != 0,
         report_json: rows::get(row, "report_json")?,
         report_digest: rows::get(row, "report_digest")?,
@@ -192,8 +263,8 @@ impl Store {
         let id: i64 = rows::get(
             &sqlx::query(
                 "INSERT INTO monitoring_batches (model_name, version_number, digest, reference, reference_digest, row_count,
-                     label_column, row_id_column, judged, report_json, report_digest, breaches_json, created_at, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                     label_column, row_id_column, score_column, judged, report_json, report_digest, breaches_json, created_at, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             )
             .bind(batch.model.as_str())
             .bind(i64::from(batch.version.get()))
@@ -203,6 +274,7 @@ impl Store {
             .bind(i64::try_from(batch.rows).unwrap_or(i64::MAX))
             .bind(batch.label_column.as_deref())
             .bind(batch.row_id_column.as_deref())
+            .bind(batch.score_column.as_deref())
             .bind(i64::from(batch.judged))
             .bind(&batch.report_json)
             .bind(&batch.report_digest)
@@ -243,6 +315,123 @@ impl Store {
         .await?;
         self.commit(transaction).await?;
         self.get_monitoring_batch(id).await
+    }
+
+    /// Records outcomes joined onto a version's batches and what their breaches do, audited as
+    /// `monitoring.outcomes` and one `monitoring.breach` per breach (plus the effect's event).
+    pub async fn record_monitoring_outcomes(
+        &self,
+        attribution: &Attribution,
+        outcomes: &NewOutcomes,
+        effect: &BreachEffect,
+    ) -> Result<OutcomesRecord, StoreError> {
+        let version = self.get_version(&outcomes.model, outcomes.version).await?;
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let mut transaction = self.begin_write().await?;
+        let id: i64 = rows::get(
+            &sqlx::query(
+                "INSERT INTO monitoring_outcomes (model_name, version_number, digest, row_id_column, label_column, row_count,
+                     matched, unknown, duplicate, judged, report_json, report_digest, breaches_json, created_at, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+            )
+            .bind(outcomes.model.as_str())
+            .bind(i64::from(outcomes.version.get()))
+            .bind(outcomes.digest.to_string())
+            .bind(&outcomes.row_id_column)
+            .bind(&outcomes.label_column)
+            .bind(count(outcomes.rows))
+            .bind(count(outcomes.matched))
+            .bind(count(outcomes.unknown))
+            .bind(count(outcomes.duplicate))
+            .bind(i64::from(outcomes.judged))
+            .bind(&outcomes.report_json)
+            .bind(&outcomes.report_digest)
+            .bind(breaches_json(&outcomes.breaches))
+            .bind(attribution.at.unix_millis())
+            .bind(attribution.actor.display_name().to_owned())
+            .fetch_one(&mut *transaction)
+            .await?,
+            "id",
+        )?;
+        let target = super::versions::version_target(&outcomes.model, outcomes.version);
+        audit::append(
+            &mut transaction,
+            self.backend,
+            attribution,
+            AuditRecord {
+                action: "monitoring.outcomes",
+                target: target.clone(),
+                before: None,
+                after: Some(json!({
+                    "outcomes": id, "digest": outcomes.digest.to_string(), "rows": outcomes.rows,
+                    "matched": outcomes.matched, "unknown": outcomes.unknown,
+                    "duplicate": outcomes.duplicate, "judged": outcomes.judged,
+                    "report_digest": outcomes.report_digest, "breaches": outcomes.breaches.len(),
+                })),
+            },
+        )
+        .await?;
+        self.apply_breaches(
+            &mut transaction,
+            attribution,
+            version.id,
+            &target,
+            &outcomes.breaches,
+            json!({ "outcomes": id }),
+            &effect.naming(&format!("outcomes {id}")),
+        )
+        .await?;
+        self.commit(transaction).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTCOME_COLUMNS} FROM monitoring_outcomes WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.reader)
+        .await?;
+        outcomes_from_row(&row)
+    }
+
+    /// A model's outcome files (of one version when given), newest first.
+    pub async fn list_monitoring_outcomes(
+        &self,
+        model: &ModelName,
+        version: Option<VersionNumber>,
+        limit: u32,
+    ) -> Result<Vec<OutcomesRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTCOME_COLUMNS} FROM monitoring_outcomes
+             WHERE model_name = $1 AND ($2 < 0 OR version_number = $2) ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(model.as_str())
+        .bind(version.map_or(-1, |number| i64::from(number.get())))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(outcomes_from_row)
+        .collect()
+    }
+
+    /// The version's newest batches that carry row ids (what outcomes can join onto), newest first.
+    pub async fn batches_with_row_ids(
+        &self,
+        model: &ModelName,
+        version: VersionNumber,
+        limit: u32,
+    ) -> Result<Vec<BatchRecord>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BATCH_COLUMNS} FROM monitoring_batches
+             WHERE model_name = $1 AND version_number = $2 AND row_id_column IS NOT NULL
+             ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(model.as_str())
+        .bind(i64::from(version.get()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(batch_from_row)
+        .collect()
     }
 
     /// Records a KPI observation and what its breaches do (audited as `kpi.record`, `monitoring.breach`).

@@ -2,18 +2,20 @@
 //! their bounds, and the policy's action on a breach — here a suspension the gate then reports, and the
 //! signed events a subscriber receives.
 
-use crate::support::{AppOptions, TestApp, call, call_json, error_of, spawn_app_with};
+use crate::support::{AppOptions, TestApp, call, call_json, error_of, spawn_app, spawn_app_with};
 use crate::webhooks::{Receiver, fast_webhooks, subscribe, verified};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// `rows` rows of a numeric feature `x` around `centre` and a categorical `c`, with a label.
+/// `rows` rows of a numeric feature `x` around `centre` and a categorical `c`, with a label and a score
+/// that ranks the label well.
 fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8> {
-    let mut csv = String::from("id,x,c,label\n");
+    let mut csv = String::from("id,x,c,label,score\n");
     for row in 0..rows {
         let x = centre + ((row * 37) % 100) as f64 / 10.0;
         let c = categories[row % categories.len()];
-        csv.push_str(&format!("{row},{x},{c},{}\n", row % 2));
+        let score = if row % 2 == 1 { 0.8 } else { 0.2 } + (row % 7) as f64 / 100.0;
+        csv.push_str(&format!("{row},{x},{c},{},{score}\n", row % 2));
     }
     csv.into_bytes()
 }
@@ -515,8 +517,52 @@ fn the_command_line_pushes_batches_and_records_kpis() {
         "1",
     ]);
     assert_eq!(kpi["value"], 0.41);
+    // Outcomes joined onto the calm batch's row ids (it carried `score`). The version has no verified
+    // evaluation, so they are stored and counted, not judged.
+    let outcomes = write_file(
+        work.path(),
+        "outcomes.csv",
+        b"id,outcome\n1,1\n2,0\n3,1\n4,0\nnot-a-row,1\n",
+    );
+    let joined = server.run(&[
+        "monitor",
+        "outcomes",
+        "credit",
+        "1",
+        outcomes.to_str().unwrap(),
+        "--row-id-column",
+        "id",
+        "--label-column",
+        "outcome",
+    ]);
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    let joined = String::from_utf8_lossy(&joined.stdout);
+    assert!(
+        joined.contains("5 rows, 4 joined, 1 unknown row ids")
+            && joined.contains("unknown row ids: not-a-row")
+            && joined.contains("no verified evaluation"),
+        "{joined}"
+    );
+    let refused = server.run(&[
+        "monitor",
+        "outcomes",
+        "credit",
+        "1",
+        outcomes.to_str().unwrap(),
+        "--row-id-column",
+        "id",
+        "--label-column",
+        "defaulted",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("no column \"defaulted\""),
+        "{}",
+        stderr(&refused)
+    );
     let shown = server.json(&["monitor", "show", "credit", "1"]);
     assert_eq!(shown["monitored"], true);
+    assert_eq!(shown["outcomes"][0]["matched"], 4, "{shown}");
     assert_eq!(shown["batches"].as_array().unwrap().len(), 2);
     assert_eq!(shown["kpis"][0]["name"], "approval_rate");
     let human = server.run(&["monitor", "show", "credit"]);
@@ -735,5 +781,294 @@ async fn a_revalidation_falls_due_on_the_policys_schedule() {
         1,
         "{actions:?}"
     );
+    app.stop().await;
+}
+
+/// `rows` production rows `id,x,c,score` whose scores rank the label of [`batch_csv`] well.
+fn scored_rows(rows: usize) -> Vec<u8> {
+    let text = String::from_utf8(batch_csv(rows, 0.0, &["a", "b", "c"])).unwrap();
+    text.lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            format!("{},{},{},{}\n", cells[0], cells[1], cells[2], cells[4])
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Labels that arrive weeks after the predictions, joined by row id: while they agree with the scores
+/// nothing happens; when they contradict them, ROC AUC falls far below the approving evaluation's, the
+/// policy suspends the version, the gate says so and a re-validation opens. Unknown and repeated row
+/// ids are counted, not joined.
+#[tokio::test]
+async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
+    let app = spawn_app().await;
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 50\nperformance = [{ metric = \"roc_auc\", max_drop = 0.05, action = \"suspend\" }]",
+    )
+    .await;
+    let holdout = upload(&app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
+    let registered = call(
+        &app,
+        Method::POST,
+        "/api/v1/datasets",
+        &app.admin_token,
+        Some(json!({ "name": "holdout", "digest": holdout,
+            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } })),
+    )
+    .await;
+    assert!(registered.status().is_success());
+    app.create_model(&app.admin_token, "credit", "low").await;
+    let version = app
+        .push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    let evaluation = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/evaluations",
+        &app.admin_token,
+        Some(
+            json!({ "wait": true, "model": "credit", "version": 1, "dataset": "holdout",
+            "predictions_digest": holdout, "score_column": "score", "bootstrap_resamples": 0 }),
+        ),
+    )
+    .await;
+    let approved_auc = evaluation["results"]["overall"]["roc_auc"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(approved_auc > 0.99, "{evaluation}");
+    let opened = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/requests",
+        &app.admin_token,
+        Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" })),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved", "{opened}");
+
+    // No batch carries row ids yet: nothing to join onto, and the error says what to push.
+    let agreeing = upload(&app, b"id,outcome\n1,1\n2,0\n".to_vec()).await;
+    let outcomes_path = "/api/v1/models/credit/versions/1/monitoring/outcomes";
+    let (status, _, body) = error_of(
+        call(
+            &app,
+            Method::POST,
+            outcomes_path,
+            &app.admin_token,
+            Some(json!({ "digest": agreeing, "row_id_column": "id", "label_column": "outcome" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 409, "{body}");
+    assert!(body.to_string().contains("--row-id-column"), "{body}");
+
+    // A batch with its labels already: evaluated at once, against the approving evaluation.
+    let labelled = upload(&app, batch_csv(200, 0.0, &["a", "b", "c"])).await;
+    let labelled = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(json!({ "digest": labelled, "label_column": "label" })),
+    )
+    .await;
+    let performance = &labelled["report"]["performance"];
+    assert_eq!(performance["evaluation"], evaluation["id"], "{labelled}");
+    assert_eq!(performance["baseline"]["roc_auc"], approved_auc);
+    assert!(
+        performance["report"]["overall"]["roc_auc"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.99
+    );
+    assert_eq!(labelled["breaches"], json!([]), "{labelled}");
+    // Labels without scores cannot be judged: the error names the field.
+    let unscored = upload(&app, b"id,x,c,label\n1,0.5,a,1\n".to_vec()).await;
+    let (status, _, body) =
+        error_of(push(&app, json!({ "digest": unscored, "label_column": "label" })).await).await;
+    assert_eq!(status.as_u16(), 400);
+    assert_eq!(body["error"]["details"]["field"], "score_column", "{body}");
+
+    // Production rows with row ids, no labels yet.
+    let rows = upload(&app, scored_rows(200)).await;
+    let pushed = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(json!({ "digest": rows, "row_id_column": "id" })),
+    )
+    .await;
+    assert_eq!(pushed["score_column"], "score", "{pushed}");
+    assert!(pushed["report"].get("performance").is_none());
+
+    // Outcomes that agree with the scores: joined, judged, nothing breached.
+    let agreeing: String = std::iter::once("id,outcome\n".to_owned())
+        .chain((0..200).map(|row| format!("{row},{}\n", row % 2)))
+        .collect();
+    let agreeing = upload(&app, agreeing.into_bytes()).await;
+    let fine = call_json(
+        &app,
+        Method::POST,
+        outcomes_path,
+        &app.admin_token,
+        Some(json!({ "digest": agreeing, "row_id_column": "id", "label_column": "outcome" })),
+    )
+    .await;
+    assert_eq!(
+        (fine["matched"].as_u64(), fine["judged"].as_bool()),
+        (Some(200), Some(true)),
+        "{fine}"
+    );
+    assert_eq!(fine["breaches"], json!([]));
+
+    // Outcomes that contradict the scores, with two unknown ids and one repeated: a performance breach.
+    let contradicting: String = std::iter::once("id,outcome\n".to_owned())
+        .chain((0..200).map(|row| format!("{row},{}\n", 1 - row % 2)))
+        .chain([
+            "9999,1\n".to_owned(),
+            "ghost,0\n".to_owned(),
+            "7,1\n".to_owned(),
+        ])
+        .collect();
+    let contradicting = upload(&app, contradicting.into_bytes()).await;
+    let breached = call_json(
+        &app,
+        Method::POST,
+        outcomes_path,
+        &app.admin_token,
+        Some(json!({ "digest": contradicting, "row_id_column": "id", "label_column": "outcome" })),
+    )
+    .await;
+    assert_eq!(
+        (
+            breached["rows"].as_u64(),
+            breached["matched"].as_u64(),
+            breached["unknown"].as_u64(),
+            breached["duplicate"].as_u64()
+        ),
+        (Some(203), Some(200), Some(2), Some(1)),
+        "{breached}"
+    );
+    assert_eq!(
+        breached["report"]["unknown_row_ids"],
+        json!(["9999", "ghost"])
+    );
+    let breach = &breached["breaches"][0];
+    assert_eq!(
+        (breach["kind"].as_str(), breach["action"].as_str()),
+        (Some("performance"), Some("suspend"))
+    );
+    let reason = breach["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("roc_auc = 0.0")
+            && reason.contains("below the approving evaluation's 1.000"),
+        "{reason}"
+    );
+    let outcomes_id = breached["id"].as_i64().unwrap();
+    let gate = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/gate?model=credit&stage=staging&digest={digest}"),
+        &app.admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(gate["allowed"], false, "{gate}");
+    let reasons = gate["reasons"].to_string();
+    assert!(
+        reasons.contains("suspended by monitoring: roc_auc")
+            && reasons.contains(&format!("outcomes {outcomes_id}")),
+        "{reasons}"
+    );
+    let open = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/requests?model=credit&state=open",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let open = open["requests"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["kind"], "revalidation");
+    assert!(
+        open[0]["justification"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("outcomes {outcomes_id}"))
+    );
+
+    // Bad input names the field; nothing is recorded.
+    for (body, field) in [
+        (
+            json!({ "digest": contradicting, "row_id_column": "id", "label_column": "defaulted" }),
+            "label_column",
+        ),
+        (
+            json!({ "digest": contradicting, "row_id_column": "row", "label_column": "outcome" }),
+            "row_id_column",
+        ),
+        (
+            json!({ "digest": contradicting, "row_id_column": "id", "label_column": "id" }),
+            "label_column",
+        ),
+        (
+            json!({ "digest": "sha256:nope", "row_id_column": "id", "label_column": "outcome" }),
+            "digest",
+        ),
+    ] {
+        let (status, _, error) = error_of(
+            call(
+                &app,
+                Method::POST,
+                outcomes_path,
+                &app.admin_token,
+                Some(body),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 400, "{field}: {error}");
+        assert_eq!(error["error"]["details"]["field"], field, "{error}");
+    }
+    let state = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/monitoring?version=1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let recorded = state["outcomes"].as_array().unwrap();
+    assert_eq!(recorded.len(), 2, "{state}");
+    assert_eq!(recorded[0]["id"], outcomes_id);
+    let audit = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/credit/version/1",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == "monitoring.outcomes")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"version.suspend"), "{actions:?}");
     app.stop().await;
 }
