@@ -319,6 +319,36 @@ pub struct Version {
     /// it is reinstated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension: Option<String>,
+    /// How the version is watched after deployment (`GET` of one version, when it is deployed or has
+    /// been watched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<VersionMonitoring>,
+}
+
+/// A version's monitoring at a glance: the last batch (drift per feature), the last outcomes, the
+/// model's KPIs against their bounds, and the recent breaches with what was done.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionMonitoring {
+    /// Whether the policy watches the model's tier.
+    pub monitored: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_batch: Option<MonitoringBatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_outcomes: Option<MonitoringOutcomes>,
+    /// The latest observation of each of the model's KPIs.
+    pub kpis: Vec<KpiObservation>,
+    /// The latest breaches of the version's batches, outcomes and KPIs, newest first.
+    pub breaches: Vec<SourcedBreach>,
+}
+
+/// A breach and the observation that found it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourcedBreach {
+    /// `batch 17`, `outcomes 3` or `KPI observation 5`.
+    pub source: String,
+    pub at: String,
+    #[serde(flatten)]
+    pub breach: MonitoringBreach,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

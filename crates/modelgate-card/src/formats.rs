@@ -819,7 +819,19 @@ pub fn import_model_card_toolkit(json_text: &str) -> Result<Imported, ImportErro
 }
 
 /// A Markdown document for reviewers, with the approval signatures (name, role, time, meaning).
-pub fn render_markdown(card: &ModelCard, signatures: &[Signature]) -> String {
+/// A section the server adds after the card's own (the version's monitoring after deployment): a
+/// heading and its bullet items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraSection {
+    pub heading: String,
+    pub items: Vec<String>,
+}
+
+pub fn render_markdown(
+    card: &ModelCard,
+    signatures: &[Signature],
+    extra: &[ExtraSection],
+) -> String {
     let escape = |text: &str| text.replace('<', "&lt;").replace('>', "&gt;");
     let mut out = String::new();
     let name = card
@@ -927,11 +939,21 @@ pub fn render_markdown(card: &ModelCard, signatures: &[Signature]) -> String {
             );
         }
     }
+    for section in extra.iter().filter(|section| !section.items.is_empty()) {
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "## {}\n", escape(&section.heading));
+        for item in &section.items {
+            // One line per item: a newline in a reason must not start a heading.
+            let _ = writeln!(out, "- {}", escape(&item.replace('\n', " ")));
+        }
+    }
     out
 }
 
 /// A self-contained HTML page for reviewers; every text is escaped.
-pub fn render_html(card: &ModelCard, signatures: &[Signature]) -> String {
+pub fn render_html(card: &ModelCard, signatures: &[Signature], extra: &[ExtraSection]) -> String {
     let escape = |text: &str| {
         text.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -939,7 +961,7 @@ pub fn render_html(card: &ModelCard, signatures: &[Signature]) -> String {
             .replace('"', "&quot;")
             .replace('\'', "&#39;")
     };
-    let markdown = render_markdown(card, signatures);
+    let markdown = render_markdown(card, signatures, extra);
     let mut body = String::new();
     let mut in_list = false;
     for line in markdown.lines() {

@@ -114,11 +114,11 @@ fn renderings_show_signatures_and_escape_html() {
         meaning: "approved for production as validator".to_owned(),
         signed_at: "2026-11-27T15:00:00.000Z".to_owned(),
     }];
-    let markdown = render_markdown(&card, &signatures);
+    let markdown = render_markdown(&card, &signatures, &[]);
     assert!(markdown.contains("Vera Validator — validator — 2026-11-27T15:00:00.000Z"));
     assert!(!markdown.contains("<script>"));
     check_golden("rendered.md", &markdown);
-    let html = render_html(&card, &signatures);
+    let html = render_html(&card, &signatures, &[]);
     assert!(
         !html.contains("<script>") && !html.contains("<b>"),
         "{html}"

@@ -198,6 +198,7 @@ pub fn version(version: &Version, context: ApprovalContext) -> api::Version {
                 suspension: version.suspension.clone(),
             }),
         suspension: version.suspension.clone(),
+        monitoring: None,
     }
 }
 

@@ -220,7 +220,102 @@ pub fn version(version: &api::Version) -> String {
             format!("{} by {}", version.created_at, version.created_by),
         ),
     ]);
+    if let Some(monitoring) = &version.monitoring {
+        pairs.extend(version_monitoring(monitoring));
+    }
     fields(&pairs)
+}
+
+/// `version show`'s lines about monitoring: the last batch and its drifted features, the last outcomes,
+/// the KPIs against their bounds, the recent breaches.
+fn version_monitoring(monitoring: &api::VersionMonitoring) -> Vec<(&'static str, String)> {
+    let mut pairs = Vec::new();
+    if !monitoring.monitored {
+        pairs.push((
+            "monitoring",
+            "the policy does not watch this tier".to_owned(),
+        ));
+    }
+    match &monitoring.latest_batch {
+        None => pairs.push(("last batch", "none yet".to_owned())),
+        Some(batch) => {
+            let dataset = &batch.report["dataset"];
+            let drifted: Vec<&str> = batch.report["features"]
+                .as_object()
+                .map(|features| {
+                    features
+                        .iter()
+                        .filter(|(_, drift)| drift["drifted"].as_bool() == Some(true))
+                        .map(|(name, _)| name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            pairs.push((
+                "last batch",
+                format!(
+                    "{} at {}: {} rows against {}, drift share {}{}",
+                    batch.id,
+                    batch.created_at,
+                    batch.rows,
+                    batch.reference,
+                    report_number(&dataset["drift_share"]),
+                    if !batch.judged {
+                        ", not judged".to_owned()
+                    } else if dataset["drifted"].as_bool() == Some(true) {
+                        ", dataset drifted".to_owned()
+                    } else {
+                        ", no dataset drift".to_owned()
+                    }
+                ),
+            ));
+            if !drifted.is_empty() {
+                pairs.push(("drifted features", drifted.join(", ")));
+            }
+        }
+    }
+    if let Some(outcomes) = &monitoring.latest_outcomes {
+        pairs.push((
+            "last outcomes",
+            format!(
+                "{} at {}: {} of {} rows joined ({} unknown row ids){}",
+                outcomes.id,
+                outcomes.created_at,
+                outcomes.matched,
+                outcomes.rows,
+                outcomes.unknown,
+                if outcomes.judged { "" } else { ", not judged" }
+            ),
+        ));
+    }
+    for kpi in &monitoring.kpis {
+        let bound = |bound: Option<f64>| bound.map_or_else(|| "-".to_owned(), |b| b.to_string());
+        pairs.push((
+            "kpi",
+            format!(
+                "{} = {} at {} (bounds {} to {}){}",
+                kpi.name,
+                kpi.value,
+                kpi.observed_at,
+                bound(kpi.min),
+                bound(kpi.max),
+                if kpi.breaches.is_empty() {
+                    ""
+                } else {
+                    ", BREACHED"
+                }
+            ),
+        ));
+    }
+    for sourced in &monitoring.breaches {
+        pairs.push((
+            "breach",
+            format!(
+                "{} ({}, {}): {}",
+                sourced.source, sourced.breach.action, sourced.at, sourced.breach.reason
+            ),
+        ));
+    }
+    pairs
 }
 
 pub fn scan_report(report: &api::ScanReport) -> String {

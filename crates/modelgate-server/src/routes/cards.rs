@@ -436,6 +436,19 @@ pub async fn export_card(
         crate::promotion::version_evidence(&state, &model, &version, &in_force.policy).await?;
     let mut card = card;
     card.metrics.extend(verified_metrics(&evidence));
+    let monitoring = super::monitoring::version_monitoring(
+        &state,
+        &name,
+        number,
+        version.stage,
+        model.risk_tier,
+    )
+    .await?;
+    let extra: Vec<modelgate_card::formats::ExtraSection> = monitoring
+        .as_ref()
+        .map(monitoring_section)
+        .into_iter()
+        .collect();
     let (content_type, body) = match query.format.as_str() {
         "hf" => (
             "text/markdown; charset=utf-8",
@@ -450,11 +463,11 @@ pub async fn export_card(
         ),
         "markdown" => (
             "text/markdown; charset=utf-8",
-            modelgate_card::formats::render_markdown(&card, &signatures),
+            modelgate_card::formats::render_markdown(&card, &signatures, &extra),
         ),
         "html" => (
             "text/html; charset=utf-8",
-            modelgate_card::formats::render_html(&card, &signatures),
+            modelgate_card::formats::render_html(&card, &signatures, &extra),
         ),
         other => {
             return Err(ApiError::invalid(
@@ -464,6 +477,92 @@ pub async fn export_card(
         }
     };
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// The card export's section on the version after deployment: the last batch with its drifted
+/// features, the last outcomes, the KPIs against their bounds, the recent breaches and what they did.
+fn monitoring_section(
+    monitoring: &api::VersionMonitoring,
+) -> modelgate_card::formats::ExtraSection {
+    let number = |value: &serde_json::Value| {
+        value["value"]
+            .as_f64()
+            .map_or_else(|| "undefined".to_owned(), |number| format!("{number:.4}"))
+    };
+    let mut items = Vec::new();
+    if !monitoring.monitored {
+        items.push("The policy in force does not watch this tier.".to_owned());
+    }
+    match &monitoring.latest_batch {
+        None => items.push("No production batch has been judged yet.".to_owned()),
+        Some(batch) => {
+            let dataset = &batch.report["dataset"];
+            items.push(format!(
+                "Last batch {} ({}): {} rows against {} ({}), drift share {}{}",
+                batch.id,
+                batch.created_at,
+                batch.rows,
+                batch.reference,
+                batch.reference_digest,
+                number(&dataset["drift_share"]),
+                if !batch.judged {
+                    ", not judged (below min_batch_rows)"
+                } else if dataset["drifted"].as_bool() == Some(true) {
+                    ", dataset drifted"
+                } else {
+                    ", no dataset drift"
+                }
+            ));
+            if let Some(features) = batch.report["features"].as_object() {
+                for (name, drift) in features {
+                    items.push(format!(
+                        "Feature {name}: PSI {}, Jensen–Shannon {}{}",
+                        number(&drift["psi"]),
+                        number(&drift["jensen_shannon"]),
+                        if drift["drifted"].as_bool() == Some(true) {
+                            " — drifted"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(outcomes) = &monitoring.latest_outcomes {
+        items.push(format!(
+            "Last outcomes {} ({}): {} of {} rows joined, {} unknown row ids{}",
+            outcomes.id,
+            outcomes.created_at,
+            outcomes.matched,
+            outcomes.rows,
+            outcomes.unknown,
+            if outcomes.judged { "" } else { ", not judged" }
+        ));
+    }
+    for kpi in &monitoring.kpis {
+        items.push(format!(
+            "KPI {} = {} ({}){}",
+            kpi.name,
+            kpi.value,
+            kpi.observed_at,
+            if kpi.breaches.is_empty() {
+                ""
+            } else {
+                " — outside its bounds"
+            }
+        ));
+    }
+    for sourced in &monitoring.breaches {
+        items.push(format!(
+            "Breach ({}, {}, {}): {}",
+            sourced.source, sourced.breach.action, sourced.at, sourced.breach.reason
+        ));
+    }
+    modelgate_card::formats::ExtraSection {
+        heading: "Monitoring after deployment".to_owned(),
+        items,
+    }
 }
 
 /// The headline numbers of a version's latest evaluation on each dataset, as verified card metrics with

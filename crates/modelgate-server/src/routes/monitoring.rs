@@ -408,6 +408,88 @@ async fn latest_evaluation_dataset(
         .map(|evaluation| evaluation.dataset.clone()))
 }
 
+/// Breaches a version summary lists.
+const BREACHES_SHOWN: usize = 10;
+
+/// A version's monitoring at a glance, for `version show`, the UI's model page and the card export;
+/// `None` for a version never deployed and never watched.
+pub(crate) async fn version_monitoring(
+    state: &AppState,
+    name: &ModelName,
+    number: VersionNumber,
+    stage: Stage,
+    tier: modelgate_core::RiskTier,
+) -> Result<Option<api::VersionMonitoring>, ApiError> {
+    let store = state.store();
+    let batches = store
+        .list_monitoring_batches(name, Some(number), BATCHES_SHOWN)
+        .await?;
+    let outcomes = store
+        .list_monitoring_outcomes(name, Some(number), BATCHES_SHOWN)
+        .await?;
+    let deployed = matches!(stage, Stage::Staging | Stage::Production);
+    if !deployed && batches.is_empty() && outcomes.is_empty() {
+        return Ok(None);
+    }
+    let monitoring = monitoring_for(state, tier).await?;
+    let kpis = store.latest_kpis(name).await?;
+    let mut breaches: Vec<(modelgate_core::Timestamp, api::SourcedBreach)> = Vec::new();
+    let mut add = |source: String, at: modelgate_core::Timestamp, found: &[StoredBreach]| {
+        for breach in found {
+            breaches.push((
+                at,
+                api::SourcedBreach {
+                    source: source.clone(),
+                    at: format_time(at),
+                    breach: breach_wire(breach),
+                },
+            ));
+        }
+    };
+    for batch in &batches {
+        add(
+            format!("batch {}", batch.id),
+            batch.created_at,
+            &batch.breaches,
+        );
+    }
+    for record in &outcomes {
+        add(
+            format!("outcomes {}", record.id),
+            record.created_at,
+            &record.breaches,
+        );
+    }
+    let number_wire = i64::from(number.get());
+    for kpi in &kpis {
+        if kpi.version.is_none_or(|version| version == number_wire) {
+            add(
+                format!("KPI observation {}", kpi.id),
+                kpi.recorded_at,
+                &kpi.breaches,
+            );
+        }
+    }
+    breaches.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    Ok(Some(api::VersionMonitoring {
+        monitored: monitoring.is_some(),
+        latest_batch: batches.first().map(batch_wire).transpose()?,
+        latest_outcomes: outcomes
+            .first()
+            .map(super::outcomes::outcomes_wire)
+            .transpose()?,
+        kpis: kpis
+            .iter()
+            .map(|kpi| kpi_wire(kpi, monitoring.as_ref()))
+            .collect(),
+        breaches: breaches
+            .into_iter()
+            .take(BREACHES_SHOWN)
+            .map(|(_, breach)| breach)
+            .collect(),
+    }))
+}
+
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

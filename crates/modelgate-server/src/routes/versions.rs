@@ -120,10 +120,17 @@ pub async fn get_version(
 ) -> Result<Json<api::Version>, ApiError> {
     let (name, number) = parse_model_and_version(&name, &number)?;
     let version = state.store().get_version(&name, number).await?;
-    Ok(Json(convert::version(
-        &version,
-        crate::promotion::approval_context(&state).await?,
-    )))
+    let model = state.store().get_model(&name).await?;
+    let mut wire = convert::version(&version, crate::promotion::approval_context(&state).await?);
+    wire.monitoring = super::monitoring::version_monitoring(
+        &state,
+        &name,
+        number,
+        version.stage,
+        model.risk_tier,
+    )
+    .await?;
+    Ok(Json(wire))
 }
 
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions", tag = "versions",

@@ -329,6 +329,122 @@ pub struct VersionRow {
     pub digest: String,
 }
 
+/// A deployed or watched version's monitoring, for the model page.
+pub struct MonitoredVersion {
+    pub number: u32,
+    pub stage: String,
+    /// `batch 17 at …: 300 rows against holdout, drift share 0.33 (dataset drifted)`, or `no batch yet`.
+    pub last_batch: String,
+    pub features: Vec<FeatureDrift>,
+    pub last_outcomes: Option<String>,
+    /// Source, action, when, why.
+    pub breaches: Vec<(String, String, String, String)>,
+}
+
+pub struct FeatureDrift {
+    pub name: String,
+    pub kind: String,
+    pub psi: String,
+    pub jensen_shannon: String,
+    pub wasserstein: String,
+    pub p_value: String,
+    pub drifted: bool,
+}
+
+pub struct KpiRow {
+    pub name: String,
+    pub value: String,
+    pub bounds: String,
+    pub at: String,
+    pub breached: bool,
+}
+
+/// A drift statistic of a report (`{"value": …}`), `-` when undefined.
+fn statistic(value: &serde_json::Value) -> String {
+    value["value"]
+        .as_f64()
+        .map_or_else(|| "-".to_owned(), |number| format!("{number:.4}"))
+}
+
+fn monitored_version(
+    number: u32,
+    stage: String,
+    monitoring: &modelgate_api::VersionMonitoring,
+) -> MonitoredVersion {
+    let (last_batch, features) = match &monitoring.latest_batch {
+        None => ("no batch yet".to_owned(), Vec::new()),
+        Some(batch) => {
+            let dataset = &batch.report["dataset"];
+            let verdict = if !batch.judged {
+                "not judged: below min_batch_rows"
+            } else if dataset["drifted"].as_bool() == Some(true) {
+                "dataset drifted"
+            } else {
+                "no dataset drift"
+            };
+            let summary = format!(
+                "batch {} at {}: {} rows against {}, drift share {} ({verdict})",
+                batch.id,
+                batch.created_at,
+                batch.rows,
+                batch.reference,
+                statistic(&dataset["drift_share"]),
+            );
+            let features = batch.report["features"]
+                .as_object()
+                .map(|features| {
+                    features
+                        .iter()
+                        .map(|(name, drift)| FeatureDrift {
+                            name: name.clone(),
+                            kind: drift["kind"].as_str().unwrap_or("-").to_owned(),
+                            psi: statistic(&drift["psi"]),
+                            jensen_shannon: statistic(&drift["jensen_shannon"]),
+                            wasserstein: statistic(&drift["wasserstein_normed"]),
+                            p_value: if drift["kind"] == "categorical" {
+                                statistic(&drift["chi2_pvalue"])
+                            } else {
+                                statistic(&drift["ks_pvalue"])
+                            },
+                            drifted: drift["drifted"].as_bool() == Some(true),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (summary, features)
+        }
+    };
+    MonitoredVersion {
+        number,
+        stage,
+        last_batch,
+        features,
+        last_outcomes: monitoring.latest_outcomes.as_ref().map(|outcomes| {
+            format!(
+                "outcomes {} at {}: {} of {} rows joined, {} unknown row ids{}",
+                outcomes.id,
+                outcomes.created_at,
+                outcomes.matched,
+                outcomes.rows,
+                outcomes.unknown,
+                if outcomes.judged { "" } else { " (not judged)" }
+            )
+        }),
+        breaches: monitoring
+            .breaches
+            .iter()
+            .map(|sourced| {
+                (
+                    sourced.source.clone(),
+                    sourced.breach.action.clone(),
+                    sourced.at.clone(),
+                    sourced.breach.reason.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
 pub struct HistoryRow {
     pub at: String,
     pub who: String,
@@ -357,6 +473,8 @@ struct ModelPage {
     versions: Vec<VersionRow>,
     history: Vec<HistoryRow>,
     open_requests: Vec<RequestRow>,
+    monitoring: Vec<MonitoredVersion>,
+    kpis: Vec<KpiRow>,
 }
 
 fn parse_name(name: &str) -> Result<ModelName, UiError> {
@@ -386,6 +504,51 @@ pub async fn model(
             },
         )
         .await?;
+    let mut monitoring = Vec::new();
+    let mut kpis = Vec::new();
+    // Deployed versions only: the page stays a few queries per version in service.
+    for version in versions
+        .items
+        .iter()
+        .rev()
+        .filter(|version| matches!(version.stage, Stage::Staging | Stage::Production))
+    {
+        if let Some(watched) = crate::routes::monitoring::version_monitoring(
+            &state,
+            &name,
+            version.number,
+            version.stage,
+            model.risk_tier,
+        )
+        .await?
+        {
+            if kpis.is_empty() {
+                kpis = watched
+                    .kpis
+                    .iter()
+                    .map(|kpi| KpiRow {
+                        name: kpi.name.clone(),
+                        value: kpi.value.to_string(),
+                        bounds: match (kpi.min, kpi.max) {
+                            (None, None) => "none".to_owned(),
+                            (min, max) => format!(
+                                "{} to {}",
+                                min.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+                                max.map_or_else(|| "-".to_owned(), |b| b.to_string())
+                            ),
+                        },
+                        at: kpi.observed_at.clone(),
+                        breached: !kpi.breaches.is_empty(),
+                    })
+                    .collect();
+            }
+            monitoring.push(monitored_version(
+                version.number.get(),
+                version.stage.to_string(),
+                &watched,
+            ));
+        }
+    }
     let versions = versions
         .items
         .iter()
@@ -478,6 +641,8 @@ pub async fn model(
         versions,
         history,
         open_requests,
+        monitoring,
+        kpis,
     };
     Ok(rendered(&page).into_response())
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// `rows` rows of a numeric feature `x` around `centre` and a categorical `c`, with a label and a score
 /// that ranks the label well.
-fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8> {
+pub(crate) fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8> {
     let mut csv = String::from("id,x,c,label,score\n");
     for row in 0..rows {
         let x = centre + ((row * 37) % 100) as f64 / 10.0;
@@ -20,7 +20,7 @@ fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8> {
     csv.into_bytes()
 }
 
-async fn upload(app: &TestApp, bytes: Vec<u8>) -> String {
+pub(crate) async fn upload(app: &TestApp, bytes: Vec<u8>) -> String {
     let uploaded = app.upload(&app.admin_token, bytes, None).await;
     assert!(uploaded.status().is_success());
     uploaded.json::<Value>().await.unwrap()["digest"]
@@ -559,6 +559,18 @@ fn the_command_line_pushes_batches_and_records_kpis() {
         stderr(&refused).contains("no column \"defaulted\""),
         "{}",
         stderr(&refused)
+    );
+    let shown = server.run(&["version", "show", "credit", "1"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("last batch:")
+            && shown.contains("dataset drifted")
+            && shown.contains("breach:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("last outcomes:") && shown.contains("4 of 5 rows joined"),
+        "{shown}"
     );
     let shown = server.json(&["monitor", "show", "credit", "1"]);
     assert_eq!(shown["monitored"], true);

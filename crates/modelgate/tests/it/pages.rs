@@ -1610,3 +1610,127 @@ async fn a_request_page_shows_what_the_artifact_scanner_found() {
     );
     assert!(!html.contains("<img src=x"), "scanner text is escaped");
 }
+
+/// Where people look after deployment: the model page, the version's API record and the card export all
+/// show the last batch, the drifted features, the KPIs and the breaches with what they did.
+#[tokio::test]
+async fn a_models_page_shows_how_its_deployed_versions_are_watched() {
+    use crate::monitoring::{batch_csv, upload};
+    let app = spawn_app().await;
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 50\nkpis = [{ name = \"approval_rate\", min = 0.2, max = 0.8, action = \"review\" }]",
+    )
+    .await;
+    let reference = upload(&app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
+    admin_call(
+        &app,
+        Method::POST,
+        "/api/v1/datasets",
+        json!({ "name": "ref", "digest": reference,
+            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } }),
+    )
+    .await;
+    app.create_model(&app.admin_token, "credit", "low").await;
+    app.push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    admin_call(
+        &app,
+        Method::PUT,
+        "/api/v1/models/credit/versions/1/card",
+        json!({ "card": { "model_details": { "name": "credit" }, "limitations": "retail loans only" } }),
+    )
+    .await;
+    let opened = admin_call(
+        &app,
+        Method::POST,
+        "/api/v1/requests",
+        json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" }),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved", "{opened}");
+    app.user_with_token("val", &["validator"]).await;
+    let val = Page::sign_in(&app, "val", PASSWORD).await;
+    let before = val.get("/models/credit").await;
+    let section = before.body.split("id=\"monitoring\"").nth(1).unwrap();
+    assert!(section.contains("no batch yet"), "{section}");
+
+    let shifted = upload(&app, batch_csv(300, 40.0, &["<script>q</script>"])).await;
+    let batch = admin_call(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        json!({ "digest": shifted, "reference": "ref" }),
+    )
+    .await;
+    let kpi = admin_call(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/kpis",
+        json!({ "name": "approval_rate", "value": 0.93, "version": 1 }),
+    )
+    .await;
+    assert_eq!(kpi["breaches"][0]["action"], "review");
+
+    let version = admin_call(
+        &app,
+        Method::GET,
+        "/api/v1/models/credit/versions/1",
+        json!(null),
+    )
+    .await;
+    let monitoring = &version["monitoring"];
+    assert_eq!(monitoring["monitored"], true, "{version}");
+    assert_eq!(monitoring["latest_batch"]["id"], batch["id"]);
+    assert_eq!(monitoring["kpis"][0]["name"], "approval_rate");
+    let sources: Vec<&str> = monitoring["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|breach| breach["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&format!("batch {}", batch["id"]).as_str())
+            && sources.contains(&format!("KPI observation {}", kpi["id"]).as_str()),
+        "{sources:?}"
+    );
+    assert_eq!(version["approval"]["status"], "review_due", "{version}");
+
+    let page = val.get("/models/credit").await;
+    let section = page.body.split("id=\"monitoring\"").nth(1).unwrap();
+    let section = section.split("id=\"history\"").next().unwrap();
+    assert!(
+        section.contains("dataset drifted")
+            && section.contains("<tr class=\"drifted\"><td data-label=\"Feature\">x</td>")
+            && section.contains("approval_rate")
+            && section.contains("kpi approval_rate = 0.93 &#62; 0.8"),
+        "{section}"
+    );
+    // Category names come from the batch (attacker-chosen) and render as text.
+    assert!(!page.body.contains("<script>q"), "escaped");
+
+    let export = app
+        .request(
+            Method::GET,
+            "/api/v1/models/credit/versions/1/card/export?format=markdown",
+            &app.admin_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = export
+        .split("## Monitoring after deployment")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{export}"));
+    assert!(
+        section.contains(&format!("Last batch {}", batch["id"]))
+            && section.contains("Feature x: PSI")
+            && section.contains("— drifted")
+            && section.contains("KPI approval_rate = 0.93"),
+        "{section}"
+    );
+    app.stop().await;
+}
