@@ -762,6 +762,12 @@ pub struct Explanation {
     /// The evaluations the evidence holds, and how each was obtained.
     #[serde(default)]
     pub evaluations: Vec<EvidenceEvaluation>,
+    /// Why the version is suspended, when it is: the gate refuses it until the suspension is lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension: Option<String>,
+    /// How the version is watched after deployment, when it is deployed or has been watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<VersionMonitoring>,
 }
 
 /// One evaluation in a version's evidence.

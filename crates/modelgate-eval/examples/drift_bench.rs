@@ -121,6 +121,90 @@ fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
     writer.close().unwrap();
 }
 
+/// Outcomes joined by row id: a batch of `rows` rows with text row ids, scores and a sensitive attribute,
+/// and `rows` outcomes in another order (1% unknown ids), joined and then evaluated as the server does.
+fn join_bench(rows: usize) {
+    use modelgate_eval::outcomes::{JoinBatch, join_outcomes};
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let ids: Vec<String> = (0..rows).map(|row| format!("req-{row:08}")).collect();
+    let scores: Vec<f64> = (0..rows).map(|_| rng.random::<f64>()).collect();
+    let groups: Vec<Option<&str>> = (0..rows)
+        .map(|row| Some(if row % 3 == 0 { "F" } else { "M" }))
+        .collect();
+    let batch = Table::from_columns(vec![
+        (
+            "id".to_owned(),
+            Column::from_text(ids.iter().map(|id| Some(id.as_str()))),
+        ),
+        ("score".to_owned(), Column::Number(scores.clone())),
+        ("sex".to_owned(), Column::from_text(groups)),
+    ])
+    .unwrap();
+    // Outcomes arrive in another order; every hundredth id is one no batch carried.
+    let order: Vec<usize> = (0..rows).map(|row| (row * 7_919) % rows).collect();
+    let outcome_ids: Vec<String> = order
+        .iter()
+        .map(|&row| {
+            if row % 100 == 0 {
+                format!("unknown-{row}")
+            } else {
+                ids[row].clone()
+            }
+        })
+        .collect();
+    let labels: Vec<f64> = order
+        .iter()
+        .map(|&row| f64::from(u8::from(rng.random::<f64>() < scores[row])))
+        .collect();
+    let outcomes = Table::from_columns(vec![
+        (
+            "id".to_owned(),
+            Column::from_text(outcome_ids.iter().map(|id| Some(id.as_str()))),
+        ),
+        ("label".to_owned(), Column::Number(labels)),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let joined = join_outcomes(
+        &[JoinBatch {
+            table: &batch,
+            row_id_column: "id",
+        }],
+        &outcomes,
+        "id",
+        "label",
+        &["score", "sex"],
+    )
+    .unwrap();
+    let joining = started.elapsed();
+    let schema = modelgate_eval::dataset::DatasetSchema {
+        task: modelgate_eval::dataset::Task::Binary,
+        label: "label".to_owned(),
+        features: Vec::new(),
+        sensitive: vec!["sex".to_owned()],
+        weight: None,
+        positive_label: "1".to_owned(),
+        classes: Vec::new(),
+    };
+    let settings = modelgate_eval::evaluate::Settings {
+        score_column: "score".to_owned(),
+        threshold: 0.5,
+        bins: 10,
+        minimum_group_size: 30,
+        bootstrap_resamples: 0,
+        seed: 0,
+        prediction_column: None,
+        intersections: Vec::new(),
+    };
+    let started = Instant::now();
+    modelgate_eval::evaluate::evaluate(&joined.table, &schema, &settings, &|_| true).unwrap();
+    let evaluating = started.elapsed();
+    println!(
+        "outcomes join: {rows} outcomes onto {rows} batch rows in {joining:.2?} ({} joined, {} unknown); evaluation of the joined rows {evaluating:.2?}",
+        joined.matched, joined.unknown
+    );
+}
+
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let rows = arguments
@@ -175,6 +259,7 @@ fn main() {
         report.dataset.drift_share.value,
         report.dataset.drifted
     );
+    join_bench(rows);
     if let Some(directory) = write {
         std::fs::create_dir_all(&directory).unwrap();
         write_parquet(&directory.join("reference.parquet"), &reference_batch);

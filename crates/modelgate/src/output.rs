@@ -228,7 +228,9 @@ pub fn version(version: &api::Version) -> String {
 
 /// `version show`'s lines about monitoring: the last batch and its drifted features, the last outcomes,
 /// the KPIs against their bounds, the recent breaches.
-fn version_monitoring(monitoring: &api::VersionMonitoring) -> Vec<(&'static str, String)> {
+pub(crate) fn version_monitoring(
+    monitoring: &api::VersionMonitoring,
+) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::new();
     if !monitoring.monitored {
         pairs.push((

@@ -208,6 +208,16 @@ fn explanation_text(explanation: &api::Explanation) -> String {
     if let Some(id) = explanation.open_request {
         lines.push(format!("open request: {id}"));
     }
+    if let Some(reason) = &explanation.suspension {
+        lines.push(format!("suspended: {reason}"));
+    }
+    if let Some(monitoring) = &explanation.monitoring {
+        lines.push(String::new());
+        lines.push("after deployment:".to_owned());
+        for (key, value) in crate::output::version_monitoring(monitoring) {
+            lines.push(format!("  {key}: {value}"));
+        }
+    }
     lines.join("\n")
 }
 

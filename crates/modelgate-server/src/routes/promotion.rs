@@ -300,7 +300,17 @@ pub async fn explain_promotion(
     };
     let missing = outstanding(&terms.signoffs, &counted);
     let eligible = eligible_reviewers(&state, &missing, &parties, &terms, &counted).await?;
+    let monitoring = super::monitoring::version_monitoring(
+        &state,
+        &name,
+        number,
+        version.stage,
+        model.risk_tier,
+    )
+    .await?;
     Ok(Json(api::Explanation {
+        suspension: version.suspension.clone(),
+        monitoring,
         model: name.to_string(),
         version: number.get(),
         risk_tier: model.risk_tier.to_wire(),

@@ -572,6 +572,13 @@ fn the_command_line_pushes_batches_and_records_kpis() {
         shown.contains("last outcomes:") && shown.contains("4 of 5 rows joined"),
         "{shown}"
     );
+    let explained = server.run(&["policy", "explain", "credit", "1", "--stage", "production"]);
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.contains("after deployment:\n  last batch:")
+            && explained.contains("  breach: batch"),
+        "{explained}"
+    );
     let shown = server.json(&["monitor", "show", "credit", "1"]);
     assert_eq!(shown["monitored"], true);
     assert_eq!(shown["outcomes"][0]["matched"], 4, "{shown}");
