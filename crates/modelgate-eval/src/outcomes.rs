@@ -3,9 +3,9 @@
 //! sensitive attributes. Pure: the caller loads the tables.
 
 use crate::dataset::{Column, DatasetError, Table};
+use foldhash::fast::RandomState;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 /// How many unknown row ids a join names (the rest are counted).
 pub const UNKNOWN_IDS_NAMED: usize = 10;
@@ -34,32 +34,29 @@ pub struct Joined {
 }
 
 /// A row id as text: numbers without a trailing `.0` (a CSV `17` and a Parquet `17.0` are one id), text
-/// trimmed. `None` for a missing cell.
-fn row_id(column: &Column, row: usize) -> Option<Cow<'_, str>> {
-    match column {
-        Column::Number(values) => {
-            let value = values[row];
-            if value.is_nan() {
-                None
-            } else if value.fract() == 0.0 && value.abs() < 1e15 {
-                Some(Cow::Owned(format!("{}", value as i64)))
-            } else {
-                Some(Cow::Owned(value.to_string()))
-            }
-        }
-        Column::Text { dictionary, codes } => {
-            let code = codes[row];
-            (code != crate::dataset::MISSING)
-                .then(|| Cow::Borrowed(dictionary[code as usize].trim()))
-                .filter(|text| !text.is_empty())
-        }
+/// trimmed. `None` for a missing or empty cell.
+fn number_id(value: f64) -> Option<String> {
+    if value.is_nan() {
+        None
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        Some(format!("{}", value as i64))
+    } else {
+        Some(value.to_string())
     }
+}
+
+fn text_id(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// Joins `outcomes` (row id and label columns) onto `batches` by row id. When batches share a row id, the
 /// later batch in `batches` wins (pass them oldest first). `carried` names the batch columns to bring
 /// along (the score, the sensitive attributes): every batch must have them; a column numeric in every
 /// batch stays numeric, else it is joined as text.
+///
+/// Text ids (the usual case) are hashed once per distinct value, through the columns' dictionaries: the
+/// batch side keeps each value's last row, the outcome side resolves each value once and marks repeats in
+/// a bit per value, so a million outcomes cost two million hashes and no allocation per row.
 pub fn join_outcomes(
     batches: &[JoinBatch<'_>],
     outcomes: &Table,
@@ -86,46 +83,101 @@ pub fn join_outcomes(
         }
         sources.push(per_batch);
     }
-    let mut index: HashMap<Cow<'_, str>, (u32, u32)> = HashMap::new();
+    let batch_rows: usize = batches.iter().map(|batch| batch.table.row_count()).sum();
+    let mut index: HashMap<Cow<'_, str>, (u32, u32), RandomState> =
+        HashMap::with_capacity_and_hasher(batch_rows, RandomState::default());
     for (number, batch) in batches.iter().enumerate() {
-        let ids = batch.table.get(batch.row_id_column)?;
-        for row in 0..batch.table.row_count() {
-            if let Some(id) = row_id(ids, row) {
-                index.insert(id, (number as u32, row as u32));
+        match batch.table.get(batch.row_id_column)? {
+            Column::Text { dictionary, codes } => {
+                let mut last = vec![u32::MAX; dictionary.len()];
+                for (row, &code) in codes.iter().enumerate() {
+                    if code != crate::dataset::MISSING {
+                        last[code as usize] = row as u32;
+                    }
+                }
+                for (code, &row) in last.iter().enumerate() {
+                    if let (true, Some(id)) = (row != u32::MAX, text_id(&dictionary[code])) {
+                        index.insert(Cow::Borrowed(id), (number as u32, row));
+                    }
+                }
+            }
+            Column::Number(values) => {
+                for (row, &value) in values.iter().enumerate() {
+                    if let Some(id) = number_id(value) {
+                        index.insert(Cow::Owned(id), (number as u32, row as u32));
+                    }
+                }
             }
         }
     }
-    let mut seen: HashMap<Cow<'_, str>, ()> = HashMap::new();
-    let mut matched: Vec<(u32, u32, usize)> = Vec::new();
+    let mut matched: Vec<(u32, u32, usize)> = Vec::with_capacity(outcomes.row_count());
     let (mut unknown, mut duplicate) = (0, 0);
     let mut unknown_ids = Vec::new();
-    for row in 0..outcomes.row_count() {
-        let Some(id) = row_id(outcome_ids, row) else {
-            unknown += 1;
-            if unknown_ids.len() < UNKNOWN_IDS_NAMED {
-                unknown_ids.push(String::new());
-            }
-            continue;
-        };
-        let found = index.get(&id).copied();
-        match seen.entry(id) {
-            Entry::Occupied(_) => {
-                duplicate += 1;
-                continue;
-            }
-            Entry::Vacant(slot) => match found {
-                Some((batch, batch_row)) => {
-                    matched.push((batch, batch_row, row));
-                    slot.insert(());
+    let mut note_unknown = |id: &str| {
+        unknown += 1;
+        if unknown_ids.len() < UNKNOWN_IDS_NAMED {
+            unknown_ids.push(id.to_owned());
+        }
+    };
+    match outcome_ids {
+        Column::Text { dictionary, codes } => {
+            // Each dictionary value's canonical code (values equal once trimmed share one), its match,
+            // and whether an earlier row had it.
+            // Dictionary values are distinct, so only padded ones can meet another value once trimmed.
+            let canonical: Vec<u32> = if dictionary
+                .iter()
+                .all(|text| text.trim().len() == text.len())
+            {
+                (0..dictionary.len() as u32).collect()
+            } else {
+                let mut first: HashMap<&str, u32, RandomState> =
+                    HashMap::with_capacity_and_hasher(dictionary.len(), RandomState::default());
+                dictionary
+                    .iter()
+                    .enumerate()
+                    .map(|(code, text)| *first.entry(text.trim()).or_insert(code as u32))
+                    .collect()
+            };
+            let resolved: Vec<Option<(u32, u32)>> = dictionary
+                .iter()
+                .map(|text| text_id(text).and_then(|id| index.get(id).copied()))
+                .collect();
+            let mut seen = vec![false; dictionary.len()];
+            for (row, &code) in codes.iter().enumerate() {
+                if code == crate::dataset::MISSING {
+                    note_unknown("");
+                    continue;
                 }
-                None => {
-                    unknown += 1;
-                    if unknown_ids.len() < UNKNOWN_IDS_NAMED {
-                        unknown_ids.push(slot.key().to_string());
-                    }
-                    slot.insert(());
+                let canonical = canonical[code as usize] as usize;
+                if seen[canonical] {
+                    duplicate += 1;
+                    continue;
                 }
-            },
+                seen[canonical] = true;
+                match resolved[canonical] {
+                    Some((batch, batch_row)) => matched.push((batch, batch_row, row)),
+                    None => note_unknown(dictionary[code as usize].trim()),
+                }
+            }
+        }
+        Column::Number(values) => {
+            let mut seen: HashMap<String, (), RandomState> =
+                HashMap::with_capacity_and_hasher(values.len(), RandomState::default());
+            for (row, &value) in values.iter().enumerate() {
+                let Some(id) = number_id(value) else {
+                    note_unknown("");
+                    continue;
+                };
+                let found = index.get(id.as_str()).copied();
+                if seen.insert(id.clone(), ()).is_some() {
+                    duplicate += 1;
+                    continue;
+                }
+                match found {
+                    Some((batch, batch_row)) => matched.push((batch, batch_row, row)),
+                    None => note_unknown(&id),
+                }
+            }
         }
     }
     let label = gather(&[labels], matched.iter().map(|&(_, _, row)| (0, row)));
@@ -153,7 +205,7 @@ pub fn join_outcomes(
 }
 
 /// The cells at `(source, row)` of several same-named columns: numbers when every source is numeric,
-/// else text.
+/// else text (borrowed from the sources' dictionaries, so no string per row).
 fn gather(sources: &[&Column], cells: impl Iterator<Item = (usize, usize)>) -> Column {
     if sources
         .iter()
@@ -168,10 +220,11 @@ fn gather(sources: &[&Column], cells: impl Iterator<Item = (usize, usize)>) -> C
                 .collect(),
         );
     }
-    let texts: Vec<Option<String>> = cells
-        .map(|(source, row)| {
-            let column = sources[source];
-            (!column.is_missing(row)).then(|| column.text(row))
+    let texts: Vec<Option<Cow<'_, str>>> = cells
+        .map(|(source, row)| match sources[source] {
+            Column::Text { dictionary, codes } => (codes[row] != crate::dataset::MISSING)
+                .then(|| Cow::Borrowed(dictionary[codes[row] as usize].as_str())),
+            column => (!column.is_missing(row)).then(|| Cow::Owned(column.text(row))),
         })
         .collect();
     Column::from_text(texts.iter().map(Option::as_deref))
@@ -238,5 +291,29 @@ mod tests {
         assert!(error.message.contains("id, score"), "{}", error.message);
         let error = join_outcomes(&batches, &outcomes, "id", "label", &["score"]).unwrap_err();
         assert_eq!(error.column.as_deref(), Some("label"));
+    }
+
+    #[test]
+    fn padded_text_ids_are_one_id() {
+        let batch = csv("id,score\n17,0.4\n18,0.6\n");
+        let outcomes = Table::from_columns(vec![
+            (
+                "id".to_owned(),
+                Column::from_text([Some(" 17"), Some("17 "), Some("18"), Some("  ")]),
+            ),
+            ("y".to_owned(), Column::Number(vec![1.0, 0.0, 1.0, 0.0])),
+        ])
+        .unwrap();
+        let batches = [JoinBatch {
+            table: &batch,
+            row_id_column: "id",
+        }];
+        let joined = join_outcomes(&batches, &outcomes, "id", "y", &["score"]).unwrap();
+        assert_eq!(
+            (joined.matched, joined.duplicate, joined.unknown),
+            (2, 1, 1),
+            "the second 17 repeats the first; a blank id is unknown"
+        );
+        assert_eq!(joined.table.numbers("score").unwrap(), [0.4, 0.6]);
     }
 }
