@@ -258,6 +258,16 @@ pub async fn push_batch(
         .has_column(&score_wanted)
         .then_some(score_wanted)
         .filter(|_| request.label_column.is_some() || request.row_id_column.is_some());
+    if let (Some(label), Some(score)) = (&request.label_column, &score_column)
+        && label == score
+    {
+        return Err(ApiError::invalid(
+            "label_column",
+            format!(
+                "label_column: {label:?} is the score column too; the labels and the model's scores are two columns"
+            ),
+        ));
+    }
     if request.label_column.is_some() && score_column.is_none() {
         return Err(ApiError::invalid(
             "score_column",

@@ -325,6 +325,15 @@ pub async fn record_outcomes(
         .first()
         .map(|(_, _, _, score)| score.clone())
         .unwrap_or_else(|| DEFAULT_SCORE_COLUMN.to_owned());
+    if request.label_column == score_column || sensitive.contains(&request.label_column) {
+        return Err(ApiError::invalid(
+            "label_column",
+            format!(
+                "label_column: {:?} is also a column the batches carry (their score or a sensitive attribute); rename the outcomes file's label column",
+                request.label_column
+            ),
+        ));
+    }
     for (id, table, _, score) in &mut tables {
         if *score != score_column {
             let scores = table

@@ -1022,7 +1022,9 @@ async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
             .contains(&format!("outcomes {outcomes_id}"))
     );
 
-    // Bad input names the field; nothing is recorded.
+    // Bad input names the field; nothing is recorded. (A label column named like the batches' score
+    // column would evaluate the scores against themselves.)
+    let scored_as_label = upload(&app, b"id,score\n1,1\n2,0\n".to_vec()).await;
     for (body, field) in [
         (
             json!({ "digest": contradicting, "row_id_column": "id", "label_column": "defaulted" }),
@@ -1034,6 +1036,10 @@ async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
         ),
         (
             json!({ "digest": contradicting, "row_id_column": "id", "label_column": "id" }),
+            "label_column",
+        ),
+        (
+            json!({ "digest": scored_as_label, "row_id_column": "id", "label_column": "score" }),
             "label_column",
         ),
         (
