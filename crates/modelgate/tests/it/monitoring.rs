@@ -1097,3 +1097,129 @@ async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
     assert!(actions.contains(&"version.suspend"), "{actions:?}");
     app.stop().await;
 }
+
+/// "No monitoring batch for N days": a production version that nobody watches is reported once per
+/// quiet spell (`monitoring.stale`, keyed by the last judged batch); a judged batch starts the spell
+/// again, a batch too small to judge does not.
+#[tokio::test]
+async fn a_production_version_without_judged_batches_is_reported_stale_once_per_spell() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    const DAY: i64 = 86_400_000;
+    let offset = Arc::new(AtomicI64::new(0));
+    let app = spawn_app_with(AppOptions {
+        clock_offset: Some(offset.clone()),
+        schedule_interval: std::time::Duration::from_millis(100),
+        ..AppOptions::default()
+    })
+    .await;
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 50\nstale_after = \"5d\"",
+    )
+    .await;
+    let holdout = upload(&app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
+    call_json(
+        &app,
+        Method::POST,
+        "/api/v1/datasets",
+        &app.admin_token,
+        Some(json!({ "name": "holdout", "digest": holdout,
+            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } })),
+    )
+    .await;
+    app.create_model(&app.admin_token, "credit", "low").await;
+    app.push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    call_json(
+        &app,
+        Method::PUT,
+        "/api/v1/models/credit/versions/1/card",
+        &app.admin_token,
+        Some(
+            json!({ "card": { "model_details": { "name": "credit", "owners": [{ "name": "Risk" }] },
+            "intended_use": { "primary_uses": "retail credit" }, "limitations": "EU only" } }),
+        ),
+    )
+    .await;
+    call_json(
+        &app,
+        Method::POST,
+        "/api/v1/evaluations",
+        &app.admin_token,
+        Some(
+            json!({ "wait": true, "model": "credit", "version": 1, "dataset": "holdout",
+            "predictions_digest": holdout, "score_column": "score", "bootstrap_resamples": 0 }),
+        ),
+    )
+    .await;
+    for stage in ["staging", "production"] {
+        let opened = call_json(
+            &app,
+            Method::POST,
+            "/api/v1/requests",
+            &app.admin_token,
+            Some(json!({ "model": "credit", "version": 1, "stage": stage, "justification": "ready" })),
+        )
+        .await;
+        assert_eq!(opened["state"], "approved", "{stage}: {opened}");
+    }
+    // Nothing pushed since the approval: after 5 days the version is stale, reported once.
+    offset.store(6 * DAY, Ordering::SeqCst);
+    let first = stale_events_after(&app, 1).await;
+    assert_eq!(first[0]["after"]["last_batch"], Value::Null, "{first:?}");
+    // A judged batch starts the spell again; a batch too small to judge does not.
+    let judged = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(json!({ "digest": upload(&app, scored_rows(100)).await })),
+    )
+    .await;
+    assert_eq!(judged["judged"], true, "{judged}");
+    offset.store(8 * DAY, Ordering::SeqCst);
+    let tiny = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(json!({ "digest": upload(&app, scored_rows(10)).await })),
+    )
+    .await;
+    assert_eq!(tiny["judged"], false);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        stale_events_after(&app, 1).await.len(),
+        1,
+        "not stale within 5 days of a judged batch"
+    );
+    offset.store(12 * DAY, Ordering::SeqCst);
+    let second = stale_events_after(&app, 2).await;
+    assert_eq!(second[0]["after"]["last_batch"], judged["id"], "{second:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(stale_events_after(&app, 2).await.len(), 2, "once per spell");
+    app.stop().await;
+}
+
+/// The version's `monitoring.stale` events, newest first, once there are at least `count` (waits up to
+/// 5 s for the scheduler).
+async fn stale_events_after(app: &TestApp, count: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let audit = call_json(
+            app,
+            Method::GET,
+            "/api/v1/audit/events?target=model/credit/version/1&action=monitoring.stale&limit=50",
+            &app.admin_token,
+            None,
+        )
+        .await;
+        let mut events = audit["events"].as_array().unwrap().clone();
+        if events.len() >= count {
+            events.reverse();
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {count} monitoring.stale events after 5 s");
+}
