@@ -10,6 +10,7 @@ pub mod error;
 mod evaluation;
 mod extract;
 mod http;
+pub mod mlflow;
 mod openapi;
 pub mod promotion;
 mod refusals;
@@ -72,6 +73,8 @@ pub struct ServeOptions {
     pub webhooks: webhooks::WebhookSettings,
     /// How often the scheduler looks at approvals (expiry, re-approval, re-validation, stale monitoring).
     pub schedule_interval: std::time::Duration,
+    /// The MLflow registry routes (`/api/2.0/mlflow/…`).
+    pub mlflow: mlflow::MlflowSettings,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("sessions", &self.sessions)
             .field("webhooks", &self.webhooks)
             .field("schedule_interval", &self.schedule_interval)
+            .field("mlflow", &self.mlflow)
             .finish()
     }
 }
@@ -123,6 +127,7 @@ impl ServeOptions {
             sessions: ui::SessionSettings::default(),
             webhooks: webhooks::WebhookSettings::default(),
             schedule_interval: DEFAULT_SCHEDULE_INTERVAL,
+            mlflow: mlflow::MlflowSettings::default(),
         }
     }
 
@@ -381,6 +386,7 @@ impl PreparedServer {
                 max_token_days: options.max_token_days,
                 sessions: options.sessions.clone(),
                 webhooks: options.webhooks.clone(),
+                mlflow: options.mlflow.clone(),
                 dataset: DatasetLimits {
                     max_decoded_bytes: options.max_dataset_bytes.saturating_mul(PARQUET_EXPANSION),
                     ..options.dataset_limits

@@ -68,6 +68,8 @@ pub struct Limits {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// What a dataset or predictions file may hold once read (columns, cell size, rows, profile size).
     pub dataset: modelgate_eval::dataset::DatasetLimits,
+    /// How the MLflow registry routes map onto modelgate.
+    pub mlflow: crate::mlflow::MlflowSettings,
 }
 
 struct Inner {
@@ -228,6 +230,10 @@ impl AppState {
         if let Ok(mut kept) = self.0.drift_reference.lock() {
             *kept = Some((key, reference));
         }
+    }
+
+    pub fn mlflow_settings(&self) -> &crate::mlflow::MlflowSettings {
+        &self.0.limits.mlflow
     }
 
     pub fn webhook_settings(&self) -> &crate::webhooks::WebhookSettings {

@@ -828,6 +828,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MODELGATE_WEBHOOK_BACKOFF_MS", default_value_t = 5000,
         value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub webhook_backoff_ms: u64,
+    /// The risk tier of a model registered through MLflow's API without the tag
+    /// `modelgate.risk_tier` (unknown risk is not low risk)
+    #[arg(long, env = "MODELGATE_MLFLOW_DEFAULT_RISK_TIER", default_value = "high",
+        value_parser = one_of(api::RiskTier::ALL, api::RiskTier::as_str))]
+    pub mlflow_default_risk_tier: api::RiskTier,
 }
 
 /// `http://…` or `https://…` with a host, without a trailing slash.

@@ -48,6 +48,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
             ..modelgate_server::webhooks::WebhookSettings::default()
         },
+        mlflow: modelgate_server::mlflow::MlflowSettings {
+            default_risk_tier: match args.mlflow_default_risk_tier {
+                modelgate_api::RiskTier::Low => modelgate_core::RiskTier::Low,
+                modelgate_api::RiskTier::Medium => modelgate_core::RiskTier::Medium,
+                modelgate_api::RiskTier::High => modelgate_core::RiskTier::High,
+                modelgate_api::RiskTier::Critical => modelgate_core::RiskTier::Critical,
+            },
+        },
         ..ServeOptions::new(args.storage.data_dir, args.listen)
     };
     let server = PreparedServer::prepare(&options).await?;

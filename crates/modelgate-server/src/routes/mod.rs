@@ -284,6 +284,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/webhooks/{id}/deliveries",
             get(webhooks::list_deliveries),
         )
+        .merge(crate::mlflow::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unknown_route)
@@ -331,8 +332,11 @@ async fn drop_unacceptable_request_id<B>(mut request: Request<B>) -> Request<B> 
     request
 }
 
-async fn unknown_route(uri: Uri) -> axum::response::Response {
+async fn unknown_route(method: axum::http::Method, uri: Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if crate::mlflow::is_mlflow_path(uri.path()) {
+        return crate::mlflow::endpoint_not_found(&method, uri.path());
+    }
     if crate::ui::is_page_path(uri.path()) {
         return crate::ui::not_found_page(uri.path());
     }
@@ -346,7 +350,11 @@ async fn unknown_route(uri: Uri) -> axum::response::Response {
     .into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::mlflow::is_mlflow_path(uri.path()) {
+        return crate::mlflow::endpoint_not_found(&method, uri.path());
+    }
     ApiError::new(
         ErrorCode::InvalidArgument,
         format!(
@@ -354,4 +362,5 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
             uri.path()
         ),
     )
+    .into_response()
 }

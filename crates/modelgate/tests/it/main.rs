@@ -12,6 +12,7 @@ mod evaluation;
 mod hardening;
 mod jobs;
 mod limits;
+mod mlflow;
 mod monitoring;
 mod newcomer;
 mod pages;
