@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 mod params;
 mod registered_models;
+mod versions;
 mod wire;
 
 use crate::state::AppState;
@@ -75,7 +76,24 @@ pub fn routes() -> Router<AppState> {
                 &path("registered-models/delete-tag"),
                 delete(models::delete_tag),
             )
+            .route(
+                &path("registered-models/alias"),
+                post(versions::set_alias)
+                    .delete(versions::delete_alias)
+                    .get(versions::get_by_alias),
+            )
             .route(&path("model-versions/get"), get(models::get_version))
+            .route(&path("model-versions/update"), patch(versions::update))
+            .route(&path("model-versions/delete"), delete(versions::delete))
+            .route(&path("model-versions/set-tag"), post(versions::set_tag))
+            .route(
+                &path("model-versions/delete-tag"),
+                delete(versions::delete_tag),
+            )
+            .route(
+                &path("model-versions/transition-stage"),
+                post(versions::transition_stage),
+            )
             .route(&path("model-versions/search"), get(models::search_versions));
     }
     router

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 type Answer = Result<Json<Value>, MlflowError>;
 
 /// A registered model as MLflow sees it: archived ones are deleted.
-async fn visible_model(state: &AppState, name: &str) -> Result<Model, MlflowError> {
+pub(super) async fn visible_model(state: &AppState, name: &str) -> Result<Model, MlflowError> {
     let not_found = || {
         MlflowError::new(
             RESOURCE_DOES_NOT_EXIST,
@@ -40,7 +40,10 @@ async fn visible_model(state: &AppState, name: &str) -> Result<Model, MlflowErro
 }
 
 /// Every version of a model, oldest first.
-async fn all_versions(state: &AppState, name: &ModelName) -> Result<Vec<Version>, MlflowError> {
+pub(super) async fn all_versions(
+    state: &AppState,
+    name: &ModelName,
+) -> Result<Vec<Version>, MlflowError> {
     let mut versions = Vec::new();
     let mut page = PageRequest::first(PageRequest::<VersionNumber>::MAX_LIMIT);
     loop {
@@ -351,7 +354,7 @@ pub async fn latest_versions(
     Ok(Json(json!({ "model_versions": chosen })))
 }
 
-async fn visible_version(
+pub(super) async fn visible_version(
     state: &AppState,
     name: &str,
     number: &str,
@@ -462,7 +465,7 @@ pub async fn search_versions(
     let mut found: Vec<(Version, Value)> = Vec::new();
     for model in &models {
         for version in all_versions(&state, &model.name).await? {
-            let json = wire::model_version(&version, now);
+            let json = wire::model_version_of(model, &version, now);
             if version_matches(&version, &json, &clauses) {
                 found.push((version, json));
             }

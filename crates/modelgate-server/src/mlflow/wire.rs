@@ -5,6 +5,27 @@
 use modelgate_core::{Model, Stage, Timestamp, Version};
 use serde_json::{Value, json};
 
+/// The model tags that hold free aliases: `mlflow.alias.champion` = `3`.
+pub const ALIAS_TAG_PREFIX: &str = "mlflow.alias.";
+
+/// A model's free aliases (from its tags), `(alias, version)`.
+fn free_aliases(model: &Model) -> impl Iterator<Item = (&str, &str)> {
+    model.tags.iter().filter_map(|(key, value)| {
+        key.as_str()
+            .strip_prefix(ALIAS_TAG_PREFIX)
+            .map(|alias| (alias, value.as_str()))
+    })
+}
+
+/// A model's own tags, without the ones holding aliases.
+fn plain_tags(model: &Model) -> impl Iterator<Item = (&str, &str)> {
+    model
+        .tags
+        .iter()
+        .filter(|(key, _)| !key.as_str().starts_with(ALIAS_TAG_PREFIX))
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+}
+
 /// A stage by its MLflow name.
 pub fn stage_name(stage: Stage) -> &'static str {
     match stage {
@@ -37,6 +58,22 @@ pub fn stage_alias(version: &Version, now: Timestamp) -> Option<&'static str> {
     }
 }
 
+/// A version with every alias that names it: the model's free aliases and its stage alias.
+pub fn model_version_of(model: &Model, version: &Version, now: Timestamp) -> Value {
+    let mut json = model_version(version, now);
+    let number = version.number.to_string();
+    let mut aliases: Vec<Value> = free_aliases(model)
+        .filter(|(_, target)| *target == number)
+        .map(|(alias, _)| Value::String(alias.to_owned()))
+        .collect();
+    if let Some(existing) = json["aliases"].as_array() {
+        aliases.extend(existing.iter().cloned());
+    }
+    json["aliases"] = Value::Array(aliases);
+    json
+}
+
+/// A version with its stage alias only (callers that hold the model use [`model_version_of`]).
 pub fn model_version(version: &Version, now: Timestamp) -> Value {
     let tag = |key: &str| {
         version
@@ -82,13 +119,13 @@ pub fn registered_model(model: &Model, versions: &[Version], now: Timestamp) -> 
             latest.push(version);
         }
     }
-    let aliases: Vec<Value> = versions
-        .iter()
-        .filter_map(|version| {
-            stage_alias(version, now)
-                .map(|alias| json!({ "alias": alias, "version": version.number.get().to_string() }))
-        })
+    let mut aliases: Vec<Value> = free_aliases(model)
+        .map(|(alias, version)| json!({ "alias": alias, "version": version }))
         .collect();
+    aliases.extend(versions.iter().filter_map(|version| {
+        stage_alias(version, now)
+            .map(|alias| json!({ "alias": alias, "version": version.number.get().to_string() }))
+    }));
     json!({
         "name": model.name.as_str(),
         "creation_timestamp": model.created_at.unix_millis(),
@@ -97,9 +134,9 @@ pub fn registered_model(model: &Model, versions: &[Version], now: Timestamp) -> 
         "user_id": model.owner.as_str(),
         "latest_versions": latest
             .into_iter()
-            .map(|version| model_version(version, now))
+            .map(|version| model_version_of(model, version, now))
             .collect::<Vec<_>>(),
-        "tags": tags(model.tags.iter().map(|(key, value)| (key.as_str(), value.as_str()))),
+        "tags": tags(plain_tags(model)),
         "aliases": aliases,
     })
 }

@@ -452,3 +452,298 @@ async fn registered_models_are_modelgate_models_with_mlflows_wire() {
     }
     app.stop().await;
 }
+
+/// Aliases: free ones are the client's (audited as tags), `staging` and `production` are the gate's and
+/// follow it — set by approval, gone when the version is suspended. `transition-stage` asks for
+/// promotion; it moves the version only when the policy approves at once.
+#[tokio::test]
+async fn stage_aliases_follow_the_gate_and_transitions_open_requests() {
+    let app = spawn_app().await;
+    let alice = app.user_with_token("alice", &["model_developer"]).await;
+    let officer = app.user_with_token("rio", &["risk_officer"]).await;
+    mlflow(
+        &app,
+        Method::POST,
+        "registered-models/create",
+        &alice,
+        Some(
+            json!({ "name": "churn", "tags": [{ "key": "modelgate.risk_tier", "value": "low" }] }),
+        ),
+    )
+    .await;
+    app.push_version(&alice, "churn", b"churn model".to_vec())
+        .await;
+
+    let set = mlflow(
+        &app,
+        Method::POST,
+        "registered-models/alias",
+        &alice,
+        Some(json!({ "name": "churn", "alias": "champion", "version": "1" })),
+    )
+    .await;
+    assert_eq!(set, (200, json!({})));
+    let champion = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/alias?name=churn&alias=champion",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(
+        champion.1["model_version"]["version"], "1",
+        "{}",
+        champion.1
+    );
+    assert_eq!(champion.1["model_version"]["aliases"], json!(["champion"]));
+    let model = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/get?name=churn",
+        &alice,
+        None,
+    )
+    .await;
+    let model = &model.1["registered_model"];
+    assert_eq!(
+        model["aliases"],
+        json!([{ "alias": "champion", "version": "1" }]),
+        "{model}"
+    );
+    assert!(
+        !model["tags"].to_string().contains("mlflow.alias"),
+        "aliases are not shown as tags: {model}"
+    );
+    for alias in ["production", "Staging"] {
+        let refused = mlflow(
+            &app,
+            Method::POST,
+            "registered-models/alias",
+            &alice,
+            Some(json!({ "name": "churn", "alias": alias, "version": "1" })),
+        )
+        .await;
+        assert_eq!(error_code(&refused), (403, "PERMISSION_DENIED"), "{alias}");
+        assert!(
+            refused.1["message"]
+                .as_str()
+                .unwrap()
+                .contains("transition-stage"),
+            "{}",
+            refused.1
+        );
+    }
+    let refused = mlflow(
+        &app,
+        Method::DELETE,
+        "registered-models/alias",
+        &alice,
+        Some(json!({ "name": "churn", "alias": "staging" })),
+    )
+    .await;
+    assert_eq!(error_code(&refused), (403, "PERMISSION_DENIED"));
+    for alias in ["v3", "latest", "has space"] {
+        let invalid = mlflow(
+            &app,
+            Method::POST,
+            "registered-models/alias",
+            &alice,
+            Some(json!({ "name": "churn", "alias": alias, "version": "1" })),
+        )
+        .await;
+        assert_eq!(
+            error_code(&invalid),
+            (400, "INVALID_PARAMETER_VALUE"),
+            "{alias}"
+        );
+    }
+    let nowhere = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/alias?name=churn&alias=staging",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(error_code(&nowhere), (404, "RESOURCE_DOES_NOT_EXIST"));
+
+    // Staging: the low tier's gate asks for nothing, so the request is approved at once.
+    let staged = mlflow(&app, Method::POST, "model-versions/transition-stage", &alice,
+        Some(json!({ "name": "churn", "version": "1", "stage": "Staging", "archive_existing_versions": false }))).await;
+    let staged = &staged.1["model_version"];
+    assert_eq!(staged["current_stage"], "Staging", "{staged}");
+    let request = staged["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["key"] == "modelgate.request")
+        .unwrap()["value"]
+        .clone();
+    let opened = call_json(
+        &app,
+        Method::GET,
+        &format!("/api/v1/requests/{}", request.as_str().unwrap()),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(opened["state"], "approved", "{opened}");
+    let at_staging = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/alias?name=churn&alias=staging",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(at_staging.1["model_version"]["version"], "1");
+    assert!(
+        at_staging.1["model_version"]["aliases"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("staging"))
+    );
+
+    // Production needs a complete card and a verified evaluation: the request opens, the version stays.
+    let asked = mlflow(
+        &app,
+        Method::POST,
+        "model-versions/transition-stage",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1", "stage": "Production" })),
+    )
+    .await;
+    assert_eq!(
+        asked.1["model_version"]["current_stage"], "Staging",
+        "{}",
+        asked.1
+    );
+    let open = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/requests?model=churn&state=open",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(open["requests"].as_array().unwrap().len(), 1, "{open}");
+    let none = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/alias?name=churn&alias=production",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(error_code(&none), (404, "RESOURCE_DOES_NOT_EXIST"));
+    let back = mlflow(
+        &app,
+        Method::POST,
+        "model-versions/transition-stage",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1", "stage": "None" })),
+    )
+    .await;
+    assert_eq!(error_code(&back), (400, "INVALID_PARAMETER_VALUE"));
+
+    // A suspended version holds no stage alias: the gate would refuse it.
+    let suspended = app
+        .request(
+            Method::POST,
+            "/api/v1/models/churn/versions/1/suspend",
+            &officer,
+        )
+        .json(&json!({ "reason": "drift investigation" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        suspended.status().is_success(),
+        "{}",
+        suspended.text().await.unwrap()
+    );
+    let gone = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/alias?name=churn&alias=staging",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(error_code(&gone), (404, "RESOURCE_DOES_NOT_EXIST"));
+
+    // Version description and tags; delete archives.
+    let described = mlflow(
+        &app,
+        Method::PATCH,
+        "model-versions/update",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1", "description": "first cut" })),
+    )
+    .await;
+    assert_eq!(
+        described.1["model_version"]["description"], "first cut",
+        "{}",
+        described.1
+    );
+    let tagged = mlflow(
+        &app,
+        Method::POST,
+        "model-versions/set-tag",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1", "key": "validated_by", "value": "team-b" })),
+    )
+    .await;
+    assert_eq!(tagged.0, 200, "{}", tagged.1);
+    let untagged = mlflow(
+        &app,
+        Method::DELETE,
+        "model-versions/delete-tag",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1", "key": "validated_by" })),
+    )
+    .await;
+    assert_eq!(untagged.0, 200, "{}", untagged.1);
+    let deleted = mlflow(
+        &app,
+        Method::DELETE,
+        "model-versions/delete",
+        &alice,
+        Some(json!({ "name": "churn", "version": "1" })),
+    )
+    .await;
+    assert_eq!(deleted, (200, json!({})));
+    let archived = mlflow(
+        &app,
+        Method::GET,
+        "model-versions/get?name=churn&version=1",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(archived.1["model_version"]["current_stage"], "Archived");
+    let audit = call_json(
+        &app,
+        Method::GET,
+        "/api/v1/audit/events?target=model/churn&limit=100",
+        &app.admin_token,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "request.open",
+        "version.promote",
+        "version.archive",
+        "model.tag.set",
+    ] {
+        assert!(actions.contains(&expected), "{expected}: {actions:?}");
+    }
+    app.stop().await;
+}
