@@ -270,6 +270,25 @@ fn order(params: &Params, allowed: &[&str]) -> Result<Vec<(String, bool)>, Mlflo
         .collect()
 }
 
+/// The first difference by the `order_by` keys in turn, each reversed when descending.
+fn ordered_by(
+    ordering: &[(String, bool)],
+    compare: impl Fn(&str) -> std::cmp::Ordering,
+) -> std::cmp::Ordering {
+    ordering
+        .iter()
+        .map(|(key, descending)| {
+            let ordered = compare(key);
+            if *descending {
+                ordered.reverse()
+            } else {
+                ordered
+            }
+        })
+        .find(|ordered| ordered.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
 pub async fn search(
     State(state): State<AppState>,
     _caller: MlflowCaller,
@@ -296,22 +315,12 @@ pub async fn search(
         .filter(|model| model_matches(model, &clauses))
         .collect();
     models.sort_by(|a, b| {
-        for (key, descending) in &ordering {
-            let ordered = match key.as_str() {
-                "name" => a.name.cmp(&b.name),
-                "creation_timestamp" => a.created_at.cmp(&b.created_at),
-                _ => a.updated_at.cmp(&b.updated_at),
-            };
-            let ordered = if *descending {
-                ordered.reverse()
-            } else {
-                ordered
-            };
-            if ordered.is_ne() {
-                return ordered;
-            }
-        }
-        a.name.cmp(&b.name)
+        ordered_by(&ordering, |key| match key {
+            "name" => a.name.cmp(&b.name),
+            "creation_timestamp" => a.created_at.cmp(&b.created_at),
+            _ => a.updated_at.cmp(&b.updated_at),
+        })
+        .then_with(|| a.name.cmp(&b.name))
     });
     let page: Vec<&Model> = models.iter().skip(offset).take(max_results).collect();
     let mut registered = Vec::with_capacity(page.len());
@@ -472,26 +481,15 @@ pub async fn search_versions(
         }
     }
     found.sort_by(|(a, _), (b, _)| {
-        for (key, descending) in &ordering {
-            let ordered = match key.as_str() {
-                "name" => a.model_name.cmp(&b.model_name),
-                "version_number" => a.number.cmp(&b.number),
-                _ => a.created_at.cmp(&b.created_at),
-            };
-            let ordered = if *descending {
-                ordered.reverse()
-            } else {
-                ordered
-            };
-            if ordered.is_ne() {
-                return ordered;
-            }
-        }
+        ordered_by(&ordering, |key| match key {
+            "name" => a.model_name.cmp(&b.model_name),
+            "version_number" => a.number.cmp(&b.number),
+            _ => a.created_at.cmp(&b.created_at),
+        })
         // MLflow's default: newest first.
-        b.created_at
-            .cmp(&a.created_at)
-            .then_with(|| a.model_name.cmp(&b.model_name))
-            .then_with(|| b.number.cmp(&a.number))
+        .then_with(|| b.created_at.cmp(&a.created_at))
+        .then_with(|| a.model_name.cmp(&b.model_name))
+        .then_with(|| b.number.cmp(&a.number))
     });
     let total = found.len();
     let page: Vec<Value> = found

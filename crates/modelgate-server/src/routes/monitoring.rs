@@ -149,12 +149,8 @@ pub async fn push_batch(
     ApiPath((name, number)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<api::PushMonitoringBatch>,
 ) -> Result<(StatusCode, Json<api::MonitoringBatch>), ApiError> {
-    let (name, number) = parse_target(&name, &number)?;
-    let model = maintained_model(&state, &caller, &name, "monitoring.batch").await?;
-    require_deployed(&state, &name, number).await?;
-    let monitoring = monitoring_for(&state, model.risk_tier)
-        .await?
-        .ok_or_else(|| unmonitored(model.risk_tier))?;
+    let (name, number, model, monitoring) =
+        watched_target(&state, &caller, &name, &number, "monitoring.batch").await?;
     let digest = Digest::parse(&request.digest).map_err(|mut invalid| {
         invalid.field = "digest";
         invalid
@@ -346,6 +342,24 @@ pub async fn push_batch(
         .await;
     }
     Ok((StatusCode::CREATED, Json(batch_wire(&record)?)))
+}
+
+/// The version an observation is about, once the caller may maintain its model (`action` is what a
+/// denial records), it is deployed, and the policy watches its tier.
+pub(crate) async fn watched_target(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    number: &str,
+    action: &str,
+) -> Result<(ModelName, VersionNumber, modelgate_core::Model, Monitoring), ApiError> {
+    let (name, number) = parse_target(name, number)?;
+    let model = maintained_model(state, caller, &name, action).await?;
+    require_deployed(state, &name, number).await?;
+    let monitoring = monitoring_for(state, model.risk_tier)
+        .await?
+        .ok_or_else(|| unmonitored(model.risk_tier))?;
+    Ok((name, number, model, monitoring))
 }
 
 /// Monitoring is for deployed versions: refuses one in development or archived.

@@ -4,10 +4,7 @@
 //! limits judge the result against that evaluation.
 
 use super::datasets::{dataset_error, load_table};
-use super::models::maintained_model;
-use super::monitoring::{
-    effect_of, monitoring_for, parse_target, reopen_after_suspension, require_deployed, stored,
-};
+use super::monitoring::{effect_of, reopen_after_suspension, stored, watched_target};
 use crate::auth::Caller;
 use crate::convert::format_time;
 use crate::error::{ApiError, ErrorCode};
@@ -238,12 +235,8 @@ pub async fn record_outcomes(
     ApiPath((name, number)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<api::RecordOutcomes>,
 ) -> Result<(StatusCode, Json<api::MonitoringOutcomes>), ApiError> {
-    let (name, number) = parse_target(&name, &number)?;
-    let model = maintained_model(&state, &caller, &name, "monitoring.outcomes").await?;
-    require_deployed(&state, &name, number).await?;
-    let monitoring = monitoring_for(&state, model.risk_tier)
-        .await?
-        .ok_or_else(|| super::monitoring::unmonitored(model.risk_tier))?;
+    let (name, number, model, monitoring) =
+        watched_target(&state, &caller, &name, &number, "monitoring.outcomes").await?;
     column_name("row_id_column", &request.row_id_column)?;
     column_name("label_column", &request.label_column)?;
     if request.row_id_column == request.label_column {

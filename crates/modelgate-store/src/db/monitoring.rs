@@ -398,8 +398,29 @@ impl Store {
         version: Option<VersionNumber>,
         limit: u32,
     ) -> Result<Vec<OutcomesRecord>, StoreError> {
+        self.newest_of(
+            "monitoring_outcomes",
+            OUTCOME_COLUMNS,
+            model,
+            version,
+            limit,
+            outcomes_from_row,
+        )
+        .await
+    }
+
+    /// A model's newest rows of a monitoring table (of one version when given), newest first.
+    async fn newest_of<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        model: &ModelName,
+        version: Option<VersionNumber>,
+        limit: u32,
+        from_row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTCOME_COLUMNS} FROM monitoring_outcomes
+            "SELECT {columns} FROM {table}
              WHERE model_name = $1 AND ($2 < 0 OR version_number = $2) ORDER BY id DESC LIMIT $3"
         )))
         .bind(model.as_str())
@@ -408,7 +429,7 @@ impl Store {
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(outcomes_from_row)
+        .map(from_row)
         .collect()
     }
 
@@ -664,18 +685,15 @@ impl Store {
         version: Option<VersionNumber>,
         limit: u32,
     ) -> Result<Vec<BatchRecord>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {BATCH_COLUMNS} FROM monitoring_batches
-             WHERE model_name = $1 AND ($2 < 0 OR version_number = $2) ORDER BY id DESC LIMIT $3"
-        )))
-        .bind(model.as_str())
-        .bind(version.map_or(-1, |number| i64::from(number.get())))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(batch_from_row)
-        .collect()
+        self.newest_of(
+            "monitoring_batches",
+            BATCH_COLUMNS,
+            model,
+            version,
+            limit,
+            batch_from_row,
+        )
+        .await
     }
 
     /// The latest observation of each of a model's KPIs, by name.
