@@ -27,13 +27,18 @@ pub enum Comparator {
     LessOrEqual,
     Greater,
     GreaterOrEqual,
+    In,
+    NotIn,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clause {
     pub key: Key,
     pub comparator: Comparator,
+    /// The value compared with (empty for `IN` and `NOT IN`).
     pub value: String,
+    /// The values of `IN (…)` and `NOT IN (…)`.
+    pub list: Vec<String>,
 }
 
 /// Which search the filter is for: registered models know only `name` and tags.
@@ -176,10 +181,50 @@ impl<'a> Scanner<'a> {
         match word.to_ascii_uppercase().as_str() {
             "LIKE" => Ok(Comparator::Like),
             "ILIKE" => Ok(Comparator::ILike),
+            "IN" => Ok(Comparator::In),
+            "NOT" => {
+                self.skip_space();
+                if self.word().eq_ignore_ascii_case("IN") {
+                    Ok(Comparator::NotIn)
+                } else {
+                    Err(error_at(start, "expected NOT IN"))
+                }
+            }
             _ => Err(error_at(
                 start,
-                "expected a comparator (=, !=, LIKE, ILIKE, <, <=, >, >=)",
+                "expected a comparator (=, !=, LIKE, ILIKE, IN, NOT IN, <, <=, >, >=)",
             )),
+        }
+    }
+
+    /// `('a', "b")`: a parenthesised, non-empty list of quoted values.
+    fn list(&mut self) -> Result<Vec<String>, MlflowError> {
+        self.skip_space();
+        let start = self.position;
+        if !self.rest().starts_with('(') {
+            return Err(error_at(
+                start,
+                "expected a list in parentheses, such as ('a', 'b')",
+            ));
+        }
+        self.position += 1;
+        let mut values = Vec::new();
+        loop {
+            self.skip_space();
+            let at = self.position;
+            match self.quoted() {
+                Some(value) => values.push(value?),
+                None => return Err(error_at(at, "expected a quoted value in the list")),
+            }
+            self.skip_space();
+            match self.rest().chars().next() {
+                Some(',') => self.position += 1,
+                Some(')') => {
+                    self.position += 1;
+                    return Ok(values);
+                }
+                _ => return Err(error_at(self.position, "expected , or ) in the list")),
+            }
         }
     }
 
@@ -216,25 +261,40 @@ pub fn parse(text: &str, searched: Searched) -> Result<Vec<Clause>, MlflowError>
             comparator,
             Comparator::Equal | Comparator::NotEqual | Comparator::Like | Comparator::ILike
         );
+        let listed = matches!(comparator, Comparator::In | Comparator::NotIn);
         let fits = match key {
-            Key::VersionNumber => !matches!(comparator, Comparator::Like | Comparator::ILike),
+            Key::VersionNumber => {
+                !matches!(comparator, Comparator::Like | Comparator::ILike) && !listed
+            }
+            Key::Name | Key::RunId => text_comparator || listed,
             _ => text_comparator,
         };
         if !fits {
             return Err(error_at(
                 at,
-                "this comparator does not apply to the key (text keys take =, !=, LIKE, ILIKE; version_number takes =, !=, <, <=, >, >=)",
+                "this comparator does not apply to the key (text keys take =, !=, LIKE, ILIKE; name and run_id also IN and NOT IN; version_number takes =, !=, <, <=, >, >=)",
             ));
         }
-        let value = scanner.value(&key)?;
-        if key == Key::VersionNumber && value.parse::<u64>().is_err() {
-            return Err(error_at(at, "version_number is compared with a number"));
+        if listed {
+            let list = scanner.list()?;
+            clauses.push(Clause {
+                key,
+                comparator,
+                value: String::new(),
+                list,
+            });
+        } else {
+            let value = scanner.value(&key)?;
+            if key == Key::VersionNumber && value.parse::<u64>().is_err() {
+                return Err(error_at(at, "version_number is compared with a number"));
+            }
+            clauses.push(Clause {
+                key,
+                comparator,
+                value,
+                list: Vec::new(),
+            });
         }
-        clauses.push(Clause {
-            key,
-            comparator,
-            value,
-        });
         if scanner.at_end() {
             return Ok(clauses);
         }
@@ -283,14 +343,32 @@ pub fn like(text: &str, pattern: &str, insensitive: bool) -> bool {
     pattern[p..].iter().all(|c| *c == '%')
 }
 
-/// Whether a text matches a clause's comparator and value.
-pub fn text_matches(text: &str, comparator: Comparator, value: &str) -> bool {
-    match comparator {
+/// Whether a text matches a clause.
+pub fn text_matches(text: &str, clause: &Clause) -> bool {
+    let value = clause.value.as_str();
+    match clause.comparator {
         Comparator::Equal => text == value,
         Comparator::NotEqual => text != value,
         Comparator::Like => like(text, value, false),
         Comparator::ILike => like(text, value, true),
+        Comparator::In => clause.list.iter().any(|item| item == text),
+        Comparator::NotIn => clause.list.iter().all(|item| item != text),
         _ => false,
+    }
+}
+
+/// The tag MLflow's prompt registry marks prompts with; its client adds
+/// `` tag.`mlflow.prompt.is_prompt` != 'true' `` to every registered-model search.
+pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+/// Whether a tag clause matches an entity whose tag `key` has `value` (`None`: it has no such tag). A
+/// missing tag matches nothing, except for the prompt tag, where it reads as `false` (as the real
+/// server does: a model is not a prompt unless marked).
+pub fn tag_matches(key: &str, value: Option<&str>, clause: &Clause) -> bool {
+    match value {
+        Some(value) => text_matches(value, clause),
+        None if key == PROMPT_TAG => text_matches("false", clause),
+        None => false,
     }
 }
 
@@ -306,7 +384,7 @@ pub fn number_matches(number: u64, comparator: Comparator, value: &str) -> bool 
         Comparator::LessOrEqual => number <= value,
         Comparator::Greater => number > value,
         Comparator::GreaterOrEqual => number >= value,
-        Comparator::Like | Comparator::ILike => false,
+        Comparator::Like | Comparator::ILike | Comparator::In | Comparator::NotIn => false,
     }
 }
 
@@ -336,6 +414,21 @@ mod tests {
         assert_eq!(versions[1].key, Key::VersionNumber);
         assert_eq!(versions[1].comparator, Comparator::GreaterOrEqual);
         assert!(parse("  ", Searched::ModelVersions).unwrap().is_empty());
+        let listed = parse(
+            "name IN ('a', \"b\") AND run_id NOT IN ('r1') AND tag.`mlflow.prompt.is_prompt` != 'true'",
+            Searched::ModelVersions,
+        )
+        .unwrap();
+        assert_eq!(listed[0].comparator, Comparator::In);
+        assert_eq!(listed[0].list, ["a", "b"]);
+        assert_eq!(listed[1].comparator, Comparator::NotIn);
+        assert_eq!(listed[2].key, Key::Tag(PROMPT_TAG.to_owned()));
+        assert!(text_matches("b", &listed[0]) && !text_matches("c", &listed[0]));
+        // The prompt clause the client adds matches a model without the tag; other tags do not.
+        assert!(tag_matches(PROMPT_TAG, None, &listed[2]));
+        assert!(!tag_matches(PROMPT_TAG, Some("true"), &listed[2]));
+        let other = parse("tags.team != 'x'", Searched::RegisteredModels).unwrap();
+        assert!(!tag_matches("team", None, &other[0]));
     }
 
     #[test]
@@ -348,6 +441,8 @@ mod tests {
             ("version_number LIKE '1'", 15, Searched::ModelVersions),
             ("name = 'unclosed", 7, Searched::RegisteredModels),
             ("name = 'a' AND", 14, Searched::RegisteredModels),
+            ("name IN ()", 9, Searched::RegisteredModels),
+            ("tags.k IN ('a')", 7, Searched::RegisteredModels),
         ] {
             let error = parse(filter, searched).unwrap_err();
             assert!(

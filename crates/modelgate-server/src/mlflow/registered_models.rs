@@ -223,8 +223,9 @@ async fn all_models(state: &AppState) -> Result<Vec<Model>, MlflowError> {
 
 fn model_matches(model: &Model, clauses: &[Clause]) -> bool {
     clauses.iter().all(|clause| match &clause.key {
-        Key::Name => filter::text_matches(model.name.as_str(), clause.comparator, &clause.value),
-        Key::Tag(key) => tag_matches(
+        Key::Name => filter::text_matches(model.name.as_str(), clause),
+        Key::Tag(key) => filter::tag_matches(
+            key,
             model
                 .tags
                 .iter()
@@ -234,11 +235,6 @@ fn model_matches(model: &Model, clauses: &[Clause]) -> bool {
         ),
         _ => false,
     })
-}
-
-/// A tag clause: a missing tag matches nothing, `!=` included (as in MLflow's SQL store).
-fn tag_matches(value: Option<&str>, clause: &Clause) -> bool {
-    value.is_some_and(|value| filter::text_matches(value, clause.comparator, &clause.value))
 }
 
 /// `order_by` of a search: `(key, descending)` pairs from texts such as `name DESC`.
@@ -405,27 +401,18 @@ pub async fn get_version(
 
 fn version_matches(version: &Version, json: &Value, clauses: &[Clause]) -> bool {
     clauses.iter().all(|clause| match &clause.key {
-        Key::Name => filter::text_matches(
-            version.model_name.as_str(),
-            clause.comparator,
-            &clause.value,
-        ),
-        Key::RunId => filter::text_matches(
-            json["run_id"].as_str().unwrap_or_default(),
-            clause.comparator,
-            &clause.value,
-        ),
-        Key::SourcePath => filter::text_matches(
-            json["source"].as_str().unwrap_or_default(),
-            clause.comparator,
-            &clause.value,
-        ),
+        Key::Name => filter::text_matches(version.model_name.as_str(), clause),
+        Key::RunId => filter::text_matches(json["run_id"].as_str().unwrap_or_default(), clause),
+        Key::SourcePath => {
+            filter::text_matches(json["source"].as_str().unwrap_or_default(), clause)
+        }
         Key::VersionNumber => filter::number_matches(
             u64::from(version.number.get()),
             clause.comparator,
             &clause.value,
         ),
-        Key::Tag(key) => tag_matches(
+        Key::Tag(key) => filter::tag_matches(
+            key,
             version
                 .tags
                 .iter()

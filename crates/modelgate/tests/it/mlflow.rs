@@ -286,6 +286,32 @@ async fn registered_models_are_modelgate_models_with_mlflows_wire() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["credit-default"]);
+    // The clause the MLflow client adds to every registered-model search: a model without the prompt
+    // tag is not a prompt.
+    let with_prompt_clause = mlflow(&app, Method::GET,
+        "registered-models/search?filter=name%20LIKE%20%27cred%25%27%20AND%20tag.%60mlflow.prompt.is_prompt%60%20%21%3D%20%27true%27",
+        &alice, None).await;
+    assert_eq!(
+        with_prompt_clause.1["registered_models"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        with_prompt_clause.1
+    );
+    let listed = mlflow(
+        &app,
+        Method::GET,
+        "registered-models/search?filter=name%20IN%20(%27fraud%27%2C%27nope%27)",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed.1["registered_models"][0]["name"], "fraud",
+        "{}",
+        listed.1
+    );
     let by_tag = mlflow(
         &app,
         Method::GET,
