@@ -359,6 +359,11 @@ pub struct KpiRow {
     pub breached: bool,
 }
 
+/// An API time (RFC 3339) as the pages show times.
+fn shown_time(text: &str) -> String {
+    modelgate_core::Timestamp::parse_rfc3339(text).map_or_else(|_| text.to_owned(), format::time)
+}
+
 /// A drift statistic of a report (`{"value": …}`), `-` when undefined.
 fn statistic(value: &serde_json::Value) -> String {
     value["value"]
@@ -385,7 +390,7 @@ fn monitored_version(
             let summary = format!(
                 "batch {} at {}: {} rows against {}, drift share {} ({verdict})",
                 batch.id,
-                batch.created_at,
+                shown_time(&batch.created_at),
                 batch.rows,
                 batch.reference,
                 statistic(&dataset["drift_share"]),
@@ -423,7 +428,7 @@ fn monitored_version(
             format!(
                 "outcomes {} at {}: {} of {} rows joined, {} unknown row ids{}",
                 outcomes.id,
-                outcomes.created_at,
+                shown_time(&outcomes.created_at),
                 outcomes.matched,
                 outcomes.rows,
                 outcomes.unknown,
@@ -437,7 +442,7 @@ fn monitored_version(
                 (
                     sourced.source.clone(),
                     sourced.breach.action.clone(),
-                    sourced.at.clone(),
+                    shown_time(&sourced.at),
                     sourced.breach.reason.clone(),
                 )
             })
@@ -537,7 +542,7 @@ pub async fn model(
                                 max.map_or_else(|| "-".to_owned(), |b| b.to_string())
                             ),
                         },
-                        at: kpi.observed_at.clone(),
+                        at: shown_time(&kpi.observed_at),
                         breached: !kpi.breaches.is_empty(),
                     })
                     .collect();

@@ -20,6 +20,46 @@ pub(crate) fn batch_csv(rows: usize, centre: f64, categories: &[&str]) -> Vec<u8
     csv.into_bytes()
 }
 
+/// Model `credit` (low tier) with version 1 approved for staging and watched: batches of 50 rows are
+/// judged against dataset `ref`, and the KPI `approval_rate` must stay within 0.2 to 0.8 (else review).
+pub(crate) async fn deploy_watched_credit(app: &TestApp) {
+    app.edit_policy(
+        "[monitoring.low]\nmin_batch_rows = 100",
+        "[monitoring.low]\nmin_batch_rows = 50\nkpis = [{ name = \"approval_rate\", min = 0.2, max = 0.8, action = \"review\" }]",
+    )
+    .await;
+    let reference = upload(app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
+    call_json(
+        app,
+        Method::POST,
+        "/api/v1/datasets",
+        &app.admin_token,
+        Some(json!({ "name": "ref", "digest": reference,
+            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } })),
+    )
+    .await;
+    app.create_model(&app.admin_token, "credit", "low").await;
+    app.push_version(&app.admin_token, "credit", b"credit model".to_vec())
+        .await;
+    call_json(
+        app,
+        Method::PUT,
+        "/api/v1/models/credit/versions/1/card",
+        &app.admin_token,
+        Some(json!({ "card": { "model_details": { "name": "credit" }, "limitations": "retail loans only" } })),
+    )
+    .await;
+    let opened = call_json(
+        app,
+        Method::POST,
+        "/api/v1/requests",
+        &app.admin_token,
+        Some(json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" })),
+    )
+    .await;
+    assert_eq!(opened["state"], "approved", "{opened}");
+}
+
 pub(crate) async fn upload(app: &TestApp, bytes: Vec<u8>) -> String {
     let uploaded = app.upload(&app.admin_token, bytes, None).await;
     assert!(uploaded.status().is_success());

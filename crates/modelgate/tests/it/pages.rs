@@ -1615,40 +1615,9 @@ async fn a_request_page_shows_what_the_artifact_scanner_found() {
 /// show the last batch, the drifted features, the KPIs and the breaches with what they did.
 #[tokio::test]
 async fn a_models_page_shows_how_its_deployed_versions_are_watched() {
-    use crate::monitoring::{batch_csv, upload};
+    use crate::monitoring::{batch_csv, deploy_watched_credit, upload};
     let app = spawn_app().await;
-    app.edit_policy(
-        "[monitoring.low]\nmin_batch_rows = 100",
-        "[monitoring.low]\nmin_batch_rows = 50\nkpis = [{ name = \"approval_rate\", min = 0.2, max = 0.8, action = \"review\" }]",
-    )
-    .await;
-    let reference = upload(&app, batch_csv(400, 0.0, &["a", "b", "c"])).await;
-    admin_call(
-        &app,
-        Method::POST,
-        "/api/v1/datasets",
-        json!({ "name": "ref", "digest": reference,
-            "schema": { "label": "label", "features": ["x"], "sensitive": ["c"], "positive_label": "1" } }),
-    )
-    .await;
-    app.create_model(&app.admin_token, "credit", "low").await;
-    app.push_version(&app.admin_token, "credit", b"credit model".to_vec())
-        .await;
-    admin_call(
-        &app,
-        Method::PUT,
-        "/api/v1/models/credit/versions/1/card",
-        json!({ "card": { "model_details": { "name": "credit" }, "limitations": "retail loans only" } }),
-    )
-    .await;
-    let opened = admin_call(
-        &app,
-        Method::POST,
-        "/api/v1/requests",
-        json!({ "model": "credit", "version": 1, "stage": "staging", "justification": "ready" }),
-    )
-    .await;
-    assert_eq!(opened["state"], "approved", "{opened}");
+    deploy_watched_credit(&app).await;
     app.user_with_token("val", &["validator"]).await;
     let val = Page::sign_in(&app, "val", PASSWORD).await;
     let before = val.get("/models/credit").await;

@@ -1101,3 +1101,42 @@ impl Fixture {
         self.app.stop().await;
     }
 }
+
+/// The model page of a watched version in the browser: drift per feature, the breaches and the KPIs,
+/// accessible and screenshotted (`model-watched-*.png`).
+#[tokio::test]
+async fn a_watched_models_page_is_accessible_and_screenshotted() {
+    use crate::monitoring::{batch_csv, deploy_watched_credit, upload};
+    let app = spawn_app().await;
+    deploy_watched_credit(&app).await;
+    let shifted = upload(&app, batch_csv(300, 40.0, &["q", "r"])).await;
+    call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/versions/1/monitoring/batches",
+        &app.admin_token,
+        Some(json!({ "digest": shifted, "reference": "ref" })),
+    )
+    .await;
+    call_json(
+        &app,
+        Method::POST,
+        "/api/v1/models/credit/kpis",
+        &app.admin_token,
+        Some(json!({ "name": "approval_rate", "value": 0.93, "version": 1 })),
+    )
+    .await;
+    app.user_with_token("vera", &["validator"]).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app, "vera", PASSWORD).await;
+    browser.open(&app, "/models/credit").await;
+    assert!(
+        browser.count("section#monitoring tr.drifted").await >= 1,
+        "drifted features are marked"
+    );
+    let mut problems = browser.accessibility_violations().await;
+    problems.extend(browser.screenshot("model-watched").await);
+    assert!(problems.is_empty(), "{problems:?}");
+    drop(browser);
+    app.stop().await;
+}
