@@ -945,8 +945,17 @@ pub fn render_markdown(
         }
         let _ = writeln!(out, "## {}\n", escape(&section.heading));
         for item in &section.items {
-            // One line per item: a newline in a reason must not start a heading.
-            let _ = writeln!(out, "- {}", escape(&item.replace('\n', " ")));
+            // The items quote uploaded data (group names in reasons): one line each, whatever control
+            // characters it holds (a bare CR also breaks a Markdown line), and no links or images.
+            let flat: String = item
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let _ = writeln!(
+                out,
+                "- {}",
+                escape(&flat).replace('[', "\\[").replace(']', "\\]")
+            );
         }
     }
     out
@@ -966,7 +975,11 @@ pub fn render_html(card: &ModelCard, signatures: &[Signature], extra: &[ExtraSec
     let mut in_list = false;
     for line in markdown.lines() {
         // render_markdown already escaped < and >; undo that so each text is escaped exactly once here.
-        let line = line.replace("&lt;", "<").replace("&gt;", ">");
+        let line = line
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("\\[", "[")
+            .replace("\\]", "]");
         if let Some(heading) = line.strip_prefix("## ") {
             if in_list {
                 body.push_str("</ul>\n");

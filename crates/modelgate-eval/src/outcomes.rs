@@ -45,6 +45,21 @@ fn number_id(value: f64) -> Option<String> {
     }
 }
 
+/// Numbers from 2^53 on are not all distinct as floats: two ids could read as one.
+const EXACT_ID_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Refuses a numeric id column holding ids too large to tell apart.
+fn check_numeric_ids(values: &[f64], column: &str) -> Result<(), DatasetError> {
+    if values.iter().any(|value| value.abs() >= EXACT_ID_LIMIT) {
+        return Err(DatasetError::new(
+            None,
+            Some(column),
+            "row ids of 2^53 (9007199254740992) or more cannot be told apart once read as numbers; write them as text (for example with a letter in front)",
+        ));
+    }
+    Ok(())
+}
+
 fn text_id(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|text| !text.is_empty())
 }
@@ -102,6 +117,7 @@ pub fn join_outcomes(
                 }
             }
             Column::Number(values) => {
+                check_numeric_ids(values, batch.row_id_column)?;
                 for (row, &value) in values.iter().enumerate() {
                     if let Some(id) = number_id(value) {
                         index.insert(Cow::Owned(id), (number as u32, row as u32));
@@ -161,6 +177,7 @@ pub fn join_outcomes(
             }
         }
         Column::Number(values) => {
+            check_numeric_ids(values, row_id_column)?;
             let mut seen: HashMap<String, (), RandomState> =
                 HashMap::with_capacity_and_hasher(values.len(), RandomState::default());
             for (row, &value) in values.iter().enumerate() {
@@ -291,6 +308,20 @@ mod tests {
         assert!(error.message.contains("id, score"), "{}", error.message);
         let error = join_outcomes(&batches, &outcomes, "id", "label", &["score"]).unwrap_err();
         assert_eq!(error.column.as_deref(), Some("label"));
+        // Ids past 2^53 would collide as numbers: refused, not joined wrongly.
+        let huge = csv("id,score\n9007199254740993,0.4\n");
+        let error = join_outcomes(
+            &[JoinBatch {
+                table: &huge,
+                row_id_column: "id",
+            }],
+            &outcomes,
+            "id",
+            "y",
+            &["score"],
+        )
+        .unwrap_err();
+        assert!(error.message.contains("2^53"), "{}", error.message);
     }
 
     #[test]

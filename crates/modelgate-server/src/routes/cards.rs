@@ -446,7 +446,7 @@ pub async fn export_card(
     .await?;
     let extra: Vec<modelgate_card::formats::ExtraSection> = monitoring
         .as_ref()
-        .map(monitoring_section)
+        .map(|monitoring| monitoring_section(monitoring, &version))
         .into_iter()
         .collect();
     let (content_type, body) = match query.format.as_str() {
@@ -483,6 +483,7 @@ pub async fn export_card(
 /// features, the last outcomes, the KPIs against their bounds, the recent breaches and what they did.
 fn monitoring_section(
     monitoring: &api::VersionMonitoring,
+    version: &modelgate_core::Version,
 ) -> modelgate_card::formats::ExtraSection {
     let number = |value: &serde_json::Value| {
         value["value"]
@@ -492,6 +493,13 @@ fn monitoring_section(
     let mut items = Vec::new();
     if !monitoring.monitored {
         items.push("The policy in force does not watch this tier.".to_owned());
+    }
+    // What was done stays at the top, whatever happened since.
+    if let Some(reason) = &version.suspension {
+        items.push(format!("Suspended: {reason}"));
+    }
+    if let Some(reason) = &version.approval_review_reason {
+        items.push(format!("Approval review due: {reason}"));
     }
     match &monitoring.latest_batch {
         None => items.push("No production batch has been judged yet.".to_owned()),

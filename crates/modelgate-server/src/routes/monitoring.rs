@@ -254,13 +254,15 @@ pub async fn push_batch(
         .has_column(&score_wanted)
         .then_some(score_wanted)
         .filter(|_| request.label_column.is_some() || request.row_id_column.is_some());
-    if let (Some(label), Some(score)) = (&request.label_column, &score_column)
-        && label == score
+    if let Some(label) = &request.label_column
+        && (score_column.as_ref() == Some(label)
+            || request.row_id_column.as_ref() == Some(label)
+            || compared.contains(label))
     {
         return Err(ApiError::invalid(
             "label_column",
             format!(
-                "label_column: {label:?} is the score column too; the labels and the model's scores are two columns"
+                "label_column: {label:?} is also the score, row id, feature or sensitive column; the labels are a column of their own"
             ),
         ));
     }

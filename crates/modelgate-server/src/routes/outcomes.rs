@@ -29,6 +29,9 @@ const JOINED_BATCHES: u32 = 50;
 /// Rows of batches held in memory for one join; older batches past it are not joined onto.
 const JOINED_ROWS: usize = 2_000_000;
 
+/// The most rows an outcomes file may hold.
+const OUTCOME_ROWS: usize = 5_000_000;
+
 /// The score column a batch is read with when the push names none.
 pub(crate) const DEFAULT_SCORE_COLUMN: &str = "score";
 
@@ -42,16 +45,24 @@ pub(crate) struct Baseline {
     overall: Vec<(&'static str, f64)>,
 }
 
-/// The version's latest counted evaluation as a baseline; `None` when it has none.
+/// The evaluation the version's approval was signed on, as a baseline: its newest counted evaluation
+/// made no later than the approval (so an evaluation run after the approval cannot lower the bar); the
+/// newest counted one for a version without an approval. `None` when there is none.
 pub(crate) async fn approving_baseline(
     state: &AppState,
     name: &ModelName,
     number: VersionNumber,
 ) -> Result<Option<Baseline>, ApiError> {
+    let version = state.store().get_version(name, number).await?;
+    let approved_at = version
+        .approval
+        .as_ref()
+        .map(|approval| approval.approved_at);
     let evaluations = state.store().evaluations_for_version(name, number).await?;
     let Some(evaluation) = evaluations
         .iter()
         .filter(|evaluation| evaluation.status == "counted")
+        .filter(|evaluation| approved_at.is_none_or(|at| evaluation.created_at <= at))
         .max_by_key(|evaluation| evaluation.id)
     else {
         return Ok(None);
@@ -157,7 +168,7 @@ pub(crate) async fn assess_off_runtime(
     field: &'static str,
 ) -> Result<(serde_json::Value, Judgment), ApiError> {
     let Some(baseline) = baseline else {
-        let note = "the version has no verified evaluation to compare labelled rows with: stored, not judged";
+        let note = "the version has no counted evaluation from before its approval to compare labelled rows with: stored, not judged";
         return Ok((
             json!({ "note": note }),
             Judgment {
@@ -259,6 +270,16 @@ pub async fn record_outcomes(
         ]),
     )
     .await?;
+    if outcomes.row_count() > OUTCOME_ROWS {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "digest: the outcomes file has {} rows, more than the {OUTCOME_ROWS} one request joins; split it",
+                outcomes.row_count()
+            ),
+        )
+        .with_details(json!({ "field": "digest" })));
+    }
     for (field, column) in [
         ("row_id_column", &request.row_id_column),
         ("label_column", &request.label_column),
@@ -301,7 +322,10 @@ pub async fn record_outcomes(
         let (Some(row_ids), Some(score)) = (&record.row_id_column, &record.score_column) else {
             continue;
         };
-        if held >= JOINED_ROWS {
+        // The stored row count, before loading: no batch takes the join past its budget (the newest
+        // batch always joins, it was judged within the server's dataset limits).
+        let rows = usize::try_from(record.rows).unwrap_or(usize::MAX);
+        if !tables.is_empty() && held.saturating_add(rows) > JOINED_ROWS {
             break;
         }
         let batch_digest =
@@ -350,24 +374,31 @@ pub async fn record_outcomes(
                 .all(|(_, table, _, _)| table.has_column(attribute))
         })
         .collect();
-    let batches: Vec<JoinBatch<'_>> = tables
-        .iter()
-        .map(|(_, table, row_ids, _)| JoinBatch {
-            table,
-            row_id_column: row_ids,
-        })
-        .collect();
-    let mut carried = vec![score_column.as_str()];
-    carried.extend(carried_sensitive.iter().copied());
-    let joined = join_outcomes(
-        &batches,
-        &outcomes,
-        &request.row_id_column,
-        &request.label_column,
-        &carried,
-    )
-    .map_err(|error| dataset_error("digest", error))?;
+    let mut carried = vec![score_column.clone()];
+    carried.extend(
+        carried_sensitive
+            .iter()
+            .map(|attribute| (*attribute).to_owned()),
+    );
     let batch_ids: Vec<i64> = tables.iter().map(|(id, _, _, _)| *id).collect();
+    let (row_id_column, label_column) =
+        (request.row_id_column.clone(), request.label_column.clone());
+    // Hashing millions of ids is CPU work: off the async runtime.
+    let joined = tokio::task::spawn_blocking(move || {
+        let batches: Vec<JoinBatch<'_>> = tables
+            .iter()
+            .map(|(_, table, row_ids, _)| JoinBatch {
+                table,
+                row_id_column: row_ids,
+            })
+            .collect();
+        let carried: Vec<&str> = carried.iter().map(String::as_str).collect();
+        join_outcomes(&batches, &outcomes, &row_id_column, &label_column, &carried)
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+    .map_err(|error| dataset_error("digest", error))?;
+
     let counts = (
         joined.outcome_rows,
         joined.matched,

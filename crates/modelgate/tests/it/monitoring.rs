@@ -580,7 +580,7 @@ fn the_command_line_pushes_batches_and_records_kpis() {
     assert!(
         joined.contains("5 rows, 4 joined, 1 unknown row ids")
             && joined.contains("unknown row ids: not-a-row")
-            && joined.contains("no verified evaluation"),
+            && joined.contains("no counted evaluation from before its approval"),
         "{joined}"
     );
     let refused = server.run(&[
@@ -908,6 +908,37 @@ async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
     .await;
     assert_eq!(opened["state"], "approved", "{opened}");
 
+    // An evaluation run after the approval (here with scores that rank nothing) does not lower the bar:
+    // labelled rows are judged against the evaluation the approval was signed on.
+    let flipped: String = String::from_utf8(batch_csv(400, 0.0, &["a", "b", "c"]))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(row, line)| {
+            if row == 0 {
+                return format!("{line}\n");
+            }
+            let (rest, _) = line.rsplit_once(',').unwrap();
+            format!("{rest},0.5\n")
+        })
+        .collect();
+    let flipped = upload(&app, flipped.into_bytes()).await;
+    let later = call_json(
+        &app,
+        Method::POST,
+        "/api/v1/evaluations",
+        &app.admin_token,
+        Some(
+            json!({ "wait": true, "model": "credit", "version": 1, "dataset": "holdout",
+            "predictions_digest": flipped, "score_column": "score", "bootstrap_resamples": 0 }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        later["results"]["overall"]["roc_auc"]["value"], 0.5,
+        "{later}"
+    );
+
     // No batch carries row ids yet: nothing to join onto, and the error says what to push.
     let agreeing = upload(&app, b"id,outcome\n1,1\n2,0\n".to_vec()).await;
     let outcomes_path = "/api/v1/models/credit/versions/1/monitoring/outcomes";
@@ -945,12 +976,24 @@ async fn delayed_outcomes_below_the_approving_evaluation_suspend_the_version() {
             > 0.99
     );
     assert_eq!(labelled["breaches"], json!([]), "{labelled}");
+    let labelled_again = upload(&app, batch_csv(60, 0.0, &["a", "b", "c"])).await;
     // Labels without scores cannot be judged: the error names the field.
     let unscored = upload(&app, b"id,x,c,label\n1,0.5,a,1\n".to_vec()).await;
     let (status, _, body) =
         error_of(push(&app, json!({ "digest": unscored, "label_column": "label" })).await).await;
     assert_eq!(status.as_u16(), 400);
     assert_eq!(body["error"]["details"]["field"], "score_column", "{body}");
+    // Labels in a column the batch uses for something else are refused.
+    let (status, _, body) = error_of(
+        push(
+            &app,
+            json!({ "digest": labelled_again, "label_column": "x" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 400);
+    assert_eq!(body["error"]["details"]["field"], "label_column", "{body}");
 
     // Production rows with row ids, no labels yet.
     let rows = upload(&app, scored_rows(200)).await;
